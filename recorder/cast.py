@@ -1,0 +1,218 @@
+"""asciicast v2 files: written while a session runs, read back after.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "s.cast"
+    >>> w = AsciicastWriter.create(path, width=80, height=24, title="demo"); w.output(b"hi\\r\\n"); w.close()
+    >>> [(e.kind, e.data) for e in read_cast(path).events]
+    [('o', 'hi\\r\\n')]
+
+Every byte of a session passes through `output()`, so it only appends to a
+buffer; buffered output becomes one event when it exceeds 64 KiB, when an
+event of another kind arrives, when the oldest buffered byte is older than
+50 ms at the next call, or when `flush()` is called (the bastion calls it
+every 100 ms). Each event is one JSON line written with a single os.write,
+so a process killed with SIGKILL leaves a file that players read, missing at
+most the output of the last ~100 ms.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring  # the C encoder, ensure_ascii=False
+from pathlib import Path
+
+COALESCE_BYTES = 64 * 1024
+COALESCE_SECONDS = 0.05
+MAX_HEADER_LINE = 64 * 1024
+MAX_EVENT_LINE = 16 * 1024 * 1024
+
+
+class CastFormatError(ValueError):
+    """The file is not an asciicast v2 recording this reader accepts."""
+
+
+@dataclass(frozen=True)
+class CastHeader:
+    width: int
+    height: int
+    timestamp: int | None = None
+    title: str | None = None
+    command: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float
+    kind: str  # "o" output, "i" input, "r" resize ("COLSxROWS"), "m" marker
+    data: str
+
+
+@dataclass(frozen=True)
+class Cast:
+    header: CastHeader
+    events: list[Event]
+
+
+class AsciicastWriter:
+    def __init__(self, fd: int, started: float) -> None:
+        self._fd = fd
+        self._started = started
+        self._out = bytearray()
+        self._out_since = 0.0
+        self._decoders = {
+            kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in "oi"
+        }
+        self.bytes_written = 0
+
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        *,
+        width: int,
+        height: int,
+        title: str,
+        timestamp: int | None = None,
+        command: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> AsciicastWriter:
+        """Create `path` (mode 0600, never overwriting) and write the header."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        header: dict[str, object] = {
+            "version": 2,
+            "width": max(1, int(width)),
+            "height": max(1, int(height)),
+            "timestamp": int(time.time() if timestamp is None else timestamp),
+            "title": title,
+        }
+        if command is not None:
+            header["command"] = command
+        if env:
+            header["env"] = env
+        writer = cls(fd, time.monotonic())
+        writer._write_line(json.dumps(header, ensure_ascii=False))
+        return writer
+
+    def output(self, data: bytes) -> None:
+        if not data:
+            return
+        now = time.monotonic()
+        if not self._out:
+            self._out_since = now
+        elif now - self._out_since > COALESCE_SECONDS:
+            self._flush_output()
+            self._out_since = now
+        self._out += data
+        if len(self._out) >= COALESCE_BYTES:
+            self._flush_output()
+
+    def input(self, data: bytes) -> None:
+        self._flush_output()
+        text = self._decoders["i"].decode(data)
+        if text:
+            self._event(time.monotonic(), "i", text)
+
+    def resize(self, width: int, height: int) -> None:
+        self._flush_output()
+        self._event(time.monotonic(), "r", f"{int(width)}x{int(height)}")
+
+    def marker(self, label: str) -> None:
+        self._flush_output()
+        self._event(time.monotonic(), "m", label)
+
+    def flush(self) -> None:
+        self._flush_output()
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        self._flush_output()
+        for kind, decoder in self._decoders.items():
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                self._event(time.monotonic(), kind, tail)
+        os.close(self._fd)
+        self._fd = -1
+
+    def _flush_output(self) -> None:
+        if self._out:
+            text = self._decoders["o"].decode(bytes(self._out))
+            self._out.clear()
+            if text:
+                self._event(self._out_since, "o", text)
+
+    def _event(self, at: float, kind: str, text: str) -> None:
+        self._write_line(f'[{at - self._started:.6f}, "{kind}", {encode_basestring(text)}]')
+
+    def _write_line(self, line: str) -> None:
+        if self._fd < 0:
+            raise ValueError("recording is closed")
+        data = (line + "\n").encode("utf-8", errors="surrogateescape")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.bytes_written += len(data)
+
+
+def read_cast(path: Path) -> Cast:
+    """Read a recording; a truncated last line (a crashed writer) is ignored."""
+    with path.open("rb") as handle:
+        first = handle.readline(MAX_HEADER_LINE + 1)
+        if len(first) > MAX_HEADER_LINE:
+            raise CastFormatError(f"{path}: header line longer than {MAX_HEADER_LINE} bytes")
+        header = _header(first, path)
+        events: list[Event] = []
+        number = 1
+        while True:
+            line = handle.readline(MAX_EVENT_LINE + 1)
+            number += 1
+            if not line:
+                break
+            if len(line) > MAX_EVENT_LINE:
+                raise CastFormatError(f"{path}:{number}: event longer than {MAX_EVENT_LINE} bytes")
+            try:
+                events.append(_event(json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                if not line.endswith(b"\n") and not handle.read(1):
+                    break  # the writer died mid-line
+                raise CastFormatError(f"{path}:{number}: bad event: {exc}") from None
+    return Cast(header, events)
+
+
+def _header(line: bytes, path: Path) -> CastHeader:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        raise CastFormatError(f"{path}: first line is not a JSON header") from None
+    if not isinstance(data, dict) or data.get("version") != 2:
+        raise CastFormatError(f"{path}: not an asciicast v2 header")
+    width, height = data.get("width"), data.get("height")
+    if not isinstance(width, int) or not isinstance(height, int) or width < 1 or height < 1:
+        raise CastFormatError(f"{path}: header lacks a valid width and height")
+    env = data.get("env") or {}
+    return CastHeader(
+        width=width,
+        height=height,
+        timestamp=data.get("timestamp") if isinstance(data.get("timestamp"), int) else None,
+        title=data.get("title") if isinstance(data.get("title"), str) else None,
+        command=data.get("command") if isinstance(data.get("command"), str) else None,
+        env={str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
+    )
+
+
+def _event(data: object) -> Event:
+    if (
+        not isinstance(data, list)
+        or len(data) != 3
+        or not isinstance(data[0], (int, float))
+        or not isinstance(data[1], str)
+        or not isinstance(data[2], str)
+    ):
+        raise ValueError("expected [time, kind, data]")
+    return Event(float(data[0]), data[1], data[2])

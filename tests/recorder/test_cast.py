@@ -1,0 +1,167 @@
+"""asciicast v2 writing and reading, crash safety, and asciinema reading what we write."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from recorder import AsciicastWriter, CastFormatError, read_cast
+from recorder.cast import COALESCE_BYTES
+
+
+def asciinema_cat(path: Path) -> subprocess.CompletedProcess[bytes]:
+    exe = shutil.which("asciinema")
+    argv = [exe] if exe else [sys.executable, "-m", "asciinema"]
+    return subprocess.run([*argv, "cat", str(path)], capture_output=True, timeout=60)
+
+
+def test_round_trip_header_and_events(tmp_path: Path) -> None:
+    path = tmp_path / "a.cast"
+    writer = AsciicastWriter.create(
+        path, width=100, height=30, title="t", timestamp=1700000000, command="ls"
+    )
+    writer.output(b"hello ")
+    writer.input(b"x")
+    writer.output(b"world\r\n")
+    writer.resize(120, 40)
+    writer.marker("denied: r1")
+    writer.close()
+    cast = read_cast(path)
+    assert (cast.header.width, cast.header.height, cast.header.title, cast.header.command) == (
+        100,
+        30,
+        "t",
+        "ls",
+    )
+    assert cast.header.timestamp == 1700000000
+    assert [(e.kind, e.data) for e in cast.events] == [
+        ("o", "hello "),
+        ("i", "x"),
+        ("o", "world\r\n"),
+        ("r", "120x40"),
+        ("m", "denied: r1"),
+    ]
+    times = [e.time for e in cast.events]
+    assert times == sorted(times)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_never_overwrites_an_existing_recording(tmp_path: Path) -> None:
+    path = tmp_path / "a.cast"
+    path.write_text("keep")
+    with pytest.raises(FileExistsError):
+        AsciicastWriter.create(path, width=80, height=24, title="t")
+    assert path.read_text() == "keep"
+
+
+def test_utf8_split_across_chunks_is_kept_whole(tmp_path: Path) -> None:
+    path = tmp_path / "u.cast"
+    writer = AsciicastWriter.create(path, width=80, height=24, title="t")
+    text = "naïve → 日本語 🙂".encode()
+    for i in range(len(text)):
+        writer.output(text[i : i + 1])
+        writer.flush()
+    writer.close()
+    assert "".join(e.data for e in read_cast(path).events) == "naïve → 日本語 🙂"
+
+
+def test_coalescing_keeps_every_byte_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "c.cast"
+    writer = AsciicastWriter.create(path, width=80, height=24, title="t")
+    chunks = [f"line {i}\n".encode() * 50 for i in range(2000)]
+    for chunk in chunks:
+        writer.output(chunk)
+    writer.close()
+    events = read_cast(path).events
+    assert "".join(e.data for e in events) == b"".join(chunks).decode()
+    assert 1 < len(events) < len(chunks)  # coalesced, but not into one giant line
+    assert max(len(e.data) for e in events) <= COALESCE_BYTES + max(len(c) for c in chunks)
+
+
+def test_binary_output_is_recorded_with_replacement_characters(tmp_path: Path) -> None:
+    path = tmp_path / "b.cast"
+    writer = AsciicastWriter.create(path, width=80, height=24, title="t")
+    writer.output(bytes(range(256)))
+    writer.close()
+    data = "".join(e.data for e in read_cast(path).events)
+    assert data.startswith("\x00\x01") and "\ufffd" in data
+
+
+def test_asciinema_reads_a_finished_recording(tmp_path: Path) -> None:
+    path = tmp_path / "f.cast"
+    writer = AsciicastWriter.create(path, width=80, height=24, title="t")
+    writer.output(b"\x1b[1mbold\x1b[0m and plain\r\n")
+    writer.close()
+    played = asciinema_cat(path)
+    assert played.returncode == 0, played.stderr
+    assert b"and plain" in played.stdout
+
+
+WRITER_THEN_SLEEP = """
+import sys, time
+from pathlib import Path
+from recorder import AsciicastWriter
+w = AsciicastWriter.create(Path(sys.argv[1]), width=80, height=24, title="crash")
+w.output(b"first line\\r\\n"); w.flush()
+w.output(b"second line\\r\\n"); w.flush()
+w.output(b"never flushed")
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_sigkill_leaves_a_recording_asciinema_reads(tmp_path: Path) -> None:
+    path = tmp_path / "k.cast"
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER_THEN_SLEEP, str(path)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == b"ready\n"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    played = asciinema_cat(path)
+    assert played.returncode == 0, played.stderr
+    assert b"first line" in played.stdout and b"second line" in played.stdout
+    assert [e.data for e in read_cast(path).events] == ["first line\r\n", "second line\r\n"]
+
+
+def test_reader_tolerates_a_truncated_last_line_only(tmp_path: Path) -> None:
+    path = tmp_path / "t.cast"
+    header = json.dumps({"version": 2, "width": 80, "height": 24})
+    path.write_text(header + '\n[0.1, "o", "ok"]\n[0.2, "o", "cut sh')
+    assert [e.data for e in read_cast(path).events] == ["ok"]
+    path.write_text(header + '\n[0.1, "o", "ok"]\nnot json\n[0.3, "o", "x"]\n')
+    with pytest.raises(CastFormatError, match=":3:"):
+        read_cast(path)
+
+
+@pytest.mark.parametrize(
+    "first", ['{"version": 1, "width": 80, "height": 24}', '{"version": 2}', "[1, 2]", "garbage"]
+)
+def test_reader_refuses_bad_headers(tmp_path: Path, first: str) -> None:
+    path = tmp_path / "h.cast"
+    path.write_text(first + "\n")
+    with pytest.raises(CastFormatError):
+        read_cast(path)
+
+
+def test_output_goes_out_within_the_coalescing_window(tmp_path: Path) -> None:
+    path = tmp_path / "w.cast"
+    writer = AsciicastWriter.create(path, width=80, height=24, title="t")
+    writer.output(b"early")
+    time.sleep(0.08)
+    writer.output(b"late")  # the early bytes are older than the window: written now
+    assert b"early" in path.read_bytes() and b"late" not in path.read_bytes()
+    writer.close()
+    assert os.path.getsize(path) == writer.bytes_written
