@@ -1,0 +1,80 @@
+"""bastion cert issue and bastion ca export."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import asyncssh
+import typer
+
+from bastion.cli.common import StateDirOption, open_database, state_dir
+from bastion.durations import parse_duration
+from bastion.errors import UsageError
+from bastion.identity.authorities import CA_NAMES, Authorities
+from bastion.identity.issuing import issue_user_certificate
+
+cert_app = typer.Typer(no_args_is_help=True, help="Agent certificates signed by the user CA.")
+ca_app = typer.Typer(no_args_is_help=True, help="The bastion's certificate authorities.")
+
+
+@cert_app.command("issue")
+def issue(
+    identity: str = typer.Option(..., help="Who the certificate is for (its key id)."),
+    principal: list[str] = typer.Option(..., help="Target login it may use (repeatable)."),
+    group: list[str] = typer.Option([], help="Group for role matching (repeatable)."),
+    pubkey: Path = typer.Option(..., help="The agent's OpenSSH public key file."),
+    ttl: str = typer.Option("10m", help="Validity, e.g. 10m, 1h (at most 24h)."),
+    out: Path | None = typer.Option(None, help="Write the certificate here (else stdout)."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Sign an agent's public key with the user CA."""
+    seconds = parse_duration(ttl)
+    try:
+        key = asyncssh.read_public_key(pubkey)
+    except (OSError, asyncssh.KeyImportError, ValueError) as exc:
+        raise UsageError(f"cannot read public key {pubkey}: {exc}") from None
+    state = state_dir(state_dir_path)
+    db = open_database(state_dir_path)
+    cert, record = issue_user_certificate(
+        db,
+        Authorities(state.keys),
+        key,
+        identity=identity,
+        principals=principal,
+        groups=group,
+        ttl=seconds,
+        source="cli",
+    )
+    text = cert.export_certificate().decode()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        typer.echo(f"wrote {out}", err=True)
+    typer.echo(
+        f"issued serial {record.serial} to {identity} for {', '.join(principal)}, valid {ttl}",
+        err=True,
+    )
+
+
+@ca_app.command("export")
+def export(
+    which: str = typer.Argument(..., help="user, host or target."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Print a CA's public key line.
+
+    host: paste after `@cert-authority *` in agents' known_hosts.
+    target: put in targets' TrustedUserCAKeys.
+    user: for tools that verify agent certificates.
+    """
+    if which not in CA_NAMES:
+        raise UsageError(f"unknown CA {which!r}: choose user, host or target")
+    state = state_dir(state_dir_path)
+    pub = state.keys / f"{which}_ca.pub"
+    if not pub.is_file():
+        raise UsageError(f"{pub} is missing: run `bastion init` first")
+    typer.echo(pub.read_text().strip())

@@ -1,0 +1,55 @@
+"""Shared CLI plumbing: the --state-dir option, output helpers, time formatting."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from bastion.statedir import StateDir
+from bastion.store.db import Database
+
+StateDirOption = typer.Option(
+    None,
+    "--state-dir",
+    help="State directory (else $BASTION_HOME, else ~/.local/state/bastion).",
+    show_default=False,
+)
+
+
+def state_dir(path: Path | None) -> StateDir:
+    return StateDir.resolve(path)
+
+
+def open_database(path: Path | None) -> Database:
+    state = state_dir(path)
+    from bastion.errors import NotInitialised
+
+    if not state.is_initialised():
+        raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
+    return Database(state.database)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def fmt_time(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=False)]
+    line = "  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=False))
+    typer.echo(line.rstrip())
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())

@@ -1,0 +1,127 @@
+"""What operators read back: sessions, replay, export, audit."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+
+from bastion.cli.common import StateDirOption, fmt_time, open_database, print_json, print_table
+from bastion.errors import BastionError, NotFound, UsageError
+from bastion.store.repos import AuditRepo, SessionRepo
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sessions")(sessions)
+    app.command("replay")(replay)
+    app.command("export")(export)
+    app.command("audit")(audit)
+
+
+def sessions(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    limit: int = typer.Option(1000, min=1, max=100000, help="Newest N sessions."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """List recorded sessions, oldest first."""
+    rows = SessionRepo(open_database(state_dir_path)).list(limit)
+    if as_json:
+        print_json([row.to_json() for row in rows])
+        return
+    print_table(
+        ["id", "started", "identity", "target", "kind", "command", "exit", "out"],
+        [
+            [
+                r.id,
+                fmt_time(r.started),
+                r.identity,
+                f"{r.login}@{r.target}",
+                r.kind,
+                _clip(r.command or ""),
+                "-" if r.exit_status is None else str(r.exit_status),
+                str(r.bytes_out),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _recording_path(session_id: str, state_dir_path: Path | None) -> Path:
+    record = SessionRepo(open_database(state_dir_path)).get(session_id)
+    if not record.recording:
+        raise NotFound(f"session {session_id} has no recording")
+    path = Path(record.recording)
+    if not path.is_file():
+        raise NotFound(f"recording {path} is missing")
+    return path
+
+
+def replay(
+    session_id: str = typer.Argument(...),
+    speed: float = typer.Option(1.0, help="Playback speed multiplier."),
+    idle_limit: float | None = typer.Option(None, help="Cap pauses at this many seconds."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Play a session's recording in this terminal."""
+    from recorder import CastFormatError, read_cast
+    from recorder import replay as play
+
+    if speed <= 0:
+        raise UsageError("--speed must be greater than 0")
+    if idle_limit is not None and idle_limit < 0:
+        raise UsageError("--idle-limit must not be negative")
+    path = _recording_path(session_id, state_dir_path)
+    try:
+        cast = read_cast(path)
+    except CastFormatError as exc:
+        raise BastionError(f"cannot replay {path}: {exc}") from None
+    play(cast, sys.stdout, speed=speed, idle_limit=idle_limit)
+    sys.stdout.flush()
+
+
+def export(
+    session_id: str = typer.Argument(...),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Write a session's asciicast v2 file to stdout."""
+    path = _recording_path(session_id, state_dir_path)
+    with path.open("rb") as handle:
+        shutil.copyfileobj(handle, sys.stdout.buffer)
+    sys.stdout.flush()
+
+
+def audit(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    session: str | None = typer.Option(None, help="Only rows of this session."),
+    limit: int = typer.Option(1000, min=1, max=100000, help="Newest N rows."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Commands, shell lines and refusals, oldest first."""
+    rows = AuditRepo(open_database(state_dir_path)).list(session, limit)
+    if as_json:
+        print_json([row.to_json() for row in rows])
+        return
+    print_table(
+        ["time", "kind", "session", "identity", "where", "command", "decision", "exit", "detail"],
+        [
+            [
+                fmt_time(r.time),
+                r.kind,
+                r.session_id or "-",
+                r.identity or "-",
+                f"{r.login or '-'}@{r.target or '-'}",
+                _clip(r.command or ""),
+                r.decision or "-",
+                "-" if r.exit_status is None else str(r.exit_status),
+                _clip(r.detail or ""),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _clip(text: str, width: int = 48) -> str:
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,80 @@
+"""init, serve and demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from bastion.cli.common import StateDirOption, state_dir
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+
+
+def init(
+    state_dir_path: Path | None = StateDirOption,
+    listen: str | None = typer.Option(None, help="HOST:PORT written into a new bastion.toml."),
+) -> None:
+    """Create the state dir: config, database, recordings folder and CA keys."""
+    from bastion.config import parse_listen
+    from bastion.setup_state import initialise
+
+    if listen:
+        parse_listen(listen)
+    state = state_dir(state_dir_path)
+    created = initialise(state, listen=listen)
+    if created:
+        typer.echo(f"initialised {state.root}: created {', '.join(created)}")
+    else:
+        typer.echo(f"{state.root} already initialised; nothing changed")
+
+
+def serve(
+    state_dir_path: Path | None = StateDirOption,
+    listen: str | None = typer.Option(None, help="HOST:PORT (default: server.listen)."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    init_first: bool = typer.Option(
+        False, "--init", help="Initialise the state dir first if needed (containers)."
+    ),
+) -> None:
+    """Run the bastion until SIGTERM or Ctrl-C."""
+    from bastion.server import open_bastion, run_bastion
+    from bastion.setup_state import initialise
+
+    if init_first:
+        initialise(state_dir(state_dir_path), listen=listen)
+
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    bastion = open_bastion(state_dir(state_dir_path))
+    try:
+        asyncio.run(run_bastion(bastion, listen))
+    except OSError as exc:
+        from bastion.errors import BastionError
+
+        raise BastionError(f"cannot listen: {exc.strerror or exc}") from None
+    finally:
+        bastion.db.close()
+
+
+def demo(
+    script: bool = typer.Option(False, "--script", help="Run a scripted tour and exit."),
+    keep: bool = typer.Option(False, help="Keep the temporary state dir afterwards."),
+    target: str = typer.Option("auto", help="auto, sshd (a real OpenSSH sshd) or embedded."),
+) -> None:
+    """A bastion, a target and a demo agent in a temporary dir, with ssh commands to try."""
+    from bastion.demo import run_demo
+    from bastion.errors import UsageError
+
+    if target not in ("auto", "sshd", "embedded"):
+        raise UsageError("--target must be auto, sshd or embedded")
+    raise typer.Exit(run_demo(script=script, keep=keep, target=target))

@@ -1,0 +1,79 @@
+"""bastion.toml -> frozen dataclasses, validated once at the edge.
+
+Only the `[server]` table is read today; identity issuers and roles arrive
+with their own issue and extend this module.
+"""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bastion.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1 << 20
+
+DEFAULT_CONFIG = """\
+# bastion configuration; see README.md.
+[server]
+listen = "127.0.0.1:2222"
+# Names agents use to reach the bastion itself; its host certificate lists them.
+host_names = ["localhost", "127.0.0.1"]
+# Seconds the bastion waits for a target's SSH handshake.
+upstream_timeout = 10
+"""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 2222
+    host_names: tuple[str, ...] = ("localhost", "127.0.0.1")
+    upstream_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig
+    warnings: tuple[str, ...] = ()
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 as `[::1]:2222`) to a (host, port) pair."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ConfigError(f"invalid listen address {text!r}: expected HOST:PORT")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"invalid listen port in {text!r}")
+    return host.strip("[]"), port
+
+
+def load_config(path: Path) -> Config:
+    if not path.is_file():
+        raise ConfigError(f"no configuration at {path}: run `bastion init` first")
+    raw = path.read_bytes()
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    warnings = [f"{path}: unknown table or key {key!r} ignored" for key in data if key != "server"]
+    server = data.get("server", {})
+    if not isinstance(server, dict):
+        raise ConfigError(f"{path}: [server] must be a table")
+    known = {"listen", "host_names", "upstream_timeout"}
+    warnings += [f"{path}: unknown key server.{key} ignored" for key in server if key not in known]
+    host, port = parse_listen(str(server.get("listen", "127.0.0.1:2222")))
+    names = server.get("host_names", ["localhost", "127.0.0.1", socket.gethostname()])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{path}: server.host_names must be a list of strings")
+    timeout = server.get("upstream_timeout", 10)
+    if not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
+        raise ConfigError(f"{path}: server.upstream_timeout must be a number of seconds (1-300)")
+    return Config(
+        server=ServerConfig(host, port, tuple(names), float(timeout)), warnings=tuple(warnings)
+    )

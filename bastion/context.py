@@ -1,0 +1,101 @@
+"""Everything a running bastion shares between connections."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bastion.config import Config
+from bastion.identity.authorities import Authorities
+from bastion.identity.certinfo import CertificateInfo
+from bastion.identity.model import Identity
+from bastion.statedir import StateDir
+from bastion.store.db import AsyncDatabase, Database
+from bastion.store.repos import AuditRepo, CertificateRepo, SessionRepo, TargetRepo
+from bastion.targets import Target
+
+log = logging.getLogger("bastion")
+
+
+class IdentityRefused(Exception):
+    """The certificate was valid cryptographically but must not be let in."""
+
+
+@dataclass
+class Bastion:
+    state: StateDir
+    config: Config
+    authorities: Authorities
+    db: AsyncDatabase
+    flushables: set[Any] = field(default_factory=set)
+
+    async def target(self, name: str) -> Target | None:
+        return await self.db.run(lambda db: TargetRepo(db).get(name))
+
+    async def identity_for(self, cert: CertificateInfo) -> Identity:
+        """Turn a verified user certificate into an Identity, or refuse it.
+
+        The certificate must be one this bastion recorded when it signed it
+        and must not be revoked; groups come from that record.
+        """
+        serial = cert.serial
+        record = await self.db.run(lambda db: CertificateRepo(db).get(serial))
+        if record is None:
+            raise IdentityRefused(f"certificate serial {serial} is unknown to this bastion")
+        if record.revoked is not None:
+            raise IdentityRefused(f"certificate serial {serial} is revoked")
+        return Identity(
+            name=cert.key_id,
+            principals=tuple(cert.principals),
+            groups=record.groups,
+            serial=serial,
+            valid_before=float(record.valid_before),
+        )
+
+    def audit(self, **fields: Any) -> AuditHandle:
+        """Queue an audit row; returns a handle whose row id a later update can use."""
+        handle = AuditHandle()
+        fields.setdefault("time", time.time())
+
+        def insert(db: Database) -> None:
+            handle.row_id = AuditRepo(db).add(**fields)
+
+        self._submit(insert)
+        return handle
+
+    def audit_update(self, handle: AuditHandle, **fields: Any) -> None:
+        def update(db: Database) -> None:
+            if handle.row_id is not None:
+                AuditRepo(db).update(handle.row_id, **fields)
+
+        self._submit(update)
+
+    def session_started(self, **fields: Any) -> None:
+        self._submit(lambda db: SessionRepo(db).start(**fields))
+
+    def session_finished(self, session_id: str, **fields: Any) -> None:
+        self._submit(lambda db: SessionRepo(db).finish(session_id, **fields))
+
+    def _submit(self, fn: Any) -> None:
+        """Fire-and-forget a write; the single DB thread keeps them in order."""
+        task = asyncio.ensure_future(self.db.run(fn))
+        task.add_done_callback(_log_failure)
+
+    async def flush_recordings_forever(self, interval: float = 0.1) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            for item in list(self.flushables):
+                item.flush()
+
+
+@dataclass
+class AuditHandle:
+    row_id: int | None = None
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("state write failed: %s", task.exception())

@@ -1,0 +1,65 @@
+"""Signing an agent's key and recording the certificate, in one step."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import asyncssh
+
+from bastion.errors import UsageError
+from bastion.identity.authorities import Authorities, new_serial
+from bastion.store.db import Database
+from bastion.store.records import CertificateRecord
+from bastion.store.repos import CertificateRepo
+
+MAX_TTL_SECONDS = 24 * 3600
+MAX_PRINCIPALS = 32
+_LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,127}$")
+
+
+def issue_user_certificate(
+    db: Database,
+    authorities: Authorities,
+    public_key: asyncssh.SSHKey,
+    *,
+    identity: str,
+    principals: list[str],
+    groups: list[str],
+    ttl: int,
+    source: str,
+) -> tuple[asyncssh.SSHCertificate, CertificateRecord]:
+    if not identity or len(identity) > 256 or not identity.isprintable():
+        raise UsageError("identity must be 1-256 printable characters")
+    if not principals:
+        raise UsageError("give at least one --principal (a login on targets)")
+    if len(principals) > MAX_PRINCIPALS:
+        raise UsageError(f"at most {MAX_PRINCIPALS} principals")
+    for login in principals:
+        if not _LOGIN.match(login):
+            raise UsageError(f"invalid principal {login!r}: expected a Unix login name")
+    for group in groups:
+        if not _GROUP.match(group):
+            raise UsageError(f"invalid group {group!r}")
+    if not 0 < ttl <= MAX_TTL_SECONDS:
+        raise UsageError(f"ttl must be between 1s and {MAX_TTL_SECONDS // 3600}h")
+    serial = new_serial()
+    cert = authorities.issue_user_certificate(
+        public_key, identity=identity, principals=principals, ttl=ttl, serial=serial
+    )
+    now = time.time()
+    record = CertificateRecord(
+        serial=serial,
+        identity=identity,
+        principals=tuple(principals),
+        groups=tuple(groups),
+        key_fingerprint=public_key.get_fingerprint(),
+        valid_after=float(int(now) - 60),
+        valid_before=float(int(now) + ttl),
+        issued=now,
+        source=source,
+        revoked=None,
+    )
+    CertificateRepo(db).record(record)
+    return cert, record

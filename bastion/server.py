@@ -1,0 +1,62 @@
+"""Wiring: open the state dir, start the listener, run until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from bastion.config import load_config, parse_listen
+from bastion.context import Bastion
+from bastion.errors import NotInitialised
+from bastion.identity.authorities import Authorities
+from bastion.ssh.listener import start_listener
+from bastion.statedir import StateDir
+from bastion.store.db import AsyncDatabase
+
+log = logging.getLogger("bastion")
+
+
+def open_bastion(state: StateDir) -> Bastion:
+    if not state.is_initialised():
+        raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
+    config = load_config(state.config_file)
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    return Bastion(
+        state=state,
+        config=config,
+        authorities=Authorities(state.keys),
+        db=AsyncDatabase(state.database),
+    )
+
+
+async def run_bastion(
+    bastion: Bastion, listen: str | None = None, ready: asyncio.Future[int] | None = None
+) -> None:
+    """Serve until cancelled or SIGTERM/SIGINT; `ready` gets the bound port."""
+    if listen:
+        host, port = parse_listen(listen)
+    else:
+        host, port = bastion.config.server.listen_host, bastion.config.server.listen_port
+    server = await start_listener(bastion, host, port)
+    bound = server.sockets[0].getsockname()[1]
+    log.info("bastion listening on %s:%s (state %s)", host, bound, bastion.state.root)
+    if ready is not None and not ready.done():
+        ready.set_result(bound)
+    flusher = asyncio.ensure_future(bastion.flush_recordings_forever())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    try:
+        await stop.wait()
+    finally:
+        flusher.cancel()
+        server.close()
+        for item in list(bastion.flushables):
+            item.flush()
+        await server.wait_closed()

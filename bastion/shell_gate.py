@@ -1,0 +1,156 @@
+"""Holds the Enter key in an interactive shell until the line it submits is decided.
+
+Keystrokes pass straight through, so typing, editing and completion feel
+normal. At Enter the gate stops: it waits briefly for the target's echo of
+what was typed to arrive (the terminal model reads the line off the
+screen), asks for a decision, and only then forwards the Enter. A denied
+line is cancelled on the target with Ctrl-C, which makes the shell drop the
+line and print a new prompt, and the agent sees why. Input typed while a
+decision is pending waits behind it, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("bastion.shell_gate")
+
+ENTER_KEYS = (b"\r", b"\n")
+PASTE_START = b"\x1b[200~"
+PASTE_END = b"\x1b[201~"
+CANCEL_LINE = b"\x03"  # Ctrl-C: the shell discards the line being edited
+# The echo of typed characters usually follows within a few ms on a LAN.
+ECHO_QUIET = 0.03
+ECHO_MAX_WAIT = 0.5
+MAX_HELD = 1 << 20
+
+
+@dataclass(frozen=True)
+class LineDecision:
+    allowed: bool
+    message: str | None  # shown to the agent when not allowed
+
+
+class ShellGate:
+    def __init__(
+        self,
+        *,
+        forward: Callable[[bytes], None],
+        observe: Callable[[bytes], None],
+        submit: Callable[[bytes], Awaitable[LineDecision]],
+        notify: Callable[[str], None],
+        last_output: Callable[[], float],
+        pause: Callable[[], None],
+        resume: Callable[[], None],
+    ) -> None:
+        self._forward = forward  # to the target
+        self._observe = observe  # typed bytes to the recording and the terminal model
+        self._submit = submit  # observes the Enter, then decides the line(s) it submits
+        self._notify = notify  # a message to the agent's terminal
+        self._last_output = last_output
+        self._pause = pause
+        self._resume = resume
+        self._held = bytearray()
+        self._busy = False
+        self._paused = False
+        self._closed = False
+        self._last_forward = 0.0
+        self._in_paste = False  # newlines inside a bracketed paste are text, not Enter
+
+    def input(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._held += data
+        if len(self._held) > MAX_HELD and not self._paused:
+            self._paused = True
+            self._pause()
+        if not self._busy:
+            self._drain()
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _drain(self) -> None:
+        """Forward everything up to the next Enter; hand that Enter to a decision."""
+        while self._held and not self._closed:
+            if self._in_paste:
+                end = self._held.find(PASTE_END)
+                if end < 0:
+                    keep = _partial_suffix(self._held, PASTE_END)
+                    self._pass(bytes(self._held[: len(self._held) - keep]))
+                    del self._held[: len(self._held) - keep]
+                    break
+                self._pass(bytes(self._held[: end + len(PASTE_END)]))
+                del self._held[: end + len(PASTE_END)]
+                self._in_paste = False
+                continue
+            marks = [i for i in (self._held.find(k) for k in (*ENTER_KEYS, PASTE_START)) if i >= 0]
+            if not marks:
+                keep = _partial_suffix(self._held, PASTE_START)
+                self._pass(bytes(self._held[: len(self._held) - keep]))
+                del self._held[: len(self._held) - keep]
+                break
+            cut = min(marks)
+            if self._held.startswith(PASTE_START, cut):
+                self._pass(bytes(self._held[: cut + len(PASTE_START)]))
+                del self._held[: cut + len(PASTE_START)]
+                self._in_paste = True
+                continue
+            if cut:
+                self._pass(bytes(self._held[:cut]))
+            enter = bytes(self._held[cut : cut + 1])
+            del self._held[: cut + 1]
+            self._busy = True
+            asyncio.ensure_future(self._decide(enter))
+            return
+        if self._paused and not self._held:
+            self._paused = False
+            self._resume()
+
+    def _pass(self, data: bytes) -> None:
+        self._observe(data)
+        self._forward(data)
+        self._last_forward = time.monotonic()
+
+    async def _decide(self, enter: bytes) -> None:
+        try:
+            await self._wait_for_echo()
+            decision = await self._submit(enter)
+        except Exception:  # fail closed
+            log.exception("deciding a shell line failed; cancelling it")
+            decision = LineDecision(False, "bastion: internal error while deciding this line")
+        if self._closed:
+            return
+        if decision.allowed:
+            self._forward(enter)
+        else:
+            self._forward(CANCEL_LINE)
+            if decision.message:
+                self._notify(decision.message)
+        self._busy = False
+        self._drain()
+
+    async def _wait_for_echo(self) -> None:
+        """Until output that followed the last keys sent has been quiet for a moment.
+
+        Keys that are never echoed (a password prompt) cost the full wait.
+        """
+        deadline = time.monotonic() + ECHO_MAX_WAIT
+        while time.monotonic() < deadline:
+            last_output = self._last_output()
+            quiet_for = time.monotonic() - last_output
+            if last_output >= self._last_forward and quiet_for >= ECHO_QUIET:
+                return
+            await asyncio.sleep(max(0.005, ECHO_QUIET - quiet_for))
+
+
+def _partial_suffix(data: bytearray, marker: bytes) -> int:
+    """How many bytes at the end of `data` could begin `marker` (kept until more arrives)."""
+    for size in range(min(len(marker) - 1, len(data)), 0, -1):
+        if data.endswith(marker[:size]):
+            return size
+    return 0

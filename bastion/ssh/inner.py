@@ -1,0 +1,170 @@
+"""The per-target SSH server the bastion runs in process on a direct-tcpip channel.
+
+`ssh -J bastion LOGIN@TARGET` opens a direct-tcpip channel to TARGET:22 on
+the outer connection and then speaks SSH through it. The bastion answers
+that SSH itself: it presents a host certificate for TARGET signed by its
+host CA and asks for no second authentication, because the outer
+connection already proved the agent's identity with its certificate. The
+only check here is that LOGIN is one of that certificate's principals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import asyncssh
+
+from bastion.context import Bastion
+from bastion.identity.model import Identity
+from bastion.ids import new_session_id
+from bastion.ssh.connection import BastionServerConnection
+from bastion.ssh.session import RelaySession
+from bastion.ssh.upstream import AGENT_FACING_CIPHERS, connect_upstream
+from bastion.targets import Target
+
+log = logging.getLogger("bastion.inner")
+
+
+class InnerServer(asyncssh.SSHServer):
+    def __init__(
+        self,
+        bastion: Bastion,
+        identity: Identity,
+        target: Target,
+        peer: str | None,
+        on_close: Callable[[], None] | None = None,
+    ):
+        self.bastion = bastion
+        self._on_close = on_close
+        self.identity = identity
+        self.target = target
+        self.peer = peer
+        self.login: str | None = None
+        self._conn: BastionServerConnection | None = None
+        self._prefetch: tuple[str, asyncio.Task[asyncssh.SSHClientConnection]] | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        assert isinstance(conn, BastionServerConnection)
+        self._conn = conn
+
+    def begin_auth(self, username: str) -> bool:
+        if self.identity.may_login_as(username):
+            self.login = username
+            return False  # the outer certificate already authenticated this agent
+        assert self._conn is not None
+        self._conn.send_auth_banner(
+            f"bastion: login {username!r} is not a principal of your certificate "
+            f"(allowed: {', '.join(self.identity.principals) or 'none'})\r\n"
+        )
+        self.bastion.audit(
+            kind="refused",
+            identity=self.identity.name,
+            target=self.target.name,
+            login=username,
+            detail="login not among the certificate's principals",
+        )
+        return True  # and no method will succeed
+
+    def public_key_auth_supported(self) -> bool:
+        return False
+
+    def auth_completed(self) -> None:
+        # Start the upstream handshake now, while the client sends its session requests.
+        assert self.login is not None
+        session_id = new_session_id()
+        task = asyncio.ensure_future(
+            connect_upstream(
+                self.bastion.authorities,
+                self.target,
+                login=self.login,
+                identity=self.identity.name,
+                session_id=session_id,
+                timeout=self.bastion.config.server.upstream_timeout,
+            )
+        )
+        task.add_done_callback(_consume_exception)
+        self._prefetch = (session_id, task)
+
+    def session_requested(self) -> tuple[asyncssh.SSHServerChannel, RelaySession]:
+        assert self._conn is not None and self.login is not None
+        if self._prefetch is not None:
+            (session_id, task), self._prefetch = self._prefetch, None
+        else:
+            session_id, task = new_session_id(), None
+        chan = self._conn.create_server_channel(encoding=None)
+        return chan, RelaySession(
+            self.bastion,
+            identity=self.identity,
+            target=self.target,
+            login=self.login,
+            session_id=session_id,
+            peer=self.peer,
+            refused=self._conn.refused_requests,
+            upstream=task,
+        )
+
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
+        self.bastion.audit(
+            kind="refused",
+            identity=self.identity.name,
+            target=self.target.name,
+            login=self.login,
+            detail=f"port forwarding to {dest_host}:{dest_port}",
+        )
+        raise asyncssh.ChannelOpenError(
+            asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+            f"bastion: port forwarding to {dest_host}:{dest_port} is not allowed",
+        )
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        self.bastion.audit(
+            kind="refused",
+            identity=self.identity.name,
+            target=self.target.name,
+            login=self.login,
+            detail=f"remote forwarding of {listen_host}:{listen_port}",
+        )
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+        if self._prefetch is not None:
+            task = self._prefetch[1]
+            self._prefetch = None
+            if task.done() and not task.cancelled() and task.exception() is None:
+                task.result().close()  # prefetched, never used
+            else:
+                task.cancel()
+
+
+def _consume_exception(task: asyncio.Task[asyncssh.SSHClientConnection]) -> None:
+    """Mark a prefetch failure as seen; the session that awaits it reports it."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def inner_connection(
+    bastion: Bastion,
+    identity: Identity,
+    target: Target,
+    peer: str | None,
+    *,
+    on_close: Callable[[], None] | None = None,
+) -> BastionServerConnection:
+    """Build the SSH server connection that will run on the direct-tcpip channel."""
+    key, cert = bastion.authorities.host_certificate(target.name)
+    options = await asyncssh.SSHServerConnectionOptions.construct(
+        server_factory=lambda: InnerServer(bastion, identity, target, peer, on_close),
+        server_host_keys=[(key, cert)],
+        encryption_algs=AGENT_FACING_CIPHERS,
+        allow_pty=True,
+        agent_forwarding=False,
+        x11_forwarding=False,
+        keepalive_interval=0,
+        login_timeout=30,
+    )
+    return BastionServerConnection(asyncio.get_running_loop(), options)

@@ -1,0 +1,36 @@
+"""Accepting agents' TCP connections on the bastion's SSH port."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncssh
+
+from bastion.context import Bastion
+from bastion.ssh.connection import BastionServerConnection
+from bastion.ssh.outer import OuterServer
+from bastion.ssh.upstream import AGENT_FACING_CIPHERS
+
+
+async def start_listener(bastion: Bastion, host: str, port: int) -> asyncio.Server:
+    """Listen for agents; every connection gets a fresh OuterServer.
+
+    asyncssh.listen() builds plain SSHServerConnections, so the bastion
+    creates the server itself to use BastionServerConnection, which keeps
+    the authenticated certificate.
+    """
+    loop = asyncio.get_running_loop()
+    key, cert = bastion.authorities.host_certificate_for_bastion(bastion.config.server.host_names)
+    options = await asyncssh.SSHServerConnectionOptions.construct(
+        server_factory=lambda: OuterServer(bastion),
+        server_host_keys=[(key, cert)],
+        encryption_algs=AGENT_FACING_CIPHERS,
+        allow_pty=True,
+        agent_forwarding=False,
+        x11_forwarding=False,
+        login_timeout=30,
+        keepalive_interval=60,
+    )
+    return await loop.create_server(
+        lambda: BastionServerConnection(loop, options), host, port, reuse_address=True
+    )

@@ -1,0 +1,232 @@
+"""The agent-facing SSH server: who is this, and where may it go?
+
+Two ways in, both with a user certificate from the bastion's user CA:
+
+- jump: `ssh -J agent@bastion LOGIN@TARGET`. The outer user name is free
+  (conventionally the agent's name); the certificate must carry at least one
+  principal, and the inner login is checked against them (inner.py).
+- direct: `ssh -p 2222 LOGIN%TARGET@bastion [cmd]`, for clients that cannot
+  jump. The certificate's principals must include LOGIN.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import asyncssh
+
+from bastion.context import Bastion, IdentityRefused
+from bastion.identity.certinfo import CertificateInfo
+from bastion.identity.model import Identity
+from bastion.ids import new_session_id
+from bastion.ssh.connection import BastionServerConnection
+from bastion.ssh.inner import inner_connection
+from bastion.ssh.session import RelaySession
+
+log = logging.getLogger("bastion.outer")
+
+_LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+_TARGET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+INNER_SSH_PORT = 22
+# An agent multiplexing through one outer connection rarely needs more.
+MAX_INNER_CONNECTIONS = 16
+
+
+class OuterServer(asyncssh.SSHServer):
+    def __init__(self, bastion: Bastion) -> None:
+        self.bastion = bastion
+        self._conn: BastionServerConnection | None = None
+        self.peer: str | None = None
+        self.username = ""
+        self.direct: tuple[str, str] | None = None  # (login, target) for LOGIN%TARGET
+        self.identity: Identity | None = None
+        self.inner_connections = 0
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        assert isinstance(conn, BastionServerConnection)
+        self._conn = conn
+        peer = conn.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else None
+        conn.pre_check = self._pre_check
+        conn.certificate_check = self._certificate_check
+
+    # --- authentication ----------------------------------------------------------
+
+    def begin_auth(self, username: str) -> bool:
+        assert self._conn is not None
+        self.username = username
+        ca = self.bastion.authorities.public_key_line("user")
+        if "%" in username:
+            login, _, target = username.partition("%")
+            if not _LOGIN.match(login) or not _TARGET.match(target):
+                self._conn.send_auth_banner(f"bastion: malformed user name {username[:80]!r}\r\n")
+                return True  # no keys trusted: authentication fails
+            self.direct = (login, target)
+            self._conn.set_authorized_keys(
+                asyncssh.import_authorized_keys(f'cert-authority,principals="{login}" {ca}\n')
+            )
+        else:
+            self._conn.set_authorized_keys(
+                asyncssh.import_authorized_keys(f'cert-authority,principals="*" {ca}\n')
+            )
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def _pre_check(self, username: str, info: CertificateInfo | None) -> str | None:
+        """Tell the client, in one line, why its key cannot work here."""
+        if info is None:
+            return "only certificates from the bastion's user CA are accepted"
+        if info.cert_type != "user":
+            return "a host certificate cannot log in"
+        if info.ca_public_key != self.bastion.authorities.user_ca_key_text:
+            return "certificate is not signed by this bastion's user CA"
+        now = time.time()
+        if now >= info.valid_before:
+            return f"certificate expired at {_utc(info.valid_before)}"
+        if now < info.valid_after:
+            return f"certificate not valid before {_utc(info.valid_after)}"
+        if self.direct and self.direct[0] not in info.principals:
+            return f"login {self.direct[0]!r} is not a principal of your certificate"
+        if not info.principals:
+            return "certificate has no principals"
+        return None
+
+    async def _certificate_check(self, username: str, info: CertificateInfo) -> bool:
+        try:
+            self.identity = await self.bastion.identity_for(info)
+        except IdentityRefused as exc:
+            assert self._conn is not None
+            self._conn.send_auth_banner(f"bastion: {exc}\r\n")
+            self.bastion.audit(kind="refused", identity=info.key_id, detail=str(exc))
+            return False
+        log.info(
+            "%s authenticated as %s (serial %s) from %s",
+            username,
+            info.key_id,
+            info.serial,
+            self.peer,
+        )
+        return True
+
+    # --- jump: direct-tcpip to a registered target -------------------------------
+
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
+        return self._open_target(dest_host, dest_port)
+
+    async def _open_target(self, dest_host: str, dest_port: int) -> BastionServerConnection:
+        identity = self._identity()
+        target = await self.bastion.target(dest_host) if _TARGET.match(dest_host) else None
+        if target is None:
+            self._refuse(identity, dest_host, f"unknown target {dest_host!r}")
+        if dest_port != INNER_SSH_PORT:
+            self._refuse(
+                identity, dest_host, f"forwarding to {dest_host}:{dest_port} is not allowed"
+            )
+        assert target is not None
+        if self.inner_connections >= MAX_INNER_CONNECTIONS:
+            self._refuse(
+                identity,
+                dest_host,
+                f"too many connections through this session (max {MAX_INNER_CONNECTIONS})",
+            )
+        self.inner_connections += 1
+        return await inner_connection(
+            self.bastion, identity, target, self.peer, on_close=self._inner_closed
+        )
+
+    def _inner_closed(self) -> None:
+        self.inner_connections -= 1
+
+    def _refuse(self, identity: Identity, target: str, reason: str) -> None:
+        self.bastion.audit(kind="refused", identity=identity.name, target=target, detail=reason)
+        raise asyncssh.ChannelOpenError(
+            asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, f"bastion: {reason}"
+        )
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        self.bastion.audit(
+            kind="refused",
+            identity=self._identity().name,
+            detail=f"remote forwarding of {listen_host}:{listen_port}",
+        )
+        return False
+
+    # --- direct: LOGIN%TARGET sessions -------------------------------------------
+
+    def session_requested(self):
+        assert self._conn is not None
+        chan = self._conn.create_server_channel(encoding=None)
+        if self.direct is None:
+            return chan, MessageSession(
+                "bastion: this is a jump host; use `ssh -J USER@bastion LOGIN@TARGET` "
+                "or `ssh LOGIN%TARGET@bastion`\r\n",
+                1,
+            )
+        return chan, self._direct_session(*self.direct)
+
+    async def _direct_session(self, login: str, target_name: str) -> asyncssh.SSHServerSession:
+        identity = self._identity()
+        target = await self.bastion.target(target_name)
+        if target is None:
+            self.bastion.audit(
+                kind="refused",
+                identity=identity.name,
+                target=target_name,
+                login=login,
+                detail=f"unknown target {target_name!r}",
+            )
+            return MessageSession(f"bastion: unknown target {target_name!r}\r\n", 255)
+        assert self._conn is not None
+        return RelaySession(
+            self.bastion,
+            identity=identity,
+            target=target,
+            login=login,
+            session_id=new_session_id(),
+            peer=self.peer,
+            refused=self._conn.refused_requests,
+        )
+
+    def _identity(self) -> Identity:
+        if self.identity is None:  # cannot happen after auth; fail closed anyway
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "bastion: not authenticated"
+            )
+        return self.identity
+
+
+class MessageSession(asyncssh.SSHServerSession[bytes]):
+    """A session that only tells the agent something on stderr and exits."""
+
+    def __init__(self, message: str, status: int) -> None:
+        self.message = message
+        self.status = status
+        self._chan: asyncssh.SSHServerChannel[bytes] | None = None
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
+        self._chan = chan
+
+    def pty_requested(self, *args: object) -> bool:
+        return True
+
+    def shell_requested(self) -> bool:
+        return True
+
+    def exec_requested(self, command: str) -> bool:
+        return True
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return True
+
+    def session_started(self) -> None:
+        assert self._chan is not None
+        self._chan.write_stderr(self.message.encode())
+        self._chan.exit(self.status)
+
+
+def _utc(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(min(timestamp, 253402300799)))

@@ -1,0 +1,477 @@
+"""One agent channel relayed to one upstream channel, byte for byte.
+
+Callbacks only (no streams) so each chunk costs one call per hop. Flow
+control is end to end: when one side's send buffer fills, the other side
+stops reading, so a slow agent never makes the bastion buffer a whole file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import asyncssh
+
+from bastion.context import AuditHandle, Bastion
+from bastion.decide import decide_command, decide_line
+from bastion.errors import UpstreamError
+from bastion.identity.model import Identity
+from bastion.recording import SessionMeta, SessionTap
+from bastion.sftp_guard import FX_PERMISSION_DENIED, SftpGuard, SftpProtocolError, status_reply
+from bastion.shell_gate import LineDecision, ShellGate
+from bastion.ssh.upstream import connect_upstream
+from bastion.targets import Target
+
+log = logging.getLogger("bastion.session")
+
+EXIT_DENIED = 126
+EXIT_UPSTREAM_FAILED = 255
+MAX_PENDING_INPUT = 1 << 20
+DEFAULT_SIZE = (80, 24)
+
+
+@dataclass
+class SessionRequest:
+    """What the agent asked for on this channel before it started."""
+
+    kind: str = "shell"
+    command: str | None = None
+    subsystem: str | None = None
+    term_type: str | None = None
+    term_size: tuple[int, int, int, int] | None = None
+    term_modes: dict[int, int] = field(default_factory=dict)
+    env: dict[bytes | str, bytes | str] = field(default_factory=dict)
+
+
+class RelaySession(asyncssh.SSHServerSession[bytes]):
+    def __init__(
+        self,
+        bastion: Bastion,
+        *,
+        identity: Identity,
+        target: Target,
+        login: str,
+        session_id: str,
+        peer: str | None,
+        refused: list[str],
+        upstream: asyncio.Task[asyncssh.SSHClientConnection] | None = None,
+    ) -> None:
+        self.bastion = bastion
+        self.identity = identity
+        self.target = target
+        self.login = login
+        self.session_id = session_id
+        self.peer = peer
+        self.refused = refused
+        self.request = SessionRequest()
+        self._upstream_task = upstream
+        self._chan: asyncssh.SSHServerChannel[bytes] | None = None
+        self._up_chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self._up_conn: asyncssh.SSHClientConnection | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._pending_eof = False
+        self._tap: SessionTap | None = None
+        self._exit_status: int | None = None
+        self._exit_signal: tuple[str, bool, str, str] | None = None
+        self._closed = False
+        self._command_audit: AuditHandle | None = None
+        self._sftp: SftpGuard | None = None
+        self._gate: ShellGate | None = None
+        self._last_output = 0.0
+
+    # --- what the agent asks for -------------------------------------------------
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
+        self._chan = chan
+
+    def pty_requested(
+        self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]
+    ) -> bool:
+        self.request.term_type = term_type
+        self.request.term_size = term_size
+        self.request.term_modes = dict(term_modes)
+        return True
+
+    def shell_requested(self) -> bool:
+        self.request.kind = "shell"
+        return True
+
+    def exec_requested(self, command: str) -> bool:
+        self.request.kind = "exec"
+        self.request.command = command
+        return True
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        if subsystem != "sftp":
+            return False
+        self.request.kind = "subsystem"
+        self.request.subsystem = subsystem
+        self._sftp = SftpGuard()
+        return True
+
+    def session_started(self) -> None:
+        assert self._chan is not None
+        self.request.env = {
+            key: value for key, value in (self._chan.get_environment() or {}).items()
+        }
+        asyncio.ensure_future(self._start())
+
+    # --- starting the upstream side ---------------------------------------------
+
+    async def _start(self) -> None:
+        chan = self._chan
+        assert chan is not None
+        request = self.request
+        width, height = request.term_size[:2] if request.term_size else DEFAULT_SIZE
+        command = request.command if request.kind == "exec" else request.subsystem
+        meta = SessionMeta(
+            session_id=self.session_id,
+            identity=self.identity.name,
+            serial=self.identity.serial,
+            target=self.target.name,
+            login=self.login,
+            kind=request.kind,
+            command=command,
+            peer=self.peer,
+        )
+        try:
+            self._tap = SessionTap(
+                self.bastion,
+                meta,
+                width=width or 80,
+                height=height or 24,
+                pty=request.term_type is not None,
+            )
+            for what in self.refused:
+                chan.write_stderr(f"bastion: {what} refused: not permitted by policy\r\n".encode())
+            if request.kind in ("exec", "subsystem") and not self._decide(command or ""):
+                return
+            log.info(
+                "session %s: %s -> %s@%s %s",
+                self.session_id,
+                self.identity.name,
+                self.login,
+                self.target.name,
+                command if command is not None else request.kind,
+            )
+            conn = await self._upstream()
+            self._up_conn = conn
+            if self._closed:  # the agent went away during the handshake
+                conn.close()
+                return
+            self._up_chan, _ = await conn.create_session(
+                lambda: UpstreamSession(self),
+                command=request.command if request.kind == "exec" else None,
+                subsystem=request.subsystem,
+                env=request.env,
+                request_pty=request.term_type is not None,
+                term_type=request.term_type,
+                term_size=request.term_size,
+                term_modes=request.term_modes,
+                encoding=None,
+            )
+        except UpstreamError as exc:
+            self._fail(str(exc), kind="upstream-error")
+            return
+        except (asyncssh.Error, OSError) as exc:
+            self._fail(
+                f"target {self.target.name} refused the session: {exc}", kind="upstream-error"
+            )
+            return
+        except Exception as exc:  # fail closed, loudly
+            log.exception("session %s: internal error", self.session_id)
+            self._fail(f"internal error, session closed ({type(exc).__name__})", kind="error")
+            return
+        if self._closed:
+            self._up_chan.close()
+            conn.close()
+            return
+        if request.kind == "shell" and request.term_type is not None:
+            self._gate = ShellGate(
+                forward=self._up_chan.write,
+                observe=self._observe_input,
+                submit=self._submit_enter,
+                notify=lambda message: chan.write(f"\r\n{message}\r\n".encode()),
+                last_output=lambda: self._last_output,
+                pause=chan.pause_reading,
+                resume=chan.resume_reading,
+            )
+        for data in self._pending:
+            self._send_input(data)
+        self._pending.clear()
+        if self._pending_eof:
+            self._up_chan.write_eof()
+        chan.resume_reading()
+
+    def _decide(self, command: str) -> bool:
+        source = "exec" if self.request.kind == "exec" else "subsystem"
+        verdict = decide_command(self.identity, self.target, self.login, command, source=source)
+        assert self._tap is not None
+        self._command_audit = self.bastion.audit(
+            kind=source,
+            session_id=self.session_id,
+            identity=self.identity.name,
+            target=self.target.name,
+            login=self.login,
+            command=command,
+            decision=verdict.action,
+            rule=verdict.rule,
+            started=time.time(),
+        )
+        if verdict.allowed:
+            return True
+        message = f"bastion: denied by rule {verdict.rule}: {verdict.reason}\r\n"
+        self._tap.marker(f"denied: {verdict.rule}")
+        self._tap.output(message.encode())
+        self._finish_agent(EXIT_DENIED, message=message, error=f"denied by {verdict.rule}")
+        return False
+
+    async def _upstream(self) -> asyncssh.SSHClientConnection:
+        task, self._upstream_task = self._upstream_task, None
+        if task is not None:
+            return await task
+        return await connect_upstream(
+            self.bastion.authorities,
+            self.target,
+            login=self.login,
+            identity=self.identity.name,
+            session_id=self.session_id,
+            timeout=self.bastion.config.server.upstream_timeout,
+        )
+
+    def _fail(self, reason: str, *, kind: str) -> None:
+        log.warning("session %s: %s", self.session_id, reason)
+        self.bastion.audit(
+            kind=kind,
+            session_id=self.session_id,
+            identity=self.identity.name,
+            target=self.target.name,
+            login=self.login,
+            command=self.request.command,
+            detail=reason,
+        )
+        self._finish_agent(EXIT_UPSTREAM_FAILED, message=f"bastion: {reason}\r\n", error=reason)
+
+    def _finish_agent(self, status: int, *, message: str, error: str) -> None:
+        if self._chan is not None:
+            self._chan.write_stderr(message.encode())
+            self._chan.exit(status)
+        self._exit_status = status
+        self._close_tap(error=error)
+
+    # --- agent -> target ---------------------------------------------------------
+
+    def data_received(self, data: bytes, datatype: int | None) -> None:
+        if self._up_chan is not None:
+            self._send_input(data)
+            return
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size > MAX_PENDING_INPUT and self._chan is not None:
+            self._chan.pause_reading()
+
+    def _send_input(self, data: bytes) -> None:
+        """Agent input once the target is ready: through the shell gate, the SFTP guard, or straight."""
+        assert self._up_chan is not None
+        if self._gate is not None:
+            self._gate.input(data)
+            return
+        self._observe_input(data)
+        if self._sftp is not None:
+            data = self._filter_sftp(data)
+        if data:
+            self._up_chan.write(data)
+
+    def _observe_input(self, data: bytes) -> None:
+        if self._tap is not None:
+            self._tap.input(data)
+
+    async def _submit_enter(self, enter: bytes) -> LineDecision:
+        """The Enter key reached the model: decide each line it submits."""
+        if self._tap is None:
+            return LineDecision(False, "bastion: session is closing")
+        refusal = None
+        for line in self._tap.input(enter):
+            verdict = decide_line(
+                self.identity, self.target, self.login, line.text, certain=line.certain
+            )
+            self._tap.record_line(line, verdict.action, verdict.rule)
+            if not verdict.allowed and refusal is None:
+                refusal = f"bastion: denied by rule {verdict.rule}: {verdict.reason}"
+        return LineDecision(refusal is None, refusal)
+
+    def _filter_sftp(self, data: bytes) -> bytes:
+        """Forward the SFTP requests the rules allow; answer the others here."""
+        assert self._sftp is not None and self._chan is not None
+        allowed = []
+        try:
+            for request in self._sftp.feed(data):
+                refusal = request.refusal or self._sftp_refusal(request.commands)
+                if refusal is None:
+                    allowed.append(request.raw)
+                elif request.request_id is not None:
+                    self._chan.write(
+                        status_reply(request.request_id, FX_PERMISSION_DENIED, refusal)
+                    )
+        except SftpProtocolError as exc:
+            self._fail(f"SFTP stream refused: {exc}", kind="error")
+            self._chan.close()
+            return b""
+        return b"".join(allowed)
+
+    def _sftp_refusal(self, commands: tuple[str, ...]) -> str | None:
+        for command in commands:
+            verdict = decide_command(self.identity, self.target, self.login, command, source="sftp")
+            self.bastion.audit(
+                kind="sftp",
+                session_id=self.session_id,
+                identity=self.identity.name,
+                target=self.target.name,
+                login=self.login,
+                command=command,
+                decision=verdict.action,
+                rule=verdict.rule,
+            )
+            if not verdict.allowed:
+                return f"bastion: denied by rule {verdict.rule}: {verdict.reason}"
+        return None
+
+    def eof_received(self) -> bool:
+        if self._up_chan is not None:
+            self._up_chan.write_eof()
+        else:
+            self._pending_eof = True
+        return True  # stay half-open until the target finishes
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        self.request.term_size = (width, height, pixwidth, pixheight)
+        if self._tap is not None:
+            self._tap.resize(width, height)
+        if self._up_chan is not None:
+            self._up_chan.change_terminal_size(width, height, pixwidth, pixheight)
+
+    def signal_received(self, signal: str) -> None:
+        if self._up_chan is not None:
+            self._up_chan.send_signal(signal)
+
+    def break_received(self, msec: int) -> bool:
+        if self._up_chan is not None:
+            self._up_chan.send_break(msec)
+            return True
+        return False
+
+    def pause_writing(self) -> None:
+        if self._up_chan is not None:
+            self._up_chan.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._up_chan is not None:
+            self._up_chan.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        if self._gate is not None:
+            self._gate.close()
+        if self._up_chan is not None:
+            self._up_chan.close()
+        if self._up_conn is not None:
+            self._up_conn.close()
+        if self._upstream_task is not None:
+            self._upstream_task.cancel()
+        self._close_tap(error=str(exc) if exc else None)
+
+    # --- target -> agent (called by UpstreamSession) -----------------------------
+
+    def upstream_data(self, data: bytes, datatype: int | None) -> None:
+        self._last_output = time.monotonic()
+        if self._tap is not None:
+            self._tap.output(data)
+        if self._chan is None:
+            return
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+            self._chan.write_stderr(data)
+        else:
+            self._chan.write(data)
+
+    def upstream_eof(self) -> None:
+        if self._chan is not None:
+            self._chan.write_eof()
+
+    def upstream_exit_status(self, status: int) -> None:
+        self._exit_status = status
+
+    def upstream_exit_signal(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self._exit_signal = (signal, core_dumped, msg, lang)
+
+    def upstream_closed(self, exc: Exception | None) -> None:
+        chan = self._chan
+        if chan is not None and not self._closed:
+            if self._exit_signal is not None:
+                chan.exit_with_signal(*self._exit_signal)
+            elif self._exit_status is not None:
+                chan.exit(self._exit_status)
+            else:
+                if exc is not None:
+                    chan.write_stderr(
+                        f"bastion: connection to {self.target.name} lost\r\n".encode()
+                    )
+                chan.exit(EXIT_UPSTREAM_FAILED)
+        if self._up_conn is not None:
+            self._up_conn.close()
+        self._close_tap(error=str(exc) if exc else None)
+
+    def upstream_pause(self) -> None:
+        if self._chan is not None:
+            self._chan.pause_reading()
+
+    def upstream_resume(self) -> None:
+        if self._chan is not None:
+            self._chan.resume_reading()
+
+    def _close_tap(self, *, error: str | None) -> None:
+        tap, self._tap = self._tap, None
+        if tap is None:
+            return
+        signal = self._exit_signal[0] if self._exit_signal else None
+        tap.close(exit_status=self._exit_status, exit_signal=signal, error=error)
+        if self._command_audit is not None:
+            self.bastion.audit_update(
+                self._command_audit,
+                ended=time.time(),
+                exit_status=self._exit_status,
+                bytes_in=tap.bytes_in,
+                bytes_out=tap.bytes_out,
+            )
+
+
+class UpstreamSession(asyncssh.SSHClientSession[bytes]):
+    """The target's side of a relayed channel; hands everything to the RelaySession."""
+
+    def __init__(self, relay: RelaySession) -> None:
+        self.relay = relay
+
+    def data_received(self, data: bytes, datatype: int | None) -> None:
+        self.relay.upstream_data(data, datatype)
+
+    def eof_received(self) -> bool:
+        self.relay.upstream_eof()
+        return True
+
+    def exit_status_received(self, status: int) -> None:
+        self.relay.upstream_exit_status(status)
+
+    def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
+        self.relay.upstream_exit_signal(signal, core_dumped, msg, lang)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.relay.upstream_closed(exc)
+
+    def pause_writing(self) -> None:
+        self.relay.upstream_pause()
+
+    def resume_writing(self) -> None:
+        self.relay.upstream_resume()

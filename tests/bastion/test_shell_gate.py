@@ -1,0 +1,96 @@
+"""The shell gate forwards keys at once, holds Enter for a decision, and fails closed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bastion.shell_gate import CANCEL_LINE, LineDecision, ShellGate
+
+
+class Harness:
+    def __init__(self, decisions: list[LineDecision] | None = None, fail: bool = False) -> None:
+        self.sent: list[bytes] = []
+        self.observed: list[bytes] = []
+        self.submitted: list[bytes] = []
+        self.notes: list[str] = []
+        self.decisions = list(decisions or [])
+        self.fail = fail
+        self.echoed_at = 0.0
+        self.gate = ShellGate(
+            forward=self.forward,
+            observe=self.observed.append,
+            submit=self.submit,
+            notify=self.notes.append,
+            last_output=lambda: self.echoed_at,
+            pause=lambda: None,
+            resume=lambda: None,
+        )
+
+    def forward(self, data: bytes) -> None:
+        self.sent.append(data)
+        self.echoed_at = time.monotonic() + 0.001  # the target echoes at once
+
+    async def submit(self, enter: bytes) -> LineDecision:
+        self.submitted.append(enter)
+        if self.fail:
+            raise RuntimeError("boom")
+        return self.decisions.pop(0) if self.decisions else LineDecision(True, None)
+
+
+async def settle() -> None:
+    for _ in range(40):
+        await asyncio.sleep(0.02)
+
+
+def test_keys_pass_and_enter_waits_for_the_decision() -> None:
+    async def run() -> Harness:
+        h = Harness([LineDecision(True, None)])
+        h.gate.input(b"ls -l\r")
+        assert h.sent == [b"ls -l"]  # the Enter is held
+        await settle()
+        return h
+
+    h = asyncio.run(run())
+    assert h.sent == [b"ls -l", b"\r"] and h.submitted == [b"\r"] and h.observed == [b"ls -l"]
+
+
+def test_denied_line_is_cancelled_and_later_input_follows_in_order() -> None:
+    async def run() -> Harness:
+        h = Harness(
+            [LineDecision(False, "bastion: denied by rule x: no"), LineDecision(True, None)]
+        )
+        h.gate.input(b"cat /etc/shadow\r")
+        h.gate.input(b"id\r")  # typed while the first line is being decided
+        await settle()
+        return h
+
+    h = asyncio.run(run())
+    assert h.sent == [b"cat /etc/shadow", CANCEL_LINE, b"id", b"\r"]
+    assert h.notes == ["bastion: denied by rule x: no"]
+
+
+def test_newlines_inside_a_bracketed_paste_are_not_enter() -> None:
+    async def run() -> Harness:
+        h = Harness()
+        h.gate.input(b"\x1b[200~echo one\necho")
+        h.gate.input(b" two\x1b[2")
+        h.gate.input(b"01~\r")
+        await settle()
+        return h
+
+    h = asyncio.run(run())
+    assert b"".join(h.sent) == b"\x1b[200~echo one\necho two\x1b[201~\r"
+    assert h.submitted == [b"\r"]
+
+
+def test_a_failing_decision_denies() -> None:
+    async def run() -> Harness:
+        h = Harness(fail=True)
+        h.gate.input(b"true\r")
+        await settle()
+        return h
+
+    h = asyncio.run(run())
+    assert h.sent == [b"true", CANCEL_LINE]
+    assert h.notes and "internal error" in h.notes[0]

@@ -1,0 +1,63 @@
+"""Shared fixtures: a real sshd target, a bastion process, and an agent's ssh config.
+
+Everything listens on 127.0.0.1 only and stops at the end of the session.
+The target login is an unprivileged account the fixtures create, so a
+command wrongly let through can do little harm.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from harness import (
+    TARGET_NAME,
+    TEST_LOGIN,
+    Agent,
+    BastionProcess,
+    make_agent,
+    make_state,
+    start_bastion,
+)
+
+from bastion.localsshd import LocalSshd, ensure_unprivileged_user, start_sshd
+from bastion.statedir import StateDir
+from bastion.store.db import Database
+from bastion.store.repos import TargetRepo
+from bastion.targets import Target
+
+
+@pytest.fixture(scope="session")
+def test_login() -> str:
+    if os.geteuid() != 0:
+        pytest.fail("the e2e fixtures create an unprivileged login and need root (CI runs as root)")
+    return ensure_unprivileged_user(TEST_LOGIN)
+
+
+@pytest.fixture(scope="session")
+def state(tmp_path_factory: pytest.TempPathFactory) -> StateDir:
+    root = tmp_path_factory.mktemp("bastion-state")
+    return make_state(root / "state")
+
+
+@pytest.fixture(scope="session")
+def target_sshd(state: StateDir, test_login: str, tmp_path_factory: pytest.TempPathFactory):
+    ca = (state.keys / "target_ca.pub").read_text()
+    sshd = start_sshd(tmp_path_factory.mktemp("sshd"), trusted_user_ca=ca, allow_user=test_login)
+    db = Database(state.database)
+    TargetRepo(db).add(Target(TARGET_NAME, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
+    db.close()
+    yield sshd
+    sshd.stop()
+
+
+@pytest.fixture(scope="session")
+def bastion(state: StateDir, target_sshd: LocalSshd):
+    proc = start_bastion(state)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def agent(bastion: BastionProcess, tmp_path_factory: pytest.TempPathFactory) -> Agent:
+    return make_agent(tmp_path_factory.mktemp("agent"), bastion.state, bastion.port)

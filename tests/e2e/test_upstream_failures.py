@@ -1,0 +1,59 @@
+"""When the target cannot be used, the agent gets one line and exit status 255."""
+
+from __future__ import annotations
+
+import asyncssh
+from harness import TEST_LOGIN, Agent, BastionProcess, audit_rows, wait_until
+
+from bastion.localsshd import LocalSshd, free_port
+from bastion.store.db import Database
+from bastion.store.repos import TargetRepo
+from bastion.targets import Target
+
+
+def _add_target(bastion: BastionProcess, target: Target) -> None:
+    db = Database(bastion.state.database)
+    if TargetRepo(db).get(target.name) is None:
+        TargetRepo(db).add(target)
+    db.close()
+
+
+def _audited(bastion: BastionProcess, target: str, text: str) -> bool:
+    return wait_until(
+        lambda: any(
+            r.kind == "upstream-error" and r.target == target and text in (r.detail or "")
+            for r in audit_rows(bastion.state)
+        )
+    )
+
+
+def test_host_key_mismatch_is_refused(
+    agent: Agent, bastion: BastionProcess, target_sshd: LocalSshd
+) -> None:
+    wrong = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    _add_target(bastion, Target("web1-wrongkey", "127.0.0.1", target_sshd.port, host_key=wrong))
+    result = agent.run("-J", "bastion", f"{TEST_LOGIN}@web1-wrongkey", "echo should-not-run")
+    assert result.returncode == 255
+    assert b"should-not-run" not in result.stdout
+    assert b"bastion: host key verification failed for target web1-wrongkey" in result.stderr
+    assert _audited(bastion, "web1-wrongkey", "host key verification failed")
+
+
+def test_target_down_is_reported(agent: Agent, bastion: BastionProcess) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+    _add_target(bastion, Target("down1", "127.0.0.1", free_port(), host_key=key))
+    result = agent.run("-J", "bastion", f"{TEST_LOGIN}@down1", "true")
+    assert result.returncode == 255
+    assert b"bastion: cannot reach target down1" in result.stderr
+    assert _audited(bastion, "down1", "cannot reach target")
+
+
+def test_target_refusing_login_is_reported(agent: Agent, bastion: BastionProcess, tmp_path) -> None:
+    """A cert whose principal the target does not allow (AllowUsers) fails upstream."""
+    from harness import make_agent
+
+    other = make_agent(tmp_path, bastion.state, bastion.port, principals=("nobody",))
+    result = other.run("-J", "bastion", "nobody@web1", "true")
+    assert result.returncode == 255
+    assert b"bastion: target web1 refused login 'nobody'" in result.stderr
+    assert _audited(bastion, "web1", "refused login")

@@ -1,0 +1,178 @@
+"""Helpers the fixtures and tests share: bastion processes and agents' ssh files."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from bastion.identity.authorities import Authorities
+from bastion.identity.issuing import issue_user_certificate
+from bastion.localsshd import free_port, wait_for_ssh
+from bastion.setup_state import initialise
+from bastion.statedir import StateDir
+from bastion.store.db import Database
+
+TEST_LOGIN = "bastiontest"
+TARGET_NAME = "web1"
+
+
+@dataclass
+class BastionProcess:
+    state: StateDir
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def make_state(root: Path) -> StateDir:
+    state = StateDir(root)
+    initialise(state)
+    text = state.config_file.read_text().replace(
+        'host_names = ["localhost", "127.0.0.1"]',
+        'host_names = ["bastion", "localhost", "127.0.0.1"]',
+    )
+    state.config_file.write_text(text)
+    return state
+
+
+def start_bastion(state: StateDir, port: int | None = None) -> BastionProcess:
+    port = port or free_port()
+    log_path = state.root / f"serve-{port}.log"
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bastion",
+            "serve",
+            "--state-dir",
+            str(state.root),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "debug",
+        ],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+    )
+    if not wait_for_ssh(port, timeout=15, process=process):
+        process.kill()
+        raise RuntimeError(
+            "bastion did not start:\n" + log_path.read_text(errors="replace")
+        ) from None
+    return BastionProcess(state, port, process, log_path)
+
+
+@dataclass
+class Agent:
+    """An agent's files: key, certificate, known_hosts, and an ssh_config using them."""
+
+    dir: Path
+    config: Path
+    key: Path
+
+    def ssh(self, *args: str) -> list[str]:
+        return ["ssh", "-F", str(self.config), *args]
+
+    def run(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(self.ssh(*args), input=input, capture_output=True, timeout=timeout)
+
+
+def make_agent(
+    directory: Path,
+    state: StateDir,
+    bastion_port: int,
+    *,
+    identity: str = "test-agent",
+    principals: tuple[str, ...] = (TEST_LOGIN,),
+    ttl: int = 600,
+    cert: bytes | None = None,
+) -> Agent:
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path = directory / "id_ed25519"
+    if not key_path.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key_path)], check=True
+        )
+    cert_path = directory / "id_ed25519-cert.pub"
+    if cert is None:
+        db = Database(state.database)
+        certificate, _ = issue_user_certificate(
+            db,
+            Authorities(state.keys),
+            asyncssh.read_public_key(str(key_path) + ".pub"),
+            identity=identity,
+            principals=list(principals),
+            groups=[],
+            ttl=ttl,
+            source="test",
+        )
+        db.close()
+        cert = certificate.export_certificate()
+    cert_path.write_bytes(cert)
+    host_ca = (state.keys / "host_ca.pub").read_text().strip()
+    known_hosts = directory / "known_hosts"
+    known_hosts.write_text(f"@cert-authority * {host_ca}\n")
+    config = directory / "ssh_config"
+    config.write_text(
+        f"""Host bastion
+  HostName 127.0.0.1
+  Port {bastion_port}
+  User {identity}
+
+Host *
+  IdentityFile {key_path}
+  CertificateFile {cert_path}
+  IdentitiesOnly yes
+  IdentityAgent none
+  UserKnownHostsFile {known_hosts}
+  GlobalKnownHostsFile /dev/null
+  StrictHostKeyChecking yes
+  BatchMode yes
+  LogLevel INFO
+  ConnectTimeout 15
+  ServerAliveInterval 0
+"""
+    )
+    return Agent(directory, config, key_path)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy; state writes are asynchronous."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def audit_rows(state: StateDir):
+    from bastion.store.repos import AuditRepo
+
+    db = Database(state.database)
+    try:
+        return AuditRepo(db).list()
+    finally:
+        db.close()
