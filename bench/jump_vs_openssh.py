@@ -106,7 +106,19 @@ def throughput(argv: list[str], size: int, source: Path, *, pty: bool = False) -
     return size / elapsed / 1e6
 
 
-def idle_shells(argv: list[str], count: int, measure_pids, settle: float) -> int:
+def target_shells(target_pid: int) -> int:
+    """Interactive sessions the target sshd is serving (`sshd: LOGIN@pts/N`)."""
+    found = 0
+    for pid in descendants(target_pid):
+        try:
+            if f"{LOGIN}@pts".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found += 1
+        except OSError:
+            pass
+    return found
+
+
+def idle_shells(argv: list[str], count: int, measure_pids, ready) -> int:
     procs = []
     try:
         for _ in range(count):
@@ -118,8 +130,13 @@ def idle_shells(argv: list[str], count: int, measure_pids, settle: float) -> int
                     stderr=subprocess.DEVNULL,
                 )
             )
-            time.sleep(0.02)
-        time.sleep(settle)
+            time.sleep(0.05)
+        deadline = time.monotonic() + 180
+        while ready() < count and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if ready() < count:
+            raise RuntimeError(f"only {ready()} of {count} shells reached the target")
+        time.sleep(2)
         alive = sum(p.poll() is None for p in procs)
         if alive != count:
             raise RuntimeError(f"only {alive} of {count} shells stayed up")
@@ -185,9 +202,16 @@ def main() -> None:
             thr_pty = throughput(argv, size, source, pty=True)
             rows.append([name, lat, thr, thr_pty])
         jump_pid = jump.process.pid
-        rss_openssh = idle_shells(via_openssh, args.shells, lambda: descendants(jump_pid), 5)
+        shells_up = lambda: target_shells(target.process.pid)  # noqa: E731
+        rss_openssh = idle_shells(
+            via_openssh, args.shells, lambda: descendants(jump_pid), shells_up
+        )
+        while shells_up():
+            time.sleep(0.5)
         base_bastion = rss_kb([bastion.process.pid])
-        rss_bastion = idle_shells(via_bastion, args.shells, lambda: [bastion.process.pid], 5)
+        rss_bastion = idle_shells(
+            via_bastion, args.shells, lambda: [bastion.process.pid], shells_up
+        )
         rows[0].append(rss_openssh)
         rows[1].append(rss_bastion)
         print(

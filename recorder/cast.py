@@ -62,7 +62,8 @@ class AsciicastWriter:
     def __init__(self, fd: int, started: float) -> None:
         self._fd = fd
         self._started = started
-        self._out = bytearray()
+        self._out: list[bytes] = []
+        self._out_size = 0
         self._out_since = 0.0
         self._decoders = {
             kind: codecs.getincrementaldecoder("utf-8")(errors="replace") for kind in "oi"
@@ -107,8 +108,9 @@ class AsciicastWriter:
         elif now - self._out_since > COALESCE_SECONDS:
             self._flush_output()
             self._out_since = now
-        self._out += data
-        if len(self._out) >= COALESCE_BYTES:
+        self._out.append(data)
+        self._out_size += len(data)
+        if self._out_size >= COALESCE_BYTES:
             self._flush_output()
 
     def input(self, data: bytes) -> None:
@@ -140,24 +142,69 @@ class AsciicastWriter:
         self._fd = -1
 
     def _flush_output(self) -> None:
-        if self._out:
-            text = self._decoders["o"].decode(bytes(self._out))
-            self._out.clear()
-            if text:
-                self._event(self._out_since, "o", text)
+        if not self._out:
+            return
+        data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
+        self._out.clear()
+        self._out_size = 0
+        decoder = self._decoders["o"]
+        if data.isascii() and not decoder.getstate()[0]:
+            escaped = _escape_ascii(data)
+            if escaped is not None:
+                stamp = f'[{self._out_since - self._started:.6f}, "o", "'.encode()
+                self._write_vector([stamp, escaped, b'"]\n'])
+                return
+        text = decoder.decode(data)
+        if text:
+            self._event(self._out_since, "o", text)
 
     def _event(self, at: float, kind: str, text: str) -> None:
         self._write_line(f'[{at - self._started:.6f}, "{kind}", {encode_basestring(text)}]')
 
     def _write_line(self, line: str) -> None:
+        self._write_bytes((line + "\n").encode("utf-8", errors="surrogateescape"))
+
+    def _write_bytes(self, data: bytes) -> None:
+        self._write_vector([data])
+
+    def _write_vector(self, parts: list[bytes]) -> None:
+        """One writev for a whole event line, so a crash never leaves half of one."""
         if self._fd < 0:
             raise ValueError("recording is closed")
-        data = (line + "\n").encode("utf-8", errors="surrogateescape")
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        self.bytes_written += len(data)
+        total = sum(len(part) for part in parts)
+        written = os.writev(self._fd, parts)
+        if written < total:  # rare: finish the line from where the kernel stopped
+            rest = memoryview(b"".join(parts))[written:]
+            while rest:
+                rest = rest[os.write(self._fd, rest) :]
+        self.bytes_written += total
+
+
+# Control characters other than these five are rare in text output: the slow path takes them.
+_CONTROL = bytes(range(0x20))
+_COMMON_ESCAPES = (
+    (b"\\", b"\\\\"),
+    (b'"', b'\\"'),
+    (b"\n", b"\\n"),
+    (b"\r", b"\\r"),
+    (b"\t", b"\\t"),
+    (b"\x1b", b"\\u001b"),
+)
+
+
+def _escape_ascii(data: bytes) -> bytes | None:
+    """JSON string body for ASCII bytes using C-speed replaces; None if a rarer escape is needed.
+
+    Every byte of a session is recorded, so the common case (ASCII text with
+    newlines and colour codes) must cost a few memchr passes, not a per-
+    character encoder.
+    """
+    for raw, escaped in _COMMON_ESCAPES:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    if len(data.translate(None, _CONTROL)) != len(data):
+        return None
+    return data
 
 
 def read_cast(path: Path) -> Cast:

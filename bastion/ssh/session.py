@@ -82,6 +82,9 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         self._sftp: SftpGuard | None = None
         self._gate: ShellGate | None = None
         self._last_output = 0.0
+        self._out_buf: list[bytes] = []
+        self._out_type: int | None = None
+        self._flush_scheduled = False
 
     # --- what the agent asks for -------------------------------------------------
 
@@ -387,17 +390,39 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
     # --- target -> agent (called by UpstreamSession) -----------------------------
 
     def upstream_data(self, data: bytes, datatype: int | None) -> None:
+        """Target output: gathered for the rest of this event-loop turn, then sent at once.
+
+        A target's pty hands sshd a few KiB at a time; relaying each as its own
+        packet through two more SSH layers costs more than the bytes. One
+        socket read from the target yields many packets in one turn, so they
+        leave as one write (up to the agent's packet size) instead.
+        """
         self._last_output = time.monotonic()
+        if datatype != self._out_type and self._out_buf:
+            self._flush_output()
+        self._out_type = datatype
+        self._out_buf.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_output)
+
+    def _flush_output(self) -> None:
+        self._flush_scheduled = False
+        if not self._out_buf:
+            return
+        data = b"".join(self._out_buf) if len(self._out_buf) > 1 else self._out_buf[0]
+        self._out_buf.clear()
         if self._tap is not None:
             self._tap.output(data)
         if self._chan is None:
             return
-        if datatype == asyncssh.EXTENDED_DATA_STDERR:
+        if self._out_type == asyncssh.EXTENDED_DATA_STDERR:
             self._chan.write_stderr(data)
         else:
             self._chan.write(data)
 
     def upstream_eof(self) -> None:
+        self._flush_output()
         if self._chan is not None:
             self._chan.write_eof()
 
@@ -408,6 +433,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         self._exit_signal = (signal, core_dumped, msg, lang)
 
     def upstream_closed(self, exc: Exception | None) -> None:
+        self._flush_output()
         chan = self._chan
         if chan is not None and not self._closed:
             if self._exit_signal is not None:

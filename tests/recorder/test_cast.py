@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recorder import AsciicastWriter, CastFormatError, read_cast
 from recorder.cast import COALESCE_BYTES
@@ -165,3 +167,27 @@ def test_output_goes_out_within_the_coalescing_window(tmp_path: Path) -> None:
     assert b"early" in path.read_bytes() and b"late" not in path.read_bytes()
     writer.close()
     assert os.path.getsize(path) == writer.bytes_written
+
+
+@given(st.binary(max_size=300).map(lambda b: bytes(x & 0x7F for x in b)))
+def test_fast_ascii_path_is_exact_json(data: bytes) -> None:
+    from recorder.cast import _escape_ascii
+
+    escaped = _escape_ascii(data)
+    if escaped is not None:
+        assert json.loads(b'"' + escaped + b'"') == data.decode()
+
+
+@given(st.lists(st.binary(max_size=200), max_size=20))
+def test_any_output_round_trips_as_utf8_with_replacement(chunks: list[bytes]) -> None:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "p.cast"
+    writer = AsciicastWriter.create(path, width=80, height=24, title="t")
+    for chunk in chunks:
+        writer.output(chunk)
+        writer.flush()
+    writer.close()
+    assert "".join(e.data for e in read_cast(path).events) == b"".join(chunks).decode(
+        errors="replace"
+    )
