@@ -89,8 +89,14 @@ class LocalSshd:
 
 
 def start_sshd(
-    workdir: Path, *, trusted_user_ca: str, allow_user: str, port: int | None = None
+    workdir: Path,
+    *,
+    trusted_user_ca: str,
+    allow_user: str,
+    port: int | None = None,
+    host_ca: asyncssh.SSHKey | None = None,
 ) -> LocalSshd:
+    """Start sshd; with `host_ca`, its host key is certified for 127.0.0.1 by that CA."""
     sshd = find_sshd()
     if sshd is None:
         raise BastionError("no sshd found (install openssh-server)")
@@ -108,12 +114,21 @@ def start_sshd(
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     port = port or free_port()
+    extra = []
+    if host_ca is not None:
+        cert = host_ca.generate_host_certificate(
+            asyncssh.read_private_key(host_key), "test-target", principals=["127.0.0.1"]
+        )
+        cert_path = workdir / "ssh_host_ed25519_key-cert.pub"
+        cert.write_certificate(cert_path)
+        extra.append(f"HostCertificate {cert_path}")
     config = workdir / "sshd_config"
     config.write_text(
         "\n".join(
             [
                 f"ListenAddress 127.0.0.1:{port}",
                 f"HostKey {host_key}",
+                *extra,
                 f"TrustedUserCAKeys {ca_file}",
                 "AuthorizedKeysFile none",
                 "PubkeyAuthentication yes",

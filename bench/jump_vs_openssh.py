@@ -194,13 +194,7 @@ def main() -> None:
         source = work / "read-me.txt"
         make_text_file(source, size)
         subprocess.run(["cat", str(source)], stdout=subprocess.DEVNULL, check=True)  # page cache
-        rows = []
-        for name, argv in (("OpenSSH jump host", via_openssh), ("bastion", via_bastion)):
-            subprocess.run(argv + ["true"], check=True, capture_output=True, timeout=60)  # warm up
-            lat = latency(argv + ["true"], args.runs)
-            thr = throughput(argv, size, source)
-            thr_pty = throughput(argv, size, source, pty=True)
-            rows.append([name, lat, thr, thr_pty])
+        # Memory first, while both jump sides are fresh (no heap grown by bulk transfers).
         jump_pid = jump.process.pid
         shells_up = lambda: target_shells(target.process.pid)  # noqa: E731
         rss_openssh = idle_shells(
@@ -212,6 +206,13 @@ def main() -> None:
         rss_bastion = idle_shells(
             via_bastion, args.shells, lambda: [bastion.process.pid], shells_up
         )
+        rows = []
+        for name, argv in (("OpenSSH jump host", via_openssh), ("bastion", via_bastion)):
+            subprocess.run(argv + ["true"], check=True, capture_output=True, timeout=60)  # warm up
+            lat = latency(argv + ["true"], args.runs)
+            thr = throughput(argv, size, source)
+            thr_pty = throughput(argv, size, source, pty=True)
+            rows.append([name, lat, thr, thr_pty])
         rows[0].append(rss_openssh)
         rows[1].append(rss_bastion)
         print(

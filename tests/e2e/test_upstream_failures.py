@@ -57,3 +57,29 @@ def test_target_refusing_login_is_reported(agent: Agent, bastion: BastionProcess
     assert result.returncode == 255
     assert b"bastion: target web1 refused login 'nobody'" in result.stderr
     assert _audited(bastion, "web1", "refused login")
+
+
+def test_target_verified_by_host_ca(
+    agent: Agent, bastion: BastionProcess, test_login: str, tmp_path
+) -> None:
+    """`targets add --host-ca`: the bastion accepts a target whose host certificate that CA signed."""
+    from bastion.localsshd import start_sshd
+
+    ca = asyncssh.generate_private_key("ssh-ed25519")
+    target_ca = (bastion.state.keys / "target_ca.pub").read_text()
+    sshd = start_sshd(
+        tmp_path / "sshd", trusted_user_ca=target_ca, allow_user=test_login, host_ca=ca
+    )
+    try:
+        ca_line = ca.export_public_key().decode()
+        _add_target(bastion, Target("web-ca", "127.0.0.1", sshd.port, host_ca=ca_line))
+        result = agent.run("-J", "bastion", f"{TEST_LOGIN}@web-ca", "echo via-host-ca")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == b"via-host-ca\n"
+        other_ca = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+        _add_target(bastion, Target("web-otherca", "127.0.0.1", sshd.port, host_ca=other_ca))
+        refused = agent.run("-J", "bastion", f"{TEST_LOGIN}@web-otherca", "echo should-not-run")
+        assert refused.returncode == 255
+        assert b"host key verification failed for target web-otherca" in refused.stderr
+    finally:
+        sshd.stop()
