@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncssh
+
 from bastion.config import Config
 from bastion.identity.authorities import Authorities
 from bastion.identity.certinfo import CertificateInfo
@@ -31,6 +33,7 @@ class Bastion:
     authorities: Authorities
     db: AsyncDatabase
     flushables: set[Any] = field(default_factory=set)
+    live: dict[Any, Identity] = field(default_factory=dict)  # outer connection -> identity
 
     async def target(self, name: str) -> Target | None:
         return await self.db.run(lambda db: TargetRepo(db).get(name))
@@ -83,6 +86,42 @@ class Bastion:
         """Fire-and-forget a write; the single DB thread keeps them in order."""
         task = asyncio.ensure_future(self.db.run(fn))
         task.add_done_callback(_log_failure)
+
+    def connection_authenticated(self, conn: Any, identity: Identity) -> None:
+        self.live[conn] = identity
+
+    def connection_closed(self, conn: Any) -> None:
+        self.live.pop(conn, None)
+
+    async def enforce_revocations_forever(self, interval: float = 2.0) -> None:
+        """Close every live connection whose certificate was revoked since it logged in."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.enforce_revocations()
+            except Exception:  # keep enforcing; a failed check is logged, not fatal
+                log.exception("revocation check failed")
+
+    async def enforce_revocations(self) -> None:
+        serials = sorted({identity.serial for identity in self.live.values()})
+        if not serials:
+            return
+        revoked = await self.db.run(lambda db: CertificateRepo(db).revoked_among(serials))
+        for conn, identity in list(self.live.items()):
+            if identity.serial in revoked:
+                self.live.pop(conn, None)
+                log.warning(
+                    "closing %s's connection: certificate %s revoked",
+                    identity.name,
+                    identity.serial,
+                )
+                self.audit(
+                    kind="revoked", identity=identity.name, detail=f"serial {identity.serial}"
+                )
+                conn.disconnect(
+                    asyncssh.DISC_BY_APPLICATION,
+                    f"bastion: certificate serial {identity.serial} was revoked",
+                )
 
     async def flush_recordings_forever(self, interval: float = 0.1) -> None:
         while True:

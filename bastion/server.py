@@ -45,6 +45,7 @@ async def run_bastion(
     if ready is not None and not ready.done():
         ready.set_result(bound)
     flusher = asyncio.ensure_future(bastion.flush_recordings_forever())
+    revoker = asyncio.ensure_future(bastion.enforce_revocations_forever())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -56,6 +57,7 @@ async def run_bastion(
         await stop.wait()
     finally:
         flusher.cancel()
+        revoker.cancel()
         server.close()
         for item in list(bastion.flushables):
             item.flush()

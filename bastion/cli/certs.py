@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import asyncssh
 import typer
 
-from bastion.cli.common import StateDirOption, open_database, state_dir
+from bastion.cli.common import (
+    StateDirOption,
+    fmt_time,
+    open_database,
+    print_json,
+    print_table,
+    state_dir,
+)
 from bastion.durations import parse_duration
 from bastion.errors import UsageError
 from bastion.identity.authorities import CA_NAMES, Authorities
 from bastion.identity.issuing import issue_user_certificate
+from bastion.store.repos import CertificateRepo
 
 cert_app = typer.Typer(no_args_is_help=True, help="Agent certificates signed by the user CA.")
 ca_app = typer.Typer(no_args_is_help=True, help="The bastion's certificate authorities.")
@@ -58,6 +67,58 @@ def issue(
         f"issued serial {record.serial} to {identity} for {', '.join(principal)}, valid {ttl}",
         err=True,
     )
+
+
+@cert_app.command("list")
+def list_certificates(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Every certificate the user CA signed, with its state."""
+    records = CertificateRepo(open_database(state_dir_path)).list()
+    if as_json:
+        print_json([record.to_json() for record in records])
+        return
+    now = time.time()
+    print_table(
+        ["serial", "identity", "principals", "groups", "issued", "valid until", "state", "source"],
+        [
+            [
+                str(r.serial),
+                r.identity,
+                ",".join(r.principals),
+                ",".join(r.groups),
+                fmt_time(r.issued),
+                fmt_time(r.valid_before),
+                "revoked" if r.revoked else ("expired" if r.valid_before < now else "valid"),
+                r.source,
+            ]
+            for r in records
+        ],
+    )
+
+
+@cert_app.command("revoke")
+def revoke(
+    serial: str | None = typer.Argument(None, help="Serial of one certificate."),
+    identity: str | None = typer.Option(None, help="Revoke every certificate of this identity."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Revoke certificates; a running bastion closes their sessions within seconds."""
+    if (serial is None) == (identity is None):
+        raise UsageError("give a SERIAL or --identity ID, not both")
+    repo = CertificateRepo(open_database(state_dir_path))
+    if serial is not None:
+        if not serial.isdigit() or len(serial) > 20:
+            raise UsageError(f"invalid serial {serial!r}: expected a number")
+        changed = repo.revoke_serial(int(serial))
+        typer.echo(
+            f"revoked serial {serial}" if changed else f"serial {serial} was already revoked"
+        )
+    else:
+        assert identity is not None
+        changed = repo.revoke_identity(identity)
+        typer.echo(f"revoked {changed} certificate(s) of {identity}")
 
 
 @ca_app.command("export")

@@ -103,6 +103,7 @@ class OuterServer(asyncssh.SSHServer):
             self._conn.send_auth_banner(f"bastion: {exc}\r\n")
             self.bastion.audit(kind="refused", identity=info.key_id, detail=str(exc))
             return False
+        self.bastion.connection_authenticated(self._conn, self.identity)
         log.info(
             "%s authenticated as %s (serial %s) from %s",
             username,
@@ -111,6 +112,9 @@ class OuterServer(asyncssh.SSHServer):
             self.peer,
         )
         return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.bastion.connection_closed(self._conn)
 
     # --- jump: direct-tcpip to a registered target -------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bastion.errors import NotFound, UsageError
@@ -92,6 +93,36 @@ class CertificateRepo:
     def list(self) -> list[CertificateRecord]:
         rows = self.db.conn.execute("SELECT * FROM certificates ORDER BY issued").fetchall()
         return [_certificate(row) for row in rows]
+
+    def revoke_serial(self, serial: int) -> int:
+        """Mark one certificate revoked; returns how many rows changed (0 if already revoked)."""
+        if self.get(serial) is None:
+            raise NotFound(f"no certificate with serial {serial}")
+        cur = self.db.conn.execute(
+            "UPDATE certificates SET revoked = ? WHERE serial = ? AND revoked IS NULL",
+            (time.time(), serial),
+        )
+        return cur.rowcount
+
+    def revoke_identity(self, identity: str) -> int:
+        """Revoke every certificate issued to `identity`; returns how many were revoked now."""
+        cur = self.db.conn.execute(
+            "UPDATE certificates SET revoked = ? WHERE identity = ? AND revoked IS NULL",
+            (time.time(), identity),
+        )
+        return cur.rowcount
+
+    def revoked_among(self, serials: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(serials), 500):
+            chunk = serials[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.db.conn.execute(
+                f"SELECT serial FROM certificates WHERE revoked IS NOT NULL AND serial IN ({marks})",
+                chunk,
+            ).fetchall()
+            found.update(row[0] for row in rows)
+        return found
 
 
 def _certificate(row: sqlite3.Row) -> CertificateRecord:
