@@ -1,0 +1,176 @@
+"""evaluate(policies, request) -> Decision: the most severe matching rule wins.
+
+Fails closed: a line that does not parse is never allowed, and any internal
+error is a deny naming itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from fnmatch import translate
+from functools import lru_cache
+
+from rules.model import Action, Decision, Policy, Request, Rule, Scope, SimpleCommand
+from rules.shell import analyse
+
+log = logging.getLogger("rules")
+
+UNPARSEABLE = "the line does not parse as shell"
+# Programs that write to the files named in their arguments.
+_WRITERS = frozenset(
+    {"tee", "cp", "mv", "install", "ln", "dd", "truncate", "touch", "rsync", "sed"}
+)
+
+
+def evaluate(
+    policies: Sequence[Policy], request: Request, *, default_action: Action = Action.ALLOW
+) -> Decision:
+    try:
+        return _evaluate(policies, request, default_action)
+    except Exception as exc:  # fail closed
+        log.exception("rule evaluation failed")
+        return Decision(
+            Action.DENY, "internal-error", f"rule evaluation failed ({type(exc).__name__})"
+        )
+
+
+def _evaluate(policies: Sequence[Policy], request: Request, default_action: Action) -> Decision:
+    commands = analyse(request.command)
+    best: Rule | None = None
+    for policy in policies:
+        for rule in policy.rules:
+            if best is not None and rule.action.severity <= best.action.severity:
+                continue
+            if _in_scope(rule.scope, request) and _matches(rule, commands, request.command):
+                best = rule
+    if any(c.opaque and c.reason == UNPARSEABLE for c in commands):
+        if best is None or best.action.severity < Action.DENY.severity:
+            return Decision(
+                Action.DENY, "unparseable", "the command line does not parse as shell", commands
+            )
+    if best is not None:
+        return Decision(best.action, best.name, best.message, commands, best.timeout)
+    if not commands and request.command.strip():
+        return Decision(
+            Action.DENY, "unparseable", "no command could be read from the line", commands
+        )
+    return Decision(default_action, None, "no rule matched", commands)
+
+
+def _in_scope(scope: Scope, request: Request) -> bool:
+    if scope.roles and not any(_glob_any(role, scope.roles) for role in request.roles):
+        return False
+    if scope.targets and not (request.target and _glob_any(request.target, scope.targets)):
+        return False
+    if scope.logins and not (request.login and _glob_any(request.login, scope.logins)):
+        return False
+    return True
+
+
+def _matches(rule: Rule, commands: tuple[SimpleCommand, ...], line: str) -> bool:
+    if rule.regex is not None and not _regex(rule.regex).search(line):
+        return False
+    if not _needs_command(rule):
+        return True
+    return any(_command_matches(rule, command) for command in commands)
+
+
+def _needs_command(rule: Rule) -> bool:
+    return bool(
+        rule.program
+        or rule.command_path
+        or rule.subcommand
+        or rule.all_flags
+        or rule.any_flag
+        or rule.args
+        or rule.paths
+        or rule.writes
+        or rule.sql
+        or rule.egress is not None
+        or rule.opaque is not None
+    )
+
+
+def _command_matches(rule: Rule, command: SimpleCommand) -> bool:
+    if rule.program and not _glob_any(command.program, rule.program):
+        return False
+    if rule.command_path and not (command.argv and _glob_any(command.argv[0], rule.command_path)):
+        return False
+    if rule.opaque is not None and command.opaque != rule.opaque:
+        return False
+    if rule.egress is not None and command.egress != rule.egress:
+        return False
+    if rule.sql and not rule.sql.intersection(command.sql):
+        return False
+    positional = _positional(command.argv)
+    if rule.subcommand and not (positional and _glob_any(positional[0], rule.subcommand)):
+        return False
+    if rule.all_flags or rule.any_flag:
+        flags = _flags(command.argv)
+        if rule.all_flags and not all(group & flags for group in rule.all_flags):
+            return False
+        if rule.any_flag and not (rule.any_flag & flags):
+            return False
+    if rule.args and not any(_glob_any(arg, rule.args) for arg in command.argv[1:]):
+        return False
+    if rule.paths:
+        files = (*command.argv[1:], *command.reads, *command.writes)
+        if not any(_glob_any(path, rule.paths) for path in files):
+            return False
+    if rule.writes:
+        written = command.writes + (tuple(positional) if command.program in _WRITERS else ())
+        if not any(_glob_any(path, rule.writes) for path in written):
+            return False
+    return True
+
+
+_COMPILED: dict[int, tuple[tuple[str, ...], frozenset[str], re.Pattern[str] | None]] = {}
+
+
+def _glob_any(value: str, patterns: tuple[str, ...]) -> bool:
+    """fnmatch against a pattern list, compiled once per list (rules live as long as policies)."""
+    entry = _COMPILED.get(id(patterns))
+    if entry is None or entry[0] is not patterns:
+        exact = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
+        globs = [translate(p) for p in patterns if p not in exact]
+        entry = (patterns, exact, re.compile("|".join(globs)) if globs else None)
+        if len(_COMPILED) > 100_000:
+            _COMPILED.clear()
+        _COMPILED[id(patterns)] = entry
+    _, exact, pattern = entry
+    return value in exact or (pattern is not None and pattern.match(value) is not None)
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _positional(argv: tuple[str, ...]) -> list[str]:
+    result, options_done = [], False
+    for arg in argv[1:]:
+        if arg == "--" and not options_done:
+            options_done = True
+            continue
+        if not options_done and arg.startswith("-") and arg != "-":
+            continue
+        result.append(arg)
+    return result
+
+
+def _flags(argv: tuple[str, ...]) -> frozenset[str]:
+    """Every spelling of every flag: -rf gives r and f; --force=x gives force; -name gives name too."""
+    found: set[str] = set()
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        if arg.startswith("--") and len(arg) > 2:
+            found.add(arg[2:].split("=", 1)[0])
+        elif arg.startswith("-") and len(arg) > 1 and not arg[1].isdigit():
+            body = arg[1:]
+            found.update(body)
+            if len(body) > 1:
+                found.add(body)
+    return frozenset(found)

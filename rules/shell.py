@@ -1,0 +1,404 @@
+"""Every simple command a shell line would run, parsed with tree-sitter-bash.
+
+    >>> [c.program for c in analyse("sudo r'm' -rf / ; echo $(id)")]
+    ['sudo', 'rm', 'id', 'echo']
+
+The walk visits lists, pipelines, subshells, groups, command and process
+substitutions, functions, loops and conditionals, and re-parses the strings
+handed to `sh -c`, `su -c`, `ssh HOST CMD`, `watch`, `xargs` and
+`find -exec`. Wrappers (sudo, env, nice, timeout...) are reported and then
+stripped, so the wrapped program is matched under its own name. What cannot
+be known without running it (a variable as the command name, eval, code piped
+into an interpreter, inline interpreter code, a line that does not parse) is
+marked opaque with a reason: rules can match opacity itself.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import replace
+from functools import lru_cache
+
+import tree_sitter_bash
+from tree_sitter import Language, Node, Parser
+
+from rules.model import SimpleCommand
+from rules.normalize import (
+    INTERPRETER_CODE_FLAGS,
+    SHELLS,
+    expand_braces,
+    strip_wrapper,
+    unescape_ansi_c,
+    unescape_word,
+)
+from rules.sql import sql_for_client
+
+MAX_LINE = 64 * 1024
+MAX_DEPTH = 6
+MAX_COMMANDS = 512
+
+_PARSER = Parser(Language(tree_sitter_bash.language()))
+_NETWORK_REDIRECT = re.compile(r"^/dev/(tcp|udp)/")
+
+
+@lru_cache(maxsize=4096)
+def analyse(line: str) -> tuple[SimpleCommand, ...]:
+    """The simple commands in `line`, normalized; never raises for any input."""
+    walker = _Walker()
+    walker.line(line, depth=0)
+    return tuple(walker.commands)
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.commands: list[SimpleCommand] = []
+
+    def add(self, command: SimpleCommand) -> None:
+        if len(self.commands) < MAX_COMMANDS:
+            self.commands.append(command)
+        elif not self.commands[-1].opaque:
+            self.commands.append(SimpleCommand("", (), True, "too many commands to analyse"))
+
+    def opaque(self, reason: str, program: str = "") -> None:
+        self.add(SimpleCommand(program, (program,) if program else (), True, reason))
+
+    # --- lines and nodes -----------------------------------------------------------
+
+    def line(self, text: str, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            self.opaque("commands nested too deeply")
+            return
+        if len(text) > MAX_LINE:
+            self.opaque("command line too long to analyse")
+            return
+        if "\x00" in text:
+            self.opaque("command line contains a NUL byte")
+            return
+        text, unusual = _parser_safe(text)
+        if unusual:
+            self.opaque("the line contains characters from unassigned or private Unicode planes")
+        tree = _PARSER.parse(text.encode("utf-8", errors="replace"))
+        if tree.root_node.has_error:
+            self.opaque("the line does not parse as shell")
+        self.node(tree.root_node, depth)
+
+    def node(self, node: Node, depth: int) -> None:
+        kind = node.type
+        if kind == "command":
+            self.command(node, depth, redirects=())
+        elif kind == "redirected_statement":
+            self.redirected(node, depth)
+        elif kind == "pipeline":
+            self.pipeline(node, depth)
+        elif kind in ("declaration_command", "unset_command"):
+            self.declaration(node, depth)
+        elif kind == "variable_assignment":  # a bare NAME=value statement
+            self.substitutions(node, depth)
+            self.add(SimpleCommand("=", ("=", _assignment_text(node))))
+        else:
+            for child in node.children:
+                self.node(child, depth)
+
+    def redirected(self, node: Node, depth: int) -> None:
+        body = node.child_by_field_name("body")
+        redirect_nodes = tuple(c for c in node.children if c.type.endswith("redirect"))
+        if body is not None and body.type == "command":
+            self.command(body, depth, redirects=redirect_nodes)
+            return
+        # `a && b > f`, `{ ...; } > f`, a bare `> f`: the files still count, on their own entry.
+        for child in node.children:
+            if not child.type.endswith("redirect"):
+                self.node(child, depth)
+        reads, writes, heredoc, egress = self.read_redirects(redirect_nodes, depth)
+        if reads or writes or egress:
+            self.add(SimpleCommand("=", ("=",), reads=reads, writes=writes, egress=egress))
+
+    def declaration(self, node: Node, depth: int) -> None:
+        """export/declare/local/readonly/unset: the keyword and its names or assignments."""
+        words = [_text(node.children[0])] if node.children else []
+        for child in node.children[1:]:
+            self.substitutions(child, depth)
+            if child.type == "variable_assignment":
+                words.append(_assignment_text(child))
+            elif child.is_named:
+                words.append(_word_text(child)[0])
+        if words:
+            self.add(SimpleCommand(words[0], tuple(words)))
+
+    def pipeline(self, node: Node, depth: int) -> None:
+        stages = [c for c in node.children if c.type not in ("|", "|&")]
+        before = len(self.commands)
+        first_stage_end = before
+        feeding_text: str | None = None
+        for index, stage in enumerate(stages):
+            start = len(self.commands)
+            self.node(stage, depth)
+            if index == 0:
+                first_stage_end = len(self.commands)
+                feeding_text = _echoed_text(self.commands[before:first_stage_end])
+                continue
+            for position in range(start, len(self.commands)):
+                command = self.commands[position]
+                self.commands[position] = _reads_pipe(command, feeding_text, index)
+
+    # --- one simple command ----------------------------------------------------------
+
+    def command(self, node: Node, depth: int, redirects: tuple[Node, ...]) -> None:
+        words: list[str] = []
+        assignments: list[str] = []
+        dynamic_name = False
+        reason = None
+        for child in node.children:
+            field = node.field_name_for_child(list(node.children).index(child))
+            if child.type == "variable_assignment":
+                self.substitutions(child, depth)
+                assignments.append(_assignment_text(child))
+                continue
+            if child.type.endswith("redirect"):
+                redirects += (child,)
+                continue
+            if field == "name" or (child.type == "command_name"):
+                self.substitutions(child, depth)
+                value, dynamic = self.word(child)
+                if dynamic:
+                    dynamic_name = True
+                    reason = f"the command name {_text(child)!r} is computed"
+                words.extend(value)
+                continue
+            if field == "argument" or child.is_named:
+                self.substitutions(child, depth)
+                value, _ = self.word(child)
+                words.extend(value)
+        reads, writes, heredoc, egress = self.read_redirects(redirects, depth)
+        if not words:
+            if assignments:
+                self.add(SimpleCommand("=", ("=", *assignments), writes=writes, reads=reads))
+            return
+        if dynamic_name:
+            self.add(SimpleCommand(words[0], tuple(words), True, reason, reads, writes, (), egress))
+            return
+        self.simple(words, depth, reads=reads, writes=writes, heredoc=heredoc, egress=egress)
+
+    def simple(
+        self,
+        words: list[str],
+        depth: int,
+        *,
+        reads: tuple[str, ...] = (),
+        writes: tuple[str, ...] = (),
+        heredoc: str | None = None,
+        egress: bool = False,
+    ) -> None:
+        """Report `words` as a command, then whatever it wraps or runs."""
+        program = posixpath.basename(words[0].rstrip("/")) or words[0]
+        argv = (words[0], *(normalize_path(w) for w in words[1:]))
+        sql, sql_reason = sql_for_client(program, argv, heredoc)
+        opaque_reason = _opaque_reason(program, argv, heredoc) or sql_reason
+        self.add(
+            SimpleCommand(
+                program, argv, opaque_reason is not None, opaque_reason, reads, writes, sql, egress
+            )
+        )
+        inner = strip_wrapper(program, list(argv))
+        if inner is None:
+            return
+        kind, payload = inner
+        if kind == "argv" and payload:
+            self.simple(list(payload), depth)
+        elif kind == "line":
+            self.line(" ".join(payload), depth + 1)
+        if program in SHELLS and heredoc is not None:
+            self.line(heredoc, depth + 1)
+
+    # --- words -------------------------------------------------------------------------
+
+    def word(self, node: Node) -> tuple[list[str], bool]:
+        """The value(s) a word node stands for, and whether it is computed at run time."""
+        text, dynamic, brace = _word_text(node)
+        if brace:
+            return expand_braces(text), dynamic
+        return [text], dynamic
+
+    def substitutions(self, node: Node, depth: int) -> None:
+        """Commands inside $(...), `...` and <(...) anywhere in a word."""
+        if node.type in ("command_substitution", "process_substitution"):
+            for inner in node.children:
+                self.node(inner, depth)
+            return
+        for child in node.children:
+            self.substitutions(child, depth)
+
+    def read_redirects(
+        self, redirects: tuple[Node, ...], depth: int
+    ) -> tuple[tuple[str, ...], tuple[str, ...], str | None, bool]:
+        reads: list[str] = []
+        writes: list[str] = []
+        heredoc: str | None = None
+        egress = False
+        for redirect in redirects:
+            self.substitutions(redirect, depth)
+            if redirect.type == "file_redirect":
+                destination = redirect.child_by_field_name("destination")
+                if destination is not None and destination.type != "number":
+                    value = normalize_path(_word_text(destination)[0])
+                    operator = next((c.type for c in redirect.children if not c.is_named), ">")
+                    (reads if operator in ("<", "<>") else writes).append(value)
+                    if operator == "<>":
+                        writes.append(value)
+                    egress = egress or bool(_NETWORK_REDIRECT.match(value))
+            elif redirect.type == "heredoc_redirect":
+                body = next((c for c in redirect.children if c.type == "heredoc_body"), None)
+                heredoc = _text(body) if body is not None else ""
+            elif redirect.type == "herestring_redirect":
+                word = next((c for c in redirect.children if c.is_named), None)
+                heredoc = _word_text(word)[0] if word is not None else ""
+        return tuple(reads), tuple(writes), heredoc, egress
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode(errors="replace")
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff\ud800-\udfff]")
+
+
+def _parser_safe(text: str) -> tuple[str, bool]:
+    """Replace characters outside the Basic Multilingual Plane before parsing.
+
+    tree-sitter-bash (0.23 and 0.25) crashes the whole process on some of them
+    after a `{` (found by the property tests: `a{` + U+F3269). They carry no
+    meaning for command matching, so they become U+FFFD; the rarest planes
+    (unassigned, private use) make the line opaque.
+    """
+    if text.isascii():
+        return text, False
+    unusual = False
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal unusual
+        unusual = unusual or ord(match.group()) >= 0x30000 or 0xD800 <= ord(match.group()) < 0xE000
+        return "\ufffd"
+
+    return _ASTRAL.sub(swap, text), unusual
+
+
+def _word_text(node: Node) -> tuple[str, bool, bool]:
+    """(text, computed at run time?, has unquoted braces to expand?)"""
+    kind = node.type
+    if kind in ("word", "number", "command_name", "concatenation"):
+        if kind in ("word", "number"):
+            raw = _text(node)
+            return unescape_word(raw), False, "{" in raw and ("," in raw or ".." in raw)
+        parts = [_word_text(child) for child in node.children]
+        brace = any(b for _, _, b in parts) or (
+            kind == "concatenation"
+            and any(c.type == "word" and c.text in (b"{", b"}") for c in node.children)
+        )
+        return "".join(p for p, _, _ in parts), any(d for _, d, _ in parts), brace
+    if kind == "brace_expression":
+        return _text(node), False, True
+    if kind == "raw_string":
+        return _text(node)[1:-1], False, False
+    if kind == "ansi_c_string":
+        return unescape_ansi_c(_text(node)[2:-1]), False, False
+    if kind == "string":
+        parts = [_word_text(child) for child in node.children if child.type not in ('"',)]
+        return "".join(p for p, _, _ in parts), any(d for _, d, _ in parts), False
+    if kind == "string_content":
+        return (
+            _text(node).replace('\\"', '"').replace("\\$", "$"),
+            False,
+            False,
+        )
+    if kind in (
+        "simple_expansion",
+        "expansion",
+        "command_substitution",
+        "process_substitution",
+        "arithmetic_expansion",
+    ):
+        return _text(node), True, False
+    return _text(node), kind not in ("file_descriptor",), False
+
+
+def _assignment_text(node: Node) -> str:
+    name = node.child_by_field_name("name")
+    value = node.child_by_field_name("value")
+    name_text = _text(name) if name is not None else ""
+    return f"{name_text}={_word_text(value)[0] if value is not None else ''}"
+
+
+def normalize_path(word: str) -> str:
+    """Lexically tidy anything that looks like a path: `/usr/bin/../../etc//shadow` -> /etc/shadow."""
+    if word.startswith("$HOME"):
+        word = "~" + word[5:]
+    elif word.startswith("${HOME}"):
+        word = "~" + word[7:]
+    if "/" not in word or "://" in word or word.startswith("-"):
+        return word
+    prefix = ""
+    if "=" in word.split("/", 1)[0]:  # of=/dev/sda, --output=/x
+        prefix, word = word.split("=", 1)
+        prefix += "="
+    trailing = "/" if word.endswith("/") and len(word) > 1 else ""
+    tidy = posixpath.normpath(word)
+    if tidy.startswith("//"):
+        tidy = "/" + tidy.lstrip("/")
+    if tidy == ".":
+        return prefix + word
+    return prefix + tidy + (trailing if tidy != "/" else "")
+
+
+def _opaque_reason(program: str, argv: tuple[str, ...], heredoc: str | None) -> str | None:
+    if program in ("eval",):
+        return "eval runs text built at run time"
+    if program in ("source", ".") and (
+        len(argv) < 2 or argv[1].startswith(("/dev/fd", "/proc/self"))
+    ):
+        return "source of something that is not a file"
+    flags = INTERPRETER_CODE_FLAGS.get(program)
+    if flags and any(
+        a in flags or any(a.startswith(f) and len(f) == 2 and a[:2] == f for f in flags)
+        for a in argv[1:]
+    ):
+        return f"{program} runs inline code"
+    if program in ("awk", "gawk", "mawk", "nawk") and any(
+        "system(" in a or "| getline" in a or "|&" in a for a in argv[1:]
+    ):
+        return "awk runs commands"
+    if program in SHELLS and heredoc is None and len(argv) > 1 and argv[1] in ("-s",):
+        return f"{program} reads commands from stdin"
+    if (
+        program in SHELLS or program in INTERPRETER_CODE_FLAGS or program in ("source", ".")
+    ) and any(a.startswith(("<(", "/dev/fd/", "/proc/self/fd/")) for a in argv[1:]):
+        return f"{program} runs code from a process substitution"
+    return None
+
+
+def _echoed_text(commands: list[SimpleCommand]) -> str | None:
+    """Text an `echo`/`printf` first stage feeds down a pipe, for SQL clients and shells."""
+    if len(commands) == 1 and commands[0].program in ("echo", "printf"):
+        args = [
+            a
+            for a in commands[0].argv[1:]
+            if not (commands[0].program == "echo" and a in ("-e", "-n", "-E"))
+        ]
+        return " ".join(args)
+    return None
+
+
+def _reads_pipe(command: SimpleCommand, fed: str | None, stage: int) -> SimpleCommand:
+    """A later pipeline stage: shells and interpreters reading the pipe run code we cannot see."""
+    if command.opaque:
+        return command
+    program, argv = command.program, command.argv
+    if program in SHELLS and (len(argv) == 1 or argv[1] in ("-s", "-i", "-")):
+        return replace(command, opaque=True, reason=f"{program} runs code from a pipe")
+    if program in INTERPRETER_CODE_FLAGS and (len(argv) == 1 or argv[1] == "-"):
+        return replace(command, opaque=True, reason=f"{program} runs code from a pipe")
+    if fed is not None and not command.sql:
+        sql, reason = sql_for_client(program, argv, fed)
+        if sql or reason:
+            return replace(command, sql=sql, opaque=reason is not None, reason=reason)
+    return command

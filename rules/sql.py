@@ -1,0 +1,196 @@
+"""SQL handed to database clients, parsed with sqlglot into statement kinds.
+
+    >>> sql_kinds("DrOp /* x */ DATABASE \\"prod\\"")
+    ('drop_database',)
+
+Kinds: drop_database, drop_schema, drop_table, drop_other, truncate,
+delete_without_where, update_without_where, copy_to_stdout,
+copy_to_program, copy_to_file, copy_from, select_into_outfile, grant,
+revoke, alter_user, create_user, shell_escape, plus `select`, `insert`,
+`other`. SQL that does not parse is opaque, never allowed by accident.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+
+MAX_SQL = 64 * 1024
+_DIALECTS = ("postgres", "mysql", "sqlite")
+
+# Client -> options whose value is SQL, and how a positional SQL argument is found.
+_CLIENT_SQL_OPTIONS = {
+    "psql": ("-c", "--command"),
+    "mysql": ("-e", "--execute"),
+    "mariadb": ("-e", "--execute"),
+    "clickhouse-client": ("-q", "--query"),
+    "cockroach": ("-e", "--execute"),
+    "duckdb": ("-c",),
+}
+_STDIN_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "clickhouse-client", "duckdb"})
+_MONGO = frozenset({"mongo", "mongosh"})
+_MONGO_DANGER = (
+    (".dropDatabase(", "drop_database"),
+    (".drop(", "drop_table"),
+    (".deleteMany({})", "delete_without_where"),
+    (".remove({})", "delete_without_where"),
+)
+_REDIS_DANGER = {"flushall": "drop_database", "flushdb": "drop_database"}
+
+
+def sql_for_client(
+    program: str, argv: tuple[str, ...], stdin_text: str | None
+) -> tuple[tuple[str, ...], str | None]:
+    """(statement kinds, opaque reason) for SQL this command hands a database."""
+    texts = _sql_texts(program, argv)
+    if stdin_text is not None and program in _STDIN_CLIENTS:
+        texts.append(stdin_text)
+    if program in _MONGO:
+        return _mongo(argv, stdin_text)
+    if program == "redis-cli":
+        flushes = {_REDIS_DANGER[a.lower()] for a in argv[1:] if a.lower() in _REDIS_DANGER}
+        return tuple(sorted(flushes)), None
+    kinds: list[str] = []
+    for text in texts:
+        try:
+            kinds.extend(sql_kinds(text))
+        except ValueError as exc:
+            return tuple(kinds), str(exc)
+    return tuple(dict.fromkeys(kinds)), None
+
+
+def _sql_texts(program: str, argv: tuple[str, ...]) -> list[str]:
+    texts: list[str] = []
+    options = _CLIENT_SQL_OPTIONS.get(program, ())
+    args = list(argv[1:])
+    for i, arg in enumerate(args):
+        for option in options:
+            if arg == option and i + 1 < len(args):
+                texts.append(args[i + 1])
+            elif option.startswith("--") and arg.startswith(option + "="):
+                texts.append(arg.split("=", 1)[1])
+            elif not option.startswith("--") and arg.startswith(option) and len(arg) > len(option):
+                texts.append(arg[len(option) :])
+    if program == "sqlite3":
+        positionals = [a for a in args if not a.startswith("-")]
+        if len(positionals) >= 2:
+            texts.append(" ".join(positionals[1:]))
+    return texts
+
+
+def _mongo(argv: tuple[str, ...], stdin_text: str | None) -> tuple[tuple[str, ...], str | None]:
+    code = " ".join(a for i, a in enumerate(argv[1:]) if i > 0 and argv[i] == "--eval")
+    code += stdin_text or ""
+    compact = re.sub(r"\s+", "", code)
+    kinds = tuple(sorted({kind for token, kind in _MONGO_DANGER if token in compact}))
+    return kinds, None
+
+
+def sql_kinds(text: str) -> tuple[str, ...]:
+    """Statement kinds in `text`; ValueError (with a reason) when it does not parse."""
+    if len(text) > MAX_SQL:
+        raise ValueError("SQL too long to analyse")
+    kinds: list[str] = []
+    statements = _psql_meta(text, kinds)
+    if not statements.strip():
+        return tuple(kinds)
+    last_error: Exception | None = None
+    for dialect in _DIALECTS:
+        try:
+            parsed = sqlglot.parse(statements, read=dialect)
+        except sqlglot.errors.SqlglotError as exc:
+            last_error = exc
+            continue
+        for statement in parsed:
+            if isinstance(statement, exp.Expression):
+                kinds.append(_kind(statement))
+        return tuple(kinds)
+    raise ValueError(f"SQL does not parse ({type(last_error).__name__})")
+
+
+def _psql_meta(text: str, kinds: list[str]) -> str:
+    """Handle psql backslash and sqlite3 dot commands; return the plain SQL that remains."""
+    kept = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(".") and re.match(r"^\.[a-z]", stripped):
+            command = stripped.split()[0].lower()
+            if command in (".shell", ".system"):
+                kinds.append("shell_escape")
+            elif command in (".output", ".once", ".dump", ".save", ".backup", ".excel"):
+                kinds.append("copy_to_file")
+            continue
+        if stripped.startswith("\\"):
+            lowered = stripped.lower()
+            if lowered.startswith("\\!"):
+                kinds.append("shell_escape")
+            elif lowered.startswith("\\copy"):
+                if " to " in f" {lowered} ":
+                    kinds.append(
+                        "copy_to_program"
+                        if " program " in lowered
+                        else "copy_to_stdout"
+                        if "stdout" in lowered
+                        else "copy_to_file"
+                    )
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def _kind(statement: exp.Expression) -> str:
+    if isinstance(statement, exp.Drop):
+        kind = str(statement.args.get("kind") or "").upper()
+        return {"DATABASE": "drop_database", "SCHEMA": "drop_schema", "TABLE": "drop_table"}.get(
+            kind, "drop_other"
+        )
+    if isinstance(statement, exp.TruncateTable):
+        return "truncate"
+    if isinstance(statement, exp.Delete):
+        return "delete" if statement.args.get("where") else "delete_without_where"
+    if isinstance(statement, exp.Update):
+        return "update" if statement.args.get("where") else "update_without_where"
+    if isinstance(statement, exp.Copy):
+        if statement.args.get("kind"):
+            return "copy_from"
+        files = statement.args.get("files") or []
+        target = files[0] if files else None
+        name = target.name.lower() if isinstance(target, exp.Identifier) else ""
+        if name == "stdout":
+            return "copy_to_stdout"
+        if name == "program":
+            return "copy_to_program"
+        return "copy_to_file"
+    if isinstance(statement, exp.Grant):
+        return "grant"
+    if isinstance(statement, exp.Select):
+        return "select_into_outfile" if statement.args.get("into") else "select"
+    if isinstance(statement, exp.Insert):
+        return "insert"
+    if isinstance(statement, exp.Command):
+        head = statement.sql().strip().upper()
+        for prefix, kind in (
+            ("GRANT", "grant"),
+            ("ALTER USER", "alter_user"),
+            ("ALTER ROLE", "alter_user"),
+            ("CREATE USER", "create_user"),
+            ("CREATE ROLE", "create_user"),
+            ("REVOKE", "revoke"),
+            ("SELECT", "select_into_outfile"),
+        ):
+            if head.startswith(prefix):
+                return kind
+        if "INTO OUTFILE" in head or "INTO DUMPFILE" in head:
+            return "select_into_outfile"
+        if head.split(" ", 1)[0] not in _KNOWN_COMMANDS:
+            raise ValueError(f"SQL statement {head.split(' ', 1)[0][:20]!r} is not understood")
+    return "other"
+
+
+# Statements sqlglot keeps as raw commands that are known not to destroy or export data.
+_KNOWN_COMMANDS = frozenset(
+    "SHOW SET RESET VACUUM ANALYZE EXPLAIN BEGIN START COMMIT ROLLBACK SAVEPOINT RELEASE USE "
+    "DESCRIBE DESC PRAGMA LISTEN NOTIFY UNLISTEN DISCARD CHECKPOINT REINDEX CLUSTER LOCK".split()
+)

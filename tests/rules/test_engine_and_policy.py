@@ -1,0 +1,145 @@
+"""Decisions: most severe wins, scopes, default actions, policy files, fail closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rules import Action, PolicyError, Request, default_policy, evaluate, load_policy, parse_policy
+
+POLICY = """
+[[rule]]
+name = "alert-on-ls"
+action = "alert"
+message = "listing"
+program = ["ls"]
+
+[[rule]]
+name = "review-rm"
+action = "review"
+message = "rm needs a human"
+program = ["rm"]
+timeout = "2m"
+
+[[rule]]
+name = "deny-rm-root"
+action = "deny"
+message = "no"
+program = ["rm"]
+args = ["/"]
+
+[[rule]]
+name = "only-for-agents"
+action = "deny"
+message = "agents may not reboot"
+program = ["reboot"]
+scope = { roles = ["agent*"], targets = ["web*"], logins = ["deploy"] }
+"""
+
+
+def test_most_severe_match_wins() -> None:
+    policy = parse_policy(POLICY, "t")
+    assert evaluate([policy], Request("ls; rm -rf /")).rule == "deny-rm-root"
+    decision = evaluate([policy], Request("ls; rm x"))
+    assert (decision.action, decision.rule, decision.review_timeout) == (
+        Action.REVIEW,
+        "review-rm",
+        120,
+    )
+    assert evaluate([policy], Request("ls")).action is Action.ALERT
+
+
+def test_scope_limits_a_rule() -> None:
+    policy = parse_policy(POLICY, "t")
+    inside = Request("reboot", roles=("agents",), target="web1", login="deploy")
+    assert evaluate([policy], inside).action is Action.DENY
+    for outside in (
+        Request("reboot", roles=("humans",), target="web1", login="deploy"),
+        Request("reboot", roles=("agents",), target="db1", login="deploy"),
+        Request("reboot", roles=("agents",), target="web1", login="root"),
+    ):
+        assert evaluate([policy], outside).action is Action.ALLOW
+
+
+def test_allow_list_role_is_one_line_default() -> None:
+    policy = parse_policy(
+        '[[rule]]\nname = "ok"\naction = "allow"\nprogram = ["uptime", "df"]\n', "t"
+    )
+    assert evaluate([policy], Request("uptime"), default_action=Action.DENY).action is Action.ALLOW
+    denied = evaluate([policy], Request("cat /etc/hosts"), default_action=Action.DENY)
+    assert denied.action is Action.DENY and denied.rule is None
+
+
+def test_a_line_that_does_not_parse_is_never_allowed() -> None:
+    allow_all = parse_policy('[[rule]]\nname = "all"\naction = "allow"\nregex = "."\n', "t")
+    decision = evaluate([allow_all], Request("echo 'unterminated"))
+    assert decision.action is Action.DENY and decision.rule == "unparseable"
+
+
+def test_decision_json_shape() -> None:
+    data = evaluate([default_policy()], Request("sudo cat /etc/shadow")).to_json()
+    assert set(data) == {"decision", "rule", "reason", "commands"}
+    assert data["decision"] == "deny" and [c["program"] for c in data["commands"]] == [
+        "sudo",
+        "cat",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ('[[rule]]\nname = "x"\naction = "maybe"\nprogram = ["a"]\n', 1, "action"),
+        (
+            '\n\n[[rule]]\nname = "x"\naction = "deny"\nprogram = ["a"]\ncolour = 1\n',
+            3,
+            "unknown key",
+        ),
+        ('[[rule]]\nname = "Bad Name"\naction = "deny"\nprogram = ["a"]\n', 1, "name"),
+        ('[[rule]]\nname = "x"\naction = "deny"\n', 1, "no matcher"),
+        ('[[rule]]\nname = "x"\naction = "deny"\nsql = ["drop_everything"]\n', 1, "sql kind"),
+        ('[[rule]]\nname = "x"\naction = "deny"\nregex = "("\n', 1, "regex"),
+        (
+            '[[rule]]\nname = "x"\naction = "deny"\nprogram = "a"\n[[rule]]\nname = "x"\naction = "deny"\nprogram = "b"\n',
+            5,
+            "duplicate",
+        ),
+        ('[[rule]\nname = "x"', 1, ""),
+    ],
+)
+def test_policy_errors_name_the_line(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "p.toml")
+    assert f"p.toml:{line}:" in str(info.value) and fragment in str(info.value)
+
+
+def test_load_policy_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(POLICY)
+    assert len(load_policy(path).rules) == 4
+    with pytest.raises(PolicyError):
+        load_policy(tmp_path / "missing.toml")
+
+
+def test_default_pack_loads() -> None:
+    pack = default_policy()
+    assert len(pack.rules) > 40 and len({r.name for r in pack.rules}) == len(pack.rules)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_evaluate_never_raises(line: str) -> None:
+    decision = evaluate([default_policy()], Request(line))
+    assert decision.action in Action
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="rm -/'\"$(){};|&<>\\`*~", max_size=40))
+def test_parse_failures_are_never_allowed(line: str) -> None:
+    from rules import analyse
+
+    decision = evaluate([default_policy()], Request(line))
+    if any(c.opaque and "parse" in (c.reason or "") for c in analyse(line)):
+        assert decision.action is not Action.ALLOW

