@@ -23,6 +23,12 @@ listen = "127.0.0.1:2222"
 host_names = ["localhost", "127.0.0.1"]
 # Seconds the bastion waits for a target's SSH handshake.
 upstream_timeout = 10
+
+[rules]
+# "default" is the built-in guardrail pack; other names are TOML files beside this one.
+policy = ["default"]
+# What happens to a command no rule matches: allow, alert, review or deny.
+default_action = "allow"
 """
 
 
@@ -35,8 +41,15 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class RulesConfig:
+    policy: tuple[str, ...] = ("default",)
+    default_action: str = "allow"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
+    rules: RulesConfig = RulesConfig()
     warnings: tuple[str, ...] = ()
 
 
@@ -61,7 +74,11 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    warnings = [f"{path}: unknown table or key {key!r} ignored" for key in data if key != "server"]
+    warnings = [
+        f"{path}: unknown table or key {key!r} ignored"
+        for key in data
+        if key not in ("server", "rules")
+    ]
     server = data.get("server", {})
     if not isinstance(server, dict):
         raise ConfigError(f"{path}: [server] must be a table")
@@ -74,6 +91,22 @@ def load_config(path: Path) -> Config:
     timeout = server.get("upstream_timeout", 10)
     if not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ConfigError(f"{path}: server.upstream_timeout must be a number of seconds (1-300)")
+    rules = data.get("rules", {})
+    if not isinstance(rules, dict):
+        raise ConfigError(f"{path}: [rules] must be a table")
+    warnings += [
+        f"{path}: unknown key rules.{key} ignored"
+        for key in rules
+        if key not in ("policy", "default_action")
+    ]
+    policy = rules.get("policy", ["default"])
+    if not isinstance(policy, list) or not all(isinstance(p, str) and p for p in policy):
+        raise ConfigError(f"{path}: rules.policy must be a list of policy names or files")
+    default_action = rules.get("default_action", "allow")
+    if default_action not in ("allow", "alert", "review", "deny"):
+        raise ConfigError(f"{path}: rules.default_action must be allow, alert, review or deny")
     return Config(
-        server=ServerConfig(host, port, tuple(names), float(timeout)), warnings=tuple(warnings)
+        server=ServerConfig(host, port, tuple(names), float(timeout)),
+        rules=RulesConfig(tuple(policy), default_action),
+        warnings=tuple(warnings),
     )

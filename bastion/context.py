@@ -11,6 +11,7 @@ from typing import Any
 import asyncssh
 
 from bastion.config import Config
+from bastion.decide import Decider
 from bastion.identity.authorities import Authorities
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
@@ -32,6 +33,7 @@ class Bastion:
     config: Config
     authorities: Authorities
     db: AsyncDatabase
+    decider: Decider
     flushables: set[Any] = field(default_factory=set)
     live: dict[Any, Identity] = field(default_factory=dict)  # outer connection -> identity
 

@@ -167,6 +167,12 @@ TOUR = [
         "{login}",
     ),
     (
+        "a credential read is denied by the default rules",
+        ["-J", "bastion", "{dest}", "sh -c 'cat /etc/shadow'"],
+        126,
+        "denied by rule credential-read",
+    ),
+    (
         "an unregistered target is refused",
         ["-J", "bastion", "{login}@nowhere", "true"],
         255,

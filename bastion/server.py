@@ -8,6 +8,7 @@ import signal
 
 from bastion.config import load_config, parse_listen
 from bastion.context import Bastion
+from bastion.decide import Decider
 from bastion.errors import NotInitialised
 from bastion.identity.authorities import Authorities
 from bastion.ssh.listener import start_listener
@@ -23,11 +24,13 @@ def open_bastion(state: StateDir) -> Bastion:
     config = load_config(state.config_file)
     for warning in config.warnings:
         log.warning("%s", warning)
+    decider = Decider.from_names(config.rules.policy, config.rules.default_action, state.root)
     return Bastion(
         state=state,
         config=config,
         authorities=Authorities(state.keys),
         db=AsyncDatabase(state.database),
+        decider=decider,
     )
 
 

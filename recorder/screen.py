@@ -190,10 +190,29 @@ class TerminalModel:
         if self._alt_screen:
             doubts.append("the alternate screen is active")
         if not doubts and screen_text != typed:
-            doubts.append("the screen does not show what was typed")
+            # Typed ahead: the snapshot was taken on an older row, or before the prompt was drawn.
+            stale = self._screen.cursor.y != self._prompt[0] or not self._prompt[2].strip()
+            if typed and "\n" not in typed and stale and self._typed_at_cursor(typed):
+                screen_text = typed  # typed ahead of the prompt: the keys sit right at the cursor
+            else:
+                doubts.append("the screen does not show what was typed")
         self._reset_line()
         reason = "; ".join(doubts) if doubts else None
         return [EnteredLine(text, reason is None, reason) for text in screen_text.split("\n")]
+
+    def _typed_at_cursor(self, typed: str) -> bool:
+        """Do the keys typed since the last Enter end exactly at the cursor, on screen?
+
+        Covers typing ahead of a prompt that had not arrived yet: the first-key
+        snapshot then points at the old line, but the echo lands after the new
+        prompt, right before the cursor.
+        """
+        cursor = self._screen.cursor
+        rows_needed = len(typed) // self.width + 2
+        first = max(0, cursor.y - rows_needed)
+        display = self._screen.display
+        text = "".join(display[first : cursor.y]) + display[cursor.y][: cursor.x]
+        return text.endswith(typed)
 
     def _read_line(self, prompt: tuple[int, int, str]) -> tuple[str, str | None]:
         """The text from the prompt to the end of the (possibly wrapped) line."""

@@ -169,6 +169,9 @@ def strip_wrapper(program: str, argv: list[str]) -> tuple[str, list[str]] | None
         return _watch(args)
     if program == "find":
         return _find_exec(args)
+    if program == "alias":  # an alias body runs later under another name: judge it now
+        bodies = [a.split("=", 1)[1] for a in args if "=" in a]
+        return ("line", ["; ".join(bodies)]) if bodies else None
     if program == "flock" and "-c" in args:
         index = args.index("-c")
         return ("line", args[index + 1 : index + 2])

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bastion.cli import certs, records, setup, targets
+from bastion.cli import certs, records, rules_cli, setup, targets
 from bastion.errors import BastionError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ setup.register(app)
 app.add_typer(targets.app, name="targets")
 app.add_typer(certs.cert_app, name="cert")
 app.add_typer(certs.ca_app, name="ca")
+app.add_typer(rules_cli.app, name="rules")
 records.register(app)
 
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import asyncssh
 
 from bastion.context import AuditHandle, Bastion
-from bastion.decide import decide_command, decide_line
+from bastion.decide import DEFAULT_REVIEW_TIMEOUT, Verdict
 from bastion.errors import UpstreamError
 from bastion.identity.model import Identity
 from bastion.recording import SessionMeta, SessionTap
+from bastion.review import hold_for_review
 from bastion.sftp_guard import FX_PERMISSION_DENIED, SftpGuard, SftpProtocolError, status_reply
 from bastion.shell_gate import LineDecision, ShellGate
 from bastion.ssh.upstream import connect_upstream
@@ -151,7 +152,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             )
             for what in self.refused:
                 chan.write_stderr(f"bastion: {what} refused: not permitted by policy\r\n".encode())
-            if request.kind in ("exec", "subsystem") and not self._decide(command or ""):
+            if request.kind in ("exec", "subsystem") and not await self._decide(command or ""):
                 return
             log.info(
                 "session %s: %s -> %s@%s %s",
@@ -210,9 +211,12 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             self._up_chan.write_eof()
         chan.resume_reading()
 
-    def _decide(self, command: str) -> bool:
+    async def _decide(self, command: str) -> bool:
+        """Decide the exec command (or subsystem) before anything reaches the target."""
         source = "exec" if self.request.kind == "exec" else "subsystem"
-        verdict = decide_command(self.identity, self.target, self.login, command, source=source)
+        verdict = self.bastion.decider.command(
+            self.identity, self.target, self.login, command, source=source
+        )
         assert self._tap is not None
         self._command_audit = self.bastion.audit(
             kind=source,
@@ -227,11 +231,40 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         )
         if verdict.allowed:
             return True
-        message = f"bastion: denied by rule {verdict.rule}: {verdict.reason}\r\n"
-        self._tap.marker(f"denied: {verdict.rule}")
-        self._tap.output(message.encode())
-        self._finish_agent(EXIT_DENIED, message=message, error=f"denied by {verdict.rule}")
+        if verdict.action == "review":
+            approved, message = await self._review(verdict, command, self._say_stderr)
+            if approved:
+                return True
+        else:
+            message = f"bastion: denied by rule {verdict.rule}: {verdict.reason}"
+        self._tap.marker(f"{verdict.action}: {verdict.rule}")
+        self._tap.output(message.encode() + b"\r\n")
+        self._finish_agent(EXIT_DENIED, message=message + "\r\n", error=message)
         return False
+
+    async def _review(
+        self, verdict: Verdict, command: str, say: Callable[[str], None]
+    ) -> tuple[bool, str]:
+        return await hold_for_review(
+            self.bastion,
+            identity=self.identity.name,
+            target=self.target.name,
+            login=self.login,
+            command=command,
+            rule=verdict.rule,
+            session_id=self.session_id,
+            timeout=verdict.timeout or DEFAULT_REVIEW_TIMEOUT,
+            say=say,
+            gone=lambda: self._closed,
+        )
+
+    def _say_stderr(self, message: str) -> None:
+        if self._chan is not None and not self._closed:
+            self._chan.write_stderr(message.encode() + b"\r\n")
+
+    def _say_terminal(self, message: str) -> None:
+        if self._chan is not None and not self._closed:
+            self._chan.write(b"\r\n" + message.encode() + b"\r\n")
 
     async def _upstream(self) -> asyncssh.SSHClientConnection:
         task, self._upstream_task = self._upstream_task, None
@@ -299,11 +332,22 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             return LineDecision(False, "bastion: session is closing")
         refusal = None
         for line in self._tap.input(enter):
-            verdict = decide_line(
-                self.identity, self.target, self.login, line.text, certain=line.certain
+            verdict = self.bastion.decider.line(
+                self.identity,
+                self.target,
+                self.login,
+                line.text,
+                certain=line.certain,
+                reason=line.reason,
             )
             self._tap.record_line(line, verdict.action, verdict.rule)
-            if not verdict.allowed and refusal is None:
+            if verdict.allowed or refusal is not None:
+                continue
+            if verdict.action == "review":
+                approved, message = await self._review(verdict, line.text, self._say_terminal)
+                if not approved:
+                    refusal = message
+            else:
                 refusal = f"bastion: denied by rule {verdict.rule}: {verdict.reason}"
         return LineDecision(refusal is None, refusal)
 
@@ -328,7 +372,9 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
 
     def _sftp_refusal(self, commands: tuple[str, ...]) -> str | None:
         for command in commands:
-            verdict = decide_command(self.identity, self.target, self.login, command, source="sftp")
+            verdict = self.bastion.decider.command(
+                self.identity, self.target, self.login, command, source="sftp"
+            )
             self.bastion.audit(
                 kind="sftp",
                 session_id=self.session_id,
@@ -339,7 +385,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 decision=verdict.action,
                 rule=verdict.rule,
             )
-            if not verdict.allowed:
+            if not verdict.allowed:  # review is not offered for single SFTP requests
                 return f"bastion: denied by rule {verdict.rule}: {verdict.reason}"
         return None
 

@@ -233,3 +233,38 @@ def _audit(row: sqlite3.Row) -> AuditRecord:
     if data["certain"] is not None:
         data["certain"] = bool(data["certain"])
     return AuditRecord(**data)
+
+
+class RequestRepo:
+    """Held commands. State changes are single conditional UPDATEs, so racers get one outcome."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, **fields: Any) -> int:
+        fields.setdefault("created", time.time())
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        cur = self.db.conn.execute(
+            f"INSERT INTO requests ({columns}) VALUES ({marks})", tuple(fields.values())
+        )
+        return int(cur.lastrowid or 0)
+
+    def state(self, request_id: int) -> tuple[str, str | None, str | None]:
+        row = self.db.conn.execute(
+            "SELECT state, reviewer, reason FROM requests WHERE id = ?", (request_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no request {request_id}")
+        return row["state"], row["reviewer"], row["reason"]
+
+    def finish(
+        self, request_id: int, state: str, *, reviewer: str | None = None, reason: str | None = None
+    ) -> bool:
+        """Move a pending request to `state`; False if it was no longer pending."""
+        cur = self.db.conn.execute(
+            "UPDATE requests SET state = ?, decided = ?, reviewer = ?, reason = ?"
+            " WHERE id = ? AND state = 'pending'",
+            (state, time.time(), reviewer, reason, request_id),
+        )
+        return cur.rowcount == 1

@@ -103,3 +103,20 @@ def test_never_raises_on_any_bytes(chunks: list[tuple[bool, bytes]]) -> None:
 def test_bracketed_paste_into_real_bash(shell: RealShell) -> None:
     lines = shell.type(b"\x1b[200~echo one\necho two\x1b[201~\r")
     assert [(line.text, line.certain) for line in lines] == [("echo one", True), ("echo two", True)]
+
+
+def test_typing_ahead_of_the_next_prompt_is_still_read() -> None:
+    model = TerminalModel(80, 24)
+    model.feed_output(b"$ cat /etc/shadow")
+    model.feed_input(b"echo hi")  # typed before the shell redrew its prompt
+    model.feed_output(b"^C\r\n$ echo hi")
+    assert model.feed_input(b"\r") == [EnteredLine("echo hi", True, None)]
+
+
+def test_text_left_of_the_keys_is_not_trusted_blindly() -> None:
+    model = TerminalModel(80, 24)
+    model.feed_output(b"$ ")
+    model.feed_input(b"hi")
+    model.feed_output(b"rm -rf / #hi")  # the screen shows more than was typed
+    [line] = model.feed_input(b"\r")
+    assert line.text == "rm -rf / #hi" and not line.certain

@@ -42,6 +42,17 @@ class BastionProcess:
                 self.process.wait(timeout=5)
 
 
+TEST_POLICY = """
+# Test-only rule: a harmless command held for review, with a short timeout.
+[[rule]]
+name = "hold-hostname"
+action = "review"
+message = "hostname is held for review in tests"
+program = ["hostname"]
+timeout = "2s"
+"""
+
+
 def make_state(root: Path) -> StateDir:
     state = StateDir(root)
     initialise(state)
@@ -49,7 +60,9 @@ def make_state(root: Path) -> StateDir:
         'host_names = ["localhost", "127.0.0.1"]',
         'host_names = ["bastion", "localhost", "127.0.0.1"]',
     )
+    text = text.replace('policy = ["default"]', 'policy = ["default", "test-policy.toml"]')
     state.config_file.write_text(text)
+    (state.root / "test-policy.toml").write_text(TEST_POLICY)
     return state
 
 

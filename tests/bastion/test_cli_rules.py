@@ -1,0 +1,73 @@
+"""bastion rules check|test, with the built-in pack and with files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def bastion(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bastion", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_rules_check_default_and_files(tmp_path: Path) -> None:
+    assert "ok" in bastion("rules", "check").stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('\n[[rule]]\nname = "x"\naction = "deny"\nprogram = ["a"]\nfrobnicate = 1\n')
+    result = bastion("rules", "check", str(bad))
+    assert result.returncode == 5
+    assert f"{bad}:2:" in result.stderr and "frobnicate" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_rules_test_explains_a_decision() -> None:
+    result = bastion(
+        "rules", "test", "--json", "--user", "ci", "--target", "web1", "sudo cat /etc/shadow"
+    )
+    data = json.loads(result.stdout)
+    assert data["decision"] == "deny" and data["rule"] == "credential-read"
+    assert [c["program"] for c in data["commands"]] == ["sudo", "cat"]
+    human = bastion("rules", "test", "rm -rf ./build").stdout
+    assert human.startswith("allow:")
+
+
+def test_rules_test_stdin_json_lines() -> None:
+    lines = (
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "command": "psql -c 'DROP DATABASE prod'",
+                        "user": "a",
+                        "groups": ["g"],
+                        "target": "t",
+                    }
+                ),
+                "not json",
+                json.dumps({"command": "ls -la"}),
+                json.dumps({"command": 42}),
+            ]
+        )
+        + "\n"
+    )
+    result = bastion("rules", "test", "--stdin", stdin=lines)
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["decision"] for o in out] == ["deny", "error", "allow", "error"]
+    assert out[0]["rule"] == "sql-drop-database"
+    assert all(set(o) == {"decision", "rule", "reason", "commands"} for o in out)
+
+
+def test_rules_test_with_policy_file_and_default_action(tmp_path: Path) -> None:
+    policy = tmp_path / "allow.toml"
+    policy.write_text('[[rule]]\nname = "ok"\naction = "allow"\nprogram = ["uptime"]\n')
+    args = ["rules", "test", "--policy", str(policy), "--default-action", "deny", "--json"]
+    assert json.loads(bastion(*args, "uptime").stdout)["decision"] == "allow"
+    assert json.loads(bastion(*args, "whoami").stdout)["decision"] == "deny"

@@ -1,0 +1,138 @@
+"""Rules enforced on exec, interactive shells and SFTP, with the real OpenSSH client.
+
+Denials are proven with commands that would be harmless if they ran as the
+unprivileged test login (it cannot read /etc/shadow anyway).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, audit_rows, wait_until
+from ptydriver import PtyProcess
+
+from bastion.store.db import Database
+
+DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
+
+
+def test_denied_exec_returns_126_with_rule_name(agent: Agent, bastion: BastionProcess) -> None:
+    result = agent.run("-J", "bastion", DEST, "cat /etc/shadow")
+    assert result.returncode == 126
+    assert result.stdout == b""
+    assert (
+        b"bastion: denied by rule credential-read: reading credentials or private keys"
+        in result.stderr
+    )
+    assert wait_until(
+        lambda: [
+            r
+            for r in audit_rows(bastion.state)
+            if r.kind == "exec"
+            and r.command == "cat /etc/shadow"
+            and r.decision == "deny"
+            and r.rule == "credential-read"
+        ]
+    )
+
+
+def test_wrapped_and_quoted_denials(agent: Agent) -> None:
+    for command in (
+        "sh -c 'cat /etc/shadow'",
+        "c'a't /etc//shadow",
+        "ls; cat /etc/shadow",
+        "psql -c 'DROP DATABASE prod'",
+    ):
+        result = agent.run("-J", "bastion", DEST, command)
+        assert result.returncode == 126, command
+        assert b"bastion: denied by rule" in result.stderr, command
+
+
+def test_everyday_exec_passes(agent: Agent) -> None:
+    result = agent.run("-J", "bastion", DEST, "cat /etc/passwd | grep -c root")
+    assert result.returncode == 0 and int(result.stdout) >= 1
+
+
+def test_denied_shell_line_is_cleared_and_shell_stays_usable(
+    agent: Agent, bastion: BastionProcess
+) -> None:
+    shell = PtyProcess(agent.ssh("-tt", "-J", "bastion", DEST))
+    try:
+        shell.expect(b"$ ")
+        shell.send(b"cat /etc/shadow\r")
+        shell.expect(b"bastion: denied by rule credential-read")
+        shell.expect(b"^C", timeout=10)  # the target dropped the line
+        shell.send(b"echo still-$((40+2))\r")
+        shell.expect(b"still-42")
+        shell.send(b"exit\r")
+        assert shell.wait() == 0
+    finally:
+        shell.kill()
+    assert b"Permission denied" not in shell.buffer  # cat never ran on the target
+    rows = wait_until(
+        lambda: [
+            r
+            for r in audit_rows(bastion.state)
+            if r.kind == "line" and r.command == "cat /etc/shadow" and r.decision == "deny"
+        ]
+    )
+    assert rows and rows[-1].rule == "credential-read"
+
+
+def test_sftp_get_of_a_credential_file_is_refused(
+    agent: Agent, bastion: BastionProcess, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        ["sftp", "-F", str(agent.config), "-b", "-", "-J", "bastion", DEST],
+        input=f"get /etc/shadow {tmp_path / 'shadow'}\n".encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert not (tmp_path / "shadow").exists()
+    # The client's first request (a stat of the path) is already refused by the credential rule.
+    assert wait_until(
+        lambda: [
+            r
+            for r in audit_rows(bastion.state)
+            if r.kind == "sftp"
+            and r.command.endswith("-- /etc/shadow")
+            and r.decision == "deny"
+            and r.rule == "credential-read"
+        ]
+    )
+
+
+def test_review_holds_then_times_out_and_denies(agent: Agent, bastion: BastionProcess) -> None:
+    started = time.monotonic()
+    result = agent.run("-J", "bastion", DEST, "hostname")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 126
+    assert result.stdout == b""
+    assert (
+        b"held for review as request" in result.stderr and b"(rule hold-hostname)" in result.stderr
+    )
+    assert b"expired without review" in result.stderr
+    assert elapsed >= 2
+    request_id = int(result.stderr.split(b"as request ")[1].split()[0])
+    db = Database(bastion.state.database)
+    state = db.conn.execute("SELECT state FROM requests WHERE id = ?", (request_id,)).fetchone()[0]
+    db.close()
+    assert state == "expired"
+
+
+def test_a_line_the_model_cannot_read_is_not_allowed(agent: Agent) -> None:
+    shell = PtyProcess(agent.ssh("-tt", "-J", "bastion", DEST))
+    try:
+        shell.expect(b"$ ")
+        shell.send(b"ech\thi\r")  # tab completion: the line is read off the screen, not trusted
+        shell.expect(b"bastion: denied by rule unreadable-line")
+        shell.expect(b"^C", timeout=10)
+        shell.send(b"echo typed-$((1+1))\r")
+        shell.expect(b"typed-2\r\n")
+        shell.send(b"exit 0\r")
+        assert shell.wait() == 0
+    finally:
+        shell.kill()
