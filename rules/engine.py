@@ -38,25 +38,63 @@ def evaluate(
 
 def _evaluate(policies: Sequence[Policy], request: Request, default_action: Action) -> Decision:
     commands = analyse(request.command)
-    best: Rule | None = None
+    best: tuple[int, int, Rule] | None = None  # (severity, -order, rule)
+    order = 0
     for policy in policies:
-        for rule in policy.rules:
-            if best is not None and rule.action.severity <= best.action.severity:
-                continue
+        index = _index(policy)
+        # Candidates come most severe first, so the first match is this policy's answer.
+        for position, rule in index.candidates(commands, request.command):
+            rank = (rule.action.severity, -(order + position))
+            if best is not None and rank <= best[:2]:
+                break
             if _in_scope(rule.scope, request) and _matches(rule, commands, request.command):
-                best = rule
+                best = (rank[0], rank[1], rule)
+                break
+        order += len(policy.rules)
+    chosen = best[2] if best is not None else None
     if any(c.opaque and c.reason == UNPARSEABLE for c in commands):
-        if best is None or best.action.severity < Action.DENY.severity:
-            return Decision(
-                Action.DENY, "unparseable", "the command line does not parse as shell", commands
-            )
-    if best is not None:
-        return Decision(best.action, best.name, best.message, commands, best.timeout)
+        if chosen is None or chosen.action.severity < Action.DENY.severity:
+            return Decision(Action.DENY, "unparseable", "the command line does not parse as shell", commands)
+    if chosen is not None:
+        return Decision(chosen.action, chosen.name, chosen.message, commands, chosen.timeout)
     if not commands and request.command.strip():
-        return Decision(
-            Action.DENY, "unparseable", "no command could be read from the line", commands
-        )
+        return Decision(Action.DENY, "unparseable", "no command could be read from the line", commands)
     return Decision(default_action, None, "no rule matched", commands)
+
+
+class _RuleIndex:
+    """A policy's rules by exact program name, so each command meets only its candidates."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.by_program: dict[str, list[tuple[int, Rule]]] = {}
+        self.general: list[tuple[int, Rule]] = []  # globbed programs, or no program at all
+        for position, rule in enumerate(policy.rules):
+            exact = rule.program and not any(ch in p for p in rule.program for ch in "*?[")
+            if exact:
+                for program in rule.program:
+                    self.by_program.setdefault(program, []).append((position, rule))
+            else:
+                self.general.append((position, rule))
+
+    def candidates(self, commands: tuple[SimpleCommand, ...], line: str) -> list[tuple[int, Rule]]:
+        found = dict(self.general)
+        for command in commands:
+            for position, rule in self.by_program.get(command.program, ()):
+                found[position] = rule
+        return sorted(found.items(), key=lambda item: (-item[1].action.severity, item[0]))
+
+
+_INDEXES: dict[int, _RuleIndex] = {}
+
+
+def _index(policy: Policy) -> _RuleIndex:
+    index = _INDEXES.get(id(policy))
+    if index is None or index.policy is not policy:
+        if len(_INDEXES) > 1000:
+            _INDEXES.clear()
+        index = _INDEXES[id(policy)] = _RuleIndex(policy)
+    return index
 
 
 def _in_scope(scope: Scope, request: Request) -> bool:
