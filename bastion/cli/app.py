@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bastion.cli import certs, records, rules_cli, setup, targets
+from bastion.cli import certs, records, requests_cli, rules_cli, setup, targets
 from bastion.errors import BastionError
 
 app = typer.Typer(
@@ -20,6 +20,9 @@ app.add_typer(targets.app, name="targets")
 app.add_typer(certs.cert_app, name="cert")
 app.add_typer(certs.ca_app, name="ca")
 app.add_typer(rules_cli.app, name="rules")
+app.add_typer(requests_cli.app, name="requests")
+app.command("approve")(requests_cli.approve)
+app.command("deny")(requests_cli.deny)
 records.register(app)
 
 
@@ -35,12 +38,12 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # click's own usage errors and anything unforeseen
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+        show = getattr(exc, "show", None)
+        code = getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):  # a (typer-vendored) click exception
+            show()
+            sys.exit(code)
+        if type(exc).__name__ == "Exit" and isinstance(code, int):
+            sys.exit(code)
         typer.echo(f"bastion: internal error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(70)

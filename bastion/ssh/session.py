@@ -234,6 +234,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         if verdict.action == "review":
             approved, message = await self._review(verdict, command, self._say_stderr)
             if approved:
+                self._say_stderr(message)
                 return True
         else:
             message = f"bastion: denied by rule {verdict.rule}: {verdict.reason}"

@@ -250,6 +250,19 @@ class RequestRepo:
         )
         return int(cur.lastrowid or 0)
 
+    def get(self, request_id: int) -> dict[str, Any]:
+        row = self.db.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no request {request_id}")
+        return dict(row)
+
+    def list(self, *, include_decided: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+        where = "" if include_decided else "WHERE state = 'pending'"
+        rows = self.db.conn.execute(
+            f"SELECT * FROM requests {where} ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [dict(row) for row in reversed(rows)]
+
     def state(self, request_id: int) -> tuple[str, str | None, str | None]:
         row = self.db.conn.execute(
             "SELECT state, reviewer, reason FROM requests WHERE id = ?", (request_id,)

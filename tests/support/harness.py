@@ -50,6 +50,13 @@ action = "review"
 message = "hostname is held for review in tests"
 program = ["hostname"]
 timeout = "2s"
+
+[[rule]]
+name = "hold-uname"
+action = "review"
+message = "uname is held for review in tests"
+program = ["uname"]
+timeout = "60s"
 """
 
 

@@ -1,0 +1,93 @@
+"""A held exec is approved or denied from a terminal on the bastion host; racers get one outcome."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, wait_until
+
+from bastion.store.db import Database
+from bastion.store.repos import RequestRepo
+
+DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
+
+
+def cli(bastion: BastionProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bastion", *args, "--state-dir", str(bastion.state.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def pending(bastion: BastionProcess, command: str) -> int | None:
+    db = Database(bastion.state.database)
+    try:
+        rows = [r for r in RequestRepo(db).list() if r["command"] == command]
+        return rows[-1]["id"] if rows else None
+    finally:
+        db.close()
+
+
+def held(agent: Agent, command: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        agent.ssh("-J", "bastion", DEST, command), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def test_approved_exec_runs_and_its_output_arrives(agent: Agent, bastion: BastionProcess) -> None:
+    client = held(agent, "uname -s")
+    request_id = wait_until(lambda: pending(bastion, "uname -s"), 20)
+    assert request_id
+    listed = cli(bastion, "requests")
+    assert str(request_id) in listed.stdout and "uname -s" in listed.stdout
+    assert '"state": "pending"' in cli(bastion, "requests", "show", str(request_id)).stdout
+    approved = cli(bastion, "approve", str(request_id), "--reason", "maintenance window")
+    assert approved.returncode == 0, approved.stderr
+    out, err = client.communicate(timeout=30)
+    assert client.returncode == 0, err
+    assert out == b"Linux\n"
+    assert f"held for review as request {request_id}".encode() in err
+    assert b"approved by local:" in err
+    again = cli(bastion, "approve", str(request_id))
+    assert again.returncode == 1 and "already approved" in again.stderr
+
+
+def test_denied_exec_gets_126_and_the_reason(agent: Agent, bastion: BastionProcess) -> None:
+    client = held(agent, "uname -r")
+    request_id = wait_until(lambda: pending(bastion, "uname -r"), 20)
+    assert request_id
+    assert cli(bastion, "deny", str(request_id), "--reason", "not today").returncode == 0
+    out, err = client.communicate(timeout=30)
+    assert client.returncode == 126 and out == b""
+    assert f"request {request_id} denied by local:".encode() in err and b"not today" in err
+
+
+def test_racing_approve_and_deny_give_one_outcome(agent: Agent, bastion: BastionProcess) -> None:
+    client = held(agent, "uname -m")
+    request_id = wait_until(lambda: pending(bastion, "uname -m"), 20)
+    assert request_id
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+    threads = [
+        threading.Thread(
+            target=lambda verb=verb: results.__setitem__(verb, cli(bastion, verb, str(request_id)))
+        )
+        for verb in ("approve", "deny")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    codes = sorted(result.returncode for result in results.values())
+    assert codes == [0, 1], {k: (v.returncode, v.stderr) for k, v in results.items()}
+    client.communicate(timeout=30)
+    winner = "approve" if results["approve"].returncode == 0 else "deny"
+    assert client.returncode == (0 if winner == "approve" else 126)
+
+
+def test_requests_verbs_refuse_bad_ids(bastion: BastionProcess) -> None:
+    assert cli(bastion, "approve", "999999").returncode == 4
+    assert cli(bastion, "deny", "abc").returncode == 2
