@@ -195,6 +195,8 @@ class _Walker:
         argv = (words[0], *(normalize_path(w) for w in words[1:]))
         sql, sql_reason = sql_for_client(program, argv, heredoc)
         opaque_reason = _opaque_reason(program, argv, heredoc) or sql_reason
+        if opaque_reason is None and heredoc is None and not reads and not sql:
+            opaque_reason = reads_commands_from_input(program, argv)
         self.add(
             SimpleCommand(
                 program, argv, opaque_reason is not None, opaque_reason, reads, writes, sql, egress
@@ -388,11 +390,45 @@ def _echoed_text(commands: list[SimpleCommand]) -> str | None:
     return None
 
 
+STDIN_REASON = "reads commands from its input"
+_SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "mongosh", "mongo", "redis-cli", "clickhouse-client", "duckdb", "cockroach"})
+
+
+def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None:
+    """Shells, interpreters and database clients given nothing to run read it from stdin or
+    the terminal: commands the bastion never sees. (A script file is judged by its name.)"""
+    args = argv[1:]
+    positional = [a for a in args if not a.startswith("-")]
+    if program in SHELLS:
+        if any(a in ("-s", "-i", "--login", "-l") for a in args) or not positional:
+            return f"{program} {STDIN_REASON}"
+        return None
+    if program in INTERPRETER_CODE_FLAGS:
+        if "-m" in args or positional:
+            return None
+        return f"{program} {STDIN_REASON}"
+    if program in _SQL_CLIENTS:
+        if any(a in ("-f", "--file") or a.startswith("--file=") for a in args):
+            return None
+        if program == "sqlite3" and len(positional) >= 2:
+            return None
+        if program == "redis-cli" and positional:
+            return None
+        return f"{program} {STDIN_REASON}"
+    return None
+
+
 def _reads_pipe(command: SimpleCommand, fed: str | None, stage: int) -> SimpleCommand:
     """A later pipeline stage: shells and interpreters reading the pipe run code we cannot see."""
+    program, argv = command.program, command.argv
+    stdin_only = command.reason is not None and command.reason.endswith(STDIN_REASON)
+    if stdin_only and fed is not None and program in _SQL_CLIENTS:
+        sql, reason = sql_for_client(program, argv, fed)
+        return replace(command, sql=sql, opaque=reason is not None, reason=reason)
+    if stdin_only and (program in SHELLS or program in INTERPRETER_CODE_FLAGS):
+        return replace(command, reason=f"{program} runs code from a pipe")
     if command.opaque:
         return command
-    program, argv = command.program, command.argv
     if program in SHELLS and (len(argv) == 1 or argv[1] in ("-s", "-i", "-")):
         return replace(command, opaque=True, reason=f"{program} runs code from a pipe")
     if program in INTERPRETER_CODE_FLAGS and (len(argv) == 1 or argv[1] == "-"):

@@ -152,6 +152,9 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             )
             for what in self.refused:
                 chan.write_stderr(f"bastion: {what} refused: not permitted by policy\r\n".encode())
+            if request.kind == "shell" and request.term_type is None:
+                self._refuse_shell_without_terminal()
+                return
             if request.kind in ("exec", "subsystem") and not await self._decide(command or ""):
                 return
             log.info(
@@ -218,12 +221,8 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             self.identity, self.target, self.login, command, source=source
         )
         assert self._tap is not None
-        self._command_audit = self.bastion.audit(
+        self._command_audit = self._audit(
             kind=source,
-            session_id=self.session_id,
-            identity=self.identity.name,
-            target=self.target.name,
-            login=self.login,
             command=command,
             decision=verdict.action,
             rule=verdict.rule,
@@ -243,6 +242,15 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         self._finish_agent(EXIT_DENIED, message=message + "\r\n", error=message)
         return False
 
+    def _refuse_shell_without_terminal(self) -> None:
+        """A shell with no pty reads its commands from stdin, where no Enter marks a line to decide."""
+        message = (
+            "bastion: denied by rule shell-without-terminal: a shell without a terminal reads "
+            "commands the bastion cannot decide; run them with exec (ssh ... 'COMMAND')"
+        )
+        self._audit(kind="shell", decision="deny", rule="shell-without-terminal", started=time.time())
+        self._finish_agent(EXIT_DENIED, message=message + "\r\n", error=message)
+
     async def _review(
         self, verdict: Verdict, command: str, say: Callable[[str], None]
     ) -> tuple[bool, str]:
@@ -257,6 +265,16 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             timeout=verdict.timeout or DEFAULT_REVIEW_TIMEOUT,
             say=say,
             gone=lambda: self._closed,
+        )
+
+    def _audit(self, **fields: object) -> AuditHandle:
+        """An audit row that names this session, its identity, target and login."""
+        return self.bastion.audit(
+            session_id=self.session_id,
+            identity=self.identity.name,
+            target=self.target.name,
+            login=self.login,
+            **fields,
         )
 
     def _say_stderr(self, message: str) -> None:
@@ -282,12 +300,8 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
 
     def _fail(self, reason: str, *, kind: str) -> None:
         log.warning("session %s: %s", self.session_id, reason)
-        self.bastion.audit(
+        self._audit(
             kind=kind,
-            session_id=self.session_id,
-            identity=self.identity.name,
-            target=self.target.name,
-            login=self.login,
             command=self.request.command,
             detail=reason,
         )
@@ -376,12 +390,8 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             verdict = self.bastion.decider.command(
                 self.identity, self.target, self.login, command, source="sftp"
             )
-            self.bastion.audit(
+            self._audit(
                 kind="sftp",
-                session_id=self.session_id,
-                identity=self.identity.name,
-                target=self.target.name,
-                login=self.login,
                 command=command,
                 decision=verdict.action,
                 rule=verdict.rule,

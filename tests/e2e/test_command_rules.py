@@ -7,6 +7,7 @@ unprivileged test login (it cannot read /etc/shadow anyway).
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -136,3 +137,52 @@ def test_a_line_the_model_cannot_read_is_not_allowed(agent: Agent) -> None:
         assert shell.wait() == 0
     finally:
         shell.kill()
+
+
+def test_shell_without_a_terminal_is_refused(agent: Agent) -> None:
+    result = agent.run("-T", "-J", "bastion", DEST, input=b"cat /etc/shadow\necho ran\n")
+    assert result.returncode == 126
+    assert b"ran" not in result.stdout
+    assert b"denied by rule shell-without-terminal" in result.stderr
+
+
+def test_exec_of_a_program_reading_commands_from_stdin_is_held(
+    agent: Agent, bastion: BastionProcess
+) -> None:
+    """`ssh host bash` would run whatever arrives on stdin: opaque, so held for review."""
+    client = subprocess.Popen(
+        agent.ssh("-J", "bastion", DEST, "bash"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    def pending() -> int | None:
+        db = Database(bastion.state.database)
+        try:
+            rows = db.conn.execute(
+                "SELECT id FROM requests WHERE command = 'bash' AND state = 'pending'"
+            ).fetchall()
+            return rows[-1][0] if rows else None
+        finally:
+            db.close()
+
+    request_id = wait_until(pending, 20)
+    assert request_id
+    denied = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bastion",
+            "deny",
+            str(request_id),
+            "--state-dir",
+            str(bastion.state.root),
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert denied.returncode == 0
+    out, err = client.communicate(b"cat /etc/shadow\necho ran\n", timeout=30)
+    assert client.returncode == 126 and b"ran" not in out
+    assert b"(rule opaque-command)" in err
