@@ -248,7 +248,9 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             "bastion: denied by rule shell-without-terminal: a shell without a terminal reads "
             "commands the bastion cannot decide; run them with exec (ssh ... 'COMMAND')"
         )
-        self._audit(kind="shell", decision="deny", rule="shell-without-terminal", started=time.time())
+        self._audit(
+            kind="shell", decision="deny", rule="shell-without-terminal", started=time.time()
+        )
         self._finish_agent(EXIT_DENIED, message=message + "\r\n", error=message)
 
     async def _review(

@@ -1,0 +1,192 @@
+"""Verifying OIDC ID tokens with python-jose, without its known pitfalls.
+
+python-jose takes the algorithm from the token header when `algorithms` is
+omitted, and public keys in PEM, OpenSSH or DER form pass as HMAC secrets
+(SPEC section 12). So: the header is read only to pick `alg` and `kid`; the
+algorithm must be on the issuer's allow-list, which may hold asymmetric
+algorithms only; the key is the JWKS entry with that `kid` whose `kty` (and
+curve) matches the algorithm's family; and `jwt.decode` always gets exactly
+that one algorithm.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from jose import jwt
+from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
+
+from bastion.errors import BastionError
+from bastion.identity.jwks import IssuerUnavailable, JwksCache, check_issuer_url
+
+MAX_TOKEN_BYTES = 16 * 1024
+MAX_GROUPS = 256
+MAX_LIFETIME = 24 * 3600
+_FAMILIES = {
+    "RS256": ("RSA", None),
+    "RS384": ("RSA", None),
+    "RS512": ("RSA", None),
+    "PS256": ("RSA", None),
+    "PS384": ("RSA", None),
+    "PS512": ("RSA", None),
+    "ES256": ("EC", "P-256"),
+    "ES384": ("EC", "P-384"),
+    "ES512": ("EC", "P-521"),
+}
+
+
+class TokenRejected(BastionError):
+    """A token was refused; the message is one line, safe for the client and the audit log."""
+
+    exit_code = 6
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    name: str
+    url: str
+    audience: str
+    identity_claim: str = "sub"
+    groups_claim: str = "groups"
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    jwks_uri: str | None = None
+    leeway: int = 30
+
+    def validate(self) -> None:
+        check_issuer_url(self.url)
+        bad = [a for a in self.algorithms if a not in _FAMILIES]
+        if bad or not self.algorithms:
+            raise BastionError(
+                f"issuer {self.name}: algorithms must be asymmetric ({', '.join(sorted(_FAMILIES))}), not {bad or 'empty'}"
+            )
+        if not 0 <= self.leeway <= 300:
+            raise BastionError(f"issuer {self.name}: leeway must be 0-300 seconds")
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    issuer: str
+    identity: str
+    groups: tuple[str, ...]
+    claims: dict[str, Any]
+    expires_at: int
+
+
+class TokenVerifier:
+    def __init__(
+        self, issuer: IssuerConfig, jwks: JwksCache, clock: Callable[[], float] = time.time
+    ) -> None:
+        issuer.validate()
+        self.issuer = issuer
+        self.jwks = jwks
+        self._clock = clock
+
+    def verify(self, token: str) -> VerifiedToken:
+        try:
+            return self._verify(token)
+        except TokenRejected:
+            raise
+        except IssuerUnavailable as exc:
+            raise TokenRejected(f"cannot check the token: {exc}") from None
+        except Exception as exc:  # fail closed on anything unforeseen
+            raise TokenRejected(f"token rejected ({type(exc).__name__})") from None
+
+    def _verify(self, token: str) -> VerifiedToken:
+        if (
+            not isinstance(token, str)
+            or len(token.encode("utf-8", errors="replace")) > MAX_TOKEN_BYTES
+        ):
+            raise TokenRejected(f"token larger than {MAX_TOKEN_BYTES} bytes")
+        token = token.strip()
+        header = _header(token)
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.issuer.algorithms or alg not in _FAMILIES:
+            raise TokenRejected(f"token algorithm {str(alg)[:20]!r} is not allowed")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid or len(kid) > 256:
+            raise TokenRejected("token has no key id (kid)")
+        key = self.jwks.key(kid)
+        if key is None:
+            raise TokenRejected(f"unknown signing key {kid[:64]!r}")
+        kty, curve = _FAMILIES[alg]
+        if key.get("kty") != kty or (curve is not None and key.get("crv") != curve):
+            raise TokenRejected(f"key {kid[:64]!r} does not fit algorithm {alg}")
+        if key.get("alg") not in (None, alg):
+            raise TokenRejected(f"key {kid[:64]!r} is for {key.get('alg')}, not {alg}")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self.issuer.audience,
+                issuer=self.issuer.url,
+                options={
+                    "leeway": self.issuer.leeway,
+                    "require_exp": True,
+                    "require_iat": True,
+                    "require_sub": False,
+                },
+            )
+        except ExpiredSignatureError:
+            raise TokenRejected("token expired") from None
+        except JWTClaimsError as exc:
+            raise TokenRejected(f"token claims rejected: {_first_line(exc)}") from None
+        except JOSEError as exc:
+            raise TokenRejected(f"token signature or format rejected: {_first_line(exc)}") from None
+        return self._identity(claims)
+
+    def _identity(self, claims: dict[str, Any]) -> VerifiedToken:
+        now = self._clock()
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, (int, float)) or iat > now + self.issuer.leeway:
+            raise TokenRejected("token issued in the future")
+        if not isinstance(exp, (int, float)) or exp - iat > MAX_LIFETIME:
+            raise TokenRejected("token lifetime longer than 24h")
+        nbf = claims.get("nbf")
+        if nbf is not None and (
+            not isinstance(nbf, (int, float)) or nbf > now + self.issuer.leeway
+        ):
+            raise TokenRejected("token not valid yet")
+        identity = claims.get(self.issuer.identity_claim)
+        if (
+            not isinstance(identity, str)
+            or not identity
+            or len(identity) > 256
+            or not identity.isprintable()
+        ):
+            raise TokenRejected(f"claim {self.issuer.identity_claim!r} is not a usable identity")
+        groups = claims.get(self.issuer.groups_claim, [])
+        if isinstance(groups, str):
+            groups = [groups]
+        if (
+            not isinstance(groups, list)
+            or len(groups) > MAX_GROUPS
+            or not all(isinstance(g, str) and 0 < len(g) <= 256 for g in groups)
+        ):
+            raise TokenRejected(f"claim {self.issuer.groups_claim!r} is not a list of group names")
+        return VerifiedToken(self.issuer.name, identity, tuple(groups), claims, int(exp))
+
+
+def _header(token: str) -> dict[str, Any]:
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts[:2]):
+        raise TokenRejected("not a signed JWT (expected three dot-separated parts)")
+    try:
+        raw = base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4))
+        header = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise TokenRejected("token header is not base64url JSON") from None
+    if not isinstance(header, dict):
+        raise TokenRejected("token header is not a JSON object")
+    if header.get("crit") is not None:
+        raise TokenRejected("token header has critical extensions")
+    return header
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
