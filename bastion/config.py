@@ -1,17 +1,22 @@
 """bastion.toml -> frozen dataclasses, validated once at the edge.
 
-Only the `[server]` table is read today; identity issuers and roles arrive
-with their own issue and extend this module.
+Tables: [server], [rules], [[issuer]] (OIDC issuers) and [[role]]. tomllib
+keeps no positions, so errors in [[role]] and [[issuer]] tables name the line
+of the table's header, found by scanning the text.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bastion.errors import ConfigError
+from bastion.errors import BastionError, ConfigError
+from bastion.identity.oidc import IssuerConfig
+from bastion.identity.roles import Role, parse_roles
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -29,6 +34,19 @@ upstream_timeout = 10
 policy = ["default"]
 # What happens to a command no rule matches: allow, alert, review or deny.
 default_action = "allow"
+
+# Roles: with at least one [[role]], an identity needs a matching role to reach
+# anything (its certificate's groups, or its token's claims, are matched).
+# Without any, certificate principals alone decide. Example:
+#
+# [[role]]
+# name = "deployers"
+# match = { groups = ["deployers"] }
+# targets = ["web*", "env=staging"]     # target names (globs) or label selectors
+# logins = ["deploy"]
+# cert_ttl = "10m"
+# forward = ["db1:5432"]
+# shell = false                         # exec only (recommended for agents)
 """
 
 
@@ -50,7 +68,14 @@ class RulesConfig:
 class Config:
     server: ServerConfig
     rules: RulesConfig = RulesConfig()
+    roles: tuple[Role, ...] = ()
+    issuers: tuple[IssuerConfig, ...] = ()
     warnings: tuple[str, ...] = ()
+
+    @property
+    def roles_enforced(self) -> bool:
+        """With no [[role]] table, certificate principals alone decide (see README)."""
+        return bool(self.roles)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -77,7 +102,7 @@ def load_config(path: Path) -> Config:
     warnings = [
         f"{path}: unknown table or key {key!r} ignored"
         for key in data
-        if key not in ("server", "rules")
+        if key not in ("server", "rules", "role", "issuer")
     ]
     server = data.get("server", {})
     if not isinstance(server, dict):
@@ -105,8 +130,60 @@ def load_config(path: Path) -> Config:
     default_action = rules.get("default_action", "allow")
     if default_action not in ("allow", "alert", "review", "deny"):
         raise ConfigError(f"{path}: rules.default_action must be allow, alert, review or deny")
+    text = raw.decode("utf-8")
+    roles = parse_roles(data.get("role"), str(path), _table_lines(text, "role"))
+    issuers = _issuers(data.get("issuer"), str(path), _table_lines(text, "issuer"))
     return Config(
         server=ServerConfig(host, port, tuple(names), float(timeout)),
         rules=RulesConfig(tuple(policy), default_action),
+        roles=tuple(roles),
+        issuers=tuple(issuers),
         warnings=tuple(warnings),
     )
+
+
+def _table_lines(text: str, name: str) -> list[int]:
+    pattern = re.compile(rf"^\s*\[\[\s*{name}\s*\]\]")
+    return [number for number, line in enumerate(text.splitlines(), 1) if pattern.match(line)]
+
+
+_ISSUER_KEYS = {
+    "name",
+    "url",
+    "audience",
+    "identity_claim",
+    "groups_claim",
+    "algorithms",
+    "jwks_uri",
+    "leeway",
+}
+
+
+def _issuers(items: Any, source: str, lines: list[int]) -> list[IssuerConfig]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: `issuer` must be an array of tables ([[issuer]])")
+    issuers = []
+    for index, item in enumerate(items):
+        where = f"{source}:{lines[index]}" if index < len(lines) else source
+        if not isinstance(item, dict) or set(item) - _ISSUER_KEYS:
+            raise ConfigError(f"{where}: [[issuer]] takes only {', '.join(sorted(_ISSUER_KEYS))}")
+        try:
+            issuer = IssuerConfig(
+                name=str(item["name"]),
+                url=str(item["url"]),
+                audience=str(item["audience"]),
+                identity_claim=str(item.get("identity_claim", "sub")),
+                groups_claim=str(item.get("groups_claim", "groups")),
+                algorithms=tuple(item.get("algorithms", ("RS256", "ES256"))),
+                jwks_uri=item.get("jwks_uri"),
+                leeway=int(item.get("leeway", 30)),
+            )
+            issuer.validate()
+        except KeyError as exc:
+            raise ConfigError(f"{where}: [[issuer]] needs {exc.args[0]}") from None
+        except (BastionError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        issuers.append(issuer)
+    return issuers

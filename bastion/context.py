@@ -15,6 +15,7 @@ from bastion.decide import Decider
 from bastion.identity.authorities import Authorities
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
+from bastion.identity.roles import grants_for
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase, Database
 from bastion.store.repos import AuditRepo, CertificateRepo, SessionRepo, TargetRepo
@@ -52,12 +53,19 @@ class Bastion:
             raise IdentityRefused(f"certificate serial {serial} is unknown to this bastion")
         if record.revoked is not None:
             raise IdentityRefused(f"certificate serial {serial} is revoked")
+        grants = None
+        if self.config.roles_enforced:
+            issuer = record.source.split(":", 1)[1] if record.source.startswith("oidc:") else None
+            grants = grants_for(self.config.roles, {"sub": cert.key_id}, record.groups, issuer)
+            if not grants.any:
+                raise IdentityRefused(f"no role grants {cert.key_id!r} access")
         return Identity(
             name=cert.key_id,
             principals=tuple(cert.principals),
             groups=record.groups,
             serial=serial,
             valid_before=float(record.valid_before),
+            grants=grants,
         )
 
     def audit(self, **fields: Any) -> AuditHandle:

@@ -10,8 +10,32 @@ import typer
 
 from bastion.cli.common import StateDirOption, state_dir
 
+config_app = typer.Typer(no_args_is_help=True, help="bastion.toml.")
+
+
+@config_app.command("check")
+def config_check(state_dir_path: Path | None = StateDirOption) -> None:
+    """Validate bastion.toml and the policies it names; errors name the line."""
+    from bastion.config import load_config
+    from bastion.decide import Decider
+
+    state = state_dir(state_dir_path)
+    config = load_config(state.config_file)
+    Decider.from_names(config.rules.policy, config.rules.default_action, state.root)
+    for warning in config.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    roles = (
+        f"{len(config.roles)} role(s)"
+        if config.roles
+        else "no roles (certificate principals decide)"
+    )
+    typer.echo(
+        f"{state.config_file}: ok; {roles}, {len(config.issuers)} issuer(s), policies {', '.join(config.rules.policy)}"
+    )
+
 
 def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")
     app.command("init")(init)
     app.command("serve")(serve)
     app.command("demo")(demo)

@@ -50,20 +50,24 @@ class InnerServer(asyncssh.SSHServer):
         self._conn = conn
 
     def begin_auth(self, username: str) -> bool:
-        if self.identity.may_login_as(username):
+        if self.identity.may_login(self.target.name, self.target.labels, username):
             self.login = username
             return False  # the outer certificate already authenticated this agent
         assert self._conn is not None
-        self._conn.send_auth_banner(
-            f"bastion: login {username!r} is not a principal of your certificate "
-            f"(allowed: {', '.join(self.identity.principals) or 'none'})\r\n"
-        )
+        if not self.identity.may_login_as(username):
+            reason = (
+                f"login {username!r} is not a principal of your certificate "
+                f"(allowed: {', '.join(self.identity.principals) or 'none'})"
+            )
+        else:
+            reason = f"login {username!r} on {self.target.name} is not allowed for your roles"
+        self._conn.send_auth_banner(f"bastion: {reason}\r\n")
         self.bastion.audit(
             kind="refused",
             identity=self.identity.name,
             target=self.target.name,
             login=username,
-            detail="login not among the certificate's principals",
+            detail=reason,
         )
         return True  # and no method will succeed
 

@@ -119,6 +119,16 @@ class OuterServer(asyncssh.SSHServer):
     # --- jump: direct-tcpip to a registered target -------------------------------
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
+        identity = self._identity()
+        if identity.may_forward(dest_host, dest_port):
+            self.bastion.audit(
+                kind="forward",
+                identity=identity.name,
+                target=f"{dest_host}:{dest_port}",
+                decision="allow",
+                detail="port forward opened by a role",
+            )
+            return True  # asyncssh connects to the destination and relays the bytes
         return self._open_target(dest_host, dest_port)
 
     async def _open_target(self, dest_host: str, dest_port: int) -> BastionServerConnection:
@@ -131,6 +141,8 @@ class OuterServer(asyncssh.SSHServer):
                 identity, dest_host, f"forwarding to {dest_host}:{dest_port} is not allowed"
             )
         assert target is not None
+        if not identity.may_reach(target.name, target.labels):
+            self._refuse(identity, dest_host, f"target {dest_host!r} is not allowed for your roles")
         if self.inner_connections >= MAX_INNER_CONNECTIONS:
             self._refuse(
                 identity,
@@ -175,6 +187,17 @@ class OuterServer(asyncssh.SSHServer):
     async def _direct_session(self, login: str, target_name: str) -> asyncssh.SSHServerSession:
         identity = self._identity()
         target = await self.bastion.target(target_name)
+        if target is not None and not identity.may_login(target.name, target.labels, login):
+            self.bastion.audit(
+                kind="refused",
+                identity=identity.name,
+                target=target_name,
+                login=login,
+                detail="target or login not allowed for the identity's roles",
+            )
+            return MessageSession(
+                f"bastion: {login}@{target_name} is not allowed for your roles\r\n", 255
+            )
         if target is None:
             self.bastion.audit(
                 kind="refused",

@@ -152,8 +152,20 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             )
             for what in self.refused:
                 chan.write_stderr(f"bastion: {what} refused: not permitted by policy\r\n".encode())
+            if request.kind == "shell" and not self.identity.shell_allowed(
+                self.target.name, self.target.labels
+            ):
+                self._refuse_shell(
+                    "shell-not-allowed",
+                    "interactive shells are not allowed for your roles; use exec",
+                )
+                return
             if request.kind == "shell" and request.term_type is None:
-                self._refuse_shell_without_terminal()
+                self._refuse_shell(
+                    "shell-without-terminal",
+                    "a shell without a terminal reads commands the bastion cannot decide; "
+                    "run them with exec (ssh ... 'COMMAND')",
+                )
                 return
             if request.kind in ("exec", "subsystem") and not await self._decide(command or ""):
                 return
@@ -242,15 +254,10 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         self._finish_agent(EXIT_DENIED, message=message + "\r\n", error=message)
         return False
 
-    def _refuse_shell_without_terminal(self) -> None:
-        """A shell with no pty reads its commands from stdin, where no Enter marks a line to decide."""
-        message = (
-            "bastion: denied by rule shell-without-terminal: a shell without a terminal reads "
-            "commands the bastion cannot decide; run them with exec (ssh ... 'COMMAND')"
-        )
-        self._audit(
-            kind="shell", decision="deny", rule="shell-without-terminal", started=time.time()
-        )
+    def _refuse_shell(self, rule: str, reason: str) -> None:
+        """Shells refused outright: by role, or because no terminal delimits their lines."""
+        message = f"bastion: denied by rule {rule}: {reason}"
+        self._audit(kind="shell", decision="deny", rule=rule, started=time.time())
         self._finish_agent(EXIT_DENIED, message=message + "\r\n", error=message)
 
     async def _review(

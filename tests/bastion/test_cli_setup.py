@@ -194,3 +194,17 @@ def test_cert_issue_refuses_bad_ttl_and_logins(tmp_path: Path) -> None:
     assert bastion(*base, "--principal", "ok", "--ttl", "30d").returncode == 2
     assert bastion(*base, "--principal", "ok", "--ttl", "ten").returncode == 2
     assert bastion(*base, "--principal", "bad login").returncode == 2
+
+
+def test_config_check_reports_ok_and_names_the_line_of_errors(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    bastion("init", "--state-dir", str(state))
+    ok = bastion("config", "check", "--state-dir", str(state))
+    assert ok.returncode == 0 and "ok" in ok.stdout
+    config = state / "bastion.toml"
+    lines_before = len(config.read_text().splitlines())
+    with config.open("a") as handle:
+        handle.write('\n[[role]]\nname = "x"\nmatch = { groups = ["a"] }\ntargets = ["*"]\nshell = "no"\n')
+    bad = bastion("config", "check", "--state-dir", str(state))
+    assert bad.returncode == 5
+    assert f"bastion.toml:{lines_before + 2}:" in bad.stderr and "shell" in bad.stderr

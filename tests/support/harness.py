@@ -126,6 +126,7 @@ def make_agent(
     *,
     identity: str = "test-agent",
     principals: tuple[str, ...] = (TEST_LOGIN,),
+    groups: tuple[str, ...] = (),
     ttl: int = 600,
     cert: bytes | None = None,
 ) -> Agent:
@@ -144,7 +145,7 @@ def make_agent(
             asyncssh.read_public_key(str(key_path) + ".pub"),
             identity=identity,
             principals=list(principals),
-            groups=[],
+            groups=list(groups),
             ttl=ttl,
             source="test",
         )

@@ -1,0 +1,116 @@
+"""Roles decide who reaches which target, as which login, with or without a shell, and which forwards."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from harness import TEST_LOGIN, BastionProcess, make_agent, make_state, start_bastion
+
+from bastion.localsshd import LocalSshd, start_sshd
+from bastion.store.db import Database
+from bastion.store.repos import TargetRepo
+from bastion.targets import Target
+
+ROLES = """
+[[role]]
+name = "deployers"
+match = {{ groups = ["deployers"] }}
+targets = ["web1"]
+logins = ["{login}"]
+shell = false
+forward = ["127.0.0.1:{echo_port}"]
+"""
+
+
+@pytest.fixture(scope="module")
+def echo_port() -> int:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(60)
+
+    def serve() -> None:
+        for _ in range(8):
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(conn.recv(1024).upper())
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def roles_bastion(tmp_path_factory: pytest.TempPathFactory, test_login: str, echo_port: int):
+    state = make_state(tmp_path_factory.mktemp("roles") / "state")
+    with state.config_file.open("a") as config:
+        config.write(ROLES.format(login=test_login, echo_port=echo_port))
+    sshd: LocalSshd = start_sshd(
+        tmp_path_factory.mktemp("roles-sshd"),
+        trusted_user_ca=(state.keys / "target_ca.pub").read_text(),
+        allow_user=test_login,
+    )
+    db = Database(state.database)
+    for name in ("web1", "web2"):
+        TargetRepo(db).add(Target(name, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
+    db.close()
+    bastion = start_bastion(state)
+    yield bastion
+    bastion.stop()
+    sshd.stop()
+
+
+def test_role_grants_exec_on_its_target(roles_bastion: BastionProcess, tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, roles_bastion.state, roles_bastion.port, groups=("deployers",))
+    result = agent.run("-J", "bastion", f"{TEST_LOGIN}@web1", "echo granted")
+    assert result.returncode == 0 and result.stdout == b"granted\n", result.stderr
+
+
+def test_target_outside_the_role_is_refused(roles_bastion: BastionProcess, tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, roles_bastion.state, roles_bastion.port, groups=("deployers",))
+    result = agent.run("-J", "bastion", f"{TEST_LOGIN}@web2", "echo should-not-run")
+    assert result.returncode == 255
+    assert b"target 'web2' is not allowed for your roles" in result.stderr
+
+
+def test_login_outside_the_role_is_refused(roles_bastion: BastionProcess, tmp_path: Path) -> None:
+    agent = make_agent(
+        tmp_path,
+        roles_bastion.state,
+        roles_bastion.port,
+        groups=("deployers",),
+        principals=(TEST_LOGIN, "nobody"),
+    )
+    result = agent.run("-J", "bastion", "nobody@web1", "echo should-not-run")
+    assert result.returncode == 255
+    assert b"login 'nobody' on web1 is not allowed for your roles" in result.stderr
+
+
+def test_shell_false_means_exec_only(roles_bastion: BastionProcess, tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, roles_bastion.state, roles_bastion.port, groups=("deployers",))
+    result = agent.run("-tt", "-J", "bastion", f"{TEST_LOGIN}@web1", input=b"exit\n")
+    assert result.returncode == 126
+    assert b"denied by rule shell-not-allowed" in result.stdout + result.stderr
+
+
+def test_no_role_no_access(roles_bastion: BastionProcess, tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, roles_bastion.state, roles_bastion.port, groups=("interns",))
+    result = agent.run("-J", "bastion", f"{TEST_LOGIN}@web1", "echo should-not-run")
+    assert result.returncode == 255
+    assert b"no role grants 'test-agent' access" in result.stderr
+
+
+def test_forward_opened_by_a_role_and_others_closed(
+    roles_bastion: BastionProcess, tmp_path: Path, echo_port: int
+) -> None:
+    agent = make_agent(tmp_path, roles_bastion.state, roles_bastion.port, groups=("deployers",))
+    opened = agent.run("-W", f"127.0.0.1:{echo_port}", "bastion", input=b"hello\n")
+    assert opened.stdout == b"HELLO\n", opened.stderr
+    closed = agent.run("-W", "127.0.0.1:9", "bastion", input=b"hello\n")
+    assert closed.returncode != 0 and b"unknown target '127.0.0.1'" in closed.stderr
