@@ -12,6 +12,7 @@ import asyncssh
 
 from bastion.config import Config
 from bastion.decide import Decider
+from bastion.exchange import TokenExchange
 from bastion.identity.authorities import Authorities
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
@@ -35,6 +36,7 @@ class Bastion:
     authorities: Authorities
     db: AsyncDatabase
     decider: Decider
+    exchange: TokenExchange | None = None
     flushables: set[Any] = field(default_factory=set)
     live: dict[Any, Identity] = field(default_factory=dict)  # outer connection -> identity
 

@@ -10,6 +10,7 @@ from bastion.config import load_config, parse_listen
 from bastion.context import Bastion
 from bastion.decide import Decider
 from bastion.errors import NotInitialised
+from bastion.exchange import TokenExchange
 from bastion.identity.authorities import Authorities
 from bastion.ssh.listener import start_listener
 from bastion.statedir import StateDir
@@ -24,13 +25,15 @@ def open_bastion(state: StateDir) -> Bastion:
     config = load_config(state.config_file)
     for warning in config.warnings:
         log.warning("%s", warning)
+    authorities = Authorities(state.keys)
     decider = Decider.from_names(config.rules.policy, config.rules.default_action, state.root)
     return Bastion(
         state=state,
         config=config,
-        authorities=Authorities(state.keys),
+        authorities=authorities,
         db=AsyncDatabase(state.database),
         decider=decider,
+        exchange=TokenExchange(config, authorities) if config.issuers else None,
     )
 
 

@@ -34,8 +34,30 @@ def config_check(state_dir_path: Path | None = StateDirOption) -> None:
     )
 
 
+def login(
+    bastion: str = typer.Option(..., help="HOST[:PORT] of the bastion's SSH port."),
+    token_file: Path | None = typer.Option(None, help="Read the OIDC token from this file."),
+    token_env: str | None = typer.Option(None, help="Read the OIDC token from this variable."),
+    out: Path = typer.Option(Path("~/.bastion"), help="Where to write key, certificate, config."),
+    host_ca: Path | None = typer.Option(
+        None, help="The bastion's host CA public key (first login)."
+    ),
+) -> None:
+    """Exchange an OIDC token for a short-lived SSH certificate."""
+    from bastion.login import login as do_login
+    from bastion.login import read_token
+
+    token = read_token(token_file, token_env)
+    result = do_login(bastion, token, out.expanduser(), host_ca)
+    typer.echo(
+        f"certificate serial {result.serial} for {result.identity}, logins {', '.join(result.principals)}"
+    )
+    typer.echo(f"ssh -F {result.ssh_config} {result.principals[0]}@TARGET 'COMMAND'")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(config_app, name="config")
+    app.command("login")(login)
     app.command("init")(init)
     app.command("serve")(serve)
     app.command("demo")(demo)

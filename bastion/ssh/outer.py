@@ -11,6 +11,8 @@ Two ways in, both with a user certificate from the bastion's user CA:
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 import time
@@ -18,8 +20,10 @@ import time
 import asyncssh
 
 from bastion.context import Bastion, IdentityRefused
+from bastion.exchange import LOGIN_USER
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
+from bastion.identity.oidc import TokenRejected, VerifiedToken
 from bastion.ids import new_session_id
 from bastion.ssh.connection import BastionServerConnection
 from bastion.ssh.inner import inner_connection
@@ -43,6 +47,8 @@ class OuterServer(asyncssh.SSHServer):
         self.direct: tuple[str, str] | None = None  # (login, target) for LOGIN%TARGET
         self.identity: Identity | None = None
         self.inner_connections = 0
+        self.token_login = False
+        self.verified: VerifiedToken | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         assert isinstance(conn, BastionServerConnection)
@@ -57,6 +63,9 @@ class OuterServer(asyncssh.SSHServer):
     def begin_auth(self, username: str) -> bool:
         assert self._conn is not None
         self.username = username
+        if username == LOGIN_USER:
+            self.token_login = True  # password auth only, and the password is an OIDC token
+            return True
         ca = self.bastion.authorities.public_key_line("user")
         if "%" in username:
             login, _, target = username.partition("%")
@@ -74,6 +83,22 @@ class OuterServer(asyncssh.SSHServer):
         return True
 
     def public_key_auth_supported(self) -> bool:
+        return not self.token_login
+
+    def password_auth_supported(self) -> bool:
+        return self.token_login
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        if not self.token_login or username != LOGIN_USER or self.bastion.exchange is None:
+            return False
+        try:
+            self.verified = await asyncio.to_thread(self.bastion.exchange.verify, password)
+        except TokenRejected as exc:
+            assert self._conn is not None
+            self._conn.send_auth_banner(f"bastion: token rejected: {exc}\r\n")
+            self.bastion.audit(kind="refused", identity=LOGIN_USER, detail=f"token rejected: {exc}")
+            return False
+        log.info("token login for %s from %s", self.verified.identity, self.peer)
         return True
 
     def _pre_check(self, username: str, info: CertificateInfo | None) -> str | None:
@@ -176,6 +201,8 @@ class OuterServer(asyncssh.SSHServer):
     def session_requested(self):
         assert self._conn is not None
         chan = self._conn.create_server_channel(encoding=None)
+        if self.verified is not None:
+            return chan, ExchangeSession(self.bastion, self.verified, self.peer)
         if self.direct is None:
             return chan, MessageSession(
                 "bastion: this is a jump host; use `ssh -J USER@bastion LOGIN@TARGET` "
@@ -224,6 +251,55 @@ class OuterServer(asyncssh.SSHServer):
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "bastion: not authenticated"
             )
         return self.identity
+
+
+class ExchangeSession(asyncssh.SSHServerSession[bytes]):
+    """The only thing a token login may do: `issue-certificate <public key>`."""
+
+    def __init__(self, bastion: Bastion, verified: VerifiedToken, peer: str | None) -> None:
+        self.bastion = bastion
+        self.verified = verified
+        self.peer = peer
+        self.command = ""
+        self._chan: asyncssh.SSHServerChannel[bytes] | None = None
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
+        self._chan = chan
+
+    def exec_requested(self, command: str) -> bool:
+        self.command = command
+        return True
+
+    def session_started(self) -> None:
+        asyncio.ensure_future(self._answer())
+
+    async def _answer(self) -> None:
+        assert self._chan is not None and self.bastion.exchange is not None
+        verb, _, key_line = self.command.partition(" ")
+        exchange = self.bastion.exchange
+        try:
+            if verb != "issue-certificate" or not key_line:
+                raise TokenRejected("the only command here is `issue-certificate <public key>`")
+            reply = await self.bastion.db.run(
+                lambda db: exchange.issue(db, self.verified, key_line)
+            )
+        except TokenRejected as exc:
+            self.bastion.audit(kind="refused", identity=self.verified.identity, detail=str(exc))
+            self._chan.write_stderr(f"bastion: {exc}\n".encode())
+            self._chan.exit(1)
+            return
+        except Exception as exc:  # fail closed
+            log.exception("certificate exchange failed")
+            self._chan.write_stderr(f"bastion: internal error ({type(exc).__name__})\n".encode())
+            self._chan.exit(1)
+            return
+        self.bastion.audit(
+            kind="certificate",
+            identity=self.verified.identity,
+            detail=f"serial {reply['serial']} for {', '.join(reply['principals'])} from {self.peer}",
+        )
+        self._chan.write(json.dumps(reply).encode() + b"\n")
+        self._chan.exit(0)
 
 
 class MessageSession(asyncssh.SSHServerSession[bytes]):

@@ -204,7 +204,9 @@ def test_config_check_reports_ok_and_names_the_line_of_errors(tmp_path: Path) ->
     config = state / "bastion.toml"
     lines_before = len(config.read_text().splitlines())
     with config.open("a") as handle:
-        handle.write('\n[[role]]\nname = "x"\nmatch = { groups = ["a"] }\ntargets = ["*"]\nshell = "no"\n')
+        handle.write(
+            '\n[[role]]\nname = "x"\nmatch = { groups = ["a"] }\ntargets = ["*"]\nshell = "no"\n'
+        )
     bad = bastion("config", "check", "--state-dir", str(state))
     assert bad.returncode == 5
     assert f"bastion.toml:{lines_before + 2}:" in bad.stderr and "shell" in bad.stderr

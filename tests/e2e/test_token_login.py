@@ -1,0 +1,172 @@
+"""`bastion login`: an OIDC token from a real HTTP issuer on 127.0.0.1 becomes a certificate that ssh -J uses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from harness import TEST_LOGIN, BastionProcess, make_state, start_bastion
+from oidc_issuer import Issuer
+
+from bastion.identity.certinfo import certificate_info
+from bastion.localsshd import LocalSshd, start_sshd
+from bastion.store.db import Database
+from bastion.store.repos import TargetRepo
+from bastion.targets import Target
+
+CONFIG = """
+[[issuer]]
+name = "ci"
+url = "{url}"
+audience = "bastion"
+
+[[role]]
+name = "deployers"
+issuer = "ci"
+match = {{ groups = ["deployers"] }}
+targets = ["web1"]
+logins = ["{login}"]
+cert_ttl = "5m"
+"""
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    server = Issuer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def token_bastion(tmp_path_factory: pytest.TempPathFactory, test_login: str, issuer: Issuer):
+    state = make_state(tmp_path_factory.mktemp("tokens") / "state")
+    with state.config_file.open("a") as config:
+        config.write(CONFIG.format(url=issuer.url, login=test_login))
+    sshd: LocalSshd = start_sshd(
+        tmp_path_factory.mktemp("tokens-sshd"),
+        trusted_user_ca=(state.keys / "target_ca.pub").read_text(),
+        allow_user=test_login,
+    )
+    db = Database(state.database)
+    TargetRepo(db).add(Target("web1", "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
+    db.close()
+    bastion = start_bastion(state)
+    yield bastion
+    bastion.stop()
+    sshd.stop()
+
+
+def login(bastion: BastionProcess, token: str, out: Path) -> subprocess.CompletedProcess[str]:
+    token_file = out.parent / f"{out.name}.token"
+    token_file.write_text(token)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bastion",
+            "login",
+            "--bastion",
+            f"127.0.0.1:{bastion.port}",
+            "--token-file",
+            str(token_file),
+            "--out",
+            str(out),
+            "--host-ca",
+            str(bastion.state.keys / "host_ca.pub"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_token_to_certificate_to_ssh_jump(
+    token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path
+) -> None:
+    out = tmp_path / "agent"
+    result = login(token_bastion, issuer.token(groups=["deployers"]), out)
+    assert result.returncode == 0, result.stderr
+    assert "certificate serial" in result.stdout and TEST_LOGIN in result.stdout
+    info = certificate_info((out / "id_ed25519-cert.pub").read_bytes())
+    assert info.key_id == "ci-job-7" and info.principals == (TEST_LOGIN,)
+    assert info.valid_before - time.time() <= 5 * 60 + 5  # never longer than the role allows
+    ssh = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(out / "ssh_config"),
+            "-o",
+            "BatchMode=yes",
+            f"{TEST_LOGIN}@web1",
+            "echo via-token",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert ssh.returncode == 0, ssh.stderr
+    assert ssh.stdout == b"via-token\n"
+
+
+def test_certificate_ttl_is_capped_by_the_token(
+    token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path
+) -> None:
+    now = int(time.time())
+    result = login(
+        token_bastion, issuer.token(groups=["deployers"], iat=now, exp=now + 90), tmp_path / "a"
+    )
+    assert result.returncode == 0, result.stderr
+    info = certificate_info((tmp_path / "a" / "id_ed25519-cert.pub").read_bytes())
+    assert info.valid_before <= now + 91
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"exp": int(time.time()) - 600, "iat": int(time.time()) - 900}, "expired"),
+        ({"aud": "someone-else"}, "claims rejected"),
+        ({"groups": ["interns"]}, "no role grants"),
+    ],
+)
+def test_bad_tokens_get_a_reason(
+    token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path, overrides: dict, reason: str
+) -> None:
+    result = login(
+        token_bastion, issuer.token(**{"groups": ["deployers"], **overrides}), tmp_path / "b"
+    )
+    assert result.returncode != 0
+    assert reason in result.stderr, result.stderr
+    assert not (tmp_path / "b" / "id_ed25519-cert.pub").exists()
+
+
+def test_login_refuses_an_unverified_bastion(
+    token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path
+) -> None:
+    other_ca = tmp_path / "other_ca.pub"
+    import asyncssh
+
+    other_ca.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_public_key())
+    token_file = tmp_path / "t"
+    token_file.write_text(issuer.token(groups=["deployers"]))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bastion",
+            "login",
+            "--bastion",
+            f"127.0.0.1:{token_bastion.port}",
+            "--token-file",
+            str(token_file),
+            "--out",
+            str(tmp_path / "c"),
+            "--host-ca",
+            str(other_ca),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "host CA" in result.stderr
