@@ -20,8 +20,6 @@ from dataclasses import dataclass
 log = logging.getLogger("bastion.shell_gate")
 
 ENTER_KEYS = (b"\r", b"\n")
-PASTE_START = b"\x1b[200~"
-PASTE_END = b"\x1b[201~"
 CANCEL_LINE = b"\x03"  # Ctrl-C: the shell discards the line being edited
 # The echo of typed characters usually follows within a few ms on a LAN.
 ECHO_QUIET = 0.03
@@ -59,7 +57,6 @@ class ShellGate:
         self._paused = False
         self._closed = False
         self._last_forward = 0.0
-        self._in_paste = False  # newlines inside a bracketed paste are text, not Enter
 
     def input(self, data: bytes) -> None:
         if self._closed:
@@ -75,31 +72,20 @@ class ShellGate:
         self._closed = True
 
     def _drain(self) -> None:
-        """Forward everything up to the next Enter; hand that Enter to a decision."""
+        """Forward everything up to the next Enter; hand that Enter to a decision.
+
+        Every CR and LF is an Enter here, including those inside a bracketed
+        paste: the shell, not the gate, decides what a paste marker means, and
+        `ESC ESC[200~` is not a paste to bash. A multi-line paste into bash is
+        therefore decided line by line and, its echo withheld until the paste
+        ends, read as uncertain and refused: fail closed.
+        """
         while self._held and not self._closed:
-            if self._in_paste:
-                end = self._held.find(PASTE_END)
-                if end < 0:
-                    keep = _partial_suffix(self._held, PASTE_END)
-                    self._pass(bytes(self._held[: len(self._held) - keep]))
-                    del self._held[: len(self._held) - keep]
-                    break
-                self._pass(bytes(self._held[: end + len(PASTE_END)]))
-                del self._held[: end + len(PASTE_END)]
-                self._in_paste = False
-                continue
-            marks = [i for i in (self._held.find(k) for k in (*ENTER_KEYS, PASTE_START)) if i >= 0]
-            if not marks:
-                keep = _partial_suffix(self._held, PASTE_START)
-                self._pass(bytes(self._held[: len(self._held) - keep]))
-                del self._held[: len(self._held) - keep]
+            cut = min((i for i in (self._held.find(k) for k in ENTER_KEYS) if i >= 0), default=-1)
+            if cut < 0:
+                self._pass(bytes(self._held))
+                self._held.clear()
                 break
-            cut = min(marks)
-            if self._held.startswith(PASTE_START, cut):
-                self._pass(bytes(self._held[: cut + len(PASTE_START)]))
-                del self._held[: cut + len(PASTE_START)]
-                self._in_paste = True
-                continue
             if cut:
                 self._pass(bytes(self._held[:cut]))
             enter = bytes(self._held[cut : cut + 1])
@@ -146,11 +132,3 @@ class ShellGate:
             if last_output >= self._last_forward and quiet_for >= ECHO_QUIET:
                 return
             await asyncio.sleep(max(0.005, ECHO_QUIET - quiet_for))
-
-
-def _partial_suffix(data: bytearray, marker: bytes) -> int:
-    """How many bytes at the end of `data` could begin `marker` (kept until more arrives)."""
-    for size in range(min(len(marker) - 1, len(data)), 0, -1):
-        if data.endswith(marker[:size]):
-            return size
-    return 0

@@ -99,10 +99,6 @@ class TerminalModel:
                 continue
             byte = data[i]
             i += 1
-            if byte in ENTER and self._pasting:
-                self._start_line()
-                self._typed.append("\n")  # part of the pasted text; runs at the real Enter
-                continue
             if byte in ENTER:
                 if not self._crlf_pair(byte):
                     lines.extend(self._enter())

@@ -141,6 +141,13 @@ class TokenVerifier:
         return self._identity(claims)
 
     def _identity(self, claims: dict[str, Any]) -> VerifiedToken:
+        # python-jose 3.5.0 lets a token with no `aud` through even when an audience is given.
+        audience = claims.get("aud")
+        audiences = [audience] if isinstance(audience, str) else audience
+        if not isinstance(audiences, list) or self.issuer.audience not in audiences:
+            raise TokenRejected(
+                f"token claims rejected: audience does not include {self.issuer.audience!r}"
+            )
         now = self._clock()
         iat, exp = claims.get("iat"), claims.get("exp")
         if not isinstance(iat, (int, float)) or iat > now + self.issuer.leeway:

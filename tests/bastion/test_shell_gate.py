@@ -70,18 +70,18 @@ def test_denied_line_is_cancelled_and_later_input_follows_in_order() -> None:
     assert h.notes == ["bastion: denied by rule x: no"]
 
 
-def test_newlines_inside_a_bracketed_paste_are_not_enter() -> None:
+def test_every_newline_is_decided_even_inside_a_paste() -> None:
+    """bash does not treat ESC ESC[200~ as a paste: the gate must not trust paste markers."""
+
     async def run() -> Harness:
-        h = Harness()
-        h.gate.input(b"\x1b[200~echo one\necho")
-        h.gate.input(b" two\x1b[2")
-        h.gate.input(b"01~\r")
+        h = Harness([LineDecision(True, None), LineDecision(False, "no")])
+        h.gate.input(b"\x1b\x1b[200~echo one\nrm -rf /x\x1b[201~\r")
         await settle()
         return h
 
     h = asyncio.run(run())
-    assert b"".join(h.sent) == b"\x1b[200~echo one\necho two\x1b[201~\r"
-    assert h.submitted == [b"\r"]
+    assert h.submitted == [b"\n", b"\r"]
+    assert h.sent[-1] == CANCEL_LINE
 
 
 def test_a_failing_decision_denies() -> None:

@@ -68,6 +68,7 @@ def test_es256_token(issuer: Issuer) -> None:
         ({"aud": "someone-else"}, "claims rejected"),
         ({"exp": int(time.time()) + 10 * 86400}, "24h"),
         ({"sub": None}, "identity"),
+        ({"aud": None}, "audience"),
         ({"groups": "x" * 300}, "group"),
     ],
 )

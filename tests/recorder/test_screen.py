@@ -49,13 +49,12 @@ def test_ctrl_c_cancels_the_line(shell: RealShell) -> None:
     assert shell.type(b"echo after\r") == [EnteredLine("echo after", True, None)]
 
 
-def test_bracketed_paste_of_two_lines_gives_two_lines() -> None:
+def test_a_newline_inside_a_paste_is_an_enter() -> None:
+    """Paste markers are not trusted: each pasted newline submits a line to decide."""
     model = TerminalModel(80, 24)
     model.feed_output(b"$ ")
-    assert model.feed_input(b"\x1b[200~echo one\necho two\x1b[201~") == []
-    model.feed_output(b"echo one\r\necho two")
-    lines = model.feed_input(b"\r")
-    assert [(line.text, line.certain) for line in lines] == [("echo one", True), ("echo two", True)]
+    lines = model.feed_input(b"\x1b[200~echo one\necho two\x1b[201~")
+    assert len(lines) == 1 and not lines[0].certain  # bash has not echoed the paste yet
 
 
 def test_unechoed_keys_are_never_reported(shell: RealShell) -> None:
@@ -100,23 +99,7 @@ def test_never_raises_on_any_bytes(chunks: list[tuple[bool, bytes]]) -> None:
             model.feed_output(data)
 
 
-def test_bracketed_paste_into_real_bash(shell: RealShell) -> None:
+def test_multi_line_paste_into_real_bash_is_not_certain(shell: RealShell) -> None:
+    """bash withholds the echo of a paste until it ends, so a pasted line cannot be read: refused."""
     lines = shell.type(b"\x1b[200~echo one\necho two\x1b[201~\r")
-    assert [(line.text, line.certain) for line in lines] == [("echo one", True), ("echo two", True)]
-
-
-def test_typing_ahead_of_the_next_prompt_is_still_read() -> None:
-    model = TerminalModel(80, 24)
-    model.feed_output(b"$ cat /etc/shadow")
-    model.feed_input(b"echo hi")  # typed before the shell redrew its prompt
-    model.feed_output(b"^C\r\n$ echo hi")
-    assert model.feed_input(b"\r") == [EnteredLine("echo hi", True, None)]
-
-
-def test_text_left_of_the_keys_is_not_trusted_blindly() -> None:
-    model = TerminalModel(80, 24)
-    model.feed_output(b"$ ")
-    model.feed_input(b"hi")
-    model.feed_output(b"rm -rf / #hi")  # the screen shows more than was typed
-    [line] = model.feed_input(b"\r")
-    assert line.text == "rm -rf / #hi" and not line.certain
+    assert lines and not lines[0].certain

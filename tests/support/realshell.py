@@ -81,20 +81,17 @@ class RealShell:
 
 
 def _split_at_enter(keys: bytes) -> list[bytes]:
-    """Chunks ending before each Enter, as the bastion's gate sends them (pastes stay whole)."""
-    chunks, current, pasting = [], b"", False
+    """Chunks ending before each CR or LF, as the bastion's gate sends them."""
+    chunks, current = [], b""
     for byte in keys:
         b = bytes([byte])
-        current += b
-        if current.endswith(b"\x1b[200~"):
-            pasting = True
-        elif current.endswith(b"\x1b[201~"):
-            pasting = False
-        elif b in (b"\r", b"\n") and not pasting:
-            if current[:-1]:
-                chunks.append(current[:-1])
+        if b in (b"\r", b"\n"):
+            if current:
+                chunks.append(current)
             chunks.append(b)
             current = b""
+        else:
+            current += b
     if current:
         chunks.append(current)
     return chunks
