@@ -114,6 +114,18 @@ class _Walker:
         if reads or writes or egress:
             self.add(SimpleCommand("=", ("=",), reads=reads, writes=writes, egress=egress))
 
+    def heredoc_tail(self, redirect: Node, depth: int) -> None:
+        """tree-sitter-bash nests what follows `<<EOF` on its line (`| sh`, `&& rm x`)
+        inside the heredoc node: walk it, and treat a pipe out of the heredoc as one."""
+        for child in redirect.children:
+            if child.type in ("<<", "<<-", "heredoc_start", "heredoc_body", "heredoc_end"):
+                continue
+            start = len(self.commands)
+            self.node(child, depth)
+            if child.type == "pipeline":
+                for position in range(start, len(self.commands)):
+                    self.commands[position] = _reads_pipe(self.commands[position], None, 1)
+
     def declaration(self, node: Node, depth: int) -> None:
         """export/declare/local/readonly/unset: the keyword and its names or assignments."""
         words = [_text(node.children[0])] if node.children else []
@@ -202,6 +214,8 @@ class _Walker:
                 program, argv, opaque_reason is not None, opaque_reason, reads, writes, sql, egress
             )
         )
+        if program in SHELLS and heredoc is not None:
+            self.line(heredoc, depth + 1)  # a heredoc or here-string fed to a shell is its script
         inner = strip_wrapper(program, list(argv))
         if inner is None:
             return
@@ -210,8 +224,6 @@ class _Walker:
             self.simple(list(payload), depth)
         elif kind == "line":
             self.line(" ".join(payload), depth + 1)
-        if program in SHELLS and heredoc is not None:
-            self.line(heredoc, depth + 1)
 
     # --- words -------------------------------------------------------------------------
 
@@ -252,6 +264,7 @@ class _Walker:
             elif redirect.type == "heredoc_redirect":
                 body = next((c for c in redirect.children if c.type == "heredoc_body"), None)
                 heredoc = _text(body) if body is not None else ""
+                self.heredoc_tail(redirect, depth)
             elif redirect.type == "herestring_redirect":
                 word = next((c for c in redirect.children if c.is_named), None)
                 heredoc = _word_text(word)[0] if word is not None else ""
@@ -391,7 +404,20 @@ def _echoed_text(commands: list[SimpleCommand]) -> str | None:
 
 
 STDIN_REASON = "reads commands from its input"
-_SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "mongosh", "mongo", "redis-cli", "clickhouse-client", "duckdb", "cockroach"})
+_SQL_CLIENTS = frozenset(
+    {
+        "psql",
+        "mysql",
+        "mariadb",
+        "sqlite3",
+        "mongosh",
+        "mongo",
+        "redis-cli",
+        "clickhouse-client",
+        "duckdb",
+        "cockroach",
+    }
+)
 
 
 def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None:

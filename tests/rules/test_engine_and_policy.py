@@ -143,3 +143,21 @@ def test_parse_failures_are_never_allowed(line: str) -> None:
     decision = evaluate([default_policy()], Request(line))
     if any(c.opaque and "parse" in (c.reason or "") for c in analyse(line)):
         assert decision.action is not Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "cat <<EOF | sh\nrm -rf /\nEOF\n",
+        "bash <<EOF\nrm -rf /\nEOF\n",
+        'sh <<< "rm -rf /"',
+        "cat <<EOF && rm -rf /\nx\nEOF\n",
+    ],
+)
+def test_heredocs_and_here_strings_cannot_smuggle_commands(line: str) -> None:
+    assert evaluate([default_policy()], Request(line)).action is Action.DENY
+
+
+def test_everyday_heredocs_still_pass() -> None:
+    for line in ("psql <<EOF\nselect 1\nEOF\n", "cat <<EOF > notes.txt\nhello\nEOF\n"):
+        assert evaluate([default_policy()], Request(line)).action is Action.ALLOW
