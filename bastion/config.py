@@ -17,6 +17,7 @@ from typing import Any
 from bastion.errors import BastionError, ConfigError
 from bastion.identity.oidc import IssuerConfig
 from bastion.identity.roles import Role, parse_roles
+from bastion.notify import check_webhook_url
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -35,6 +36,10 @@ policy = ["default"]
 # What happens to a command no rule matches: allow, alert, review or deny.
 default_action = "allow"
 
+[approvals]
+# A JSON POST announcing each new review request (https, or http on loopback).
+# webhook = "https://hooks.example.com/bastion"
+
 # Roles: with at least one [[role]], an identity needs a matching role to reach
 # anything (its certificate's groups, or its token's claims, are matched).
 # Without any, certificate principals alone decide. Example:
@@ -47,6 +52,7 @@ default_action = "allow"
 # cert_ttl = "10m"
 # forward = ["db1:5432"]
 # shell = false                         # exec only (recommended for agents)
+# approve = true                        # may approve requests on these targets
 """
 
 
@@ -65,9 +71,15 @@ class RulesConfig:
 
 
 @dataclass(frozen=True)
+class ApprovalsConfig:
+    webhook: str | None = None  # JSON POST for each new request
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     rules: RulesConfig = RulesConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
     roles: tuple[Role, ...] = ()
     issuers: tuple[IssuerConfig, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -102,7 +114,7 @@ def load_config(path: Path) -> Config:
     warnings = [
         f"{path}: unknown table or key {key!r} ignored"
         for key in data
-        if key not in ("server", "rules", "role", "issuer")
+        if key not in ("server", "rules", "role", "issuer", "approvals")
     ]
     server = data.get("server", {})
     if not isinstance(server, dict):
@@ -130,16 +142,36 @@ def load_config(path: Path) -> Config:
     default_action = rules.get("default_action", "allow")
     if default_action not in ("allow", "alert", "review", "deny"):
         raise ConfigError(f"{path}: rules.default_action must be allow, alert, review or deny")
+    approvals = _approvals(data.get("approvals", {}), path, warnings)
     text = raw.decode("utf-8")
     roles = parse_roles(data.get("role"), str(path), _table_lines(text, "role"))
     issuers = _issuers(data.get("issuer"), str(path), _table_lines(text, "issuer"))
     return Config(
         server=ServerConfig(host, port, tuple(names), float(timeout)),
         rules=RulesConfig(tuple(policy), default_action),
+        approvals=approvals,
         roles=tuple(roles),
         issuers=tuple(issuers),
         warnings=tuple(warnings),
     )
+
+
+def _approvals(table: Any, path: Path, warnings: list[str]) -> ApprovalsConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [approvals] must be a table")
+    warnings += [
+        f"{path}: unknown key approvals.{key} ignored" for key in table if key != "webhook"
+    ]
+    webhook = table.get("webhook")
+    if webhook is None:
+        return ApprovalsConfig()
+    if not isinstance(webhook, str):
+        raise ConfigError(f"{path}: approvals.webhook must be a URL")
+    try:
+        check_webhook_url(webhook)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: approvals.{exc}") from None
+    return ApprovalsConfig(webhook)
 
 
 def _table_lines(text: str, name: str) -> list[int]:

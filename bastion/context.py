@@ -17,12 +17,19 @@ from bastion.identity.authorities import Authorities
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
 from bastion.identity.roles import grants_for
+from bastion.notify import Webhook
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase, Database
 from bastion.store.repos import AuditRepo, CertificateRepo, SessionRepo, TargetRepo
+from bastion.store.requests import RequestRepo
 from bastion.targets import Target
 
 log = logging.getLogger("bastion")
+
+# A held request's session refreshes its heartbeat every HEARTBEAT seconds;
+# one silent for REQUEST_STALE seconds has lost its session (crash, restart).
+HEARTBEAT = 2.0
+REQUEST_STALE = 15.0
 
 
 class IdentityRefused(Exception):
@@ -37,6 +44,7 @@ class Bastion:
     db: AsyncDatabase
     decider: Decider
     exchange: TokenExchange | None = None
+    webhook: Webhook | None = None
     flushables: set[Any] = field(default_factory=set)
     live: dict[Any, Identity] = field(default_factory=dict)  # outer connection -> identity
 
@@ -135,11 +143,45 @@ class Bastion:
                     f"bastion: certificate serial {identity.serial} was revoked",
                 )
 
+    def announce_request(self, request: dict[str, Any]) -> None:
+        """A new held command: a line in the serve log, and the webhook if configured."""
+        log.warning(
+            "request %s held: %s on %s@%s (rule %s): %s; approve with `bastion approve %s`",
+            request["id"],
+            request["identity"],
+            request["login"],
+            request["target"],
+            request["rule"],
+            request["command"][:200],
+            request["id"],
+        )
+        if self.webhook is not None:
+            self.webhook.announce({"event": "request.created", "request": request})
+
+    async def expire_abandoned_requests_forever(self, interval: float = 5.0) -> None:
+        """Expire pending requests whose deadline passed or whose session is gone."""
+        while True:
+            try:
+                expired = await self.db.run(_expire_abandoned)
+                for request_id in expired:
+                    log.info(
+                        "request %s expired (its session is gone or its time ran out)", request_id
+                    )
+                    self.audit(kind="review-expired", detail=f"request {request_id}")
+            except Exception:  # keep sweeping; a failed pass is logged, not fatal
+                log.exception("expiring abandoned requests failed")
+            await asyncio.sleep(interval)
+
     async def flush_recordings_forever(self, interval: float = 0.1) -> None:
         while True:
             await asyncio.sleep(interval)
             for item in list(self.flushables):
                 item.flush()
+
+
+def _expire_abandoned(db: Database) -> list[int]:
+    now = time.time()
+    return RequestRepo(db).expire_abandoned(now - REQUEST_STALE, now)
 
 
 @dataclass

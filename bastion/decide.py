@@ -31,6 +31,7 @@ class Verdict:
     rule: str | None
     reason: str
     timeout: float | None = None
+    approvers: int = 1
 
     @property
     def allowed(self) -> bool:
@@ -70,7 +71,9 @@ class Decider:
                 default_action=self.default_action,
             )
             timeout = decision.review_timeout or DEFAULT_REVIEW_TIMEOUT
-            return Verdict(decision.action.value, decision.rule, decision.reason, timeout)
+            return Verdict(
+                decision.action.value, decision.rule, decision.reason, timeout, decision.approvers
+            )
         except Exception:  # fail closed: an internal error denies, never allows
             log.exception("decision failed for %s on %s; denying", identity.name, target.name)
             return Verdict("deny", "internal-error", "the bastion could not evaluate this command")

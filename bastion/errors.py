@@ -41,3 +41,9 @@ class UpstreamError(BastionError):
     """The bastion could not reach or log in to a target."""
 
     exit_code = 255
+
+
+class NotAllowed(BastionError):
+    """The caller is known but may not do this (approve without an approving role...)."""
+
+    exit_code = 7

@@ -12,6 +12,7 @@ from bastion.decide import Decider
 from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
 from bastion.identity.authorities import Authorities
+from bastion.notify import Webhook
 from bastion.ssh.listener import start_listener
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase
@@ -34,6 +35,7 @@ def open_bastion(state: StateDir) -> Bastion:
         db=AsyncDatabase(state.database),
         decider=decider,
         exchange=TokenExchange(config, authorities) if config.issuers else None,
+        webhook=Webhook(config.approvals.webhook) if config.approvals.webhook else None,
     )
 
 
@@ -50,8 +52,13 @@ async def run_bastion(
     log.info("bastion listening on %s:%s (state %s)", host, bound, bastion.state.root)
     if ready is not None and not ready.done():
         ready.set_result(bound)
-    flusher = asyncio.ensure_future(bastion.flush_recordings_forever())
-    revoker = asyncio.ensure_future(bastion.enforce_revocations_forever())
+    background = [
+        asyncio.ensure_future(bastion.flush_recordings_forever()),
+        asyncio.ensure_future(bastion.enforce_revocations_forever()),
+        asyncio.ensure_future(bastion.expire_abandoned_requests_forever()),
+    ]
+    if bastion.webhook is not None:
+        background.append(asyncio.ensure_future(bastion.webhook.run_forever()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -62,8 +69,8 @@ async def run_bastion(
     try:
         await stop.wait()
     finally:
-        flusher.cancel()
-        revoker.cancel()
+        for task in background:
+            task.cancel()
         server.close()
         for item in list(bastion.flushables):
             item.flush()

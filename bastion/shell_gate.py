@@ -58,6 +58,11 @@ class ShellGate:
         self._closed = False
         self._last_forward = 0.0
 
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C typed while a line waits for its decision (it cancels a held review)."""
+        return self._busy and CANCEL_LINE in self._held
+
     def input(self, data: bytes) -> None:
         if self._closed:
             return
@@ -117,6 +122,10 @@ class ShellGate:
             self._forward(CANCEL_LINE)
             if decision.message:
                 self._notify(decision.message)
+            # A Ctrl-C typed while waiting meant "cancel this line": it has been.
+            cancel = self._held.find(CANCEL_LINE)
+            if cancel >= 0:
+                del self._held[cancel : cancel + 1]
         self._busy = False
         self._drain()
 

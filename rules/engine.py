@@ -56,7 +56,9 @@ def _evaluate(policies: Sequence[Policy], request: Request, default_action: Acti
         if chosen is None or chosen.action.severity < Action.DENY.severity:
             return Decision(Action.DENY, "unparseable", "the command line does not parse as shell", commands)
     if chosen is not None:
-        return Decision(chosen.action, chosen.name, chosen.message, commands, chosen.timeout)
+        return Decision(
+            chosen.action, chosen.name, chosen.message, commands, chosen.timeout, chosen.approvers
+        )
     if not commands and request.command.strip():
         return Decision(Action.DENY, "unparseable", "no command could be read from the line", commands)
     return Decision(default_action, None, "no rule matched", commands)

@@ -44,6 +44,7 @@ _RULE_KEYS = {
     "regex",
     "scope",
     "timeout",
+    "approvers",
 }
 _LIST_KEYS = (
     "program",
@@ -177,6 +178,11 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         timeout = _duration(timeout)
         if timeout is None:
             raise fail(f"rule {name!r}: timeout must be like 90s, 5m or 1h (at most 24h)")
+    approvers = item.get("approvers", 1)
+    if isinstance(approvers, bool) or not isinstance(approvers, int) or not 1 <= approvers <= 5:
+        raise fail(f"rule {name!r}: approvers must be a whole number from 1 to 5")
+    if approvers > 1 and action is not Action.REVIEW:
+        raise fail(f"rule {name!r}: approvers only applies to action = \"review\"")
     if (
         not any(lists[k] for k in _LIST_KEYS)
         and regex is None
@@ -202,6 +208,7 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         regex=regex,
         scope=Scope(**{k: tuple(v) for k, v in scope.items()}),
         timeout=timeout,
+        approvers=approvers,
         line=line,
     )
 

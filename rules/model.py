@@ -66,6 +66,7 @@ class Decision:
     reason: str
     commands: tuple[SimpleCommand, ...] = ()
     review_timeout: float | None = None
+    approvers: int = 1  # distinct reviewers a `review` decision needs
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +103,7 @@ class Rule:
     regex: str | None = None
     scope: Scope = field(default_factory=Scope)
     timeout: float | None = None
+    approvers: int = 1
     line: int | None = None
 
 

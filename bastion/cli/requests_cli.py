@@ -1,19 +1,62 @@
-"""Held commands from the reviewer's side: bastion requests, approve, deny (local, on the bastion host)."""
+"""Held commands from the reviewer's side: bastion requests, approve, deny.
+
+Locally (on the bastion host, reviewer `local:USER`) these open the state
+database; with `--bastion HOST[:PORT]` they run the same verbs on a remote
+bastion over SSH, as the identity of the certificate `bastion login` wrote.
+"""
 
 from __future__ import annotations
 
 import getpass
+import json
+import shlex
+import sys
 import time
 from pathlib import Path
 
 import typer
 
-from bastion.cli.common import StateDirOption, fmt_time, open_database, print_json, print_table
-from bastion.errors import BastionError, UsageError
-from bastion.store.repos import AuditRepo, RequestRepo
+from bastion import admin_verbs
+from bastion.approvals import Reviewer, visible_requests
+from bastion.cli.common import StateDirOption, open_database
+from bastion.errors import BastionError
+from bastion.remote_admin import run_remote
+from bastion.store.requests import RequestRepo
 
 app = typer.Typer(help="Commands held for review.", invoke_without_command=True)
-MAX_REASON = 500
+WATCH_POLL = 0.5
+
+BastionOption = typer.Option(
+    None,
+    "--bastion",
+    help="Run on this remote bastion (HOST[:PORT]) with your `bastion login` certificate.",
+)
+IdentityDirOption = typer.Option(
+    None, "--identity-dir", help="Where `bastion login` wrote the key (default ~/.bastion)."
+)
+
+
+def _local_reviewer() -> Reviewer:
+    return Reviewer(f"local:{getpass.getuser()}", local=True)
+
+
+def _run(
+    verb_line: str, state_dir_path: Path | None, bastion: str | None, ids: Path | None
+) -> None:
+    """Parse the verb exactly as the bastion's SSH side does, then run it here or there."""
+    command = admin_verbs.parse(verb_line)
+    if bastion is not None:
+        result = run_remote(bastion, shlex.split(verb_line), ids)
+        if result.stdout:
+            typer.echo(result.stdout.rstrip("\n"))
+        if result.status != 0:
+            raise BastionError(result.stderr.strip().removeprefix("bastion: ") or "remote error")
+        return
+    db = open_database(state_dir_path)
+    try:
+        typer.echo(admin_verbs.run(db, _local_reviewer(), command))
+    finally:
+        db.close()
 
 
 @app.callback()
@@ -21,89 +64,87 @@ def requests(
     ctx: typer.Context,
     show_all: bool = typer.Option(False, "--all", help="Include decided and expired requests."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    watch: bool = typer.Option(False, "--watch", help="Print new requests as they arrive."),
+    bastion: str | None = BastionOption,
+    identity_dir: Path | None = IdentityDirOption,
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """List pending requests (or all of them)."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = RequestRepo(open_database(state_dir_path)).list(include_decided=show_all)
-    if as_json:
-        print_json(rows)
+    if watch:
+        if bastion is not None:
+            raise BastionError("--watch runs on the bastion host only")
+        _watch(state_dir_path, as_json)
         return
-    now = time.time()
-    print_table(
-        ["id", "state", "identity", "where", "command", "rule", "created", "left"],
-        [
-            [
-                str(r["id"]),
-                r["state"],
-                r["identity"],
-                f"{r['login']}@{r['target']}",
-                r["command"][:60],
-                r["rule"] or "-",
-                fmt_time(r["created"]),
-                f"{max(0, int(r['expires'] - now))}s" if r["state"] == "pending" else "-",
-            ]
-            for r in rows
-        ],
-    )
+    verb = "requests" + (" --all" if show_all else "") + (" --json" if as_json else "")
+    _run(verb, state_dir_path, bastion, identity_dir)
 
 
 @app.command("show")
 def show(
     request_id: int = typer.Argument(...),
+    bastion: str | None = BastionOption,
+    identity_dir: Path | None = IdentityDirOption,
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Everything about one request, as JSON."""
-    print_json(RequestRepo(open_database(state_dir_path)).get(request_id))
-
-
-def _reviewer() -> str:
-    """The operator on the bastion host; remote reviewers come with their certificates' identity."""
-    return f"local:{getpass.getuser()}"
-
-
-def decide_request(
-    request_id: int, approve: bool, reason: str | None, state_dir_path: Path | None
-) -> None:
-    if reason is not None and len(reason) > MAX_REASON:
-        raise UsageError(f"--reason is longer than {MAX_REASON} characters")
-    repo = RequestRepo(open_database(state_dir_path))
-    request = repo.get(request_id)
-    if request["state"] != "pending":
-        raise BastionError(f"request {request_id} is already {request['state']}")
-    if request["expires"] < time.time():
-        raise BastionError(f"request {request_id} has expired")
-    state = "approved" if approve else "denied"
-    if not repo.finish(request_id, state, reviewer=_reviewer(), reason=reason):
-        raise BastionError(f"request {request_id} was decided by someone else first")
-    AuditRepo(repo.db).add(
-        kind="review-decision",
-        session_id=request["session_id"],
-        identity=_reviewer(),
-        target=request["target"],
-        login=request["login"],
-        command=request["command"],
-        decision=state,
-        rule=request["rule"],
-        detail=f"request {request_id}: {reason or ''}".strip(),
-    )
-    typer.echo(f"request {request_id} {state}")
+    _run(f"show {request_id}", state_dir_path, bastion, identity_dir)
 
 
 def approve(
     request_id: int = typer.Argument(...),
     reason: str | None = typer.Option(None, help="Why (shown to the agent and audited)."),
+    grant: str | None = typer.Option(
+        None,
+        "--for",
+        help="Let the same command from the same identity pass for this long (e.g. 30m).",
+    ),
+    bastion: str | None = BastionOption,
+    identity_dir: Path | None = IdentityDirOption,
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Let a held command run."""
-    decide_request(request_id, True, reason, state_dir_path)
+    verb = ["approve", str(request_id)]
+    if reason is not None:
+        verb += ["--reason", reason]
+    if grant is not None:
+        verb += ["--for", grant]
+    _run(shlex.join(verb), state_dir_path, bastion, identity_dir)
 
 
 def deny(
     request_id: int = typer.Argument(...),
     reason: str | None = typer.Option(None, help="Why (shown to the agent and audited)."),
+    bastion: str | None = BastionOption,
+    identity_dir: Path | None = IdentityDirOption,
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Refuse a held command; the agent gets exit status 126 and the reason."""
-    decide_request(request_id, False, reason, state_dir_path)
+    verb = ["deny", str(request_id)]
+    if reason is not None:
+        verb += ["--reason", reason]
+    _run(shlex.join(verb), state_dir_path, bastion, identity_dir)
+
+
+def _watch(state_dir_path: Path | None, as_json: bool) -> None:
+    """Print pending requests, then every new one as it arrives, until interrupted."""
+    db = open_database(state_dir_path)
+    reviewer = _local_reviewer()
+    newest = RequestRepo(db).list(include_decided=True, limit=1)
+    last_id = newest[0]["id"] if newest else 0
+    rows = visible_requests(db, reviewer)  # what is pending now, then what arrives
+    try:
+        while True:
+            for row in rows:
+                last_id = max(last_id, row["id"])
+                typer.echo(
+                    json.dumps(row, sort_keys=True) if as_json else admin_verbs.render_line(row)
+                )
+            sys.stdout.flush()
+            time.sleep(WATCH_POLL)
+            rows = visible_requests(db, reviewer, include_decided=True, after_id=last_id)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        db.close()

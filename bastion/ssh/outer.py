@@ -7,6 +7,8 @@ Two ways in, both with a user certificate from the bastion's user CA:
   principal, and the inner login is checked against them (inner.py).
 - direct: `ssh -p 2222 LOGIN%TARGET@bastion [cmd]`, for clients that cannot
   jump. The certificate's principals must include LOGIN.
+
+A session on the bastion itself runs the reviewer verbs (ssh/admin.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
 from bastion.identity.oidc import TokenRejected, VerifiedToken
 from bastion.ids import new_session_id
+from bastion.ssh.admin import AdminSession
 from bastion.ssh.connection import BastionServerConnection
 from bastion.ssh.inner import inner_connection
 from bastion.ssh.session import RelaySession
@@ -204,11 +207,7 @@ class OuterServer(asyncssh.SSHServer):
         if self.verified is not None:
             return chan, ExchangeSession(self.bastion, self.verified, self.peer)
         if self.direct is None:
-            return chan, MessageSession(
-                "bastion: this is a jump host; use `ssh -J USER@bastion LOGIN@TARGET` "
-                "or `ssh LOGIN%TARGET@bastion`\r\n",
-                1,
-            )
+            return chan, AdminSession(self.bastion, self._identity(), self.peer)
         return chan, self._direct_session(*self.direct)
 
     async def _direct_session(self, login: str, target_name: str) -> asyncssh.SSHServerSession:

@@ -20,7 +20,7 @@ from bastion.decide import DEFAULT_REVIEW_TIMEOUT, Verdict
 from bastion.errors import UpstreamError
 from bastion.identity.model import Identity
 from bastion.recording import SessionMeta, SessionTap
-from bastion.review import hold_for_review
+from bastion.review import Held, hold_for_review
 from bastion.sftp_guard import FX_PERMISSION_DENIED, SftpGuard, SftpProtocolError, status_reply
 from bastion.shell_gate import LineDecision, ShellGate
 from bastion.ssh.upstream import connect_upstream
@@ -263,8 +263,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
     async def _review(
         self, verdict: Verdict, command: str, say: Callable[[str], None]
     ) -> tuple[bool, str]:
-        return await hold_for_review(
-            self.bastion,
+        held = Held(
             identity=self.identity.name,
             target=self.target.name,
             login=self.login,
@@ -272,8 +271,15 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             rule=verdict.rule,
             session_id=self.session_id,
             timeout=verdict.timeout or DEFAULT_REVIEW_TIMEOUT,
+            approvers=verdict.approvers,
+        )
+        gate = self._gate
+        return await hold_for_review(
+            self.bastion,
+            held,
             say=say,
             gone=lambda: self._closed,
+            interrupted=(lambda: gate.interrupted) if gate is not None else lambda: False,
         )
 
     def _audit(self, **fields: object) -> AuditHandle:

@@ -9,7 +9,7 @@ import threading
 from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, wait_until
 
 from bastion.store.db import Database
-from bastion.store.repos import RequestRepo
+from bastion.store.requests import RequestRepo
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 
@@ -91,3 +91,17 @@ def test_racing_approve_and_deny_give_one_outcome(agent: Agent, bastion: Bastion
 def test_requests_verbs_refuse_bad_ids(bastion: BastionProcess) -> None:
     assert cli(bastion, "approve", "999999").returncode == 4
     assert cli(bastion, "deny", "abc").returncode == 2
+
+
+def test_without_roles_nobody_approves_over_ssh(agent: Agent, bastion: BastionProcess) -> None:
+    """With no [[role]] table no identity holds an approving role: only operators on the host."""
+    client = held(agent, "uname -v")
+    request_id = wait_until(lambda: pending(bastion, "uname -v"), 20)
+    assert request_id
+    remote = subprocess.run(
+        agent.ssh("bastion", f"approve {request_id}"), capture_output=True, text=True, timeout=60
+    )
+    assert remote.returncode == 7 and "no role of yours may approve" in remote.stderr
+    assert cli(bastion, "deny", str(request_id)).returncode == 0
+    client.communicate(timeout=30)
+    assert client.returncode == 126
