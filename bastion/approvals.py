@@ -60,7 +60,7 @@ def check_reason(reason: str | None) -> str | None:
         return None
     if len(reason) > MAX_REASON:
         raise UsageError(f"--reason is longer than {MAX_REASON} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in reason):
+    if not reason.isprintable():  # it is shown on the agent's terminal: no control sequences
         raise UsageError("--reason must be one line of printable text")
     return reason
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bastion.admin_verbs import AdminCommand, parse, run
-from bastion.approvals import Reviewer, decide, parse_grant
+from bastion.approvals import Reviewer, check_reason, decide, parse_grant
 from bastion.config import load_config
 from bastion.errors import ConfigError, NotAllowed, NotFound, UsageError
 from bastion.identity.roles import Grants, Role
@@ -161,6 +161,10 @@ def test_grant_lengths_and_reasons_are_bounded() -> None:
         parse_grant("13h")
     with pytest.raises(UsageError):
         parse_grant("soon")
+    assert check_reason("change 1234: approved") == "change 1234: approved"
+    for bad in ("x" * 501, "ok\x1b[2J", "ok\x9b2J", "two\nlines"):
+        with pytest.raises(UsageError):
+            check_reason(bad)
 
 
 def test_racing_reviewers_in_separate_connections_get_one_outcome(db: Database) -> None:
