@@ -47,6 +47,9 @@ class Bastion:
     webhook: Webhook | None = None
     flushables: set[Any] = field(default_factory=set)
     live: dict[Any, Identity] = field(default_factory=dict)  # outer connection -> identity
+    # Held requests waiting in this process: a decision made here wakes them at once
+    # (decisions made elsewhere are read from the database on the next poll).
+    request_waiters: dict[int, asyncio.Event] = field(default_factory=dict)
 
     async def target(self, name: str) -> Target | None:
         return await self.db.run(lambda db: TargetRepo(db).get(name))
@@ -157,6 +160,11 @@ class Bastion:
         )
         if self.webhook is not None:
             self.webhook.announce({"event": "request.created", "request": request})
+
+    def request_decided(self, request_id: int) -> None:
+        waiter = self.request_waiters.get(request_id)
+        if waiter is not None:
+            waiter.set()
 
     async def expire_abandoned_requests_forever(self, interval: float = 5.0) -> None:
         """Expire pending requests whose deadline passed or whose session is gone."""

@@ -6,7 +6,8 @@ login). Otherwise it creates a pending request, announces it (serve log,
 webhook), tells the agent how to get it approved, and waits: the decision
 is read from the database every half second (so it also arrives from a
 reviewer on another node), a progress line goes out every 30 s, and the
-request's heartbeat shows the session is still there. Timeout, a
+request's heartbeat shows the session is still there. A decision taken in
+this process (a reviewer over SSH) wakes the wait at once. Timeout, a
 disconnect or the agent's Ctrl-C end the wait; all of them deny.
 """
 
@@ -78,7 +79,11 @@ async def hold_for_review(
         f"bastion: held for review as request {request_id} (rule {held.rule}); "
         f"waiting up to {_human(held.timeout)}{needs}; a reviewer runs `bastion approve {request_id}`"
     )
-    return await _wait(bastion, request_id, held.timeout, say, gone, interrupted)
+    bastion.request_waiters[request_id] = asyncio.Event()
+    try:
+        return await _wait(bastion, request_id, held.timeout, say, gone, interrupted)
+    finally:
+        bastion.request_waiters.pop(request_id, None)
 
 
 def _audit(bastion: Bastion, held: Held, decision: str, detail: str) -> None:
@@ -164,7 +169,12 @@ async def _wait(
             left = max(0.0, deadline - now)
             say(f"bastion: request {request_id} still waiting for review ({_human(left)} left)")
             next_progress += PROGRESS_SECONDS
-        await asyncio.sleep(POLL_SECONDS)
+        woken = bastion.request_waiters[request_id]
+        try:
+            await asyncio.wait_for(woken.wait(), POLL_SECONDS)
+        except TimeoutError:
+            pass
+        woken.clear()
 
 
 def _human(seconds: float) -> str:

@@ -92,6 +92,8 @@ class AdminSession(asyncssh.SSHServerSession[bytes]):
             self._finish("", f"bastion: internal error ({type(exc).__name__})", 1)
             return
         if parsed.verb in ("approve", "deny"):
+            assert parsed.request_id is not None
+            self.bastion.request_decided(parsed.request_id)
             log.info("%s by %s from %s: %s", parsed.verb, self.identity.name, self.peer, text)
         self._finish(text, "", 0)
 
