@@ -28,7 +28,9 @@ records.register(app)
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        status = app(standalone_mode=False)  # click returns typer.Exit's code here
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except BastionError as exc:
         typer.echo(f"bastion: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -17,7 +17,13 @@ def register(app: typer.Typer) -> None:
     app.command("sessions")(sessions)
     app.command("replay")(replay)
     app.command("export")(export)
-    app.command("audit")(audit)
+    app.add_typer(audit_app, name="audit")
+
+
+audit_app = typer.Typer(
+    help="Commands, shell lines, decisions and refusals; `verify` checks the hash chain.",
+    invoke_without_command=True,
+)
 
 
 def sessions(
@@ -92,13 +98,17 @@ def export(
     sys.stdout.flush()
 
 
+@audit_app.callback()
 def audit(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     session: str | None = typer.Option(None, help="Only rows of this session."),
     limit: int = typer.Option(1000, min=1, max=100000, help="Newest N rows."),
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Commands, shell lines and refusals, oldest first."""
+    if ctx.invoked_subcommand is not None:
+        return
     rows = AuditRepo(open_database(state_dir_path)).list(session, limit)
     if as_json:
         print_json([row.to_json() for row in rows])
@@ -120,6 +130,27 @@ def audit(
             for r in rows
         ],
     )
+
+
+@audit_app.command("verify")
+def verify(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Check that no audit row was edited, deleted or slipped in; print the chain's head."""
+    result = AuditRepo(open_database(state_dir_path)).verify()
+    if as_json:
+        print_json(result.to_json())
+    else:
+        for problem in result.problems:
+            typer.echo(f"bastion: {problem}", err=True)
+        if result.unchained:
+            typer.echo(f"{result.unchained} rows predate the chain and are not covered")
+        state = "intact" if result.intact else f"BROKEN ({len(result.problems)} problems)"
+        typer.echo(f"audit chain {state}: {result.rows} rows, {result.entries} entries")
+        typer.echo(f"head {result.head}")
+    if not result.intact:
+        raise typer.Exit(1)
 
 
 def _clip(text: str, width: int = 48) -> str:

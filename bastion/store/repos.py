@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bastion.errors import NotFound, UsageError
+from bastion.store import audit_chain
 from bastion.store.db import Database
 from bastion.store.records import AuditRecord, CertificateRecord, SessionRecord
 from bastion.targets import Target
@@ -201,19 +203,32 @@ class AuditRepo:
         fields.setdefault("time", time.time())
         columns = ", ".join(fields)
         marks = ", ".join("?" for _ in fields)
-        cur = self.db.conn.execute(
-            f"INSERT INTO audit ({columns}) VALUES ({marks})", tuple(fields.values())
-        )
-        return int(cur.lastrowid or 0)
+        with self._write() as conn:
+            cur = conn.execute(
+                f"INSERT INTO audit ({columns}) VALUES ({marks})", tuple(fields.values())
+            )
+            row_id = int(cur.lastrowid or 0)
+            audit_chain.append(conn, "insert", row_id, fields)
+        return row_id
 
     def update(self, row_id: int, **fields: Any) -> None:
         unknown = set(fields) - set(_AUDIT_FIELDS)
         if unknown:
             raise ValueError(f"unknown audit fields: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        self.db.conn.execute(
-            f"UPDATE audit SET {assignments} WHERE id = ?", (*fields.values(), row_id)
-        )
+        with self._write() as conn:
+            conn.execute(f"UPDATE audit SET {assignments} WHERE id = ?", (*fields.values(), row_id))
+            audit_chain.append(conn, "update", row_id, fields)
+
+    def verify(self) -> audit_chain.Verification:
+        """Replay the hash chain against the table (bastion/store/audit_chain.py)."""
+        return audit_chain.verify(self.db.conn, _AUDIT_FIELDS)
+
+    def _write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """The row and its chain entry in one transaction (joining the caller's, if any)."""
+        if self.db.conn.in_transaction:
+            return contextlib.nullcontext(self.db.conn)
+        return self.db.transaction()
 
     def list(self, session_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
         if session_id:

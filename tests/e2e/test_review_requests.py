@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -105,3 +106,14 @@ def test_without_roles_nobody_approves_over_ssh(agent: Agent, bastion: BastionPr
     assert cli(bastion, "deny", str(request_id)).returncode == 0
     client.communicate(timeout=30)
     assert client.returncode == 126
+
+
+def test_the_audit_chain_holds_after_bastion_and_reviewers_wrote_to_it(
+    agent: Agent, bastion: BastionProcess
+) -> None:
+    """The bastion and reviewer processes append to one chain; it must verify."""
+    assert agent.run("-J", "bastion", DEST, "echo chained").returncode == 0
+    result = cli(bastion, "audit", "verify", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["intact"] and report["rows"] > 5 and report["unchained_rows"] == 0
