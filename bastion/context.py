@@ -18,6 +18,7 @@ from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
 from bastion.identity.roles import grants_for
 from bastion.notify import Webhook
+from bastion.search import Indexer
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase, Database
 from bastion.store.repos import AuditRepo, CertificateRepo, SessionRepo, TargetRepo
@@ -45,6 +46,7 @@ class Bastion:
     decider: Decider
     exchange: TokenExchange | None = None
     webhook: Webhook | None = None
+    indexer: Indexer | None = None  # screen text for `bastion search`
     flushables: set[Any] = field(default_factory=set)
     live: dict[Any, Identity] = field(default_factory=dict)  # outer connection -> identity
     # Held requests waiting in this process: a decision made here wakes them at once
@@ -104,6 +106,8 @@ class Bastion:
 
     def session_finished(self, session_id: str, **fields: Any) -> None:
         self._submit(lambda db: SessionRepo(db).finish(session_id, **fields))
+        if self.indexer is not None:
+            self.indexer.session_ended(session_id)
 
     def _submit(self, fn: Any) -> None:
         """Fire-and-forget a write; the single DB thread keeps them in order."""

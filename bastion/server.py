@@ -13,6 +13,7 @@ from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
 from bastion.identity.authorities import Authorities
 from bastion.notify import Webhook
+from bastion.search import Indexer
 from bastion.ssh.listener import start_listener
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase
@@ -28,11 +29,13 @@ def open_bastion(state: StateDir) -> Bastion:
         log.warning("%s", warning)
     authorities = Authorities(state.keys)
     decider = Decider.from_names(config.rules.policy, config.rules.default_action, state.root)
+    db = AsyncDatabase(state.database)
     return Bastion(
         state=state,
         config=config,
         authorities=authorities,
-        db=AsyncDatabase(state.database),
+        db=db,
+        indexer=Indexer(db),
         decider=decider,
         exchange=TokenExchange(config, authorities) if config.issuers else None,
         webhook=Webhook(config.approvals.webhook) if config.approvals.webhook else None,
@@ -57,6 +60,8 @@ async def run_bastion(
         asyncio.ensure_future(bastion.enforce_revocations_forever()),
         asyncio.ensure_future(bastion.expire_abandoned_requests_forever()),
     ]
+    if bastion.indexer is not None:
+        background.append(asyncio.ensure_future(bastion.indexer.run_forever()))
     if bastion.webhook is not None:
         background.append(asyncio.ensure_future(bastion.webhook.run_forever()))
     stop = asyncio.Event()

@@ -21,6 +21,7 @@ import codecs
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring  # the C encoder, ensure_ascii=False
 from pathlib import Path
@@ -209,27 +210,51 @@ def _escape_ascii(data: bytes) -> bytes | None:
 
 def read_cast(path: Path) -> Cast:
     """Read a recording; a truncated last line (a crashed writer) is ignored."""
-    with path.open("rb") as handle:
-        first = handle.readline(MAX_HEADER_LINE + 1)
-        if len(first) > MAX_HEADER_LINE:
-            raise CastFormatError(f"{path}: header line longer than {MAX_HEADER_LINE} bytes")
-        header = _header(first, path)
-        events: list[Event] = []
+    with CastReader(path) as reader:
+        return Cast(reader.header, list(reader))
+
+
+class CastReader:
+    """A recording read event by event, for files too large to hold in memory:
+    `with CastReader(path) as reader:` then `reader.header` and `for event in reader`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle = path.open("rb")
+        try:
+            first = self._handle.readline(MAX_HEADER_LINE + 1)
+            if len(first) > MAX_HEADER_LINE:
+                raise CastFormatError(f"{path}: header line longer than {MAX_HEADER_LINE} bytes")
+            self.header = _header(first, path)
+        except BaseException:
+            self._handle.close()
+            raise
+
+    def __enter__(self) -> CastReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._handle.close()
+
+    def __iter__(self) -> Iterator[Event]:
         number = 1
         while True:
-            line = handle.readline(MAX_EVENT_LINE + 1)
+            line = self._handle.readline(MAX_EVENT_LINE + 1)
             number += 1
             if not line:
-                break
+                return
             if len(line) > MAX_EVENT_LINE:
-                raise CastFormatError(f"{path}:{number}: event longer than {MAX_EVENT_LINE} bytes")
+                raise CastFormatError(
+                    f"{self.path}:{number}: event longer than {MAX_EVENT_LINE} bytes"
+                )
             try:
-                events.append(_event(json.loads(line)))
+                event = _event(json.loads(line))
             except (ValueError, TypeError) as exc:
-                if not line.endswith(b"\n") and not handle.read(1):
-                    break  # the writer died mid-line
-                raise CastFormatError(f"{path}:{number}: bad event: {exc}") from None
-    return Cast(header, events)
+                if not line.endswith(b"\n") and not self._handle.read(1):
+                    return  # the writer died mid-line
+                raise CastFormatError(f"{self.path}:{number}: bad event: {exc}") from None
+            yield event
 
 
 def _header(line: bytes, path: Path) -> CastHeader:

@@ -10,6 +10,8 @@ import typer
 
 from bastion.cli.common import StateDirOption, fmt_time, open_database, print_json, print_table
 from bastion.errors import BastionError, NotFound, UsageError
+from bastion.search import index_one, unindexed
+from bastion.search import search as search_screen
 from bastion.store.repos import AuditRepo, SessionRepo
 
 
@@ -18,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("replay")(replay)
     app.command("export")(export)
     app.add_typer(audit_app, name="audit")
+    app.command("search")(search)
 
 
 audit_app = typer.Typer(
@@ -151,6 +154,45 @@ def verify(
         typer.echo(f"head {result.head}")
     if not result.intact:
         raise typer.Exit(1)
+
+
+def search(
+    query: str = typer.Argument(..., help="Text to find (a phrase; --fts for FTS5 syntax)."),
+    identity: str | None = typer.Option(None, help="Only sessions of this identity."),
+    target: str | None = typer.Option(None, help="Only sessions on this target."),
+    fts: bool = typer.Option(False, "--fts", help="QUERY is an FTS5 query (AND, OR, NEAR, x*)."),
+    reindex: bool = typer.Option(
+        False, "--reindex", help="First index ended sessions the bastion has not indexed."
+    ),
+    limit: int = typer.Option(50, min=1, max=10000, help="At most N matches."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Find sessions by what was on their screen; shows where to replay from."""
+    db = open_database(state_dir_path)
+    if reindex:
+        pending = unindexed(db, limit=100000)
+        for session_id, recording, kind in pending:
+            index_one(db, session_id, recording, kind)
+        typer.echo(f"indexed {len(pending)} sessions", err=True)
+    rows = search_screen(db, query, raw=fts, identity=identity, target=target, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["session", "at", "identity", "where", "command", "match"],
+        [
+            [
+                r["session_id"],
+                f"{r['at']:.1f}s",
+                r["identity"],
+                f"{r['login']}@{r['target']}",
+                _clip(r["command"] or r["kind"], 24),
+                _clip(" ".join(r["snippet"].split()), 80),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _clip(text: str, width: int = 48) -> str:
