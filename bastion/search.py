@@ -1,8 +1,8 @@
 """`bastion search`: full-text search over what sessions put on screen (SQLite FTS5).
 
 A session is indexed after it ends, off the data path: its recording is
-played through the terminal model (recorder/screen_text.py) in a worker
-thread, and the lines go into `screen_text` in chunks, each with the time
+played through the terminal model (recorder/screen_text.py) in a child
+process, and the lines go into `screen_text` in chunks, each with the time
 into the session of its first line. A bastion that crashed leaves sessions
 unindexed; `serve` picks them up at start, and `bastion search --reindex`
 does it on demand.
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import sqlite3
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +106,10 @@ class Indexer:
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
         self._queue: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUE)
+        # pyte is pure Python: in a thread it would take the GIL from the data path,
+        # so recordings are played in one child process (spawned, not forked: the
+        # bastion has threads).
+        self._pool: ProcessPoolExecutor | None = None
 
     def session_ended(self, session_id: str) -> None:
         try:
@@ -114,12 +120,16 @@ class Indexer:
     async def run_forever(self) -> None:
         for session_id, _, _ in await self.db.run(unindexed):
             self.session_ended(session_id)
-        while True:
-            session_id = await self._queue.get()
-            try:
-                await self._index(session_id)
-            except Exception:  # keep indexing the others
-                log.exception("indexing session %s failed", session_id)
+        try:
+            while True:
+                session_id = await self._queue.get()
+                try:
+                    await self._index(session_id)
+                except Exception:  # keep indexing the others
+                    log.exception("indexing session %s failed", session_id)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _index(self, session_id: str) -> None:
         row = await self.db.run(
@@ -129,7 +139,12 @@ class Indexer:
         )
         if row is None or row[0] is None or row[1] == "subsystem":
             return
-        found, error = await asyncio.to_thread(_extract_safely, session_id, row[0], row[1])
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        found, error = await loop.run_in_executor(
+            self._pool, _extract_safely, session_id, row[0], row[1]
+        )
         await self.db.run(lambda db: store(db, session_id, found, error))
 
 
