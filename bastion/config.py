@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bastion.alerts import AlertThresholds
 from bastion.errors import BastionError, ConfigError
 from bastion.identity.oidc import IssuerConfig
 from bastion.identity.roles import Role, parse_roles
@@ -39,6 +40,14 @@ default_action = "allow"
 [approvals]
 # A JSON POST announcing each new review request (https, or http on loopback).
 # webhook = "https://hooks.example.com/bastion"
+
+[alerts]
+# Stored (`bastion alerts`), logged, and POSTed here if set.
+# webhook = "https://hooks.example.com/bastion-alerts"
+# denied_streak = 5          # denials in a row for one identity
+# burst_commands = 30        # commands from one identity within burst_seconds
+# burst_seconds = 10
+# output_bytes = 104857600   # bytes one command or session sends to the agent
 
 # Roles: with at least one [[role]], an identity needs a matching role to reach
 # anything (its certificate's groups, or its token's claims, are matched).
@@ -76,10 +85,17 @@ class ApprovalsConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    webhook: str | None = None  # JSON POST for each alert
+    thresholds: AlertThresholds = AlertThresholds()
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     rules: RulesConfig = RulesConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     roles: tuple[Role, ...] = ()
     issuers: tuple[IssuerConfig, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -114,7 +130,7 @@ def load_config(path: Path) -> Config:
     warnings = [
         f"{path}: unknown table or key {key!r} ignored"
         for key in data
-        if key not in ("server", "rules", "role", "issuer", "approvals")
+        if key not in ("server", "rules", "role", "issuer", "approvals", "alerts")
     ]
     server = data.get("server", {})
     if not isinstance(server, dict):
@@ -143,6 +159,7 @@ def load_config(path: Path) -> Config:
     if default_action not in ("allow", "alert", "review", "deny"):
         raise ConfigError(f"{path}: rules.default_action must be allow, alert, review or deny")
     approvals = _approvals(data.get("approvals", {}), path, warnings)
+    alerts = _alerts(data.get("alerts", {}), path, warnings)
     text = raw.decode("utf-8")
     roles = parse_roles(data.get("role"), str(path), _table_lines(text, "role"))
     issuers = _issuers(data.get("issuer"), str(path), _table_lines(text, "issuer"))
@@ -150,6 +167,7 @@ def load_config(path: Path) -> Config:
         server=ServerConfig(host, port, tuple(names), float(timeout)),
         rules=RulesConfig(tuple(policy), default_action),
         approvals=approvals,
+        alerts=alerts,
         roles=tuple(roles),
         issuers=tuple(issuers),
         warnings=tuple(warnings),
@@ -172,6 +190,39 @@ def _approvals(table: Any, path: Path, warnings: list[str]) -> ApprovalsConfig:
     except ConfigError as exc:
         raise ConfigError(f"{path}: approvals.{exc}") from None
     return ApprovalsConfig(webhook)
+
+
+_ALERT_LIMITS = {
+    "denied_streak": (2, 1000),
+    "burst_commands": (2, 100000),
+    "burst_seconds": (1, 3600),
+    "output_bytes": (1024, 1 << 50),
+}
+
+
+def _alerts(table: Any, path: Path, warnings: list[str]) -> AlertsConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [alerts] must be a table")
+    known = {"webhook", *_ALERT_LIMITS}
+    warnings += [f"{path}: unknown key alerts.{key} ignored" for key in table if key not in known]
+    webhook = table.get("webhook")
+    if webhook is not None:
+        if not isinstance(webhook, str):
+            raise ConfigError(f"{path}: alerts.webhook must be a URL")
+        try:
+            check_webhook_url(webhook)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: alerts.{exc}") from None
+    values: dict[str, Any] = {}
+    for key, (low, high) in _ALERT_LIMITS.items():
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(
+                    f"{path}: alerts.{key} must be a whole number from {low} to {high}"
+                )
+            values[key] = value
+    return AlertsConfig(webhook, AlertThresholds(**values))
 
 
 def _table_lines(text: str, name: str) -> list[int]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
 
+from bastion.alerts import Alert, AlertDetector
 from bastion.config import Config
 from bastion.decide import Decider
 from bastion.exchange import TokenExchange
@@ -20,6 +22,7 @@ from bastion.identity.roles import grants_for
 from bastion.notify import Webhook
 from bastion.search import Indexer
 from bastion.statedir import StateDir
+from bastion.store.alerts import AlertRepo
 from bastion.store.db import AsyncDatabase, Database
 from bastion.store.repos import AuditRepo, CertificateRepo, SessionRepo, TargetRepo
 from bastion.store.requests import RequestRepo
@@ -47,6 +50,9 @@ class Bastion:
     exchange: TokenExchange | None = None
     webhook: Webhook | None = None
     indexer: Indexer | None = None  # screen text for `bastion search`
+    alerts: AlertDetector = field(default_factory=AlertDetector)
+    alert_webhook: Webhook | None = None
+    _sessions: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> identity, target
     flushables: set[Any] = field(default_factory=set)
     live: dict[Any, Identity] = field(default_factory=dict)  # outer connection -> identity
     # Held requests waiting in this process: a decision made here wakes them at once
@@ -85,13 +91,19 @@ class Bastion:
 
     def audit(self, **fields: Any) -> AuditHandle:
         """Queue an audit row; returns a handle whose row id a later update can use."""
-        handle = AuditHandle()
+        handle = AuditHandle(
+            identity=fields.get("identity"),
+            session_id=fields.get("session_id"),
+            target=fields.get("target"),
+            command=fields.get("command"),
+        )
         fields.setdefault("time", time.time())
 
         def insert(db: Database) -> None:
             handle.row_id = AuditRepo(db).add(**fields)
 
         self._submit(insert)
+        self._watch(lambda: self.alerts.audited(fields))
         return handle
 
     def audit_update(self, handle: AuditHandle, **fields: Any) -> None:
@@ -100,14 +112,56 @@ class Bastion:
                 AuditRepo(db).update(handle.row_id, **fields)
 
         self._submit(update)
+        if fields.get("bytes_out"):
+            what = f"command {handle.command[:80]!r}" if handle.command else "a command"
+            self._watch(
+                lambda: self.alerts.output(
+                    handle.identity or "-",
+                    handle.session_id,
+                    handle.target,
+                    what,
+                    int(fields["bytes_out"]),
+                )
+            )
 
     def session_started(self, **fields: Any) -> None:
+        self._sessions[fields["id"]] = (fields.get("identity") or "-", fields.get("target") or "")
         self._submit(lambda db: SessionRepo(db).start(**fields))
 
     def session_finished(self, session_id: str, **fields: Any) -> None:
         self._submit(lambda db: SessionRepo(db).finish(session_id, **fields))
+        identity, target = self._sessions.pop(session_id, ("-", None))
+        if fields.get("bytes_out"):
+            self._watch(
+                lambda: self.alerts.output(
+                    identity, session_id, target, "the session", int(fields["bytes_out"])
+                )
+            )
         if self.indexer is not None:
             self.indexer.session_ended(session_id)
+
+    def raise_alert(self, alert: Alert) -> None:
+        """Store, log and announce an alert."""
+        log.warning(
+            "ALERT %s: %s (identity %s, session %s)",
+            alert.kind,
+            alert.detail,
+            alert.identity,
+            alert.session_id,
+        )
+        self._submit(lambda db: AlertRepo(db).add(**alert.to_json()))
+        if self.alert_webhook is not None:
+            self.alert_webhook.announce({"event": "alert.raised", "alert": alert.to_json()})
+
+    def _watch(self, detect: Callable[[], list[Alert]]) -> None:
+        """Run an alert detector; a failing detector is logged, never breaks the session."""
+        try:
+            alerts = detect()
+        except Exception:
+            log.exception("alert detection failed")
+            return
+        for alert in alerts:
+            self.raise_alert(alert)
 
     def _submit(self, fn: Any) -> None:
         """Fire-and-forget a write; the single DB thread keeps them in order."""
@@ -199,6 +253,10 @@ def _expire_abandoned(db: Database) -> list[int]:
 @dataclass
 class AuditHandle:
     row_id: int | None = None
+    identity: str | None = None
+    session_id: str | None = None
+    target: str | None = None
+    command: str | None = None
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from bastion.alerts import AlertDetector
 from bastion.config import load_config, parse_listen
 from bastion.context import Bastion
 from bastion.decide import Decider
@@ -39,6 +40,8 @@ def open_bastion(state: StateDir) -> Bastion:
         decider=decider,
         exchange=TokenExchange(config, authorities) if config.issuers else None,
         webhook=Webhook(config.approvals.webhook) if config.approvals.webhook else None,
+        alerts=AlertDetector(config.alerts.thresholds),
+        alert_webhook=Webhook(config.alerts.webhook) if config.alerts.webhook else None,
     )
 
 
@@ -62,8 +65,9 @@ async def run_bastion(
     ]
     if bastion.indexer is not None:
         background.append(asyncio.ensure_future(bastion.indexer.run_forever()))
-    if bastion.webhook is not None:
-        background.append(asyncio.ensure_future(bastion.webhook.run_forever()))
+    for webhook in (bastion.webhook, bastion.alert_webhook):
+        if webhook is not None:
+            background.append(asyncio.ensure_future(webhook.run_forever()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -12,6 +12,7 @@ from bastion.cli.common import StateDirOption, fmt_time, open_database, print_js
 from bastion.errors import BastionError, NotFound, UsageError
 from bastion.search import index_one, unindexed
 from bastion.search import search as search_screen
+from bastion.store.alerts import AlertRepo
 from bastion.store.repos import AuditRepo, SessionRepo
 
 
@@ -21,6 +22,7 @@ def register(app: typer.Typer) -> None:
     app.command("export")(export)
     app.add_typer(audit_app, name="audit")
     app.command("search")(search)
+    app.command("alerts")(alerts)
 
 
 audit_app = typer.Typer(
@@ -189,6 +191,36 @@ def search(
                 f"{r['login']}@{r['target']}",
                 _clip(r["command"] or r["kind"], 24),
                 _clip(" ".join(r["snippet"].split()), 80),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def alerts(
+    identity: str | None = typer.Option(None, help="Only alerts about this identity."),
+    kind: str | None = typer.Option(
+        None, help="rule, denied-streak, burst, forward-refused or output-volume."
+    ),
+    limit: int = typer.Option(1000, min=1, max=100000, help="Newest N alerts."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Alerts raised by the bastion, oldest first."""
+    rows = AlertRepo(open_database(state_dir_path)).list(identity=identity, kind=kind, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["time", "kind", "identity", "session", "target", "detail"],
+        [
+            [
+                fmt_time(r["time"]),
+                r["kind"],
+                r["identity"] or "-",
+                r["session_id"] or "-",
+                r["target"] or "-",
+                _clip(r["detail"], 70),
             ]
             for r in rows
         ],

@@ -163,10 +163,18 @@ class OuterServer(asyncssh.SSHServer):
         identity = self._identity()
         target = await self.bastion.target(dest_host) if _TARGET.match(dest_host) else None
         if target is None:
-            self._refuse(identity, dest_host, f"unknown target {dest_host!r}")
+            self._refuse(
+                identity,
+                dest_host,
+                f"unknown target {dest_host!r} (port {dest_port})",
+                forward=True,
+            )
         if dest_port != INNER_SSH_PORT:
             self._refuse(
-                identity, dest_host, f"forwarding to {dest_host}:{dest_port} is not allowed"
+                identity,
+                dest_host,
+                f"forwarding to {dest_host}:{dest_port} is not allowed",
+                forward=True,
             )
         assert target is not None
         if not identity.may_reach(target.name, target.labels):
@@ -185,18 +193,25 @@ class OuterServer(asyncssh.SSHServer):
     def _inner_closed(self) -> None:
         self.inner_connections -= 1
 
-    def _refuse(self, identity: Identity, target: str, reason: str) -> None:
+    def _refuse(
+        self, identity: Identity, target: str, reason: str, *, forward: bool = False
+    ) -> None:
         self.bastion.audit(kind="refused", identity=identity.name, target=target, detail=reason)
+        if forward:
+            for alert in self.bastion.alerts.forward_refused(identity.name, target, reason):
+                self.bastion.raise_alert(alert)
         raise asyncssh.ChannelOpenError(
             asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, f"bastion: {reason}"
         )
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
-        self.bastion.audit(
-            kind="refused",
-            identity=self._identity().name,
-            detail=f"remote forwarding of {listen_host}:{listen_port}",
-        )
+        name = self._identity().name
+        reason = f"remote forwarding of {listen_host}:{listen_port}"
+        self.bastion.audit(kind="refused", identity=name, detail=reason)
+        for alert in self.bastion.alerts.forward_refused(
+            name, f"{listen_host}:{listen_port}", reason
+        ):
+            self.bastion.raise_alert(alert)
         return False
 
     # --- direct: LOGIN%TARGET sessions -------------------------------------------

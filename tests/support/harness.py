@@ -52,6 +52,12 @@ program = ["hostname"]
 timeout = "2s"
 
 [[rule]]
+name = "alert-uptime"
+action = "alert"
+message = "uptime raises an alert in tests"
+program = ["uptime"]
+
+[[rule]]
 name = "hold-uname"
 action = "review"
 message = "uname is held for review in tests"
