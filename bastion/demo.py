@@ -2,7 +2,10 @@
 
 Everything lives in a temporary state dir and listens on 127.0.0.1 only.
 The target is a real OpenSSH sshd trusting the bastion's target CA; run as
-root, the demo logs in to an unprivileged account it creates.
+root, the demo logs in to an unprivileged account it creates. A dev OIDC
+issuer (bastion/devissuer.py) hands out tokens for a demo agent and a demo
+reviewer, and both get their certificates through `bastion login`, the same
+exchange a CI job uses.
 """
 
 from __future__ import annotations
@@ -18,13 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
-
+from bastion.devissuer import DevIssuer
 from bastion.embedded_target import start_embedded_target
 from bastion.errors import BastionError
-from bastion.identity.authorities import Authorities
-from bastion.identity.issuing import issue_user_certificate
 from bastion.localsshd import ensure_unprivileged_user, find_sshd, free_port, start_sshd
+from bastion.login import LoginResult, read_token
+from bastion.login import login as do_login
 from bastion.server import open_bastion, run_bastion
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
@@ -34,6 +36,7 @@ from bastion.targets import Target
 
 DEMO_TARGET = "demo-target"
 DEMO_IDENTITY = "demo-agent"
+DEMO_REVIEWER = "demo-reviewer"
 DEMO_UNPRIVILEGED_USER = "bastion-demo"
 
 
@@ -47,68 +50,71 @@ class DemoSetup:
     target_kind: str = "sshd"
     target_port: int = 0
     stop_target: Callable[[], None] = lambda: None
+    issuer: DevIssuer | None = None
 
     def ssh(self, *args: str) -> list[str]:
         return ["ssh", "-F", str(self.ssh_config), *args]
 
 
-def prepare(root: Path) -> DemoSetup:
-    """State dir, CA keys and a demo agent's files; the target starts later."""
+DEMO_ROLES = """
+[[issuer]]
+name = "dev"
+url = "{issuer}"
+audience = "bastion"
+algorithms = ["ES256"]
+
+[[role]]
+name = "agents"
+issuer = "dev"
+match = {{ groups = ["agents"] }}
+targets = ["env=demo"]
+logins = ["{login}"]
+cert_ttl = "1h"
+
+[[role]]
+name = "reviewers"
+issuer = "dev"
+match = {{ groups = ["reviewers"] }}
+targets = ["env=demo"]
+logins = ["{login}"]
+cert_ttl = "1h"
+approve = true
+"""
+
+
+def prepare(root: Path, issuer: DevIssuer) -> DemoSetup:
+    """State dir, CA keys and a bastion.toml trusting the dev issuer; the agent logs in later."""
     if shutil.which("ssh") is None:
         raise BastionError("the demo needs the OpenSSH client: apt-get install openssh-client")
     state = StateDir(root / "state")
     port = free_port()
     initialise(state, listen=f"127.0.0.1:{port}")
+    login = (
+        ensure_unprivileged_user(DEMO_UNPRIVILEGED_USER) if os.geteuid() == 0 else getpass.getuser()
+    )
     config = state.config_file.read_text().replace(
         'host_names = ["localhost", "127.0.0.1"]',
         'host_names = ["bastion", "localhost", "127.0.0.1"]',
     )
-    state.config_file.write_text(config)
-    login = (
-        ensure_unprivileged_user(DEMO_UNPRIVILEGED_USER) if os.geteuid() == 0 else getpass.getuser()
-    )
-    db = Database(state.database)
-    try:
-        agent_dir = root / "agent"
-        agent_dir.mkdir(mode=0o700)
-        key = asyncssh.generate_private_key("ssh-ed25519", comment=DEMO_IDENTITY)
-        key.write_private_key(agent_dir / "id_ed25519")
-        os.chmod(agent_dir / "id_ed25519", 0o600)
-        key.write_public_key(agent_dir / "id_ed25519.pub")
-        cert, _ = issue_user_certificate(
-            db,
-            Authorities(state.keys),
-            key.convert_to_public(),
-            identity=DEMO_IDENTITY,
-            principals=[login],
-            groups=["demo"],
-            ttl=3600,
-            source="demo",
-        )
-    finally:
-        db.close()
-    cert.write_certificate(agent_dir / "id_ed25519-cert.pub")
-    host_ca = (state.keys / "host_ca.pub").read_text().strip()
-    (agent_dir / "known_hosts").write_text(f"@cert-authority * {host_ca}\n")
-    ssh_config = agent_dir / "ssh_config"
-    ssh_config.write_text(
-        f"""# The demo agent: nothing but a short-lived certificate from the bastion.
-Host bastion
-  HostName 127.0.0.1
-  Port {port}
-  User {DEMO_IDENTITY}
+    state.config_file.write_text(config + DEMO_ROLES.format(issuer=issuer.url, login=login))
+    return DemoSetup(root, state, port, login, root / DEMO_IDENTITY / "ssh_config", issuer=issuer)
 
-Host *
-  IdentityFile {agent_dir / "id_ed25519"}
-  CertificateFile {agent_dir / "id_ed25519-cert.pub"}
-  IdentitiesOnly yes
-  IdentityAgent none
-  UserKnownHostsFile {agent_dir / "known_hosts"}
-  GlobalKnownHostsFile /dev/null
-  StrictHostKeyChecking yes
-"""
+
+async def log_in(setup: DemoSetup, identity: str) -> LoginResult:
+    """What an agent does: a token from the issuer, then `bastion login` with it."""
+    assert setup.issuer is not None
+    out = setup.root / identity
+    out.mkdir(mode=0o700, exist_ok=True)
+    token_file = out / "token"
+    token_file.write_text(setup.issuer.id_token(identity))
+    os.chmod(token_file, 0o600)
+    return await asyncio.to_thread(
+        do_login,
+        f"127.0.0.1:{setup.port}",
+        read_token(token_file, None),
+        out,
+        setup.state.keys / "host_ca.pub",
     )
-    return DemoSetup(root, state, port, login, ssh_config)
 
 
 async def start_target(setup: DemoSetup, kind: str) -> None:
@@ -140,15 +146,30 @@ async def start_target(setup: DemoSetup, kind: str) -> None:
 
 
 def _commands(setup: DemoSetup) -> list[str]:
+    assert setup.issuer is not None
     cfg = shlex.quote(str(setup.ssh_config))
     dest = f"{setup.login}@{DEMO_TARGET}"
+    state = shlex.quote(str(setup.state.root))
+    agent_dir = shlex.quote(str(setup.root / DEMO_IDENTITY))
+    reviewer_cfg = shlex.quote(str(setup.root / DEMO_REVIEWER / "ssh_config"))
     return [
+        "# the agent logged in already; again, with the dev issuer's token or in a browser:",
+        f"bastion login --bastion 127.0.0.1:{setup.port} --token-file {agent_dir}/token --out {agent_dir}",
+        f"bastion login --bastion 127.0.0.1:{setup.port} --device --issuer {setup.issuer.url}"
+        f" --out {agent_dir}",
+        "# then, as the agent:",
         f"ssh -F {cfg} -J bastion {dest} 'echo hello from $(hostname) as $(whoami)'",
         f"ssh -F {cfg} -J bastion {dest}            # an interactive shell, recorded",
         f"ssh -F {cfg} -p {setup.port} {setup.login}%{DEMO_TARGET}@127.0.0.1 uptime",
-        f"bastion sessions --state-dir {shlex.quote(str(setup.state.root))}",
-        f"bastion replay SESSION_ID --state-dir {shlex.quote(str(setup.state.root))}",
-        f"bastion audit --state-dir {shlex.quote(str(setup.state.root))}",
+        f"ssh -F {cfg} -J bastion {dest} \"python3 -c 'print(6*7)'\"   # held for review",
+        "# as the reviewer (its own certificate), or the operator on this host:",
+        f"ssh -F {reviewer_cfg} bastion requests",
+        f"ssh -F {reviewer_cfg} bastion 'approve N'",
+        f"bastion requests --state-dir {state}",
+        f"bastion sessions --state-dir {state}",
+        f"bastion replay SESSION_ID --state-dir {state}",
+        f"bastion audit --state-dir {state}",
+        f"bastion search 'hello from' --state-dir {state}",
     ]
 
 
@@ -221,6 +242,13 @@ async def _main(setup: DemoSetup, script: bool, target: str) -> int:
     server = asyncio.ensure_future(run_bastion(bastion, f"127.0.0.1:{setup.port}", ready))
     try:
         await asyncio.wait_for(asyncio.shield(ready), timeout=10)
+        for identity in (DEMO_IDENTITY, DEMO_REVIEWER):
+            result = await log_in(setup, identity)
+            print(
+                f"{identity}: `bastion login` exchanged a token from the dev issuer for certificate "
+                f"serial {result.serial} (logins {', '.join(result.principals)})",
+                flush=True,
+            )
         if script:
             return await _tour(setup)
         what = "a real sshd" if setup.target_kind == "sshd" else "the embedded target"
@@ -247,12 +275,14 @@ def run_demo(*, script: bool, keep: bool, target: str = "auto") -> int:
     root = Path(tempfile.mkdtemp(prefix="bastion-demo-"))
     os.chmod(root, 0o755)  # the target's sshd (another user) reads its files here
     setup = None
+    issuer = DevIssuer.start({DEMO_IDENTITY: ["agents"], DEMO_REVIEWER: ["reviewers"]})
     try:
-        setup = prepare(root)
+        setup = prepare(root, issuer)
         return asyncio.run(_main(setup, script, target))
     except KeyboardInterrupt:
         return 0
     finally:
+        issuer.stop()
         if setup is not None:
             setup.stop_target()
         if keep:

@@ -20,7 +20,7 @@ from bastion.config import Config
 from bastion.identity.authorities import Authorities
 from bastion.identity.issuing import issue_user_certificate
 from bastion.identity.jwks import JwksCache
-from bastion.identity.oidc import TokenRejected, TokenVerifier, VerifiedToken
+from bastion.identity.oidc import MAX_TOKEN_BYTES, TokenRejected, TokenVerifier, VerifiedToken
 from bastion.identity.roles import grants_for
 from bastion.store.db import Database
 
@@ -41,6 +41,8 @@ class TokenExchange:
 
     def verify(self, token: str) -> VerifiedToken:
         """Blocking (it may fetch the issuer's keys): call it from a worker thread."""
+        if len(token) > MAX_TOKEN_BYTES:  # before anything decodes it
+            raise TokenRejected(f"token larger than {MAX_TOKEN_BYTES} bytes")
         issuer = _unverified_issuer(token)
         verifier = self._verifiers.get(issuer.rstrip("/"))
         if verifier is None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from bastion.cli.common import StateDirOption, state_dir
+from bastion.errors import UsageError
 
 config_app = typer.Typer(no_args_is_help=True, help="bastion.toml.")
 
@@ -38,16 +39,29 @@ def login(
     bastion: str = typer.Option(..., help="HOST[:PORT] of the bastion's SSH port."),
     token_file: Path | None = typer.Option(None, help="Read the OIDC token from this file."),
     token_env: str | None = typer.Option(None, help="Read the OIDC token from this variable."),
+    device: bool = typer.Option(
+        False, "--device", help="Sign in in a browser (OAuth 2.0 device authorization grant)."
+    ),
+    issuer: str | None = typer.Option(None, help="The OIDC issuer URL (with --device)."),
+    client_id: str = typer.Option("bastion-cli", help="OAuth client id (with --device)."),
     out: Path = typer.Option(Path("~/.bastion"), help="Where to write key, certificate, config."),
     host_ca: Path | None = typer.Option(
         None, help="The bastion's host CA public key (first login)."
     ),
 ) -> None:
     """Exchange an OIDC token for a short-lived SSH certificate."""
+    from bastion.identity.device import device_login
     from bastion.login import login as do_login
     from bastion.login import read_token
 
-    token = read_token(token_file, token_env)
+    if device:
+        if token_file is not None or token_env is not None:
+            raise UsageError("--device takes no --token-file or --token-env")
+        if not issuer:
+            raise UsageError("--device needs --issuer URL (the OIDC issuer to sign in with)")
+        token = device_login(issuer, client_id, say=lambda text: typer.echo(text, err=True))
+    else:
+        token = read_token(token_file, token_env)
     result = do_login(bastion, token, out.expanduser(), host_ca)
     typer.echo(
         f"certificate serial {result.serial} for {result.identity}, logins {', '.join(result.principals)}"
@@ -119,7 +133,6 @@ def demo(
 ) -> None:
     """A bastion, a target and a demo agent in a temporary dir, with ssh commands to try."""
     from bastion.demo import run_demo
-    from bastion.errors import UsageError
 
     if target not in ("auto", "sshd", "embedded"):
         raise UsageError("--target must be auto, sshd or embedded")

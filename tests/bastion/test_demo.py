@@ -18,3 +18,6 @@ def test_demo_script_runs_the_tour_and_exits_zero(test_login: str) -> None:
     assert "hello from bastion-demo" in result.stdout
     assert "unknown target 'nowhere'" in result.stdout
     assert "denied by rule credential-read" in result.stdout
+    # Both demo identities got their certificates through `bastion login` and the dev issuer.
+    for identity in ("demo-agent", "demo-reviewer"):
+        assert f"{identity}: `bastion login` exchanged a token from the dev issuer" in result.stdout

@@ -204,3 +204,19 @@ def test_verify_only_ever_raises_token_rejected(token: str) -> None:
     )
     with pytest.raises(TokenRejected):
         check.verify(token)
+
+
+def test_the_exchange_refuses_an_oversized_token_before_decoding_it(issuer: Issuer) -> None:
+    from bastion.config import Config, ServerConfig
+    from bastion.exchange import TokenExchange
+
+    exchange = TokenExchange(
+        Config(
+            ServerConfig(), issuers=(IssuerConfig(name="t", url=issuer.url, audience="bastion"),)
+        ),
+        None,  # type: ignore[arg-type]  # verify() never signs anything
+    )
+    # An issuer it does not know: without the early check the error would name the issuer.
+    payload = b64(json.dumps({"iss": "https://unknown.example", "pad": "x" * 30000}).encode())
+    with pytest.raises(TokenRejected, match="token larger than 16384 bytes"):
+        exchange.verify(f"{b64(b'{}')}.{payload}.sig")
