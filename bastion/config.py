@@ -60,6 +60,8 @@ default_action = "allow"
 # logins = ["deploy"]
 # cert_ttl = "10m"
 # forward = ["db1:5432"]
+# policy = ["deploy.toml"]              # rules added to [rules].policy for this role
+# default_action = "deny"               # for commands no rule matches (else [rules]'s)
 # shell = false                         # exec only (recommended for agents)
 # approve = true                        # may approve requests on these targets
 """

@@ -1,8 +1,8 @@
 """The one place where a command is decided before it reaches a target.
 
 Exec strings, lines typed in shells and SFTP requests all come here. The
-decision is the rules engine's (rules/), over the policies named in
-bastion.toml's [rules] table. Anything that goes wrong denies: an exception
+decision is the rules engine's (rules/), over the policies bastion.toml
+names for the identity's roles (see Decider). Anything that goes wrong denies: an exception
 while deciding is a deny with a logged reason, never an allow.
 """
 
@@ -15,8 +15,18 @@ from pathlib import Path
 
 from bastion.errors import ConfigError
 from bastion.identity.model import Identity
+from bastion.identity.roles import Role
 from bastion.targets import Target
-from rules import Action, Policy, PolicyError, Request, default_policy, evaluate, load_policy
+from rules import (
+    Action,
+    Decision,
+    Policy,
+    PolicyError,
+    Request,
+    default_policy,
+    evaluate,
+    load_policy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,44 +49,106 @@ class Verdict:
 
 
 class Decider:
-    def __init__(self, policies: list[Policy], default_action: Action = Action.ALLOW) -> None:
+    """Chooses the rule set and default action for who is asking, then asks the engine.
+
+    Without any [[role]], everyone gets `[rules]`: its policies and default
+    action. With roles, the roles that apply are those of the identity that
+    grant this target and login. Their rules are `[rules].policy` (the
+    baseline for everyone) plus each role's own `policy` list; the most
+    severe match wins, as always. A command no rule matches gets the least
+    severe `default_action` among those roles (a role without one inherits
+    `[rules].default_action`): roles are a union of grants, so an allow-list
+    role (`default_action = "deny"` and allow rules) restricts an identity
+    only when it holds no broader role for that target.
+    """
+
+    def __init__(
+        self,
+        policies: list[Policy],
+        default_action: Action = Action.ALLOW,
+        *,
+        named: dict[str, Policy] | None = None,
+    ) -> None:
         self.policies = policies
         self.default_action = default_action
+        self._named = named or {}  # role policy name -> loaded policy
+        self._by_roles: dict[tuple[str, ...], tuple[list[Policy], Action]] = {}
 
     @classmethod
-    def from_names(cls, names: tuple[str, ...], default_action: str, base: Path) -> Decider:
+    def from_names(
+        cls,
+        names: tuple[str, ...],
+        default_action: str,
+        base: Path,
+        roles: tuple[Role, ...] = (),
+    ) -> Decider:
         """`default` is the built-in pack; other names are files beside bastion.toml."""
-        policies = []
-        for name in names:
-            try:
-                policies.append(default_policy() if name == "default" else load_policy(base / name))
-            except PolicyError as exc:
-                raise ConfigError(str(exc)) from None
         try:
             action = Action(default_action)
         except ValueError:
             raise ConfigError(
                 f"rules.default_action must be allow, alert, review or deny, not {default_action!r}"
             ) from None
-        return cls(policies, action)
+        named: dict[str, Policy] = {}
+        for name in names:
+            named[name] = _load(name, base, "rules.policy")
+        for role in roles:
+            for name in role.policy:
+                if name not in named:
+                    named[name] = _load(name, base, f"{role.where}: role {role.name!r}")
+        return cls([named[name] for name in names], action, named=named)
 
     def command(
         self, identity: Identity, target: Target, login: str, command: str, *, source: str
     ) -> Verdict:
         """Decide one command line; `source` is exec, line or sftp."""
         try:
-            decision = evaluate(
-                self.policies,
-                Request(command, identity.name, identity.groups, (), target.name, login),
-                default_action=self.default_action,
-            )
+            decision = self.explain(identity, target, login, command)
             timeout = decision.review_timeout or DEFAULT_REVIEW_TIMEOUT
-            return Verdict(
-                decision.action.value, decision.rule, decision.reason, timeout, decision.approvers
-            )
+            rule, reason = decision.rule, decision.reason
+            if rule is None and decision.action is not Action.ALLOW:
+                rule = "default-action"
+                reason = f"no rule allows this command, and the default action here is {decision.action.value}"
+            return Verdict(decision.action.value, rule, reason, timeout, decision.approvers)
         except Exception:  # fail closed: an internal error denies, never allows
             log.exception("decision failed for %s on %s; denying", identity.name, target.name)
             return Verdict("deny", "internal-error", "the bastion could not evaluate this command")
+
+    def explain(self, identity: Identity, target: Target, login: str, command: str) -> Decision:
+        """The engine's decision, with the simple commands it saw (for `bastion rules test`)."""
+        policies, default_action, roles = self._for(identity, target, login)
+        return evaluate(
+            policies,
+            Request(command, identity.name, identity.groups, roles, target.name, login),
+            default_action=default_action,
+        )
+
+    def _for(
+        self, identity: Identity, target: Target, login: str
+    ) -> tuple[list[Policy], Action, tuple[str, ...]]:
+        """(policies, default action, role names) for this identity on this target and login."""
+        if identity.grants is None:
+            return self.policies, self.default_action, ()
+        roles = identity.grants.roles_for(target.name, target.labels, login)
+        if not roles:  # the connection checks should have refused it already
+            return self.policies, Action.DENY, ()
+        names = tuple(role.name for role in roles)
+        cached = self._by_roles.get(names)
+        if cached is None:
+            policies = list(self.policies)
+            for role in roles:
+                for name in role.policy:
+                    if all(self._named[name] is not p for p in policies):
+                        policies.append(self._named[name])
+            default = min(
+                (
+                    Action(r.default_action) if r.default_action else self.default_action
+                    for r in roles
+                ),
+                key=lambda action: action.severity,
+            )
+            cached = self._by_roles[names] = (policies, default)
+        return cached[0], cached[1], names
 
     def line(
         self,
@@ -104,3 +176,10 @@ class Decider:
             "unreadable-line",
             f"the bastion could not read this line reliably ({reason or 'unknown'}); use exec or retype it",
         )
+
+
+def _load(name: str, base: Path, where: str) -> Policy:
+    try:
+        return default_policy() if name == "default" else load_policy(base / name)
+    except PolicyError as exc:
+        raise ConfigError(f"{where}: policy {name!r}: {exc}") from None

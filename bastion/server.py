@@ -29,7 +29,9 @@ def open_bastion(state: StateDir) -> Bastion:
     for warning in config.warnings:
         log.warning("%s", warning)
     authorities = Authorities(state.keys)
-    decider = Decider.from_names(config.rules.policy, config.rules.default_action, state.root)
+    decider = Decider.from_names(
+        config.rules.policy, config.rules.default_action, state.root, config.roles
+    )
     db = AsyncDatabase(state.database)
     return Bastion(
         state=state,

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 from bastion.cli.common import print_json
-from bastion.errors import ConfigError, UsageError
-from rules import Action, Policy, PolicyError, Request, default_policy, evaluate, load_policy
+from bastion.config import load_config
+from bastion.decide import Decider
+from bastion.errors import ConfigError, NotInitialised, UsageError
+from bastion.identity.model import Identity
+from bastion.identity.roles import grants_for
+from bastion.statedir import StateDir
+from bastion.store.db import Database
+from bastion.store.repos import TargetRepo
+from bastion.targets import Target
+from rules import (
+    Action,
+    Decision,
+    Policy,
+    PolicyError,
+    Request,
+    default_policy,
+    evaluate,
+    load_policy,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Command rules: validate policies, explain decisions.")
 
@@ -38,31 +57,49 @@ def test(
     command: str | None = typer.Argument(None, help="The command line to decide."),
     user: str | None = typer.Option(None, help="Identity asking."),
     group: list[str] = typer.Option([], help="Group of the identity (repeatable)."),
-    role: list[str] = typer.Option([], help="Role of the identity (repeatable)."),
+    role: list[str] = typer.Option([], help="Role names for rule scopes (with --policy)."),
     target: str | None = typer.Option(None, help="Target name."),
     login: str | None = typer.Option(None, help="Login on the target."),
     policy: list[Path] = typer.Option([], help="Policy file (repeatable; default: built-in pack)."),
-    default_action: str = typer.Option("allow", help="Action when no rule matches."),
+    default_action: str = typer.Option(
+        "allow", help="Action when no rule matches (with --policy)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     stdin: bool = typer.Option(
         False, "--stdin", help="Read JSON lines, write one decision per line."
     ),
+    state_dir_path: Path | None = typer.Option(
+        None,
+        "--state-dir",
+        help="Decide with this bastion's bastion.toml: its [rules] and the roles of --user/--group.",
+    ),
 ) -> None:
-    """Explain how a command line would be decided."""
+    """Explain how a command line would be decided.
+
+    With --policy, those files decide (default: the built-in pack). Otherwise,
+    when a state dir is given (--state-dir or $BASTION_HOME), the bastion's own
+    configuration decides, roles and all, for the --user, --group, --target and
+    --login given, exactly as `bastion serve` would.
+    """
     try:
         fallback = Action(default_action)
     except ValueError:
         raise UsageError("--default-action must be allow, alert, review or deny") from None
-    policies = _policies(policy)
+    decide = _configured(state_dir_path) if not policy else None
+    if decide is None:
+        policies = _policies(policy)
+
+        def decide(request: Request) -> Decision:
+            return evaluate(policies, request, default_action=fallback)
+
     if stdin:
         for raw in sys.stdin:
-            sys.stdout.write(json.dumps(_decide_json_line(raw, policies, fallback)) + "\n")
+            sys.stdout.write(json.dumps(_decide_json_line(raw, decide)) + "\n")
             sys.stdout.flush()
         return
     if command is None:
         raise UsageError("give a COMMAND or --stdin")
-    request = Request(command, user, tuple(group), tuple(role), target, login)
-    decision = evaluate(policies, request, default_action=fallback)
+    decision = decide(Request(command, user, tuple(group), tuple(role), target, login))
     if as_json:
         print_json(decision.to_json())
         return
@@ -73,7 +110,39 @@ def test(
         typer.echo(f"  {' '.join(simple.argv)}{note}{sql}")
 
 
-def _decide_json_line(raw: str, policies: list[Policy], fallback: Action) -> dict[str, object]:
+def _configured(path: Path | None) -> Callable[[Request], Decision] | None:
+    """A decide function using a bastion's configuration, if one is named and set up."""
+    if path is None and not os.environ.get("BASTION_HOME"):
+        return None
+    state = StateDir.resolve(path)
+    if not state.is_initialised():
+        raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
+    config = load_config(state.config_file)
+    decider = Decider.from_names(
+        config.rules.policy, config.rules.default_action, state.root, config.roles
+    )
+    db = Database(state.database)
+    try:
+        targets = {t.name: t for t in TargetRepo(db).list()}
+    finally:
+        db.close()
+
+    def decide(request: Request) -> Decision:
+        name = request.target or "-"
+        target = targets.get(name) or Target(name, "-", 22, host_key="-")
+        grants = (
+            grants_for(config.roles, {"sub": request.user or ""}, request.groups, None)
+            if config.roles_enforced
+            else None
+        )
+        login = request.login or "-"
+        identity = Identity(request.user or "-", (login,), request.groups, 0, 0.0, grants=grants)
+        return decider.explain(identity, target, login, request.command)
+
+    return decide
+
+
+def _decide_json_line(raw: str, decide: Callable[[Request], Decision]) -> dict[str, object]:
     if len(raw) > MAX_STDIN_LINE:
         return {"decision": "error", "rule": None, "reason": "line too long", "commands": []}
     try:
@@ -97,4 +166,12 @@ def _decide_json_line(raw: str, policies: list[Policy], fallback: Action) -> dic
         )
     except ValueError as exc:
         return {"decision": "error", "rule": None, "reason": f"bad input: {exc}", "commands": []}
-    return evaluate(policies, request, default_action=fallback).to_json()
+    try:
+        return decide(request).to_json()
+    except Exception as exc:  # fail closed, one line per input line
+        return {
+            "decision": "deny",
+            "rule": "internal-error",
+            "reason": str(exc)[:200],
+            "commands": [],
+        }

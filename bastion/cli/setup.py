@@ -22,7 +22,7 @@ def config_check(state_dir_path: Path | None = StateDirOption) -> None:
 
     state = state_dir(state_dir_path)
     config = load_config(state.config_file)
-    Decider.from_names(config.rules.policy, config.rules.default_action, state.root)
+    Decider.from_names(config.rules.policy, config.rules.default_action, state.root, config.roles)
     for warning in config.warnings:
         typer.echo(f"warning: {warning}", err=True)
     roles = (

@@ -40,12 +40,16 @@ class Role:
     targets: tuple[str, ...] = ()  # name globs, or label selectors "key=value"
     logins: tuple[str, ...] = ()
     issuer: str | None = None
-    policy: tuple[str, ...] = ("default",)
-    default_action: str = "allow"
+    policy: tuple[str, ...] = ()  # added to [rules].policy for this role's commands
+    default_action: str | None = None  # None: [rules].default_action
     cert_ttl: int = DEFAULT_TTL
     forward: tuple[str, ...] = ()  # "host:port" globs
     approve: bool = False
     shell: bool = True
+    where: str = ""  # file:line of the [[role]] table, for error messages
+
+    def reaches(self, target: str, labels: Mapping[str, str]) -> bool:
+        return any(_target_matches(p, target, labels) for p in self.targets)
 
     def matches(self, claims: Mapping[str, Any], groups: Sequence[str], issuer: str | None) -> bool:
         if self.issuer is not None and issuer != self.issuer:
@@ -77,6 +81,14 @@ class Grants:
             any(_target_matches(p, target, labels) for p in role.targets)
             and any(fnmatchcase(login, g) for g in role.logins)
             for role in self.roles
+        )
+
+    def roles_for(self, target: str, labels: Mapping[str, str], login: str) -> tuple[Role, ...]:
+        """The roles under which this identity acts as `login` on `target`: their rules apply."""
+        return tuple(
+            role
+            for role in self.roles
+            if role.reaches(target, labels) and any(fnmatchcase(login, g) for g in role.logins)
         )
 
     def may_forward(self, host: str, port: int) -> bool:
@@ -182,8 +194,8 @@ def _role(item: Any, where: str) -> Role:
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise ConfigError(f"{where}: role {name!r}: match.{claim} must be a list of globs")
         parsed_match[claim] = tuple(patterns)
-    default_action = item.get("default_action", "allow")
-    if default_action not in _ACTIONS:
+    default_action = item.get("default_action")
+    if default_action is not None and default_action not in _ACTIONS:
         raise ConfigError(
             f"{where}: role {name!r}: default_action must be one of {', '.join(_ACTIONS)}"
         )
@@ -200,12 +212,13 @@ def _role(item: Any, where: str) -> Role:
         targets=strings("targets"),
         logins=strings("logins"),
         issuer=issuer,
-        policy=strings("policy", ("default",)),
+        policy=strings("policy"),
         default_action=default_action,
         cert_ttl=ttl,
         forward=strings("forward"),
         approve=bool(item.get("approve", False)),
         shell=bool(item.get("shell", True)),
+        where=where,
     )
 
 

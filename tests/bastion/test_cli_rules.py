@@ -71,3 +71,66 @@ def test_rules_test_with_policy_file_and_default_action(tmp_path: Path) -> None:
     args = ["rules", "test", "--policy", str(policy), "--default-action", "deny", "--json"]
     assert json.loads(bastion(*args, "uptime").stdout)["decision"] == "allow"
     assert json.loads(bastion(*args, "whoami").stdout)["decision"] == "deny"
+
+
+def test_rules_test_uses_the_bastions_roles_with_state_dir(tmp_path) -> None:
+    """An operator tests the real policy: [rules], the identity's roles and their defaults."""
+    import json as _json
+    import subprocess as _subprocess
+    import sys as _sys
+
+    from bastion.setup_state import initialise
+    from bastion.statedir import StateDir
+
+    state = StateDir(tmp_path / "state")
+    initialise(state)
+    (state.root / "status.toml").write_text(
+        '[[rule]]\nname = "status-only"\naction = "allow"\nmessage = "status"\nprogram = ["uptime"]\n'
+    )
+    with state.config_file.open("a") as config:
+        config.write(
+            '\n[[role]]\nname = "status"\nmatch = { groups = ["status"] }\ntargets = ["web*"]\n'
+            'logins = ["deploy"]\npolicy = ["status.toml"]\ndefault_action = "deny"\n'
+        )
+
+    def run(*args: str, stdin: str | None = None) -> _subprocess.CompletedProcess[str]:
+        return _subprocess.run(
+            [
+                _sys.executable,
+                "-m",
+                "bastion",
+                "rules",
+                "test",
+                "--state-dir",
+                str(state.root),
+                *args,
+            ],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    common = ("--user", "ci", "--group", "status", "--target", "web1", "--login", "deploy")
+    assert run(*common, "uptime").stdout.startswith("allow: status-only")
+    assert run(*common, "whoami").stdout.startswith("deny: (no rule): no rule matched")
+    # Without the role's group the identity has no role on web1: denied, never allowed.
+    assert run("--user", "ci", "--target", "web1", "--login", "deploy", "uptime").stdout.startswith(
+        "deny"
+    )
+    lines = [
+        {
+            "command": "whoami",
+            "user": "ci",
+            "groups": ["status"],
+            "target": "web1",
+            "login": "deploy",
+        },
+        {"command": "cat /etc/shadow", "groups": ["status"], "target": "web1", "login": "deploy"},
+    ]
+    out = run("--stdin", stdin="".join(_json.dumps(line) + "\n" for line in lines)).stdout
+    decisions = [_json.loads(line) for line in out.splitlines()]
+    assert [(d["decision"], d["rule"]) for d in decisions] == [
+        ("deny", None),
+        ("deny", "credential-read"),
+    ]

@@ -16,6 +16,14 @@ from bastion.targets import Target
 
 ROLES = """
 [[role]]
+name = "statusbots"
+match = {{ groups = ["statusbots"] }}
+targets = ["web1"]
+logins = ["{login}"]
+policy = ["status-only.toml"]
+default_action = "deny"                  # an allow-list role: only what status-only.toml allows
+
+[[role]]
 name = "deployers"
 match = {{ groups = ["deployers"] }}
 targets = ["web1"]
@@ -51,6 +59,10 @@ def roles_bastion(tmp_path_factory: pytest.TempPathFactory, test_login: str, ech
     state = make_state(tmp_path_factory.mktemp("roles") / "state")
     with state.config_file.open("a") as config:
         config.write(ROLES.format(login=test_login, echo_port=echo_port))
+    (state.root / "status-only.toml").write_text(
+        '[[rule]]\nname = "status-commands"\naction = "allow"\nmessage = "status"\n'
+        'program = ["uptime", "df"]\n'
+    )
     sshd: LocalSshd = start_sshd(
         tmp_path_factory.mktemp("roles-sshd"),
         trusted_user_ca=(state.keys / "target_ca.pub").read_text(),
@@ -114,3 +126,23 @@ def test_forward_opened_by_a_role_and_others_closed(
     assert opened.stdout == b"HELLO\n", opened.stderr
     closed = agent.run("-W", "127.0.0.1:9", "bastion", input=b"hello\n")
     assert closed.returncode != 0 and b"unknown target '127.0.0.1'" in closed.stderr
+
+
+def test_an_allow_list_role_runs_only_what_it_lists(
+    roles_bastion: BastionProcess, tmp_path: Path
+) -> None:
+    agent = make_agent(tmp_path, roles_bastion.state, roles_bastion.port, groups=("statusbots",))
+    listed = agent.run("-J", "bastion", f"{TEST_LOGIN}@web1", "uptime")
+    assert listed.returncode == 0 and b"load average" in listed.stdout, listed.stderr
+    other = agent.run("-J", "bastion", f"{TEST_LOGIN}@web1", "echo not-listed")
+    assert other.returncode == 126 and other.stdout == b""
+    assert b"denied by rule default-action: no rule allows this command" in other.stderr
+    # The same identity with a broader role too: roles are a union of grants.
+    both = make_agent(
+        tmp_path / "both",
+        roles_bastion.state,
+        roles_bastion.port,
+        groups=("statusbots", "deployers"),
+    )
+    result = both.run("-J", "bastion", f"{TEST_LOGIN}@web1", "echo listed-by-deployers")
+    assert result.returncode == 0 and result.stdout == b"listed-by-deployers\n", result.stderr
