@@ -43,8 +43,12 @@ def _evaluate(policies: Sequence[Policy], request: Request, default_action: Acti
     for policy in policies:
         index = _index(policy)
         # Candidates come most severe first, so the first match is this policy's answer.
-        for position, rule in index.candidates(commands, request.command):
-            rank = (rule.action.severity, -(order + position))
+        seen = None
+        for negative_severity, position, rule in index.candidates(commands):
+            if position == seen:
+                continue  # filed under two of the line's programs
+            seen = position
+            rank = (-negative_severity, -(order + position))
             if best is not None and rank <= best[:2]:
                 break
             if _in_scope(rule.scope, request) and _matches(rule, commands, request.command):
@@ -54,37 +58,82 @@ def _evaluate(policies: Sequence[Policy], request: Request, default_action: Acti
     chosen = best[2] if best is not None else None
     if any(c.opaque and c.reason == UNPARSEABLE for c in commands):
         if chosen is None or chosen.action.severity < Action.DENY.severity:
-            return Decision(Action.DENY, "unparseable", "the command line does not parse as shell", commands)
+            return Decision(
+                Action.DENY, "unparseable", "the command line does not parse as shell", commands
+            )
     if chosen is not None:
         return Decision(
             chosen.action, chosen.name, chosen.message, commands, chosen.timeout, chosen.approvers
         )
     if not commands and request.command.strip():
-        return Decision(Action.DENY, "unparseable", "no command could be read from the line", commands)
+        return Decision(
+            Action.DENY, "unparseable", "no command could be read from the line", commands
+        )
     return Decision(default_action, None, "no rule matched", commands)
 
 
 class _RuleIndex:
-    """A policy's rules by exact program name, so each command meets only its candidates."""
+    """A policy's rules filed under one condition each rule cannot match without.
+
+    A rule naming programs is filed under them (globbed names are tried once
+    per distinct program); a rule on SQL kinds, egress, opacity or written
+    files only comes up when some command of the line has that feature; the
+    rest come up for every line. Filing under a *necessary* condition keeps
+    the decision exactly what checking every rule would give.
+    """
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
-        self.by_program: dict[str, list[tuple[int, Rule]]] = {}
-        self.general: list[tuple[int, Rule]] = []  # globbed programs, or no program at all
+        self.by_program: dict[str, list[_Entry]] = {}
+        self.program_globs: list[tuple[re.Pattern[str], _Entry]] = []
+        self.when: dict[str, list[_Entry]] = {"sql": [], "egress": [], "opaque": [], "writes": []}
+        self.always: list[_Entry] = []
         for position, rule in enumerate(policy.rules):
-            exact = rule.program and not any(ch in p for p in rule.program for ch in "*?[")
-            if exact:
-                for program in rule.program:
-                    self.by_program.setdefault(program, []).append((position, rule))
+            entry = (-rule.action.severity, position, rule)
+            if rule.program:
+                exact = [p for p in rule.program if not any(ch in p for ch in "*?[")]
+                for program in exact:
+                    self.by_program.setdefault(program, []).append(entry)
+                globs = [translate(p) for p in rule.program if p not in exact]
+                if globs:
+                    self.program_globs.append((re.compile("|".join(globs)), entry))
+            elif rule.sql:
+                self.when["sql"].append(entry)
+            elif rule.egress:
+                self.when["egress"].append(entry)
+            elif rule.opaque:
+                self.when["opaque"].append(entry)
+            elif rule.writes:
+                self.when["writes"].append(entry)
             else:
-                self.general.append((position, rule))
+                self.always.append(entry)
 
-    def candidates(self, commands: tuple[SimpleCommand, ...], line: str) -> list[tuple[int, Rule]]:
-        found = dict(self.general)
-        for command in commands:
-            for position, rule in self.by_program.get(command.program, ()):
-                found[position] = rule
-        return sorted(found.items(), key=lambda item: (-item[1].action.severity, item[0]))
+    def candidates(self, commands: tuple[SimpleCommand, ...]) -> list[_Entry]:
+        """Rules that could match, most severe first, then in file order."""
+        found = list(self.always)
+        programs = {command.program for command in commands}
+        for program in programs:
+            found += self.by_program.get(program, ())
+            found += [entry for pattern, entry in self.program_globs if pattern.match(program)]
+        if self.when["sql"] and any(command.sql for command in commands):
+            found += self.when["sql"]
+        if self.when["egress"] and any(command.egress for command in commands):
+            found += self.when["egress"]
+        if self.when["opaque"] and any(command.opaque for command in commands):
+            found += self.when["opaque"]
+        if self.when["writes"] and any(
+            command.writes or command.program in _WRITERS for command in commands
+        ):
+            found += self.when["writes"]
+        found.sort(key=_entry_key)
+        return found
+
+
+_Entry = tuple[int, int, Rule]  # (-severity, position in the policy, rule)
+
+
+def _entry_key(entry: _Entry) -> tuple[int, int]:
+    return entry[0], entry[1]
 
 
 _INDEXES: dict[int, _RuleIndex] = {}
@@ -160,7 +209,7 @@ def _command_matches(rule: Rule, command: SimpleCommand) -> bool:
         if not any(_glob_any(path, rule.paths) for path in files):
             return False
     if rule.writes:
-        written = command.writes + (tuple(positional) if command.program in _WRITERS else ())
+        written = command.writes + (positional if command.program in _WRITERS else ())
         if not any(_glob_any(path, rule.writes) for path in written):
             return False
     return True
@@ -188,8 +237,11 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _positional(argv: tuple[str, ...]) -> list[str]:
-    result, options_done = [], False
+@lru_cache(maxsize=8192)
+def _positional(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """Arguments that are not options (cached: every candidate rule asks for the same argv)."""
+    result: list[str] = []
+    options_done = False
     for arg in argv[1:]:
         if arg == "--" and not options_done:
             options_done = True
@@ -197,9 +249,10 @@ def _positional(argv: tuple[str, ...]) -> list[str]:
         if not options_done and arg.startswith("-") and arg != "-":
             continue
         result.append(arg)
-    return result
+    return tuple(result)
 
 
+@lru_cache(maxsize=8192)
 def _flags(argv: tuple[str, ...]) -> frozenset[str]:
     """Every spelling of every flag: -rf gives r and f; --force=x gives force; -name gives name too."""
     found: set[str] = set()

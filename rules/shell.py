@@ -161,8 +161,8 @@ class _Walker:
         assignments: list[str] = []
         dynamic_name = False
         reason = None
-        for child in node.children:
-            field = node.field_name_for_child(list(node.children).index(child))
+        for position, child in enumerate(node.children):
+            field = node.field_name_for_child(position)
             if child.type == "variable_assignment":
                 self.substitutions(child, depth)
                 assignments.append(_assignment_text(child))

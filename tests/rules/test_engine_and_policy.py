@@ -161,3 +161,36 @@ def test_heredocs_and_here_strings_cannot_smuggle_commands(line: str) -> None:
 def test_everyday_heredocs_still_pass() -> None:
     for line in ("psql <<EOF\nselect 1\nEOF\n", "cat <<EOF > notes.txt\nhello\nEOF\n"):
         assert evaluate([default_policy()], Request(line)).action is Action.ALLOW
+
+
+def test_the_rule_index_decides_exactly_as_checking_every_rule() -> None:
+    """The index files each rule under a condition it cannot match without; prove it on the corpus."""
+    from pathlib import Path
+
+    from rules.engine import _in_scope, _matches
+    from rules.shell import analyse
+
+    corpus = Path(__file__).parent / "corpus"
+    lines = [
+        row.split("\t", 2)[2] for row in (corpus / "dangerous.tsv").read_text().splitlines() if row
+    ]
+    lines += [row for row in (corpus / "everyday.txt").read_text().splitlines() if row]
+    policy = default_policy()
+    checked = 0
+    for line in lines:
+        commands = analyse(line)
+        request = Request(line)
+        matching = [
+            rule
+            for rule in policy.rules
+            if _in_scope(rule.scope, request) and _matches(rule, commands, line)
+        ]
+        expected = max(
+            matching, key=lambda r: r.action.severity, default=None
+        )  # first of the most severe
+        decision = evaluate([policy], request)
+        if decision.rule in ("unparseable", "internal-error"):
+            continue
+        assert decision.rule == (expected.name if expected else None), line
+        checked += 1
+    assert checked > 1000
