@@ -86,7 +86,10 @@ def test_an_allow_list_role_is_one_line_of_config(decider: Decider) -> None:
     status = who("status")
     assert decide(decider, status, WEB, "uptime") == ("allow", "allowed-reads")
     assert decide(decider, status, WEB, "systemctl status nginx") == ("allow", "allowed-reads")
-    assert decide(decider, status, WEB, "whoami") == ("deny", "default-action")  # the role's default
+    assert decide(decider, status, WEB, "whoami") == (
+        "deny",
+        "default-action",
+    )  # the role's default
     # The baseline pack still applies on top of the allow list.
     assert decide(decider, status, WEB, "cat /etc/shadow") == ("deny", "credential-read")
 
@@ -100,7 +103,10 @@ def test_roles_are_a_union_the_least_severe_default_wins(decider: Decider) -> No
 def test_only_roles_for_this_target_and_login_count(decider: Decider) -> None:
     ops = who("ops")
     assert decide(decider, ops, WEB, "whoami") == ("allow", None)  # [rules] default via "ops"
-    assert decide(decider, ops, DB, "whoami") == ("review", "default-action")  # "ops-db" says review
+    assert decide(decider, ops, DB, "whoami") == (
+        "review",
+        "default-action",
+    )  # "ops-db" says review
     nobody = who("interns")
     assert decide(decider, nobody, WEB, "whoami")[0] == "deny"  # no role here: fail closed
 

@@ -23,6 +23,7 @@ from harness import (
     TEST_LOGIN,
     Agent,
     BastionProcess,
+    bastion_with_target,
     make_agent,
     make_state,
     start_bastion,
@@ -30,7 +31,7 @@ from harness import (
 )
 from ptydriver import PtyProcess
 
-from bastion.localsshd import LocalSshd, start_sshd
+from bastion.localsshd import LocalSshd
 from bastion.store.db import Database
 from bastion.store.repos import TargetRepo
 from bastion.store.requests import RequestRepo
@@ -104,25 +105,20 @@ def hooks():
 
 @pytest.fixture(scope="module")
 def reviewed(tmp_path_factory: pytest.TempPathFactory, test_login: str, hooks: Hooks):
-    state = make_state(tmp_path_factory.mktemp("approvals") / "state")
-    text = state.config_file.read_text()
-    assert '# webhook = "' in text
-    text = text.replace('# webhook = "', f'webhook = "http://127.0.0.1:{hooks.port}/hook" # ', 1)
-    state.config_file.write_text(text + CONFIG.format(login=test_login))
-    with (state.root / "test-policy.toml").open("a") as policy:
-        policy.write(TWO_APPROVERS)
-    sshd: LocalSshd = start_sshd(
-        tmp_path_factory.mktemp("approvals-sshd"),
-        trusted_user_ca=(state.keys / "target_ca.pub").read_text(),
-        allow_user=test_login,
-    )
-    db = Database(state.database)
-    TargetRepo(db).add(Target("web1", "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
-    db.close()
-    bastion = start_bastion(state)
-    yield bastion
-    bastion.stop()
-    sshd.stop()
+    def webhook(text: str) -> str:
+        assert '# webhook = "' in text
+        return text.replace(
+            '# webhook = "', f'webhook = "http://127.0.0.1:{hooks.port}/hook" # ', 1
+        )
+
+    with bastion_with_target(
+        tmp_path_factory.mktemp("approvals"),
+        test_login,
+        config=CONFIG.format(login=test_login),
+        files={"test-policy.toml": TWO_APPROVERS},
+        edit=webhook,
+    ) as bastion:
+        yield bastion
 
 
 def person(reviewed: BastionProcess, root: Path, name: str, group: str) -> Agent:

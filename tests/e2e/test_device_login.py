@@ -9,14 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from harness import TEST_LOGIN, BastionProcess, make_state, start_bastion
+from harness import TEST_LOGIN, BastionProcess, bastion_with_target
 
 from bastion.devissuer import DevIssuer
 from bastion.identity.certinfo import certificate_info
-from bastion.localsshd import LocalSshd, start_sshd
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
-from bastion.targets import Target
 
 CONFIG = """
 [[issuer]]
@@ -45,21 +41,11 @@ def dev_issuer():
 def device_bastion(
     tmp_path_factory: pytest.TempPathFactory, test_login: str, dev_issuer: DevIssuer
 ):
-    state = make_state(tmp_path_factory.mktemp("device") / "state")
-    with state.config_file.open("a") as config:
-        config.write(CONFIG.format(url=dev_issuer.url, login=test_login))
-    sshd: LocalSshd = start_sshd(
-        tmp_path_factory.mktemp("device-sshd"),
-        trusted_user_ca=(state.keys / "target_ca.pub").read_text(),
-        allow_user=test_login,
-    )
-    db = Database(state.database)
-    TargetRepo(db).add(Target("web1", "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
-    db.close()
-    bastion = start_bastion(state)
-    yield bastion
-    bastion.stop()
-    sshd.stop()
+    config = CONFIG.format(url=dev_issuer.url, login=test_login)
+    with bastion_with_target(
+        tmp_path_factory.mktemp("device"), test_login, config=config
+    ) as bastion:
+        yield bastion
 
 
 def device_login(bastion: BastionProcess, issuer: DevIssuer, out: Path, identity: str):

@@ -7,12 +7,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from harness import TEST_LOGIN, BastionProcess, make_agent, make_state, start_bastion
-
-from bastion.localsshd import LocalSshd, start_sshd
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
-from bastion.targets import Target
+from harness import (
+    TEST_LOGIN,
+    BastionProcess,
+    bastion_with_target,
+    make_agent,
+)
 
 ROLES = """
 [[role]]
@@ -56,26 +56,17 @@ def echo_port() -> int:
 
 @pytest.fixture(scope="module")
 def roles_bastion(tmp_path_factory: pytest.TempPathFactory, test_login: str, echo_port: int):
-    state = make_state(tmp_path_factory.mktemp("roles") / "state")
-    with state.config_file.open("a") as config:
-        config.write(ROLES.format(login=test_login, echo_port=echo_port))
-    (state.root / "status-only.toml").write_text(
-        '[[rule]]\nname = "status-commands"\naction = "allow"\nmessage = "status"\n'
-        'program = ["uptime", "df"]\n'
-    )
-    sshd: LocalSshd = start_sshd(
-        tmp_path_factory.mktemp("roles-sshd"),
-        trusted_user_ca=(state.keys / "target_ca.pub").read_text(),
-        allow_user=test_login,
-    )
-    db = Database(state.database)
-    for name in ("web1", "web2"):
-        TargetRepo(db).add(Target(name, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
-    db.close()
-    bastion = start_bastion(state)
-    yield bastion
-    bastion.stop()
-    sshd.stop()
+    with bastion_with_target(
+        tmp_path_factory.mktemp("roles"),
+        test_login,
+        config=ROLES.format(login=test_login, echo_port=echo_port),
+        files={
+            "status-only.toml": '[[rule]]\nname = "status-commands"\naction = "allow"\n'
+            'message = "status"\nprogram = ["uptime", "df"]\n'
+        },
+        targets=("web1", "web2"),
+    ) as bastion:
+        yield bastion
 
 
 def test_role_grants_exec_on_its_target(roles_bastion: BastionProcess, tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +15,12 @@ import asyncssh
 
 from bastion.identity.authorities import Authorities
 from bastion.identity.issuing import issue_user_certificate
-from bastion.localsshd import free_port, wait_for_ssh
+from bastion.localsshd import free_port, start_sshd, wait_for_ssh
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
 from bastion.store.db import Database
+from bastion.store.repos import TargetRepo
+from bastion.targets import Target
 
 TEST_LOGIN = "bastiontest"
 TARGET_NAME = "web1"
@@ -106,6 +110,41 @@ def start_bastion(state: StateDir, port: int | None = None) -> BastionProcess:
             "bastion did not start:\n" + log_path.read_text(errors="replace")
         ) from None
     return BastionProcess(state, port, process, log_path)
+
+
+@contextmanager
+def bastion_with_target(
+    root: Path,
+    login: str,
+    *,
+    config: str = "",
+    files: dict[str, str] | None = None,
+    edit: Callable[[str], str] | None = None,
+    targets: tuple[str, ...] = (TARGET_NAME,),
+) -> Iterator[BastionProcess]:
+    """A bastion of its own (extra bastion.toml text, files beside it) and a real sshd
+    registered under each of `targets`; both stop when the block ends."""
+    state = make_state(root / "state")
+    text = state.config_file.read_text()
+    state.config_file.write_text((edit(text) if edit else text) + config)
+    for name, content in (files or {}).items():
+        with (state.root / name).open("a") as handle:
+            handle.write(content)
+    sshd = start_sshd(
+        root / "sshd", trusted_user_ca=(state.keys / "target_ca.pub").read_text(), allow_user=login
+    )
+    try:
+        db = Database(state.database)
+        for name in targets:
+            TargetRepo(db).add(Target(name, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
+        db.close()
+        bastion = start_bastion(state)
+        try:
+            yield bastion
+        finally:
+            bastion.stop()
+    finally:
+        sshd.stop()
 
 
 @dataclass
