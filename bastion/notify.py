@@ -14,10 +14,9 @@ import logging
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 from bastion.errors import ConfigError
-from bastion.identity.jwks import is_loopback_url
+from bastion.identity.jwks import https_or_loopback
 
 log = logging.getLogger("bastion.notify")
 
@@ -26,12 +25,8 @@ CONCURRENCY = 4
 
 
 def check_webhook_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and is_loopback_url(url):
-        return
-    raise ConfigError(f"webhook {url!r} must be https (http only on a loopback address)")
+    if not https_or_loopback(url):
+        raise ConfigError(f"webhook {url!r} must be https (http only on a loopback address)")
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -44,13 +44,17 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def check_issuer_url(url: str) -> None:
+def https_or_loopback(url: str) -> bool:
+    """The rule for every URL the bastion talks to: https, or plain http on loopback only."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and is_loopback_url(url):
-        return
-    raise BastionError(f"issuer URL {url!r} must be https (http only on a loopback address)")
+        return True
+    return parts.scheme == "http" and is_loopback_url(url)
+
+
+def check_issuer_url(url: str) -> None:
+    if not https_or_loopback(url):
+        raise BastionError(f"issuer URL {url!r} must be https (http only on a loopback address)")
 
 
 def http_fetch(url: str) -> tuple[bytes, str | None]:
