@@ -1,6 +1,7 @@
 """bastion.toml -> frozen dataclasses, validated once at the edge.
 
-Tables: [server], [rules], [[issuer]] (OIDC issuers) and [[role]]. tomllib
+Tables: [server], [rules], [approvals], [masking], [[issuer]] (OIDC issuers)
+and [[role]]. tomllib
 keeps no positions, so errors in [[role]] and [[issuer]] tables name the line
 of the table's header, found by scanning the text.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from bastion.errors import BastionError, ConfigError
 from bastion.identity.oidc import IssuerConfig
 from bastion.identity.roles import Role, parse_roles
+from bastion.masking import MaskingConfig, parse_masking
 from bastion.notify import check_webhook_url
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -40,6 +42,18 @@ default_action = "allow"
 # A JSON POST announcing each new review request (https, or http on loopback).
 # webhook = "https://hooks.example.com/bastion"
 
+[masking]
+# Secrets and personal data in exec and shell output are masked before the
+# agent (and the recording) sees them. `bastion mask --list` names the detectors.
+enabled = true
+detectors = ["all"]
+# Extra regexes; a group named `secret` limits what is masked:
+# patterns = ['internal-token=(?P<secret>[A-Za-z0-9]{32})']
+# Binary output of exec channels: pass (untouched, audited), mask, or close.
+binary = "pass"
+# How long a partial line may wait for the rest of a secret (milliseconds).
+holdback_ms = 40
+
 # Roles: with at least one [[role]], an identity needs a matching role to reach
 # anything (its certificate's groups, or its token's claims, are matched).
 # Without any, certificate principals alone decide. Example:
@@ -53,6 +67,7 @@ default_action = "allow"
 # forward = ["db1:5432"]
 # shell = false                         # exec only (recommended for agents)
 # approve = true                        # may approve requests on these targets
+# mask_patterns = ['ACME-[0-9]{8}']     # extra masking for these identities
 """
 
 
@@ -80,6 +95,7 @@ class Config:
     server: ServerConfig
     rules: RulesConfig = RulesConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
+    masking: MaskingConfig = MaskingConfig()
     roles: tuple[Role, ...] = ()
     issuers: tuple[IssuerConfig, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -114,7 +130,7 @@ def load_config(path: Path) -> Config:
     warnings = [
         f"{path}: unknown table or key {key!r} ignored"
         for key in data
-        if key not in ("server", "rules", "role", "issuer", "approvals")
+        if key not in ("server", "rules", "role", "issuer", "approvals", "masking")
     ]
     server = data.get("server", {})
     if not isinstance(server, dict):
@@ -146,10 +162,17 @@ def load_config(path: Path) -> Config:
     text = raw.decode("utf-8")
     roles = parse_roles(data.get("role"), str(path), _table_lines(text, "role"))
     issuers = _issuers(data.get("issuer"), str(path), _table_lines(text, "issuer"))
+    masking = parse_masking(
+        data.get("masking", {}),
+        str(path),
+        warnings,
+        {role.name: role.mask_patterns for role in roles if role.mask_patterns},
+    )
     return Config(
         server=ServerConfig(host, port, tuple(names), float(timeout)),
         rules=RulesConfig(tuple(policy), default_action),
         approvals=approvals,
+        masking=masking,
         roles=tuple(roles),
         issuers=tuple(issuers),
         warnings=tuple(warnings),

@@ -30,6 +30,7 @@ _KEYS = {
     "forward",
     "approve",
     "shell",
+    "mask_patterns",
 }
 
 
@@ -46,6 +47,7 @@ class Role:
     forward: tuple[str, ...] = ()  # "host:port" globs
     approve: bool = False
     shell: bool = True
+    mask_patterns: tuple[str, ...] = ()  # extra output-masking regexes (compiled by config.py)
 
     def matches(self, claims: Mapping[str, Any], groups: Sequence[str], issuer: str | None) -> bool:
         if self.issuer is not None and issuer != self.issuer:
@@ -206,6 +208,7 @@ def _role(item: Any, where: str) -> Role:
         forward=strings("forward"),
         approve=bool(item.get("approve", False)),
         shell=bool(item.get("shell", True)),
+        mask_patterns=strings("mask_patterns"),
     )
 
 
