@@ -83,13 +83,15 @@ def _class_table() -> bytes:
     for byte in range(0x30, 0x3A):
         table[byte] = ord("d")
     table[0x20] = table[0x2D] = ord("s")
+    table[0x00] = 0x00
     for byte in (*range(0x01, 0x07), *range(0x0E, 0x1B), *range(0x1C, 0x20)):
         table[byte] = ord("c")
     return bytes(table)
 
 
 CLASSES = _class_table()
-"""Byte classes: `d` digit, `s` space or dash, `c` a control byte text never holds, `.` other."""
+"""Byte classes: `d` digit, `s` space or dash, `c` a control byte text never holds, NUL
+itself, `.` other."""
 
 _DIGIT_NEEDLES = (b"ddddddddddddd", b"dsdddd")
 _MERGE_GAP = 512

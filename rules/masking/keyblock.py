@@ -24,6 +24,14 @@ _END = re.compile(rb"-----END" + _NAME)
 _BODY = rb"[A-Za-z0-9+/= \t\r]"  # base64, with the blanks and CR a terminal adds
 _BODY_LINES = re.compile(rb"(?:" + _BODY + rb"*\n)+")
 _BODY_RUN = re.compile(_BODY + rb"*")
+
+
+def _run_end(buf: bytes, pos: int, end: int) -> int:
+    """End of the base64 run at pos (the pattern matches the empty string, so always a match)."""
+    match = _BODY_RUN.match(buf, pos, end)
+    return pos if match is None else match.end()
+
+
 _KEY_LINE = re.compile(_BODY + rb"*|[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][\x20-\x7e]{0,1000}\r?")
 _KEY_LINE_PREFIX = re.compile(
     rb"[A-Za-z][A-Za-z0-9-]{0,40}(?::(?:[ \t][\x20-\x7e]{0,1000})?)?|-[-A-Z0-9 ]{0,60}"
@@ -63,7 +71,7 @@ class KeyBlock:
             if newline < 0:
                 return self._partial(buf, pos, final)
             if self._mid_line:
-                whole = _BODY_RUN.match(buf, pos, line_end).end() == line_end
+                whole = _run_end(buf, pos, line_end) == line_end
             else:
                 whole = _KEY_LINE.fullmatch(buf, pos, line_end) is not None
             if not whole:
@@ -80,7 +88,7 @@ class KeyBlock:
         go on; a header or END fragment stays held (bounded) even then.
         """
         n = len(buf)
-        run = _BODY_RUN.match(buf, pos, n).end()
+        run = _run_end(buf, pos, n)
         if self._mid_line or run - pos > HOLD or (final and run == n):
             if run < n:  # a byte no key line holds, after the run
                 return self._abort(buf, pos, n)
@@ -96,7 +104,7 @@ class KeyBlock:
 
     def _abort(self, buf: bytes, pos: int, line_end: int) -> tuple[int, bool]:
         """Not a key line: a long base64 run heading it is swallowed, the rest is text."""
-        run = _BODY_RUN.match(buf, pos, line_end).end()
+        run = _run_end(buf, pos, line_end)
         if self._mid_line or run - pos > HOLD:
             pos = run
         self.aborted = True

@@ -69,6 +69,7 @@ class Masker:
         if binary not in BINARY_POLICIES:
             raise ValueError(f"binary must be one of {', '.join(BINARY_POLICIES)}")
         self._detectors = grouped(detectors)
+        self._anchors = tuple({d.anchor for d in self._detectors if d.anchor is not None})
         self._binary_policy = binary
         self._markers = {d.name: marker(d.name) for d in detectors}
         self._buf = b""  # already-sent start of the current line, then the held bytes
@@ -158,16 +159,15 @@ class Masker:
         if self._dirty:  # rescan the line whose start went out on a flush
             lo = buf.rfind(b"\n", 0, pos) + 1
         region = Region(buf, lo, n, classes, classes_lo)
-        spans = sorted(
-            (
-                span
-                for detector in self._detectors
-                if detector.anchor is None or region.has(detector.anchor)
-                for span in detector.find(region)
-                if span.mask_end > pos and span.start < cut
-            ),
-            key=lambda span: (span.start, -span.end),
-        )
+        absent = {anchor for anchor in self._anchors if buf.find(anchor, lo, n) < 0}
+        spans = [
+            span
+            for detector in self._detectors
+            if detector.anchor not in absent
+            for span in detector.find(region)
+            if span.mask_end > pos and span.start < cut
+        ]
+        spans.sort(key=lambda span: (span.start, -span.end))
         cut, spans = _settle(spans, pos, cut, n)
         cursor = pos
         for span in sorted(spans, key=lambda span: (span.mask_start, -span.mask_end)):
@@ -227,6 +227,8 @@ def _settle(spans: list[Span], pos: int, cut: int, n: int) -> tuple[int, list[Sp
 def _binary_start(buf: bytes, start: int, classes: bytes) -> int | None:
     """Offset in buf of the first byte that makes the stream binary, if any."""
     control = classes.find(b"c")
-    nuls = buf.find(b"\0\0", max(0, start - 1))  # the first NUL may have gone out already
+    nuls = -1
+    if classes.find(b"\0") >= 0:  # memchr first: a two-byte search is 40 times slower
+        nuls = buf.find(b"\0\0", max(0, start - 1))  # the first NUL may have gone out already
     found = [at for at in (start + control if control >= 0 else -1, nuls) if at >= 0]
     return max(start, min(found)) if found else None
