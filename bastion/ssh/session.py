@@ -156,7 +156,6 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 height=height or 24,
                 pty=request.term_type is not None,
             )
-            self._masking = self._channel_masking()
             for what in self.refused:
                 chan.write_stderr(f"bastion: {what} refused: not permitted by policy\r\n".encode())
             if request.kind == "shell" and not self.identity.shell_allowed(
@@ -184,6 +183,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 self.target.name,
                 command if command is not None else request.kind,
             )
+            self._masking = self._channel_masking()
             conn = await self._upstream()
             self._up_conn = conn
             if self._closed:  # the agent went away during the handshake
