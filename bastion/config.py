@@ -1,6 +1,7 @@
 """bastion.toml -> frozen dataclasses, validated once at the edge.
 
-Tables: [server], [rules], [[issuer]] (OIDC issuers) and [[role]]. tomllib
+Tables: [server], [rules], [approvals], [masking], [[issuer]] (OIDC issuers)
+and [[role]]. tomllib
 keeps no positions, so errors in [[role]] and [[issuer]] tables name the line
 of the table's header, found by scanning the text.
 """
@@ -18,6 +19,7 @@ from bastion.alerts import AlertThresholds
 from bastion.errors import BastionError, ConfigError
 from bastion.identity.oidc import IssuerConfig
 from bastion.identity.roles import Role, parse_roles
+from bastion.masking import MaskingConfig, parse_masking
 from bastion.notify import check_webhook_url
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -49,6 +51,18 @@ default_action = "allow"
 # burst_seconds = 10
 # output_bytes = 104857600   # bytes one command or session sends to the agent
 
+[masking]
+# Secrets and personal data in exec and shell output are masked before the
+# agent (and the recording) sees them. `bastion mask --list` names the detectors.
+enabled = true
+detectors = ["all"]
+# Extra regexes; a group named `secret` limits what is masked:
+# patterns = ['internal-token=(?P<secret>[A-Za-z0-9]{32})']
+# Binary output of exec channels: pass (untouched, audited), mask, or close.
+binary = "pass"
+# How long a partial line may wait for the rest of a secret (milliseconds).
+holdback_ms = 40
+
 # Roles: with at least one [[role]], an identity needs a matching role to reach
 # anything (its certificate's groups, or its token's claims, are matched).
 # Without any, certificate principals alone decide. Example:
@@ -64,6 +78,7 @@ default_action = "allow"
 # default_action = "deny"               # for commands no rule matches (else [rules]'s)
 # shell = false                         # exec only (recommended for agents)
 # approve = true                        # may approve requests on these targets
+# mask_patterns = ['ACME-[0-9]{8}']     # extra masking for these identities
 """
 
 
@@ -98,6 +113,7 @@ class Config:
     rules: RulesConfig = RulesConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    masking: MaskingConfig = MaskingConfig()
     roles: tuple[Role, ...] = ()
     issuers: tuple[IssuerConfig, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -132,7 +148,7 @@ def load_config(path: Path) -> Config:
     warnings = [
         f"{path}: unknown table or key {key!r} ignored"
         for key in data
-        if key not in ("server", "rules", "role", "issuer", "approvals", "alerts")
+        if key not in ("server", "rules", "role", "issuer", "approvals", "alerts", "masking")
     ]
     server = data.get("server", {})
     if not isinstance(server, dict):
@@ -165,11 +181,18 @@ def load_config(path: Path) -> Config:
     text = raw.decode("utf-8")
     roles = parse_roles(data.get("role"), str(path), _table_lines(text, "role"))
     issuers = _issuers(data.get("issuer"), str(path), _table_lines(text, "issuer"))
+    masking = parse_masking(
+        data.get("masking", {}),
+        str(path),
+        warnings,
+        {role.name: role.mask_patterns for role in roles if role.mask_patterns},
+    )
     return Config(
         server=ServerConfig(host, port, tuple(names), float(timeout)),
         rules=RulesConfig(tuple(policy), default_action),
         approvals=approvals,
         alerts=alerts,
+        masking=masking,
         roles=tuple(roles),
         issuers=tuple(issuers),
         warnings=tuple(warnings),

@@ -1,6 +1,7 @@
 """Where one relayed channel meets recording, command detection and accounting.
 
-The relay calls `output`, `input` and `resize` with every chunk; each is
+The relay calls `output` (with the masked bytes the agent saw, which is what
+is recorded), `input` and `resize` with every chunk; each is
 cheap (an append to the asciicast writer's buffer and to the terminal
 model's tail). pyte runs only when the agent presses Enter in a shell.
 A failed recording write turns recording off for that channel, logged and
@@ -76,7 +77,13 @@ class SessionTap:
             recording=str(self.path) if self._writer else None,
         )
 
-    def output(self, data: bytes) -> None:
+    def output(self, data: bytes, screen: bytes | None = None) -> None:
+        """`data` is what the agent saw (masked); `screen`, if given, what the target sent.
+
+        The terminal model reads the target's own bytes: shell lines are
+        decided on what the target's shell echoed, so masking cannot hide
+        part of a command from the rules.
+        """
         self.bytes_out += len(data)
         if self._writer is not None and self._record_io:
             try:
@@ -84,7 +91,7 @@ class SessionTap:
             except (OSError, ValueError) as exc:
                 self._recording_failed(exc)
         if self._model is not None:
-            self._model.feed_output(data)
+            self._model.feed_output(data if screen is None else screen)
 
     def input(self, data: bytes) -> list[EnteredLine]:
         self.bytes_in += len(data)

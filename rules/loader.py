@@ -182,7 +182,7 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
     if isinstance(approvers, bool) or not isinstance(approvers, int) or not 1 <= approvers <= 5:
         raise fail(f"rule {name!r}: approvers must be a whole number from 1 to 5")
     if approvers > 1 and action is not Action.REVIEW:
-        raise fail(f"rule {name!r}: approvers only applies to action = \"review\"")
+        raise fail(f'rule {name!r}: approvers only applies to action = "review"')
     if (
         not any(lists[k] for k in _LIST_KEYS)
         and regex is None

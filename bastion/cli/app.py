@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bastion.cli import certs, records, requests_cli, rules_cli, setup, targets
+from bastion.cli import certs, mask_cli, records, requests_cli, rules_cli, setup, targets
 from bastion.errors import BastionError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.add_typer(requests_cli.app, name="requests")
 app.command("approve")(requests_cli.approve)
 app.command("deny")(requests_cli.deny)
 records.register(app)
+mask_cli.register(app)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ _KEYS = {
     "forward",
     "approve",
     "shell",
+    "mask_patterns",
 }
 
 
@@ -50,6 +51,8 @@ class Role:
 
     def reaches(self, target: str, labels: Mapping[str, str]) -> bool:
         return any(_target_matches(p, target, labels) for p in self.targets)
+
+    mask_patterns: tuple[str, ...] = ()  # extra output-masking regexes (compiled by config.py)
 
     def matches(self, claims: Mapping[str, Any], groups: Sequence[str], issuer: str | None) -> bool:
         if self.issuer is not None and issuer != self.issuer:
@@ -219,6 +222,7 @@ def _role(item: Any, where: str) -> Role:
         approve=bool(item.get("approve", False)),
         shell=bool(item.get("shell", True)),
         where=where,
+        mask_patterns=strings("mask_patterns"),
     )
 
 

@@ -19,6 +19,7 @@ from bastion.context import AuditHandle, Bastion
 from bastion.decide import DEFAULT_REVIEW_TIMEOUT, Verdict
 from bastion.errors import UpstreamError
 from bastion.identity.model import Identity
+from bastion.masking import ChannelMasking, describe_counts, transfer_protocol
 from bastion.recording import SessionMeta, SessionTap
 from bastion.review import Held, hold_for_review
 from bastion.sftp_guard import FX_PERMISSION_DENIED, SftpGuard, SftpProtocolError, status_reply
@@ -32,6 +33,7 @@ EXIT_DENIED = 126
 EXIT_UPSTREAM_FAILED = 255
 MAX_PENDING_INPUT = 1 << 20
 DEFAULT_SIZE = (80, 24)
+MASK_AUDIT_EVERY = 5.0  # seconds between `masked` audit rows of one busy channel
 
 
 @dataclass
@@ -86,6 +88,10 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         self._out_buf: list[bytes] = []
         self._out_type: int | None = None
         self._flush_scheduled = False
+        self._masking: ChannelMasking | None = None
+        self._mask_failed = False
+        self._mask_timer: asyncio.TimerHandle | None = None
+        self._mask_audited = 0.0
 
     # --- what the agent asks for -------------------------------------------------
 
@@ -177,6 +183,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 self.target.name,
                 command if command is not None else request.kind,
             )
+            self._masking = self._channel_masking()
             conn = await self._upstream()
             self._up_conn = conn
             if self._closed:  # the agent went away during the handshake
@@ -225,6 +232,22 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         if self._pending_eof:
             self._up_chan.write_eof()
         chan.resume_reading()
+
+    def _channel_masking(self) -> ChannelMasking | None:
+        """Output masking for exec and shell channels; SFTP's binary protocol is left alone."""
+        config = self.bastion.config.masking
+        if not config.enabled or self.request.kind == "subsystem":
+            return None
+        protocol = transfer_protocol(self.request.command) if self.request.kind == "exec" else None
+        if protocol is not None:
+            detail = f"{protocol} file transfer: output not masked"
+            self._audit(kind="masking-off", command=self.request.command, detail=detail)
+            return None
+        grants = self.identity.grants
+        roles = [role.name for role in grants.roles] if grants is not None else []
+        return ChannelMasking(
+            config, config.detectors_for(roles), pty=self.request.term_type is not None
+        )
 
     async def _decide(self, command: str) -> bool:
         """Decide the exec command (or subsystem) before anything reaches the target."""
@@ -457,6 +480,8 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             self._up_conn.close()
         if self._upstream_task is not None:
             self._upstream_task.cancel()
+        if self._mask_timer is not None:
+            self._mask_timer.cancel()
         self._close_tap(error=str(exc) if exc else None)
 
     # --- target -> agent (called by UpstreamSession) -----------------------------
@@ -484,18 +509,108 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             return
         data = b"".join(self._out_buf) if len(self._out_buf) > 1 else self._out_buf[0]
         self._out_buf.clear()
-        if self._tap is not None:
-            self._tap.output(data)
-        if self._chan is None:
+        raw = data
+        if self._mask_failed:
             return
-        if self._out_type == asyncssh.EXTENDED_DATA_STDERR:
+        if self._masking is not None:
+            try:
+                data = self._masking.feed(self._out_type, data)
+            except Exception as exc:  # fail closed: never send what could not be masked
+                self._masking_broke(exc)
+                return
+        if self._tap is not None:
+            self._tap.output(data, screen=raw)
+        self._send(self._out_type, data)
+        if self._masking is not None:
+            self._after_masking()
+
+    def _send(self, datatype: int | None, data: bytes) -> None:
+        if self._chan is None or not data or self._closed:
+            return
+        if datatype == asyncssh.EXTENDED_DATA_STDERR:
             self._chan.write_stderr(data)
         else:
             self._chan.write(data)
 
-    def upstream_eof(self) -> None:
+    # --- output masking -------------------------------------------------------------
+
+    def _after_masking(self, *, rearm: bool = True) -> None:
+        """Record what the maskers found or switched off; arm the idle release."""
+        masking = self._masking
+        assert masking is not None
+        for stream, offset in masking.new_binary():
+            self._binary_output(stream, offset)
+        if time.monotonic() - self._mask_audited >= MASK_AUDIT_EVERY:
+            self._audit_masked()
+        if rearm and masking.pending and self._mask_timer is None and not self._closed:
+            delay = self.bastion.config.masking.holdback_ms / 1000
+            self._mask_timer = asyncio.get_running_loop().call_later(delay, self._mask_idle)
+
+    def _mask_idle(self) -> None:
+        """The idle timer: release a held partial line once output has paused."""
+        self._mask_timer = None
+        if self._masking is None or self._closed:
+            return
+        delay = self.bastion.config.masking.holdback_ms / 1000
+        idle = time.monotonic() - self._last_output
+        if idle < delay:
+            loop = asyncio.get_running_loop()
+            self._mask_timer = loop.call_later(delay - idle, self._mask_idle)
+            return
+        self._release_masked()
+
+    def _release_masked(self) -> None:
+        """Send what the maskers hold (idle, or the end of the target's output)."""
         self._flush_output()
-        if self._chan is not None:
+        if self._masking is None or self._mask_failed:
+            return
+        try:
+            released = self._masking.flush()
+        except Exception as exc:  # fail closed
+            self._masking_broke(exc)
+            return
+        for datatype, data in released:
+            if self._tap is not None:
+                self._tap.output(data, screen=b"")
+            self._send(datatype, data)
+        self._after_masking(rearm=False)
+
+    def _audit_masked(self) -> None:
+        if self._masking is None:
+            return
+        found = self._masking.unaudited()
+        if found:
+            self._mask_audited = time.monotonic()
+            self._audit(kind="masked", command=self.request.command, detail=describe_counts(found))
+
+    def _binary_output(self, stream: str, offset: int) -> None:
+        """A stream turned binary: audited, and with `binary = "close"` the channel ends."""
+        policy = self.bastion.config.masking.binary
+        if policy == "close":
+            reason = f"binary output on {stream} refused by the masking policy; channel closed"
+            log.warning("session %s: %s", self.session_id, reason)
+            self._audit(kind="masking-off", command=self.request.command, detail=reason)
+            self._mask_failed = True
+            self._finish_agent(EXIT_DENIED, message=f"bastion: {reason}\r\n", error=reason)
+            if self._up_chan is not None:
+                self._up_chan.close()
+            return
+        detail = f"binary output on {stream} from byte {offset}: passed unmasked"
+        log.warning("session %s: %s", self.session_id, detail)
+        self._audit(kind="masking-off", command=self.request.command, detail=detail)
+
+    def _masking_broke(self, exc: Exception) -> None:
+        log.exception("session %s: output masking failed", self.session_id, exc_info=exc)
+        self._mask_failed = True
+        reason = f"output masking failed ({type(exc).__name__}); channel closed"
+        self._audit(kind="error", command=self.request.command, detail=reason)
+        self._finish_agent(EXIT_UPSTREAM_FAILED, message=f"bastion: {reason}\r\n", error=reason)
+        if self._up_chan is not None:
+            self._up_chan.close()
+
+    def upstream_eof(self) -> None:
+        self._release_masked()
+        if self._chan is not None and not self._mask_failed:
             self._chan.write_eof()
 
     def upstream_exit_status(self, status: int) -> None:
@@ -505,9 +620,9 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         self._exit_signal = (signal, core_dumped, msg, lang)
 
     def upstream_closed(self, exc: Exception | None) -> None:
-        self._flush_output()
+        self._release_masked()
         chan = self._chan
-        if chan is not None and not self._closed:
+        if chan is not None and not self._closed and not self._mask_failed:
             if self._exit_signal is not None:
                 chan.exit_with_signal(*self._exit_signal)
             elif self._exit_status is not None:
@@ -531,6 +646,8 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             self._chan.resume_reading()
 
     def _close_tap(self, *, error: str | None) -> None:
+        if self._tap is not None:
+            self._audit_masked()
         tap, self._tap = self._tap, None
         if tap is None:
             return
