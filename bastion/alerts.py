@@ -8,7 +8,9 @@ code knows about it. It raises:
 - `denied-streak`: N denials in a row for one identity;
 - `burst`: more than N commands from one identity within a window;
 - `forward-refused`: a port forward to a destination no role opens;
-- `output-volume`: a command or session sent more than N bytes to the agent.
+- `output-volume`: a command or session sent more than N bytes to the agent;
+- `masking-off`: output masking was switched off for a channel (binary output
+  passed through, or a file transfer), which could carry secrets unmasked.
 
 Each alert is stored (`bastion alerts`), logged, and POSTed to the optional
 `[alerts] webhook`. Repeats of the same kind for the same identity are held
@@ -82,6 +84,9 @@ class AlertDetector:
             "command": fields.get("command"),
             "time": now,
         }
+        if kind == "masking-off":
+            detail = f"output masking off: {fields.get('detail') or 'no reason given'}"
+            return self._once(Alert("masking-off", detail=detail, **context))
         if kind not in _DECIDED or decision is None:
             return []
         alerts: list[Alert] = []

@@ -82,3 +82,18 @@ def test_alert_thresholds_are_validated(tmp_path: Path) -> None:
         state.config_file.write_text(base.replace("# denied_streak = 5", bad))
         with pytest.raises(ConfigError, match="alerts."):
             load_config(state.config_file)
+
+
+def test_masking_switched_off_is_an_alert() -> None:
+    detector = AlertDetector()
+    fields = {
+        "kind": "masking-off",
+        "identity": "ci",
+        "session_id": "s1",
+        "time": 5.0,
+        "detail": "binary output on stdout at byte 12: passed through unmasked",
+    }
+    alerts = detector.audited(fields)
+    assert [(a.kind, a.session_id) for a in alerts] == [("masking-off", "s1")]
+    assert "binary output on stdout" in alerts[0].detail
+    assert detector.audited(fields | {"time": 6.0}) == []  # cooldown

@@ -75,3 +75,14 @@ def test_a_forward_to_an_unregistered_destination_raises_an_alert(
     found = wait_until(lambda: alerts(bastion, name), 10)
     assert [a["kind"] for a in found] == ["forward-refused"]
     assert found[0]["target"] == "10.99.99.99" and "5432" in found[0]["detail"]
+
+
+def test_binary_output_passing_unmasked_raises_an_alert(
+    bastion: BastionProcess, tmp_path: Path
+) -> None:
+    name, agent = fresh_agent(bastion, tmp_path)
+    result = agent.run("-J", "bastion", DEST, r"printf '\001\002 AKIAIOSFODNN7EXAMPLE\n'")
+    assert result.returncode == 0 and b"AKIAIOSFODNN7EXAMPLE" in result.stdout  # binary: untouched
+    found = wait_until(lambda: alerts(bastion, name), 10)
+    assert [a["kind"] for a in found] == ["masking-off"]
+    assert "binary output on stdout" in found[0]["detail"]
