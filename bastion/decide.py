@@ -42,10 +42,11 @@ class Verdict:
     reason: str
     timeout: float | None = None
     approvers: int = 1
+    end_session: bool = False  # the rule ends the session: the command does not run
 
     @property
     def allowed(self) -> bool:
-        return self.action in ("allow", "alert")
+        return self.action in ("allow", "alert") and not self.end_session
 
 
 class Decider:
@@ -109,7 +110,14 @@ class Decider:
             if rule is None and decision.action is not Action.ALLOW:
                 rule = "default-action"
                 reason = f"no rule allows this command, and the default action here is {decision.action.value}"
-            return Verdict(decision.action.value, rule, reason, timeout, decision.approvers)
+            return Verdict(
+                decision.action.value,
+                rule,
+                reason,
+                timeout,
+                decision.approvers,
+                decision.end_session,
+            )
         except Exception:  # fail closed: an internal error denies, never allows
             log.exception("decision failed for %s on %s; denying", identity.name, target.name)
             return Verdict("deny", "internal-error", "the bastion could not evaluate this command")

@@ -63,7 +63,13 @@ def _evaluate(policies: Sequence[Policy], request: Request, default_action: Acti
             )
     if chosen is not None:
         return Decision(
-            chosen.action, chosen.name, chosen.message, commands, chosen.timeout, chosen.approvers
+            chosen.action,
+            chosen.name,
+            chosen.message,
+            commands,
+            chosen.timeout,
+            chosen.approvers,
+            chosen.end_session,
         )
     if not commands and request.command.strip():
         return Decision(

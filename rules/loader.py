@@ -45,6 +45,7 @@ _RULE_KEYS = {
     "scope",
     "timeout",
     "approvers",
+    "end_session",
 }
 _LIST_KEYS = (
     "program",
@@ -183,6 +184,11 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         raise fail(f"rule {name!r}: approvers must be a whole number from 1 to 5")
     if approvers > 1 and action is not Action.REVIEW:
         raise fail(f'rule {name!r}: approvers only applies to action = "review"')
+    end_session = item.get("end_session", False)
+    if not isinstance(end_session, bool):
+        raise fail(f"rule {name!r}: end_session must be true or false")
+    if end_session and action not in (Action.DENY, Action.ALERT):
+        raise fail(f'rule {name!r}: end_session applies to action = "deny" or "alert"')
     if (
         not any(lists[k] for k in _LIST_KEYS)
         and regex is None
@@ -209,6 +215,7 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         scope=Scope(**{k: tuple(v) for k, v in scope.items()}),
         timeout=timeout,
         approvers=approvers,
+        end_session=end_session,
         line=line,
     )
 

@@ -67,6 +67,7 @@ class Decision:
     commands: tuple[SimpleCommand, ...] = ()
     review_timeout: float | None = None
     approvers: int = 1  # distinct reviewers a `review` decision needs
+    end_session: bool = False  # the command does not run and the session is closed
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class Decision:
             "rule": self.rule,
             "reason": self.reason,
             "commands": [command.to_json() for command in self.commands],
+            **({"end_session": True} if self.end_session else {}),
         }
 
 
@@ -104,6 +106,7 @@ class Rule:
     scope: Scope = field(default_factory=Scope)
     timeout: float | None = None
     approvers: int = 1
+    end_session: bool = False
     line: int | None = None
 
 

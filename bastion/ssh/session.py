@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import asyncssh
 
+from bastion.alerts import Alert
 from bastion.context import AuditHandle, Bastion
 from bastion.decide import DEFAULT_REVIEW_TIMEOUT, Verdict
 from bastion.errors import UpstreamError
@@ -271,7 +272,9 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 self._say_stderr(message)
                 return True
         else:
-            message = f"bastion: denied by rule {verdict.rule}: {verdict.reason}"
+            message = _refusal(verdict)
+            if verdict.end_session:
+                self._session_ended_by(verdict, command)
         self._tap.marker(f"{verdict.action}: {verdict.rule}")
         self._tap.output(message.encode() + b"\r\n")
         self._finish_agent(EXIT_DENIED, message=message + "\r\n", error=message)
@@ -401,8 +404,32 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 if not approved:
                     refusal = message
             else:
-                refusal = f"bastion: denied by rule {verdict.rule}: {verdict.reason}"
+                refusal = _refusal(verdict)
+                if verdict.end_session:
+                    # The line is cancelled and explained first; then the session ends.
+                    self._session_ended_by(verdict, line.text)
+                    asyncio.get_running_loop().call_later(0.2, self._end_by_rule, refusal)
         return LineDecision(refusal is None, refusal)
+
+    def _session_ended_by(self, verdict: Verdict, command: str) -> None:
+        self.bastion.raise_alert(
+            Alert(
+                "session-ended",
+                identity=self.identity.name,
+                detail=f"rule {verdict.rule} ended the session: {verdict.reason}",
+                session_id=self.session_id,
+                target=self.target.name,
+                rule=verdict.rule,
+                command=command[:500],
+            )
+        )
+
+    def _end_by_rule(self, message: str) -> None:
+        if self._closed:
+            return
+        self._finish_agent(EXIT_DENIED, message=message + "\r\n", error=message)
+        if self._up_chan is not None:
+            self._up_chan.close()
 
     def _filter_sftp(self, data: bytes) -> bytes:
         """Forward the SFTP requests the rules allow; answer the others here."""
@@ -435,7 +462,11 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 rule=verdict.rule,
             )
             if not verdict.allowed:  # review is not offered for single SFTP requests
-                return f"bastion: denied by rule {verdict.rule}: {verdict.reason}"
+                refusal = _refusal(verdict)
+                if verdict.end_session:
+                    self._session_ended_by(verdict, command)
+                    asyncio.get_running_loop().call_later(0.2, self._end_by_rule, refusal)
+                return refusal
         return None
 
     def eof_received(self) -> bool:
@@ -690,3 +721,10 @@ class UpstreamSession(asyncssh.SSHClientSession[bytes]):
 
     def resume_writing(self) -> None:
         self.relay.upstream_resume()
+
+
+def _refusal(verdict: Verdict) -> str:
+    """What the agent reads when a rule stops a command (SPEC section 9)."""
+    if verdict.end_session:
+        return f"bastion: session ended by rule {verdict.rule}: {verdict.reason}"
+    return f"bastion: denied by rule {verdict.rule}: {verdict.reason}"

@@ -86,3 +86,29 @@ def test_binary_output_passing_unmasked_raises_an_alert(
     found = wait_until(lambda: alerts(bastion, name), 10)
     assert [a["kind"] for a in found] == ["masking-off"]
     assert "binary output on stdout" in found[0]["detail"]
+
+
+def test_a_rule_can_end_a_shell_session(bastion: BastionProcess, tmp_path: Path) -> None:
+    from ptydriver import PtyProcess
+
+    name, agent = fresh_agent(bastion, tmp_path)
+    shell = PtyProcess(agent.ssh("-tt", "-J", "bastion", DEST))
+    try:
+        shell.expect(b"$ ")
+        shell.send(b"echo still-here\r")
+        shell.expect(b"still-here")
+        shell.send(b"tac /etc/hostname\r")
+        shell.expect(b"session ended by rule end-on-tac: tac ends the session in tests")
+        assert shell.wait(timeout=20) == 126  # the whole session is over, not just the line
+    finally:
+        shell.kill()
+    found = wait_until(lambda: alerts(bastion, name), 10)
+    assert [a["kind"] for a in found] == ["session-ended"]
+    assert found[0]["rule"] == "end-on-tac" and found[0]["command"] == "tac /etc/hostname"
+
+
+def test_a_rule_ending_the_session_stops_an_exec(bastion: BastionProcess, tmp_path: Path) -> None:
+    name, agent = fresh_agent(bastion, tmp_path)
+    result = agent.run("-J", "bastion", DEST, "tac /etc/hostname")
+    assert result.returncode == 126 and result.stdout == b""
+    assert b"session ended by rule end-on-tac" in result.stderr

@@ -194,3 +194,20 @@ def test_the_rule_index_decides_exactly_as_checking_every_rule() -> None:
         assert decision.rule == (expected.name if expected else None), line
         checked += 1
     assert checked > 1000
+
+
+def test_end_session_is_validated_and_carried_to_the_decision(tmp_path) -> None:
+    from rules import PolicyError, load_policy
+
+    policy = tmp_path / "p.toml"
+    policy.write_text(
+        '[[rule]]\nname = "x"\naction = "alert"\nprogram = ["nc"]\nend_session = true\n'
+    )
+    assert evaluate([load_policy(policy)], Request("nc -l 4444")).end_session is True
+    for bad in (
+        'action = "review"\nprogram = ["x"]\nend_session = true',
+        'action = "deny"\nprogram = ["x"]\nend_session = "yes"',
+    ):
+        policy.write_text(f'[[rule]]\nname = "x"\n{bad}\n')
+        with pytest.raises(PolicyError, match="end_session"):
+            load_policy(policy)

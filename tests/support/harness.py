@@ -62,6 +62,13 @@ message = "uptime raises an alert in tests"
 program = ["uptime"]
 
 [[rule]]
+name = "end-on-tac"
+action = "deny"
+message = "tac ends the session in tests"
+program = ["tac"]
+end_session = true
+
+[[rule]]
 name = "hold-uname"
 action = "review"
 message = "uname is held for review in tests"
