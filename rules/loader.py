@@ -63,6 +63,7 @@ SQL_KINDS = frozenset(
     "drop_database drop_schema drop_table drop_other truncate delete_without_where "
     "update_without_where copy_to_stdout copy_to_program copy_to_file copy_from "
     "select_into_outfile grant revoke alter_user create_user shell_escape select insert "
+    "alter_drop create_code server_file remote_sql "
     "delete update other".split()
 )
 

@@ -138,6 +138,23 @@ def test_redirects_are_reads_and_writes() -> None:
         ("mongosh --eval 'db.dropDatabase()'", ("drop_database",)),
         ("redis-cli flushall", ("drop_database",)),
         ("psql -c '\\! id'", ("shell_escape",)),
+        # Nested and indirect forms: a data-modifying CTE, EXPLAIN ANALYZE (which runs
+        # the statement), server-side file functions, dblink, ALTER ... DROP, routines.
+        (
+            "psql -c 'WITH d AS (DELETE FROM t RETURNING *) SELECT count(*) FROM d'",
+            ("select", "delete_without_where"),
+        ),
+        ("psql -c 'EXPLAIN ANALYZE DELETE FROM t'", ("other", "delete_without_where")),
+        ("psql -c 'EXPLAIN (ANALYZE, BUFFERS) TRUNCATE t'", ("other", "truncate")),
+        ("mysql -e 'EXPLAIN FORMAT=JSON SELECT 1'", ("other", "select")),
+        ("psql -c \"SELECT pg_read_file('/etc/passwd')\"", ("select", "server_file")),
+        ("mysql -e \"SELECT LOAD_FILE('/etc/shadow')\"", ("select", "server_file")),
+        ("mysql -e \"SELECT * FROM t INTO OUTFILE '/tmp/t'\"", ("select_into_outfile",)),
+        ("psql -c \"SELECT dblink_exec('h', 'DROP DATABASE p')\"", ("select", "remote_sql")),
+        ("psql -c 'ALTER TABLE t DROP COLUMN c'", ("alter_drop", "drop_other")),
+        ("psql -c 'ALTER TABLE t ADD COLUMN c text'", ("other",)),
+        ("psql -c 'CREATE PROCEDURE p() LANGUAGE sql AS $$ DELETE FROM t $$'", ("create_code",)),
+        ("psql -c 'CREATE INDEX i ON t (c)'", ("other",)),
     ],
 )
 def test_sql_handed_to_clients_is_parsed(line: str, kinds: tuple[str, ...]) -> None:
