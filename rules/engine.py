@@ -185,6 +185,7 @@ def _needs_command(rule: Rule) -> bool:
         or rule.sql
         or rule.egress is not None
         or rule.opaque is not None
+        or rule.open_args is not None
     )
 
 
@@ -196,6 +197,8 @@ def _command_matches(rule: Rule, command: SimpleCommand) -> bool:
     if rule.opaque is not None and command.opaque != rule.opaque:
         return False
     if rule.egress is not None and command.egress != rule.egress:
+        return False
+    if rule.open_args is not None and command.open_args != rule.open_args:
         return False
     if rule.sql and not rule.sql.intersection(command.sql):
         return False

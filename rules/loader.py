@@ -10,7 +10,8 @@
 Matchers (all given must match one command): program, command_path, subcommand, flags
 (each entry "r|R|recursive": one of these spellings must be present),
 any_flag, args, paths, writes (globs; `~` is kept literally, as the shell
-parser reports it), sql, egress, opaque, regex (the raw line; last resort).
+parser reports it), sql, egress, opaque, open_args (arguments that xargs or
+parallel add at run time), regex (the raw line; last resort).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ _RULE_KEYS = {
     "sql",
     "egress",
     "opaque",
+    "open_args",
     "regex",
     "scope",
     "timeout",
@@ -166,7 +168,7 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
             re.compile(regex)
         except re.error as exc:
             raise fail(f"rule {name!r}: bad regex: {exc}") from None
-    for key in ("egress", "opaque"):
+    for key in ("egress", "opaque", "open_args"):
         if key in item and not isinstance(item[key], bool):
             raise fail(f"rule {name!r}: {key} must be true or false")
     scope = item.get("scope", {})
@@ -195,6 +197,7 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         and regex is None
         and "egress" not in item
         and "opaque" not in item
+        and "open_args" not in item
     ):
         raise fail(f"rule {name!r} has no matcher: it would match every command")
     return Rule(
@@ -212,6 +215,7 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         sql=frozenset(lists["sql"]),
         egress=item.get("egress"),
         opaque=item.get("opaque"),
+        open_args=item.get("open_args"),
         regex=regex,
         scope=Scope(**{k: tuple(v) for k, v in scope.items()}),
         timeout=timeout,

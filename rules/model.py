@@ -43,6 +43,7 @@ class SimpleCommand:
     writes: tuple[str, ...] = ()  # files redirected out with > >> &>
     sql: tuple[str, ...] = ()  # statement kinds found in SQL handed to a client
     egress: bool = False  # opens a raw network connection
+    open_args: bool = False  # more arguments come from input at run time (xargs, parallel)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"program": self.program, "argv": list(self.argv)}
@@ -56,6 +57,8 @@ class SimpleCommand:
             data["writes"] = list(self.writes)
         if self.egress:
             data["egress"] = True
+        if self.open_args:
+            data["open_args"] = True
         return data
 
 
@@ -102,6 +105,7 @@ class Rule:
     sql: frozenset[str] = frozenset()
     egress: bool | None = None
     opaque: bool | None = None
+    open_args: bool | None = None
     regex: str | None = None
     scope: Scope = field(default_factory=Scope)
     timeout: float | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Any
 
 SHELLS = frozenset(
     {"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "busybox-sh", "rbash"}
@@ -142,14 +143,27 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "runuser": (frozenset("-u -g -G --user --group".split()), 0),
     "sg": (frozenset(), 1),
 }
+# At most this many commands are read out of one find or parallel invocation.
+MAX_EXPANDED = 64
 _SSH_VALUE_OPTIONS = frozenset(
     "-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w -B".split()
 )
 
 
-def strip_wrapper(program: str, argv: list[str]) -> tuple[str, list[str]] | None:
-    """What a wrapper runs: ("argv", words) or ("line", [shell text]); None if not a wrapper."""
+def strip_wrapper(program: str, argv: list[str]) -> tuple[str, list[Any]] | None:
+    """What a wrapper runs; None if `program` is not one.
+
+    ("argv", words): one command. ("argvs", [words, ...]): several (find with
+    several starting points or -exec actions, parallel with `:::` items).
+    ("input", words): a command that gets more arguments from its input at run
+    time (xargs, parallel without `:::`). ("line", [text]): shell code.
+    """
     args = argv[1:]
+    if program == "xargs":
+        wrapped = _wrapped_argv(program, args)
+        return ("input", wrapped[1]) if wrapped is not None else None
+    if program == "parallel":
+        return _parallel(args)
     if program in _WRAPPERS:
         return _wrapped_argv(program, args)
     if program == "env":
@@ -285,17 +299,53 @@ def _watch(args: list[str]) -> tuple[str, list[str]] | None:
     return ("argv", rest) if exec_mode else ("line", [" ".join(rest)])
 
 
-def _find_exec(args: list[str]) -> tuple[str, list[str]] | None:
-    """The command of the first -exec, with {} standing for find's starting point."""
+def _find_exec(args: list[str]) -> tuple[str, list[Any]] | None:
+    """Every -exec/-execdir/-ok action, once per starting point standing in for {}."""
     starts = []
     for arg in args:
         if arg.startswith(("-", "(", "!")):
             break
         starts.append(arg)
-    start = starts[0] if starts else "."
-    for i, arg in enumerate(args):
-        if arg in ("-exec", "-execdir", "-ok", "-okdir"):
+    starts = starts[:MAX_EXPANDED] or ["."]
+    commands: list[list[str]] = []
+    i = 0
+    while i < len(args) and len(commands) < MAX_EXPANDED:
+        if args[i] in ("-exec", "-execdir", "-ok", "-okdir"):
             end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+")), len(args))
-            inner = [start if word == "{}" else word for word in args[i + 1 : end]]
-            return ("argv", inner) if inner else None
-    return None
+            words = args[i + 1 : end]
+            if words:
+                commands += [[start if w == "{}" else w for w in words] for start in starts]
+            i = end
+        i += 1
+    return ("argvs", commands[:MAX_EXPANDED]) if commands else None
+
+
+# GNU parallel: options that take a separate value.
+_PARALLEL_VALUE_OPTIONS = frozenset(
+    "-j -J -S -a -d -I -C -n -N -L -E --jobs --sshlogin --arg-file --delimiter --colsep "
+    "--tmpdir --results --joblog --timeout --delay --max-args --max-replace-args".split()
+)
+
+
+def _parallel(args: list[str]) -> tuple[str, list[Any]] | None:
+    """`parallel CMD ::: A B` runs CMD A and CMD B; without `:::` the items come from input."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] not in (":::", "::::"):
+        i += 2 if args[i] in _PARALLEL_VALUE_OPTIONS else 1
+    rest = args[i:]
+    separator = next((j for j, a in enumerate(rest) if a.startswith(":::")), None)
+    words = rest if separator is None else rest[:separator]
+    items = [] if separator is None else [a for a in rest[separator + 1 :] if not a.startswith(":::")]
+    from_files = separator is not None and rest[separator] == "::::"
+    if not words:  # the items are the commands
+        if separator is None or from_files:
+            return ("input", [])
+        return ("line", ["; ".join(items[:MAX_EXPANDED])])
+    if separator is None or from_files:
+        return ("input", words)
+    placeholder = "{}" if any("{}" in w for w in words) else None
+    commands = [
+        [w.replace(placeholder, item) for w in words] if placeholder else [*words, item]
+        for item in items[:MAX_EXPANDED]
+    ]
+    return ("argvs", commands) if commands else ("argv", words)

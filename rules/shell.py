@@ -154,15 +154,23 @@ class _Walker:
                 command = self.commands[position]
                 self.commands[position] = _reads_pipe(command, feeding_text, index)
             stage_commands = self.commands[start:]
-            if index == 1 and feeding_text is not None and stage_commands:
-                self.xargs_input(stage_commands[0], feeding_text, depth)
+            if index == 1 and stage_commands and stage_commands[0].program == "xargs":
+                fed = feeding_text
+                if fed is None:
+                    fed = _found_paths(self.commands[before:first_stage_end])
+                if fed is not None:  # its arguments are known after all
+                    for position in range(start, len(self.commands)):
+                        self.commands[position] = replace(
+                            self.commands[position], open_args=False
+                        )
+                    self.xargs_input(stage_commands[0], fed, depth)
 
     def xargs_input(self, command: SimpleCommand, fed: str, depth: int) -> None:
         """`echo ARGS | xargs CMD`: judge CMD with the arguments it will be given, too."""
         if command.program != "xargs":
             return
         inner = strip_wrapper("xargs", list(command.argv))
-        if inner is None or inner[0] != "argv":
+        if inner is None or inner[0] != "input":
             return
         items = fed.split()[:MAX_XARGS_ITEMS]
         replace_with = xargs_replace_string(command.argv)
@@ -220,6 +228,7 @@ class _Walker:
         writes: tuple[str, ...] = (),
         heredoc: str | None = None,
         egress: bool = False,
+        open_args: bool = False,
     ) -> None:
         """Report `words` as a command, then whatever it wraps or runs."""
         program = posixpath.basename(words[0].rstrip("/")) or words[0]
@@ -230,7 +239,15 @@ class _Walker:
             opaque_reason = reads_commands_from_input(program, argv)
         self.add(
             SimpleCommand(
-                program, argv, opaque_reason is not None, opaque_reason, reads, writes, sql, egress
+                program,
+                argv,
+                opaque_reason is not None,
+                opaque_reason,
+                reads,
+                writes,
+                sql,
+                egress,
+                open_args,
             )
         )
         if program in SHELLS and heredoc is not None:
@@ -239,14 +256,19 @@ class _Walker:
         if inner is None:
             return
         kind, payload = inner
-        if program == "xargs" and kind == "argv":
-            reason = xargs_input_reason(argv, payload)
+        if kind == "input":  # xargs, parallel: more arguments arrive at run time
+            reason = input_command_reason(argv, payload)
             if reason is not None:
                 self.add(
-                    SimpleCommand(payload[0] if payload else "xargs", tuple(payload), True, reason)
+                    SimpleCommand(payload[0] if payload else program, tuple(payload), True, reason)
                 )
-        if kind == "argv" and payload:
-            self.simple(list(payload), depth)
+            if payload:
+                self.simple(list(payload), depth, open_args=True)
+        elif kind == "argv" and payload:
+            self.simple(list(payload), depth, open_args=open_args)
+        elif kind == "argvs":
+            for words in payload:
+                self.simple(list(words), depth, open_args=open_args)
         elif kind == "line":
             self.line(" ".join(payload), depth + 1)
 
@@ -445,30 +467,45 @@ def xargs_replace_string(argv: tuple[str, ...]) -> str | None:
     return None
 
 
-def xargs_input_reason(argv: tuple[str, ...], inner: list[str]) -> str | None:
-    """Why the command xargs builds from its input cannot be known, if it cannot.
+def input_command_reason(argv: tuple[str, ...], inner: list[str]) -> str | None:
+    """Why the command xargs or parallel builds from its input cannot be known, if it cannot.
 
     Input items become the command name, or code for a shell or interpreter:
-    `... | xargs -I{} sh -c '{}'`, `... | xargs -I% %`. Plain data arguments
-    (`find ... | xargs grep x`) are not flagged; with `echo ... |` they are
-    judged as given (_Walker.xargs_input).
+    `... | xargs -I{} sh -c '{}'`, `... | xargs -I% %`, `parallel` with no
+    command. Plain data arguments (`find ... | xargs grep x`) are not opaque:
+    the command is reported with `open_args` (its arguments come at run time),
+    and with `echo ... |` they are judged as given (_Walker.xargs_input).
     """
+    runner = posixpath.basename(argv[0]) if argv else "xargs"
     if not inner:
-        return None
-    replace_with = xargs_replace_string(argv)
+        return f"{runner} runs command lines read from its input" if runner == "parallel" else None
+    replace_with = xargs_replace_string(argv) if runner == "xargs" else "{}"
     program = posixpath.basename(inner[0])
     if replace_with is not None and replace_with in inner[0]:
-        return "xargs runs a command named by its input"
+        return f"{runner} runs a command named by its input"
     runs_code = program in SHELLS or program in INTERPRETER_CODE_FLAGS or program == "eval"
     if runs_code and replace_with is not None and any(replace_with in w for w in inner[1:]):
-        return f"xargs hands its input to {program} as code"
+        return f"{runner} hands its input to {program} as code"
     if (
         runs_code
         and replace_with is None
         and (program == "eval" or (len(inner) >= 2 and inner[-1] in ("-c", "-e", "--eval")))
     ):
-        return f"xargs hands its input to {program} as code"
+        return f"{runner} hands its input to {program} as code"
     return None
+
+
+def _found_paths(commands: list[SimpleCommand]) -> str | None:
+    """`find START... | xargs CMD`: CMD gets paths under START, judged as START itself
+    (as `find START -exec CMD {}` is)."""
+    if len(commands) != 1 or commands[0].program != "find" or commands[0].opaque:
+        return None
+    starts = []
+    for arg in commands[0].argv[1:]:
+        if arg.startswith(("-", "(", "!")):
+            break
+        starts.append(arg)
+    return " ".join(starts) or "."
 
 
 def _echoed_text(commands: list[SimpleCommand]) -> str | None:

