@@ -159,12 +159,19 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             )
             for what in self.refused:
                 chan.write_stderr(f"bastion: {what} refused: not permitted by policy\r\n".encode())
-            if request.kind == "shell" and not self.identity.shell_allowed(
-                self.target.name, self.target.labels
-            ):
+            shell_allowed = self.identity.shell_allowed(self.target.name, self.target.labels)
+            if request.kind == "shell" and not shell_allowed:
                 self._refuse_shell(
                     "shell-not-allowed",
                     "interactive shells are not allowed for your roles; use exec",
+                )
+                return
+            if request.kind == "exec" and request.term_type is not None and not shell_allowed:
+                # Keys typed on a terminal reach whatever runs there (a pager's `!`, an
+                # editor's `:!`) and are never decided: exec-only roles get no terminal.
+                self._refuse_shell(
+                    "terminal-not-allowed",
+                    "a terminal for exec is not allowed for your roles; run without -t",
                 )
                 return
             if request.kind == "shell" and request.term_type is None:

@@ -100,6 +100,12 @@ def test_shell_false_means_exec_only(roles_bastion: BastionProcess, tmp_path: Pa
     result = agent.run("-tt", "-J", "bastion", f"{TEST_LOGIN}@web1", input=b"exit\n")
     assert result.returncode == 126
     assert b"denied by rule shell-not-allowed" in result.stdout + result.stderr
+    # An exec with a terminal is a shell by another name (`less` then `!sh`).
+    paged = agent.run("-tt", "-J", "bastion", f"{TEST_LOGIN}@web1", "less /etc/hostname")
+    assert paged.returncode == 126
+    assert b"denied by rule terminal-not-allowed" in paged.stdout + paged.stderr
+    plain = agent.run("-J", "bastion", f"{TEST_LOGIN}@web1", "echo exec-still-works")
+    assert plain.returncode == 0 and plain.stdout == b"exec-still-works\n", plain.stderr
 
 
 def test_no_role_no_access(roles_bastion: BastionProcess, tmp_path: Path) -> None:
