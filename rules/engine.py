@@ -94,6 +94,8 @@ class _RuleIndex:
         self.program_globs: list[tuple[re.Pattern[str], _Entry]] = []
         self.when: dict[str, list[_Entry]] = {"sql": [], "egress": [], "opaque": [], "writes": []}
         self.always: list[_Entry] = []
+        # (programs, features) -> candidates: lines share a few program sets.
+        self.cache: dict[tuple[frozenset[str], tuple[bool, ...]], list[_Entry]] = {}
         for position, rule in enumerate(policy.rules):
             entry = (-rule.action.severity, position, rule)
             if rule.program:
@@ -116,21 +118,30 @@ class _RuleIndex:
 
     def candidates(self, commands: tuple[SimpleCommand, ...]) -> list[_Entry]:
         """Rules that could match, most severe first, then in file order."""
+        programs = frozenset(command.program for command in commands)
+        features = (
+            bool(self.when["sql"]) and any(command.sql for command in commands),
+            bool(self.when["egress"]) and any(command.egress for command in commands),
+            bool(self.when["opaque"]) and any(command.opaque for command in commands),
+            bool(self.when["writes"])
+            and any(command.writes or command.program in _WRITERS for command in commands),
+        )
+        key = (programs, features)
+        found = self.cache.get(key)
+        if found is None:
+            if len(self.cache) > 4096:
+                self.cache.clear()
+            found = self.cache[key] = self._candidates(programs, features)
+        return found
+
+    def _candidates(self, programs: frozenset[str], features: tuple[bool, ...]) -> list[_Entry]:
         found = list(self.always)
-        programs = {command.program for command in commands}
         for program in programs:
             found += self.by_program.get(program, ())
             found += [entry for pattern, entry in self.program_globs if pattern.match(program)]
-        if self.when["sql"] and any(command.sql for command in commands):
-            found += self.when["sql"]
-        if self.when["egress"] and any(command.egress for command in commands):
-            found += self.when["egress"]
-        if self.when["opaque"] and any(command.opaque for command in commands):
-            found += self.when["opaque"]
-        if self.when["writes"] and any(
-            command.writes or command.program in _WRITERS for command in commands
-        ):
-            found += self.when["writes"]
+        for feature, present in zip(("sql", "egress", "opaque", "writes"), features):
+            if present:
+                found += self.when[feature]
         found.sort(key=_entry_key)
         return found
 
