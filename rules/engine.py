@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fnmatch import translate
 from functools import lru_cache
 
@@ -51,7 +51,7 @@ def _evaluate(policies: Sequence[Policy], request: Request, default_action: Acti
             rank = (-negative_severity, -(order + position))
             if best is not None and rank <= best[:2]:
                 break
-            if _in_scope(rule.scope, request) and _matches(rule, commands, request.command):
+            if _in_scope(rule.scope, request) and _matcher(rule)(commands, request.command):
                 best = (rank[0], rank[1], rule)
                 break
         order += len(policy.rules)
@@ -139,7 +139,7 @@ class _RuleIndex:
         for program in programs:
             found += self.by_program.get(program, ())
             found += [entry for pattern, entry in self.program_globs if pattern.match(program)]
-        for feature, present in zip(("sql", "egress", "opaque", "writes"), features):
+        for feature, present in zip(("sql", "egress", "opaque", "writes"), features, strict=True):
             if present:
                 found += self.when[feature]
         found.sort(key=_entry_key)
@@ -176,80 +176,142 @@ def _in_scope(scope: Scope, request: Request) -> bool:
 
 
 def _matches(rule: Rule, commands: tuple[SimpleCommand, ...], line: str) -> bool:
-    if rule.regex is not None and not _regex(rule.regex).search(line):
-        return False
-    if not _needs_command(rule):
+    return _matcher(rule)(commands, line)
+
+
+_LineTest = Callable[[tuple[SimpleCommand, ...], str], bool]
+_CommandTest = Callable[[SimpleCommand], bool]
+_MATCHERS: dict[int, tuple[Rule, _LineTest]] = {}
+
+
+def _matcher(rule: Rule) -> _LineTest:
+    """The rule as one function of (commands, line), built once per rule.
+
+    Only the conditions the rule sets are checked, cheapest first, so a
+    candidate rule costs a few calls rather than a walk over every field.
+    """
+    entry = _MATCHERS.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        if len(_MATCHERS) > 100_000:
+            _MATCHERS.clear()
+        entry = _MATCHERS[id(rule)] = (rule, _build_matcher(rule))
+    return entry[1]
+
+
+def _build_matcher(rule: Rule) -> _LineTest:
+    tests = _command_tests(rule)
+    regex = _regex(rule.regex) if rule.regex is not None else None
+    if not tests:
+        if regex is None:
+            return lambda commands, line: True
+        return lambda commands, line: regex.search(line) is not None
+
+    def command_matches(command: SimpleCommand) -> bool:
+        for test in tests:
+            if not test(command):
+                return False
         return True
-    return any(_command_matches(rule, command) for command in commands)
 
-
-def _needs_command(rule: Rule) -> bool:
-    return bool(
-        rule.program
-        or rule.command_path
-        or rule.subcommand
-        or rule.all_flags
-        or rule.any_flag
-        or rule.args
-        or rule.paths
-        or rule.writes
-        or rule.sql
-        or rule.egress is not None
-        or rule.opaque is not None
-        or rule.open_args is not None
-    )
-
-
-def _command_matches(rule: Rule, command: SimpleCommand) -> bool:
-    if rule.program and not _glob_any(command.program, rule.program):
-        return False
-    if rule.command_path and not (command.argv and _glob_any(command.argv[0], rule.command_path)):
-        return False
-    if rule.opaque is not None and command.opaque != rule.opaque:
-        return False
-    if rule.egress is not None and command.egress != rule.egress:
-        return False
-    if rule.open_args is not None and command.open_args != rule.open_args:
-        return False
-    if rule.sql and not rule.sql.intersection(command.sql):
-        return False
-    positional = _positional(command.argv)
-    if rule.subcommand and not (positional and _glob_any(positional[0], rule.subcommand)):
-        return False
-    if rule.all_flags or rule.any_flag:
-        flags = _flags(command.argv)
-        if rule.all_flags and not all(group & flags for group in rule.all_flags):
+    def matches(commands: tuple[SimpleCommand, ...], line: str) -> bool:
+        if regex is not None and regex.search(line) is None:
             return False
-        if rule.any_flag and not (rule.any_flag & flags):
-            return False
-    if rule.args and not any(_glob_any(arg, rule.args) for arg in command.argv[1:]):
+        for command in commands:
+            if command_matches(command):
+                return True
         return False
+
+    return matches
+
+
+def _command_tests(rule: Rule) -> list[_CommandTest]:
+    """One test per condition the rule sets, in the order they are cheapest to fail."""
+    tests: list[_CommandTest] = []
+    if rule.program:
+        program = _GlobSet(rule.program)
+        tests.append(lambda c: program.match(c.program))
+    if rule.command_path:
+        command_path = _GlobSet(rule.command_path)
+        tests.append(lambda c: bool(c.argv) and command_path.match(c.argv[0]))
+    if rule.opaque is not None:
+        opaque = rule.opaque
+        tests.append(lambda c: c.opaque == opaque)
+    if rule.egress is not None:
+        egress = rule.egress
+        tests.append(lambda c: c.egress == egress)
+    if rule.open_args is not None:
+        open_args = rule.open_args
+        tests.append(lambda c: c.open_args == open_args)
+    if rule.sql:
+        sql = rule.sql
+        tests.append(lambda c: not sql.isdisjoint(c.sql))
+    if rule.subcommand:
+        subcommand = _GlobSet(rule.subcommand)
+
+        def has_subcommand(c: SimpleCommand) -> bool:
+            positional = _positional(c.argv)
+            return bool(positional) and subcommand.match(positional[0])
+
+        tests.append(has_subcommand)
+    if rule.all_flags:
+        groups = rule.all_flags
+        tests.append(lambda c: all(not group.isdisjoint(_flags(c.argv)) for group in groups))
+    if rule.any_flag:
+        any_flag = rule.any_flag
+        tests.append(lambda c: not any_flag.isdisjoint(_flags(c.argv)))
+    if rule.args:
+        args = _GlobSet(rule.args)
+        tests.append(lambda c: args.any(c.argv, 1))
     if rule.paths:
-        files = (*command.argv[1:], *command.reads, *command.writes)
-        if not any(_glob_any(path, rule.paths) for path in files):
-            return False
+        paths = _GlobSet(rule.paths)
+        tests.append(lambda c: paths.any(c.argv, 1) or paths.any(c.reads) or paths.any(c.writes))
     if rule.writes:
-        written = command.writes + (positional if command.program in _WRITERS else ())
-        if not any(_glob_any(path, rule.writes) for path in written):
-            return False
-    return True
+        writes = _GlobSet(rule.writes)
+
+        def writes_to(c: SimpleCommand) -> bool:
+            if writes.any(c.writes):
+                return True
+            return c.program in _WRITERS and writes.any(_positional(c.argv))
+
+        tests.append(writes_to)
+    return tests
 
 
-_COMPILED: dict[int, tuple[tuple[str, ...], frozenset[str], re.Pattern[str] | None]] = {}
+class _GlobSet:
+    """fnmatch against a list of patterns: exact names by set lookup, globs as one regex."""
+
+    __slots__ = ("exact", "pattern")
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.exact = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
+        globs = [translate(p) for p in patterns if p not in self.exact]
+        self.pattern = re.compile("|".join(globs)) if globs else None
+
+    def match(self, value: str) -> bool:
+        return value in self.exact or (
+            self.pattern is not None and self.pattern.match(value) is not None
+        )
+
+    def any(self, values: tuple[str, ...], start: int = 0) -> bool:
+        """Whether any of values[start:] matches (a loop: this is the hot path)."""
+        exact, pattern = self.exact, self.pattern
+        for index in range(start, len(values)):
+            value = values[index]
+            if value in exact or (pattern is not None and pattern.match(value) is not None):
+                return True
+        return False
+
+
+_SCOPES: dict[int, tuple[tuple[str, ...], _GlobSet]] = {}
 
 
 def _glob_any(value: str, patterns: tuple[str, ...]) -> bool:
-    """fnmatch against a pattern list, compiled once per list (rules live as long as policies)."""
-    entry = _COMPILED.get(id(patterns))
+    """fnmatch against a pattern list, compiled once per list (scopes live as long as policies)."""
+    entry = _SCOPES.get(id(patterns))
     if entry is None or entry[0] is not patterns:
-        exact = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
-        globs = [translate(p) for p in patterns if p not in exact]
-        entry = (patterns, exact, re.compile("|".join(globs)) if globs else None)
-        if len(_COMPILED) > 100_000:
-            _COMPILED.clear()
-        _COMPILED[id(patterns)] = entry
-    _, exact, pattern = entry
-    return value in exact or (pattern is not None and pattern.match(value) is not None)
+        if len(_SCOPES) > 100_000:
+            _SCOPES.clear()
+        entry = _SCOPES[id(patterns)] = (patterns, _GlobSet(patterns))
+    return entry[1].match(value)
 
 
 @lru_cache(maxsize=1024)

@@ -335,7 +335,9 @@ def _parallel(args: list[str]) -> tuple[str, list[Any]] | None:
     rest = args[i:]
     separator = next((j for j, a in enumerate(rest) if a.startswith(":::")), None)
     words = rest if separator is None else rest[:separator]
-    items = [] if separator is None else [a for a in rest[separator + 1 :] if not a.startswith(":::")]
+    items = (
+        [] if separator is None else [a for a in rest[separator + 1 :] if not a.startswith(":::")]
+    )
     from_files = separator is not None and rest[separator] == "::::"
     if not words:  # the items are the commands
         if separator is None or from_files:

@@ -160,9 +160,7 @@ class _Walker:
                     fed = _found_paths(self.commands[before:first_stage_end])
                 if fed is not None:  # its arguments are known after all
                     for position in range(start, len(self.commands)):
-                        self.commands[position] = replace(
-                            self.commands[position], open_args=False
-                        )
+                        self.commands[position] = replace(self.commands[position], open_args=False)
                     self.xargs_input(stage_commands[0], fed, depth)
 
     def xargs_input(self, command: SimpleCommand, fed: str, depth: int) -> None:
@@ -283,6 +281,8 @@ class _Walker:
 
     def substitutions(self, node: Node, depth: int) -> None:
         """Commands inside $(...), `...` and <(...) anywhere in a word."""
+        if node.child_count == 0:
+            return
         if node.type in ("command_substitution", "process_substitution"):
             for inner in node.children:
                 self.node(inner, depth)
@@ -540,6 +540,12 @@ _SQL_CLIENTS = frozenset(
 def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None:
     """Shells, interpreters and database clients given nothing to run read it from stdin or
     the terminal: commands the bastion never sees. (A script file is judged by its name.)"""
+    if (
+        program not in SHELLS
+        and program not in INTERPRETER_CODE_FLAGS
+        and program not in _SQL_CLIENTS
+    ):
+        return None
     args = argv[1:]
     positional = [a for a in args if not a.startswith("-")]
     if program in SHELLS:

@@ -44,12 +44,15 @@ _MONGO_DANGER = (
     (".remove({})", "delete_without_where"),
 )
 _REDIS_DANGER = {"flushall": "drop_database", "flushdb": "drop_database"}
+_CLIENTS = frozenset({*_CLIENT_SQL_OPTIONS, *_STDIN_CLIENTS, *_MONGO, "redis-cli"})
 
 
 def sql_for_client(
     program: str, argv: tuple[str, ...], stdin_text: str | None
 ) -> tuple[tuple[str, ...], str | None]:
     """(statement kinds, opaque reason) for SQL this command hands a database."""
+    if program not in _CLIENTS:
+        return (), None
     texts = _sql_texts(program, argv)
     if stdin_text is not None and program in _STDIN_CLIENTS:
         texts.append(stdin_text)
@@ -272,7 +275,7 @@ def _into_outfile(text: str) -> bool:
         return False
     return any(
         first == "INTO" and second in ("OUTFILE", "DUMPFILE")
-        for first, second in zip(words, words[1:])
+        for first, second in zip(words, words[1:], strict=False)
     )
 
 
