@@ -198,4 +198,5 @@ def test_provider_token_for_another_audience_is_refused(
     result = login(provider_bastion, token, tmp_path / "other")
     assert result.returncode != 0
     assert "token claims rejected" in result.stderr, result.stderr
+    assert "audience" in result.stderr.lower(), result.stderr  # the reason names it
     assert not (tmp_path / "other" / "id_ed25519-cert.pub").exists()
