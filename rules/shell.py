@@ -187,15 +187,15 @@ class _Walker:
         dynamic_name = False
         reason = None
         for position, child in enumerate(node.children):
-            field = node.field_name_for_child(position)
-            if child.type == "variable_assignment":
+            kind = child.type
+            if kind == "variable_assignment":
                 self.substitutions(child, depth)
                 assignments.append(_assignment_text(child))
                 continue
-            if child.type.endswith("redirect"):
+            if kind.endswith("redirect"):
                 redirects += (child,)
                 continue
-            if field == "name" or (child.type == "command_name"):
+            if kind == "command_name":  # the grammar's `name` field is always this node
                 self.substitutions(child, depth)
                 value, dynamic = self.word(child)
                 if dynamic:
@@ -203,7 +203,8 @@ class _Walker:
                     reason = f"the command name {_text(child)!r} is computed"
                 words.extend(value)
                 continue
-            if field == "argument" or child.is_named:
+            # Unnamed arguments are operators such as `==` and `=~` inside `[ ]`.
+            if child.is_named or node.field_name_for_child(position) == "argument":
                 self.substitutions(child, depth)
                 value, _ = self.word(child)
                 words.extend(value)

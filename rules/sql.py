@@ -19,12 +19,15 @@ import re
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 MAX_SQL = 64 * 1024
 # sqlglot warns when it falls back to a raw Command (EXPLAIN, ALTER DATABASE...);
 # that is an expected path here, handled below, not something to log per line.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 _DIALECTS = ("postgres", "mysql", "sqlite")
+# Dialect objects made once: sqlglot.parse(read=NAME) builds a new one per call.
+_DIALECT = {name: Dialect.get_or_raise(name) for name in _DIALECTS}
 
 # Client -> options whose value is SQL, and how a positional SQL argument is found.
 _CLIENT_SQL_OPTIONS = {
@@ -108,7 +111,7 @@ def sql_kinds(text: str, depth: int = 0) -> tuple[str, ...]:
     last_error: Exception | None = None
     for dialect in _DIALECTS:
         try:
-            parsed = sqlglot.parse(statements, read=dialect)
+            parsed = _DIALECT[dialect].parse(statements)
         except sqlglot.errors.SqlglotError as exc:
             last_error = exc
             continue
@@ -250,7 +253,7 @@ def _explained_kinds(statement: exp.Command, dialect: str, depth: int) -> tuple[
     if depth >= 2:
         raise ValueError("EXPLAIN nested too deeply")
     try:
-        tokens = sqlglot.tokenize(rest, read=dialect)
+        tokens = _DIALECT[dialect].tokenize(rest)
     except sqlglot.errors.SqlglotError as exc:
         raise ValueError(f"SQL does not parse ({type(exc).__name__})") from exc
     open_parens = 0
@@ -270,7 +273,7 @@ def _explained_kinds(statement: exp.Command, dialect: str, depth: int) -> tuple[
 def _into_outfile(text: str) -> bool:
     """`SELECT ... INTO OUTFILE|DUMPFILE`, read off sqlglot's tokens (MySQL only)."""
     try:
-        words = [token.text.upper() for token in sqlglot.tokenize(text, read="mysql")]
+        words = [token.text.upper() for token in _DIALECT["mysql"].tokenize(text)]
     except sqlglot.errors.SqlglotError:
         return False
     return any(
