@@ -200,7 +200,19 @@ class SftpGuard:
         self._buffer = bytearray()
 
     def feed(self, data: bytes) -> Iterator[SftpRequest]:
+        self.add(data)
+        return self.requests()
+
+    def add(self, data: bytes) -> None:
+        """Buffer bytes without reading them (the session holds them behind a review)."""
         self._buffer += data
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def requests(self) -> Iterator[SftpRequest]:
+        """Complete packets, in order; stopping early leaves the rest buffered."""
         while len(self._buffer) >= 4:
             (length,) = struct.unpack_from(">I", self._buffer, 0)
             if length < 1 or length > MAX_PACKET:

@@ -84,6 +84,7 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         self._closed = False
         self._command_audit: AuditHandle | None = None
         self._sftp: SftpGuard | None = None
+        self._sftp_review: asyncio.Future[None] | None = None  # a request held for review
         self._gate: ShellGate | None = None
         self._last_output = 0.0
         self._out_buf: list[bytes] = []
@@ -381,9 +382,10 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
             return
         self._observe_input(data)
         if self._sftp is not None:
-            data = self._filter_sftp(data)
-        if data:
-            self._up_chan.write(data)
+            self._sftp.add(data)
+            self._relay_sftp()
+            return
+        self._up_chan.write(data)
 
     def _observe_input(self, data: bytes) -> None:
         if self._tap is not None:
@@ -438,26 +440,45 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
         if self._up_chan is not None:
             self._up_chan.close()
 
-    def _filter_sftp(self, data: bytes) -> bytes:
-        """Forward the SFTP requests the rules allow; answer the others here."""
-        assert self._sftp is not None and self._chan is not None
+    def _relay_sftp(self) -> None:
+        """Forward the SFTP requests the rules allow and answer refused ones here.
+
+        A request the rules hold for review stops the stream: it and every
+        request after it wait, in order, until a reviewer decides.
+        """
+        assert self._sftp is not None and self._chan is not None and self._up_chan is not None
+        if self._sftp_review is not None:
+            if self._sftp.buffered > MAX_PENDING_INPUT:
+                self._chan.pause_reading()
+            return
         allowed = []
         try:
-            for request in self._sftp.feed(data):
-                refusal = request.refusal or self._sftp_refusal(request.commands)
-                if refusal is None:
-                    allowed.append(request.raw)
-                elif request.request_id is not None:
-                    self._chan.write(
-                        status_reply(request.request_id, FX_PERMISSION_DENIED, refusal)
+            for request in self._sftp.requests():
+                if request.refusal is not None:
+                    verdict, command = None, request.refusal
+                else:
+                    verdict, command = self._sftp_verdict(request.commands)
+                    if verdict is None:
+                        allowed.append(request.raw)
+                        continue
+                if request.request_id is None:
+                    continue  # INIT carries no file operation; nothing else lacks an id
+                if verdict is not None and verdict.action == "review":
+                    self._sftp_review = asyncio.ensure_future(
+                        self._hold_sftp(request.raw, request.request_id, verdict, command)
                     )
+                    break
+                refusal = command if verdict is None else self._sftp_refusal(verdict, command)
+                self._chan.write(status_reply(request.request_id, FX_PERMISSION_DENIED, refusal))
         except SftpProtocolError as exc:
             self._fail(f"SFTP stream refused: {exc}", kind="error")
             self._chan.close()
-            return b""
-        return b"".join(allowed)
+            return
+        if allowed:
+            self._up_chan.write(b"".join(allowed))
 
-    def _sftp_refusal(self, commands: tuple[str, ...]) -> str | None:
+    def _sftp_verdict(self, commands: tuple[str, ...]) -> tuple[Verdict | None, str]:
+        """The first verdict that does not allow one of a request's commands, and that command."""
         for command in commands:
             verdict = self.bastion.decider.command(
                 self.identity, self.target, self.login, command, source="sftp"
@@ -468,13 +489,34 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 decision=verdict.action,
                 rule=verdict.rule,
             )
-            if not verdict.allowed:  # review is not offered for single SFTP requests
-                refusal = _refusal(verdict)
-                if verdict.end_session:
-                    self._session_ended_by(verdict, command)
-                    asyncio.get_running_loop().call_later(0.2, self._end_by_rule, refusal)
-                return refusal
-        return None
+            if not verdict.allowed:
+                return verdict, command
+        return None, ""
+
+    def _sftp_refusal(self, verdict: Verdict, command: str) -> str:
+        refusal = _refusal(verdict)
+        if verdict.end_session:
+            self._session_ended_by(verdict, command)
+            asyncio.get_running_loop().call_later(0.2, self._end_by_rule, refusal)
+        return refusal
+
+    async def _hold_sftp(self, raw: bytes, request_id: int, verdict: Verdict, command: str) -> None:
+        """Wait for a reviewer on one SFTP request, then let the stream behind it go on."""
+        try:
+            approved, message = await self._review(verdict, command, self._say_stderr)
+        except Exception:  # fail closed: the request is refused
+            log.exception("SFTP review failed")
+            approved, message = False, "bastion: the review failed; denied"
+        if self._closed or self._chan is None or self._up_chan is None:
+            return
+        self._say_stderr(message)
+        if approved:
+            self._up_chan.write(raw)
+        else:
+            self._chan.write(status_reply(request_id, FX_PERMISSION_DENIED, message))
+        self._sftp_review = None
+        self._chan.resume_reading()
+        self._relay_sftp()
 
     def eof_received(self) -> bool:
         if self._up_chan is not None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import uuid
 
 from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, wait_until
 
@@ -87,6 +88,60 @@ def test_racing_approve_and_deny_give_one_outcome(agent: Agent, bastion: Bastion
     client.communicate(timeout=30)
     winner = "approve" if results["approve"].returncode == 0 else "deny"
     assert client.returncode == (0 if winner == "approve" else 126)
+
+
+def held_sftp(agent: Agent, batch: str) -> subprocess.Popen[bytes]:
+    """An sftp batch run through the bastion; the batch is sent at once, the client then waits."""
+    client = subprocess.Popen(
+        ["sftp", "-F", str(agent.config), "-b", "-", "-J", "bastion", DEST],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert client.stdin is not None
+    client.stdin.write(batch.encode())
+    client.stdin.close()
+    return client
+
+
+def listed(out: bytes) -> list[str]:
+    """What `ls -1` printed: sftp -b echoes each batch line as `sftp> ...`."""
+    return [line for line in out.decode().splitlines() if not line.startswith("sftp>")]
+
+
+def test_held_sftp_request_runs_once_approved_and_the_requests_behind_it_follow(
+    agent: Agent, bastion: BastionProcess
+) -> None:
+    name = f"held-by-review-{uuid.uuid4().hex[:8]}"
+    client = held_sftp(agent, f"mkdir {name}\nls -1\nrmdir {name}\n")
+    command = f"mkdir -- /home/{TEST_LOGIN}/{name}"  # the client sends resolved paths
+    request_id = wait_until(lambda: pending(bastion, command), 20)
+    assert request_id, "the sftp mkdir was not held"
+    assert client.poll() is None  # still waiting: nothing behind the held request went ahead
+    assert cli(bastion, "approve", str(request_id)).returncode == 0
+    out, err = client.stdout.read(), client.stderr.read()  # type: ignore[union-attr]
+    client.wait(timeout=60)
+    assert client.returncode == 0, err
+    assert f"held for review as request {request_id}".encode() in err
+    assert b"approved by local:" in err
+    assert name in listed(out)  # the ls after the mkdir saw the directory
+
+
+def test_held_sftp_request_denied_is_refused_with_the_reason(
+    agent: Agent, bastion: BastionProcess
+) -> None:
+    name = f"held-by-review-{uuid.uuid4().hex[:8]}"
+    client = held_sftp(agent, f"-mkdir {name}\nls -1\n")  # `-`: go on after a failure
+    command = f"mkdir -- /home/{TEST_LOGIN}/{name}"
+    request_id = wait_until(lambda: pending(bastion, command), 20)
+    assert request_id
+    assert cli(bastion, "deny", str(request_id), "--reason", "no new dirs").returncode == 0
+    out, err = client.stdout.read(), client.stderr.read()  # type: ignore[union-attr]
+    client.wait(timeout=60)
+    assert f"request {request_id} denied by local:".encode() in err and b"no new dirs" in err
+    assert "sftp> ls -1" in out.decode()  # the request behind the refused one ran
+    assert name not in listed(out)
+    assert b"Permission denied" in err
 
 
 def test_requests_verbs_refuse_bad_ids(bastion: BastionProcess) -> None:

@@ -74,6 +74,14 @@ action = "review"
 message = "uname is held for review in tests"
 program = ["uname"]
 timeout = "60s"
+
+[[rule]]
+name = "hold-sftp-mkdir"
+action = "review"
+message = "this directory is held for review in tests"
+program = ["mkdir"]
+args = ["*held-by-review*"]
+timeout = "60s"
 """
 
 
