@@ -7,11 +7,13 @@ error is a deny naming itself.
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 from collections.abc import Callable, Sequence
 from fnmatch import translate
 from functools import lru_cache
 
+from rules.globs import has_glob, overlaps
 from rules.model import Action, Decision, Policy, Request, Rule, Scope, SimpleCommand
 from rules.shell import analyse
 
@@ -137,6 +139,8 @@ class _RuleIndex:
     def _candidates(self, programs: frozenset[str], features: tuple[bool, ...]) -> list[_Entry]:
         found = list(self.always)
         for program in programs:
+            if has_glob(program):  # `/bin/r?`: any program it could expand to
+                found += [e for entries in self.by_program.values() for e in entries]
             found += self.by_program.get(program, ())
             found += [entry for pattern, entry in self.program_globs if pattern.match(program)]
         for feature, present in zip(("sql", "egress", "opaque", "writes"), features, strict=True):
@@ -227,10 +231,10 @@ def _command_tests(rule: Rule) -> list[_CommandTest]:
     """One test per condition the rule sets, in the order they are cheapest to fail."""
     tests: list[_CommandTest] = []
     if rule.program:
-        program = _GlobSet(rule.program)
+        program = _GlobSet(rule.program, shell_words=True)
         tests.append(lambda c: program.match(c.program))
     if rule.command_path:
-        command_path = _GlobSet(rule.command_path)
+        command_path = _GlobSet(rule.command_path, shell_words=True)
         tests.append(lambda c: bool(c.argv) and command_path.match(c.argv[0]))
     if rule.opaque is not None:
         opaque = rule.opaque
@@ -244,8 +248,14 @@ def _command_tests(rule: Rule) -> list[_CommandTest]:
     if rule.sql:
         sql = rule.sql
         tests.append(lambda c: not sql.isdisjoint(c.sql))
+    if rule.except_program:
+        exempt = frozenset(rule.except_program)
+        tests.append(lambda c: c.program not in exempt)
+    if rule.except_args:
+        exempt_args = _GlobSet(rule.except_args)
+        tests.append(lambda c: not any(exempt_args.match(a) for a in c.argv[1:]))
     if rule.subcommand:
-        subcommand = _GlobSet(rule.subcommand)
+        subcommand = _GlobSet(rule.subcommand, shell_words=True)
 
         def has_subcommand(c: SimpleCommand) -> bool:
             positional = _positional(c.argv)
@@ -254,51 +264,103 @@ def _command_tests(rule: Rule) -> list[_CommandTest]:
         tests.append(has_subcommand)
     if rule.all_flags:
         groups = rule.all_flags
-        tests.append(lambda c: all(not group.isdisjoint(_flags(c.argv)) for group in groups))
+        tests.append(lambda c: all(_has_flag(group, c.argv) for group in groups))
     if rule.any_flag:
         any_flag = rule.any_flag
-        tests.append(lambda c: not any_flag.isdisjoint(_flags(c.argv)))
+        tests.append(lambda c: _has_flag(any_flag, c.argv))
     if rule.args:
-        args = _GlobSet(rule.args)
-        tests.append(lambda c: args.any(c.argv, 1))
+        args = _GlobSet(rule.args, shell_words=True)
+        tests.append(lambda c: args.any(c.argv, 1, c.cwd))
     if rule.paths:
-        paths = _GlobSet(rule.paths)
-        tests.append(lambda c: paths.any(c.argv, 1) or paths.any(c.reads) or paths.any(c.writes))
+        paths = _GlobSet(rule.paths, shell_words=True)
+        tests.append(
+            lambda c: (
+                paths.any(c.argv, 1, c.cwd)
+                or paths.any(c.reads, 0, c.cwd)
+                or paths.any(c.writes, 0, c.cwd)
+            )
+        )
     if rule.writes:
-        writes = _GlobSet(rule.writes)
+        writes = _GlobSet(rule.writes, shell_words=True)
 
         def writes_to(c: SimpleCommand) -> bool:
-            if writes.any(c.writes):
+            if writes.any(c.writes, 0, c.cwd):
                 return True
-            return c.program in _WRITERS and writes.any(_positional(c.argv))
+            return _writes_arguments(c) and writes.any(_positional(c.argv), 0, c.cwd)
 
         tests.append(writes_to)
     return tests
 
 
 class _GlobSet:
-    """fnmatch against a list of patterns: exact names by set lookup, globs as one regex."""
+    """fnmatch against a list of patterns: exact names by set lookup, globs as one regex.
 
-    __slots__ = ("exact", "pattern")
+    With `shell_words`, the values are words from a command line: one holding
+    a glob (`/et?`) matches a name the rule spells out that it could expand to
+    (rules/globs.py),
+    and a path is also tried without a trailing slash, with leading `../`
+    read as climbing to `/`, and relative to a directory `cd` went to.
+    """
 
-    def __init__(self, patterns: tuple[str, ...]) -> None:
+    __slots__ = ("exact", "globs", "pattern", "shell_words")
+
+    def __init__(self, patterns: tuple[str, ...], *, shell_words: bool = False) -> None:
+        self.shell_words = shell_words
         self.exact = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
-        globs = [translate(p) for p in patterns if p not in self.exact]
+        self.globs = tuple(p for p in patterns if p not in self.exact)
+        globs = [translate(p) for p in self.globs]
         self.pattern = re.compile("|".join(globs)) if globs else None
 
     def match(self, value: str) -> bool:
-        return value in self.exact or (
+        if value in self.exact or (
             self.pattern is not None and self.pattern.match(value) is not None
-        )
+        ):
+            return True
+        return self.shell_words and has_glob(value) and self._overlaps(value)
 
-    def any(self, values: tuple[str, ...], start: int = 0) -> bool:
+    def any(self, values: tuple[str, ...], start: int = 0, cwd: str | None = None) -> bool:
         """Whether any of values[start:] matches (a loop: this is the hot path)."""
         exact, pattern = self.exact, self.pattern
         for index in range(start, len(values)):
             value = values[index]
             if value in exact or (pattern is not None and pattern.match(value) is not None):
                 return True
+            if self.shell_words:
+                for spelling in _other_spellings(value, cwd):
+                    if spelling in exact or (
+                        pattern is not None and pattern.match(spelling) is not None
+                    ):
+                        return True
+                    if has_glob(spelling) and self._overlaps(spelling):
+                        return True
         return False
+
+    def _overlaps(self, word: str) -> bool:
+        # Against the names a rule spells out (/etc/shadow, rm). Against a rule's own globs
+        # (*/.ssh/id_rsa) only when the word's last name starts with a letter spelled out
+        # (`id_*`, `sha*`): `dir/*` or `*.json` could meet nearly any such pattern.
+        if any(overlaps(word, p) for p in self.exact):
+            return True
+        last = word.rstrip("/").rsplit("/", 1)[-1]
+        if not last or last[0] in "*?[":
+            return False
+        return any(overlaps(word, p) for p in self.globs)
+
+
+def _other_spellings(value: str, cwd: str | None) -> list[str]:
+    """The same path written other ways, and the value itself when it holds a glob."""
+    found = [value] if has_glob(value) else []
+    if len(value) > 1 and value.endswith("/") and not value.startswith("-"):
+        found.append(value.rstrip("/") or "/")
+    if value.startswith("../"):
+        found.append("/" + _CLIMB.sub("", value))  # ../../etc/shadow from somewhere deep
+    if cwd and value and not value.startswith(("/", "~", "-")) and "://" not in value:
+        joined = posixpath.normpath(posixpath.join(cwd, value))
+        found.append(joined)
+    return found
+
+
+_CLIMB = re.compile(r"^(\.\./)+")
 
 
 _SCOPES: dict[int, tuple[tuple[str, ...], _GlobSet]] = {}
@@ -332,6 +394,44 @@ def _positional(argv: tuple[str, ...]) -> tuple[str, ...]:
             continue
         result.append(arg)
     return tuple(result)
+
+
+def _writes_arguments(command: SimpleCommand) -> bool:
+    """Whether the command writes the files it names (sed and perl only in place: -i)."""
+    if command.program in ("sed", "perl"):
+        return any(
+            a.startswith("-i")
+            or a == "--in-place"
+            or a.startswith("--in-place=")
+            or (a.startswith("-") and not a.startswith("--") and "i" in a[1:])
+            for a in command.argv[1:]
+        )
+    return command.program in _WRITERS
+
+
+def _has_flag(spellings: frozenset[str], argv: tuple[str, ...]) -> bool:
+    """Whether argv gives one of the flag's spellings, or an abbreviation of a long one
+    (GNU getopt takes any unambiguous prefix: `rm --rec` is `rm --recursive`)."""
+    given = _flags(argv)
+    if not spellings.isdisjoint(given):
+        return True
+    return any(
+        len(flag) >= 3 and name.startswith(flag)
+        for flag in _long_flags(argv)
+        for name in spellings
+        if len(name) > 3
+    )
+
+
+@lru_cache(maxsize=8192)
+def _long_flags(argv: tuple[str, ...]) -> tuple[str, ...]:
+    found = []
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        if arg.startswith("--") and len(arg) > 4:
+            found.append(arg[2:].split("=", 1)[0])
+    return tuple(found)
 
 
 @lru_cache(maxsize=8192)

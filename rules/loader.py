@@ -48,6 +48,8 @@ _RULE_KEYS = {
     "timeout",
     "approvers",
     "end_session",
+    "except_program",
+    "except_args",
 }
 _LIST_KEYS = (
     "program",
@@ -60,12 +62,14 @@ _LIST_KEYS = (
     "sql",
     "flags",
 )
+# Exceptions narrow a rule; they are not matchers of their own.
+_EXCEPT_KEYS = ("except_program", "except_args")
 _SCOPE_KEYS = {"roles", "targets", "logins"}
 SQL_KINDS = frozenset(
     "drop_database drop_schema drop_table drop_other truncate delete_without_where "
     "update_without_where copy_to_stdout copy_to_program copy_to_file copy_from "
     "select_into_outfile grant revoke alter_user create_user shell_escape select insert "
-    "alter_drop create_code server_file remote_sql "
+    "alter_drop create_code server_file remote_sql copy_from_program "
     "delete update other".split()
 )
 
@@ -145,7 +149,7 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
     if not isinstance(message, str) or len(message) > 500:
         raise fail(f"rule {name!r}: message must be a string of at most 500 characters")
     lists: dict[str, tuple[str, ...]] = {}
-    for key in _LIST_KEYS:
+    for key in (*_LIST_KEYS, *_EXCEPT_KEYS):
         value = item.get(key, [])
         if isinstance(value, str):
             value = [value]
@@ -210,6 +214,8 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         all_flags=flags,
         any_flag=frozenset(f.lstrip("-") for f in lists["any_flag"]),
         args=lists["args"],
+        except_program=lists["except_program"],
+        except_args=lists["except_args"],
         paths=lists["paths"],
         writes=lists["writes"],
         sql=frozenset(lists["sql"]),

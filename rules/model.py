@@ -44,6 +44,7 @@ class SimpleCommand:
     sql: tuple[str, ...] = ()  # statement kinds found in SQL handed to a client
     egress: bool = False  # opens a raw network connection
     open_args: bool = False  # more arguments come from input at run time (xargs, parallel)
+    cwd: str | None = None  # where an earlier `cd` on the line went: relative paths are there
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"program": self.program, "argv": list(self.argv)}
@@ -59,6 +60,8 @@ class SimpleCommand:
             data["egress"] = True
         if self.open_args:
             data["open_args"] = True
+        if self.cwd:
+            data["cwd"] = self.cwd
         return data
 
 
@@ -100,6 +103,8 @@ class Rule:
     all_flags: tuple[frozenset[str], ...] = ()  # each entry: any of these spellings
     any_flag: frozenset[str] = frozenset()
     args: tuple[str, ...] = ()
+    except_program: tuple[str, ...] = ()  # the rule does not apply to these programs
+    except_args: tuple[str, ...] = ()  # ... nor to a command with any of these arguments
     paths: tuple[str, ...] = ()  # arguments and redirected files
     writes: tuple[str, ...] = ()  # files written by redirection (or by tee/cp/mv arguments)
     sql: frozenset[str] = frozenset()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
 from typing import Any
 
 SHELLS = frozenset(
@@ -22,9 +23,14 @@ INTERPRETER_CODE_FLAGS: dict[str, frozenset[str]] = {
         (("perl", "perl5"), ("-e", "-E")),
         (("ruby", "irb"), ("-e",)),
         (("node", "nodejs", "deno", "bun"), ("-e", "--eval", "-p", "--print")),
-        (("php",), ("-r",)),
+        (("php",), ("-r", "-B", "-R", "-E")),
+        (("julia",), ("-e", "-E", "--eval", "--print")),
+        (("jrunscript", "jshell"), ("-e",)),
+        (("erl",), ("-eval", "-s", "-run")),
+        (("gdb", "gdb-multiarch"), ("-ex", "-iex", "--eval-command", "--init-eval-command")),
         (("lua", "luajit"), ("-e",)),
-        (("Rscript",), ("-e",)),
+        (("Rscript", "R"), ("-e",)),
+        (("expect",), ("-c",)),
         (("tclsh", "wish"), ()),
         (("osascript",), ("-e",)),
         (("pwsh", "powershell"), ("-c", "-Command", "-EncodedCommand", "-e")),
@@ -32,7 +38,38 @@ INTERPRETER_CODE_FLAGS: dict[str, frozenset[str]] = {
     for name in names
 }
 
-MAX_BRACE_RESULTS = 64
+_VERSIONED = re.compile(r"(python|pypy|perl|ruby|lua|luajit|php|node|tclsh|wish)[\d.]*")
+
+
+def interpreter_name(program: str) -> str:
+    """`python3.11` -> python3, `lua5.3` -> lua: versioned interpreters count as their family."""
+    if program in INTERPRETER_CODE_FLAGS:
+        return program
+    match = _VERSIONED.fullmatch(program)
+    if match is None:
+        return program
+    family = match.group(1)
+    return "python3" if family == "python" else family
+
+
+MAX_BRACE_RESULTS = 256
+
+# Variables whose value some program runs as a command later.
+COMMAND_VARIABLES = frozenset(
+    "PAGER MANPAGER GIT_PAGER SYSTEMD_PAGER LESSOPEN LESSCLOSE EDITOR VISUAL SUDO_EDITOR "
+    "GIT_EDITOR PROMPT_COMMAND GIT_SSH_COMMAND GIT_SSH GIT_EXTERNAL_DIFF GIT_PROXY_COMMAND "
+    "BROWSER RSYNC_RSH".split()
+)
+# Variables that make programs load code from elsewhere.
+CODE_LOADING_VARIABLES = frozenset(
+    "LD_PRELOAD LD_LIBRARY_PATH LD_AUDIT BASH_ENV ENV PYTHONSTARTUP PERL5OPT NODE_OPTIONS "
+    "PYTHONPATH PERL5LIB RUBYOPT".split()
+)
+# git settings whose value is a command (alias.* values that start with `!` too).
+_GIT_COMMAND_KEYS = frozenset(
+    "core.pager core.sshcommand core.editor core.fsmonitor core.askpass sequence.editor "
+    "diff.external gpg.program credential.helper".split()
+)
 
 _ANSI_C = re.compile(
     r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|c.|.)", re.S
@@ -81,7 +118,9 @@ def unescape_word(raw: str) -> str:
 
 
 def expand_braces(text: str) -> list[str]:
-    """Bash brace expansion of one word: `a{b,c}` -> ab ac, `{1..3}` -> 1 2 3 (bounded)."""
+    """Bash brace expansion of one word: `a{b,c}` -> ab ac, `{1..3}` -> 1 2 3,
+    `{a..c}` -> a b c. At most MAX_BRACE_RESULTS + 1 results: more than the
+    maximum means the word was cut short (the caller makes it opaque)."""
     match = re.search(r"\{([^{}]*)\}", text)
     if not match:
         return [text]
@@ -90,27 +129,46 @@ def expand_braces(text: str) -> list[str]:
     if "," in inside:
         options = inside.split(",")
     else:
-        sequence = re.fullmatch(r"(-?\d+)\.\.(-?\d+)", inside)
-        if not sequence:
+        options = _sequence(inside)
+        if not options:
             return [text]
-        lo, hi = int(sequence.group(1)), int(sequence.group(2))
-        step = 1 if hi >= lo else -1
-        options = [str(n) for n in itertools.islice(range(lo, hi + step, step), MAX_BRACE_RESULTS)]
     head, tail = text[: match.start()], text[match.end() :]
     results: list[str] = []
     for option in options:
         for expanded in expand_braces(head + option + tail):
             results.append(expanded)
-            if len(results) >= MAX_BRACE_RESULTS:
+            if len(results) > MAX_BRACE_RESULTS:
                 return results
     return results
+
+
+def _sequence(inside: str) -> list[str]:
+    """`1..9`, `1..9..2`, `a..z`: the items of a brace sequence (bounded), or []."""
+    numbers = re.fullmatch(r"(-?\d+)\.\.(-?\d+)(?:\.\.(-?\d+))?", inside)
+    letters = re.fullmatch(r"([A-Za-z])\.\.([A-Za-z])(?:\.\.(-?\d+))?", inside)
+    if numbers:
+        lo, hi = int(numbers.group(1)), int(numbers.group(2))
+        by = abs(int(numbers.group(3) or 1)) or 1
+        as_text = str
+    elif letters:
+        lo, hi = ord(letters.group(1)), ord(letters.group(2))
+        by = abs(int(letters.group(3) or 1)) or 1
+        as_text = chr
+    else:
+        return []
+    step = by if hi >= lo else -by
+    items = itertools.islice(range(lo, hi + (1 if step > 0 else -1), step), MAX_BRACE_RESULTS + 1)
+    return [as_text(n) for n in items]
 
 
 # Wrappers: options that take a separate value, and whether a lone positional comes
 # before the wrapped command (timeout's duration, chroot's directory...).
 _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "sudo": (
-        frozenset("-u -g -h -p -C -D -R -T -U --user --group --host --prompt --chdir".split()),
+        frozenset(
+            "-u -g -h -p -C -D -R -T -U -r -t --user --group --host --prompt --chdir "
+            "--role --type --close-from --chroot --command-timeout --other-user".split()
+        ),
         0,
     ),
     "doas": (frozenset("-u -C".split()), 0),
@@ -128,6 +186,12 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "chroot": (frozenset("--userspec --groups".split()), 1),
     "flock": (frozenset("-w -E --timeout --conflict-exit-code".split()), 1),
     "busybox": (frozenset(), 0),
+    "toybox": (frozenset(), 0),
+    "fakeroot": (frozenset("-l -s -i --lib --faked".split()), 0),
+    "fakechroot": (frozenset("-l -d -e --lib --use-system-libs --environment".split()), 0),
+    "valgrind": (frozenset(), 0),
+    "coproc": (frozenset(), 0),
+    "rlwrap": (frozenset("-f -H -P -S -a -b -c -e -g -l -m -o -p -q -s -t -w -z".split()), 0),
     "xargs": (
         frozenset(
             "-I -i -n -P -d -E -L -l -s -a --max-args --max-procs --delimiter --arg-file --max-lines --replace".split()
@@ -142,12 +206,148 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "systemd-run": (frozenset("-p -u --unit --property --uid --gid".split()), 0),
     "runuser": (frozenset("-u -g -G --user --group".split()), 0),
     "sg": (frozenset(), 1),
+    "pkexec": (frozenset("--user".split()), 0),
+    "nsenter": (
+        frozenset("-t -S -G -w -r --target --setuid --setgid --wd --root --wdns".split()),
+        0,
+    ),
+    "unshare": (frozenset("--setuid --setgid --map-user --map-group --wd --root".split()), 0),
+    "firejail": (frozenset(), 0),
+    "proxychains": (frozenset("-f".split()), 0),
+    "proxychains4": (frozenset("-f".split()), 0),
+    "torsocks": (frozenset(), 0),
+    "tsocks": (frozenset(), 0),
+    "faketime": (frozenset(), 1),
+    "chpst": (frozenset("-u -U -e -n -l -L -m -d -o -p -f -c".split()), 0),
 }
+# Container runners: `docker exec [OPTIONS] CONTAINER CMD...` runs CMD in the container.
+_CONTAINER_EXEC_VALUES = frozenset(
+    "-e --env --env-file -u --user -w --workdir --detach-keys".split()
+)
 # At most this many commands are read out of one find or parallel invocation.
 MAX_EXPANDED = 64
 _SSH_VALUE_OPTIONS = frozenset(
     "-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w -B".split()
 )
+
+
+def option_writes(program: str, argv: tuple[str, ...]) -> tuple[str, ...]:
+    """Files a command writes through its options: dd of=, curl -o, sort -o, cp -t DIR,
+    find -fprint FILE, sponge FILE, and `mv|cp SRC... DIR/` (DIR/SRC's name)."""
+    args = list(argv[1:])
+    found: list[str] = []
+    if program == "dd":
+        found += [a[3:] for a in args if a.startswith("of=")]
+    elif program in ("curl", "wget"):
+        found += _curl_wget_outputs(program, args)
+    elif program in ("sort", "uniq", "shuf"):
+        found += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-o", "--output")]
+        found += [a.split("=", 1)[1] for a in args if a.startswith("--output=")]
+    elif program == "sponge":
+        found += [a for a in args if not a.startswith("-")]
+    elif program == "find":
+        found += [
+            args[i + 1]
+            for i, a in enumerate(args[:-1])
+            if a in ("-fprint", "-fprint0", "-fprintf", "-fls")
+        ]
+    elif program in ("cp", "mv", "install", "ln"):
+        found += _copy_destinations(args)
+    return tuple(found)
+
+
+def _curl_wget_outputs(program: str, args: list[str]) -> list[str]:
+    found = []
+    for i, arg in enumerate(args):
+        wants_value = arg in ("-o", "--output", "--output-document") or (
+            program == "wget" and arg == "-O"
+        )
+        if program == "curl" and arg.startswith("-") and not arg.startswith("--"):
+            wants_value = arg.endswith("o")  # -so FILE
+        if wants_value and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith(("--output=", "--output-document=")):
+            found.append(arg.split("=", 1)[1])
+    return [f for f in found if f != "-"]
+
+
+def _copy_destinations(args: list[str]) -> list[str]:
+    target = None
+    for i, arg in enumerate(args):
+        if arg in ("-t", "--target-directory") and i + 1 < len(args):
+            target = args[i + 1]
+        elif arg.startswith("--target-directory="):
+            target = arg.split("=", 1)[1]
+    positional = [a for a in args if not a.startswith("-") and a != target]
+    if target is None:
+        if len(positional) < 2:
+            return []
+        target, positional = positional[-1], positional[:-1]
+    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in positional[:MAX_EXPANDED]]
+    return [f"{target.rstrip('/')}/{name}" for name in names if name]
+
+
+def tool_code(program: str, argv: tuple[str, ...]) -> list[str]:
+    """Commands an ordinary tool is told to run by its options: `git -c core.pager=CMD`,
+    `git config core.pager CMD`, `tar --checkpoint-action=exec=CMD`, `tar -I CMD`,
+    `man -P CMD`, `zip --unzip-command=CMD`."""
+    args = list(argv[1:])
+    found: list[str] = []
+    if program == "git":
+        for i, arg in enumerate(args):
+            if arg == "-c" and i + 1 < len(args):
+                found += _git_setting(*args[i + 1].partition("=")[::2])
+            elif arg.startswith("-c") and "=" in arg:
+                found += _git_setting(*arg[2:].partition("=")[::2])
+        if "config" in args:
+            rest = [a for a in args[args.index("config") + 1 :] if not a.startswith("-")]
+            if len(rest) >= 2:
+                found += _git_setting(rest[0], rest[1])
+        found += [_git_ext(a[5:]) for a in args if a.startswith("ext::")]
+    elif program in ("tar", "gtar", "bsdtar"):
+        for i, arg in enumerate(args):
+            name, _, value = arg.partition("=")
+            if name == "--checkpoint-action" and value.startswith("exec="):
+                found.append(value[5:])
+            elif (
+                name
+                in (
+                    "--to-command",
+                    "--use-compress-program",
+                    "--rsh-command",
+                    "--info-script",
+                    "--new-volume-script",
+                )
+                and value
+            ):
+                found.append(value)
+            elif arg in ("-I", "-F", "--use-compress-program", "--to-command") and i + 1 < len(
+                args
+            ):
+                found.append(args[i + 1])
+    elif program in ("man", "zip"):
+        for i, arg in enumerate(args):
+            name, _, value = arg.partition("=")
+            if name in ("--pager", "--unzip-command") and value:
+                found.append(value)
+            elif arg in ("-P", "-TT") and i + 1 < len(args):
+                found.append(args[i + 1])
+    return found[:MAX_EXPANDED]
+
+
+def _git_ext(command: str) -> str:
+    """git's ext:: transport: words split on spaces, `% ` a literal space, `%%` a percent."""
+    words = re.split(r"(?<!%) ", command)
+    return " ".join(shlex.quote(w.replace("% ", " ").replace("%%", "%")) for w in words if w)
+
+
+def _git_setting(key: str, value: str) -> list[str]:
+    key = key.lower()
+    if key.startswith("alias.") and value.startswith("!"):
+        return [value[1:]]
+    if key in _GIT_COMMAND_KEYS or key.startswith("pager."):
+        return [value] if value else []
+    return []
 
 
 def strip_wrapper(program: str, argv: list[str]) -> tuple[str, list[Any]] | None:
@@ -157,6 +357,7 @@ def strip_wrapper(program: str, argv: list[str]) -> tuple[str, list[Any]] | None
     several starting points or -exec actions, parallel with `:::` items).
     ("input", words): a command that gets more arguments from its input at run
     time (xargs, parallel without `:::`). ("line", [text]): shell code.
+    ("opaque", [reason]): too much to analyse (limits never drop commands).
     """
     args = argv[1:]
     if program == "xargs":
@@ -164,18 +365,24 @@ def strip_wrapper(program: str, argv: list[str]) -> tuple[str, list[Any]] | None
         return ("input", wrapped[1]) if wrapped is not None else None
     if program == "parallel":
         return _parallel(args)
+    if program == "runuser" and any(
+        a in ("-c", "--command") or a.startswith("--command=") for a in args
+    ):
+        return _su(args)
+    if program == "start-stop-daemon":
+        return _start_stop_daemon(args)
     if program in _WRAPPERS:
         return _wrapped_argv(program, args)
     if program == "env":
         return _env(args)
     if program == "command":
-        rest = [a for a in args if a != "-p"]
+        rest = [a for a in args if a not in ("-p", "--")]
         if rest and rest[0] in ("-v", "-V"):
             return None  # only looks the name up
         return ("argv", rest) if rest else None
     if program in SHELLS:
         return _shell_c(args)
-    if program in ("su",):
+    if program == "su":
         return _su(args)
     if program == "ssh":
         return _ssh(args)
@@ -183,6 +390,16 @@ def strip_wrapper(program: str, argv: list[str]) -> tuple[str, list[Any]] | None
         return _watch(args)
     if program == "find":
         return _find_exec(args)
+    if program == "clickhouse" and args[:1] in (["client"], ["local"]):
+        return ("argv", [f"clickhouse-{args[0]}", *args[1:]])
+    if program in ("docker", "podman", "nerdctl") and args[:1] == ["exec"]:
+        return _container_exec(args[1:])
+    if program in ("kubectl", "oc") and "exec" in args and "--" in args:
+        return ("argv", args[args.index("--") + 1 :]) if args[-1] != "--" else None
+    if program == "script":
+        return _script(args)
+    if program == "trap" and len(args) >= 2 and not args[0].startswith("-"):
+        return ("line", [args[0]])  # the handler runs later, on the signal
     if program == "alias":  # an alias body runs later under another name: judge it now
         bodies = [a.split("=", 1)[1] for a in args if "=" in a]
         return ("line", ["; ".join(bodies)]) if bodies else None
@@ -209,17 +426,29 @@ def _wrapped_argv(program: str, args: list[str]) -> tuple[str, list[str]] | None
             name = arg.split("=", 1)[0]
             if name in value_options and "=" not in arg:
                 i += 2
-            elif len(arg) > 2 and arg[:2] in value_options and not arg.startswith("--"):
-                i += 1  # value attached: -n5, -uroot
+            elif len(arg) > 2 and not arg.startswith("--"):
+                i += _cluster_width(arg, value_options)  # -nu root, -uroot, -Eu root
             else:
                 i += 1
             continue
         if program == "nice" and re.fullmatch(r"-\d+", arg):
             i += 1
             continue
+        if program in ("sudo", "doas") and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", arg):
+            i += 1  # sudo EDITOR=x visudo: an environment setting, not the command
+            continue
         break
     rest = args[i + positionals :]
     return ("argv", rest) if rest else None
+
+
+def _cluster_width(arg: str, value_options: frozenset[str]) -> int:
+    """How many words a short-option cluster takes: 2 when its last letter wants a value
+    (`-nu root`), 1 when a letter's value is attached (`-uroot`) or none wants one."""
+    for position, letter in enumerate(arg[1:], 1):
+        if "-" + letter in value_options:
+            return 2 if position == len(arg) - 1 else 1
+    return 1
 
 
 def _env(args: list[str]) -> tuple[str, list[str]] | None:
@@ -228,6 +457,8 @@ def _env(args: list[str]) -> tuple[str, list[str]] | None:
         arg = args[i]
         if arg in ("-S", "--split-string"):
             return ("line", args[i + 1 :])
+        if arg.startswith("-S") and not arg.startswith("--"):
+            return ("line", [arg[2:], *args[i + 1 :]])
         if arg.startswith("--split-string="):
             return ("line", [arg.split("=", 1)[1], *args[i + 1 :]])
         if arg in ("-u", "--unset", "-C", "--chdir"):
@@ -240,6 +471,40 @@ def _env(args: list[str]) -> tuple[str, list[str]] | None:
             break
     rest = args[i:]
     return ("argv", rest) if rest else None
+
+
+def _start_stop_daemon(args: list[str]) -> tuple[str, list[str]] | None:
+    """`start-stop-daemon --start --exec PROGRAM -- ARGS`: PROGRAM runs with ARGS."""
+    program = None
+    for i, arg in enumerate(args):
+        if arg in ("--exec", "-x", "--startas", "-a") and i + 1 < len(args):
+            program = args[i + 1]
+        elif arg.startswith(("--exec=", "--startas=")):
+            program = arg.split("=", 1)[1]
+    if program is None:
+        return None
+    rest = args[args.index("--") + 1 :] if "--" in args else []
+    return ("argv", [program, *rest])
+
+
+def _container_exec(args: list[str]) -> tuple[str, list[str]] | None:
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        i += 2 if args[i] in _CONTAINER_EXEC_VALUES else 1
+    rest = args[i + 1 :]  # after the container
+    return ("argv", rest) if rest else None
+
+
+def _script(args: list[str]) -> tuple[str, list[str]] | None:
+    """util-linux `script -c CMD` (also -qc CMD, --command=CMD) runs CMD in a new terminal."""
+    for i, arg in enumerate(args):
+        if arg in ("-c", "--command") or (
+            arg.startswith("-") and not arg.startswith("--") and arg.endswith("c")
+        ):
+            return ("line", args[i + 1 : i + 2])
+        if arg.startswith("--command="):
+            return ("line", [arg.split("=", 1)[1]])
+    return None
 
 
 def _shell_c(args: list[str]) -> tuple[str, list[str]] | None:
@@ -306,10 +571,12 @@ def _find_exec(args: list[str]) -> tuple[str, list[Any]] | None:
         if arg.startswith(("-", "(", "!")):
             break
         starts.append(arg)
-    starts = starts[:MAX_EXPANDED] or ["."]
+    if len(starts) > MAX_EXPANDED:
+        return ("opaque", [f"find with more than {MAX_EXPANDED} starting points"])
+    starts = starts or ["."]
     commands: list[list[str]] = []
     i = 0
-    while i < len(args) and len(commands) < MAX_EXPANDED:
+    while i < len(args):
         if args[i] in ("-exec", "-execdir", "-ok", "-okdir"):
             end = next((j for j in range(i + 1, len(args)) if args[j] in (";", "+")), len(args))
             words = args[i + 1 : end]
@@ -317,7 +584,9 @@ def _find_exec(args: list[str]) -> tuple[str, list[Any]] | None:
                 commands += [[start if w == "{}" else w for w in words] for start in starts]
             i = end
         i += 1
-    return ("argvs", commands[:MAX_EXPANDED]) if commands else None
+    if len(commands) > MAX_EXPANDED:
+        return ("opaque", [f"find runs more than {MAX_EXPANDED} commands"])
+    return ("argvs", commands) if commands else None
 
 
 # GNU parallel: options that take a separate value.
@@ -339,15 +608,21 @@ def _parallel(args: list[str]) -> tuple[str, list[Any]] | None:
         [] if separator is None else [a for a in rest[separator + 1 :] if not a.startswith(":::")]
     )
     from_files = separator is not None and rest[separator] == "::::"
+    if len(items) > MAX_EXPANDED:
+        return ("opaque", [f"parallel with more than {MAX_EXPANDED} items"])
     if not words:  # the items are the commands
         if separator is None or from_files:
             return ("input", [])
-        return ("line", ["; ".join(items[:MAX_EXPANDED])])
+        return ("line", ["; ".join(items)])
     if separator is None or from_files:
         return ("input", words)
+    if len(words) == 1 and " " in words[0]:  # parallel 'rm -rf {}' ::: ...: run by a shell
+        code = words[0]
+        lines = [code.replace("{}", item) if "{}" in code else f"{code} {item}" for item in items]
+        return ("line", ["; ".join(lines)])
     placeholder = "{}" if any("{}" in w for w in words) else None
     commands = [
         [w.replace(placeholder, item) for w in words] if placeholder else [*words, item]
-        for item in items[:MAX_EXPANDED]
+        for item in items
     ]
     return ("argvs", commands) if commands else ("argv", words)

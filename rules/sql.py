@@ -5,7 +5,7 @@
 
 Kinds: drop_database, drop_schema, drop_table, drop_other, truncate,
 delete_without_where, update_without_where, copy_to_stdout,
-copy_to_program, copy_to_file, copy_from, select_into_outfile, grant,
+copy_to_program, copy_to_file, copy_from, copy_from_program, select_into_outfile, grant,
 revoke, alter_user, create_user, alter_drop, create_code (functions,
 procedures, triggers: bodies not analysed), server_file (pg_read_file,
 lo_export, LOAD_FILE...), remote_sql (dblink), shell_escape, plus `select`,
@@ -37,7 +37,10 @@ _CLIENT_SQL_OPTIONS = {
     "clickhouse-client": ("-q", "--query"),
     "cockroach": ("-e", "--execute"),
     "duckdb": ("-c",),
+    "sqlite3": ("-cmd",),
+    "cqlsh": ("-e", "--execute"),
 }
+_SQLITE_VALUE_OPTIONS = frozenset({"-cmd", "-separator", "-newline", "-nullvalue", "-init"})
 _STDIN_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "clickhouse-client", "duckdb"})
 _MONGO = frozenset({"mongo", "mongosh"})
 _MONGO_DANGER = (
@@ -62,8 +65,7 @@ def sql_for_client(
     if program in _MONGO:
         return _mongo(argv, stdin_text)
     if program == "redis-cli":
-        flushes = {_REDIS_DANGER[a.lower()] for a in argv[1:] if a.lower() in _REDIS_DANGER}
-        return tuple(sorted(flushes)), None
+        return _redis(argv, stdin_text), None
     kinds: list[str] = []
     for text in texts:
         try:
@@ -71,6 +73,11 @@ def sql_for_client(
         except ValueError as exc:
             return tuple(kinds), str(exc)
     return tuple(dict.fromkeys(kinds)), None
+
+
+def sql_options_given(program: str, argv: tuple[str, ...]) -> bool:
+    """Whether the client was given its statements on the command line (-c, -e, ...)."""
+    return bool(_sql_texts(program, argv))
 
 
 def _sql_texts(program: str, argv: tuple[str, ...]) -> list[str]:
@@ -86,10 +93,28 @@ def _sql_texts(program: str, argv: tuple[str, ...]) -> list[str]:
             elif not option.startswith("--") and arg.startswith(option) and len(arg) > len(option):
                 texts.append(arg[len(option) :])
     if program == "sqlite3":
-        positionals = [a for a in args if not a.startswith("-")]
+        positionals = [
+            a
+            for i, a in enumerate(args)
+            if not a.startswith("-") and not (i > 0 and args[i - 1] in _SQLITE_VALUE_OPTIONS)
+        ]
         if len(positionals) >= 2:
             texts.append(" ".join(positionals[1:]))
     return texts
+
+
+def _redis(argv: tuple[str, ...], stdin_text: str | None) -> tuple[str, ...]:
+    """redis-cli commands, given as arguments or on its input: FLUSHALL/FLUSHDB drop data,
+    CONFIG SET can make the server write files anywhere, EVAL runs Lua unseen."""
+    words = [w.lower() for w in (*argv[1:], *(stdin_text or "").split())]
+    kinds = {_REDIS_DANGER[w] for w in words if w in _REDIS_DANGER}
+    if "config" in words and "set" in words:
+        kinds.add("server_file")
+    if any(w in ("eval", "evalsha", "eval_ro", "function", "fcall") for w in words):
+        kinds.add("create_code")
+    if "module" in words and "load" in words:
+        kinds.add("server_file")
+    return tuple(sorted(kinds))
 
 
 def _mongo(argv: tuple[str, ...], stdin_text: str | None) -> tuple[tuple[str, ...], str | None]:
@@ -136,10 +161,19 @@ def _psql_meta(text: str, kinds: list[str]) -> str:
             elif command in (".output", ".once", ".dump", ".save", ".backup", ".excel"):
                 kinds.append("copy_to_file")
             continue
+        if re.match(r"(?i)^(pager|system)\s+\S", stripped):
+            kinds.append("shell_escape")  # mysql client commands: output to, or run, a command
+            continue
         if stripped.startswith("\\"):
             lowered = stripped.lower()
             if lowered.startswith("\\!"):
                 kinds.append("shell_escape")
+            elif re.match(r"\\(o|out|g|gx|w|write)\b", lowered) and "|" in lowered:
+                kinds.append("shell_escape")  # \o |cmd, \g |cmd: output piped to a command
+            elif re.match(r"\\(o|out|w|write)\s+\S", lowered):
+                kinds.append("copy_to_file")
+            elif re.match(r"\\(i|ir|include|include_relative|gexec)\b", lowered):
+                raise ValueError("psql runs SQL the bastion cannot see (\\i, \\gexec)")
             elif lowered.startswith("\\copy"):
                 if " to " in f" {lowered} ":
                     kinds.append(
@@ -169,6 +203,11 @@ def _kinds(statement: exp.Expression, dialect: str, depth: int) -> list[str]:
             continue
         if isinstance(node, (exp.Delete, exp.Update, exp.Drop, exp.TruncateTable, exp.Insert)):
             kinds.append(_kind(node))
+        elif isinstance(node, exp.Table) and (
+            node.name.lower() in _PASSWORD_TABLES
+            or (node.name.lower() == "user" and node.db.lower() == "mysql")
+        ):
+            kinds.append("server_file")  # password hashes: as good as a server file
         elif isinstance(node, exp.Anonymous):
             function = str(node.name).lower()
             if function in _FILE_FUNCTIONS:
@@ -176,6 +215,21 @@ def _kinds(statement: exp.Expression, dialect: str, depth: int) -> list[str]:
             elif function in _REMOTE_FUNCTIONS:
                 kinds.append("remote_sql")
     return kinds
+
+
+def _filters(statement: exp.Expression) -> bool:
+    """A WHERE that could leave rows out: not missing, not TRUE, not `1=1` or `'a'='a'`."""
+    where = statement.args.get("where")
+    condition = where.this if isinstance(where, exp.Where) else None
+    if condition is None:
+        return False
+    if isinstance(condition, exp.Boolean):
+        return not condition.this
+    if isinstance(condition, exp.EQ) and isinstance(condition.left, exp.Literal):
+        return condition.left != condition.right
+    if isinstance(condition, exp.Literal) and not condition.is_string:
+        return condition.name in ("0", "0.0")  # WHERE 1 is every row
+    return True
 
 
 def _kind(statement: exp.Expression) -> str:
@@ -187,11 +241,15 @@ def _kind(statement: exp.Expression) -> str:
     if isinstance(statement, exp.TruncateTable):
         return "truncate"
     if isinstance(statement, exp.Delete):
-        return "delete" if statement.args.get("where") else "delete_without_where"
+        return "delete" if _filters(statement) else "delete_without_where"
     if isinstance(statement, exp.Update):
-        return "update" if statement.args.get("where") else "update_without_where"
+        return "update" if _filters(statement) else "update_without_where"
     if isinstance(statement, exp.Copy):
         if statement.args.get("kind"):
+            files = statement.args.get("files") or []
+            source = files[0] if files else None
+            if isinstance(source, exp.Identifier) and source.name.lower() == "program":
+                return "copy_from_program"  # runs a shell command on the database server
             return "copy_from"
         files = statement.args.get("files") or []
         target = files[0] if files else None
@@ -297,8 +355,10 @@ _FILE_FUNCTIONS = frozenset(
         "load_file",
         "readfile",
         "writefile",
+        "load_extension",
     }
 )
+_PASSWORD_TABLES = frozenset({"pg_authid", "pg_shadow", "pg_user_mapping"})
 _REMOTE_FUNCTIONS = frozenset({"dblink", "dblink_exec", "dblink_send_query", "dblink_open"})
 _EXPLAIN_OPTIONS = frozenset(
     {"ANALYZE", "ANALYSE", "VERBOSE", "EXTENDED", "PARTITIONS", "FORMAT", "QUERY", "PLAN"}

@@ -93,7 +93,7 @@ def test_sftp_get_of_a_credential_file_is_refused(
     )
     assert result.returncode != 0
     assert not (tmp_path / "shadow").exists()
-    # The client's first request (a stat of the path) is already refused by the credential rule.
+    # Opening the path is refused by the credential rule (a stat of it reveals no content).
     assert wait_until(
         lambda: [
             r

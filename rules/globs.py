@@ -1,0 +1,138 @@
+"""Could a shell glob in a command name the file a rule protects?
+
+    >>> overlaps("/et?", "/etc")
+    True
+    >>> overlaps("~/.ssh/*.pub", "~/.ssh/id_rsa")
+    False
+
+The command's word is a bash pathname pattern: `*`, `?` and `[...]` never
+match a `/`, nor a `.` that starts a name (so `cat *` does not read
+`.env`). The rule's pattern is an fnmatch pattern, whose `*` matches
+anything. Both are small automata; the answer is whether some string is
+accepted by both, found by a search over pairs of positions. It is exact
+for these pattern languages, which is why globbed arguments need no
+special case in the rules themselves.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+MAX_PATTERN = 512  # longer words are assumed to overlap (fail closed)
+GLOB_CHARS = frozenset("*?[")
+
+_Token = tuple[
+    str, object
+]  # ("lit", ch) | ("one", None) | ("star", None) | ("set", (chars, negated))
+
+
+def has_glob(word: str) -> bool:
+    return not GLOB_CHARS.isdisjoint(word)
+
+
+@lru_cache(maxsize=16384)
+def overlaps(word: str, pattern: str) -> bool:
+    """Whether the bash glob `word` and the fnmatch pattern `pattern` share a match."""
+    if len(word) > MAX_PATTERN or len(pattern) > MAX_PATTERN:
+        return True
+    left, right = _tokens(word), _tokens(pattern)
+    alphabet = _alphabet(left + right)
+    start = (0, 0, True)
+    seen = {start}
+    todo = [start]
+    while todo:
+        i, j, name_start = todo.pop()
+        if i == len(left) and j == len(right):
+            return True
+        following = []
+        # A star may match nothing.
+        if i < len(left) and left[i][0] == "star":
+            following.append((i + 1, j, name_start))
+        if j < len(right) and right[j][0] == "star":
+            following.append((i, j + 1, name_start))
+        if i < len(left) and j < len(right):
+            for ch in alphabet:
+                if not _accepts(left[i], ch, shell=True, name_start=name_start):
+                    continue
+                if not _accepts(right[j], ch, shell=False, name_start=name_start):
+                    continue
+                after_i = i if left[i][0] == "star" else i + 1
+                after_j = j if right[j][0] == "star" else j + 1
+                following.append((after_i, after_j, ch == "/"))
+        for state in following:
+            if state not in seen:
+                seen.add(state)
+                todo.append(state)
+    return False
+
+
+def _tokens(pattern: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            if not tokens or tokens[-1][0] != "star":
+                tokens.append(("star", None))
+        elif ch == "?":
+            tokens.append(("one", None))
+        elif ch == "[":
+            end, chars, negated = _bracket(pattern, i)
+            if end is None:
+                tokens.append(("lit", "["))
+            else:
+                tokens.append(("set", (chars, negated)))
+                i = end
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            tokens.append(("lit", pattern[i]))
+        else:
+            tokens.append(("lit", ch))
+        i += 1
+    return tokens
+
+
+def _bracket(pattern: str, start: int) -> tuple[int | None, frozenset[str], bool]:
+    """[abc], [!a-z], [^x], []x]: (index of the closing ], its characters, negated?)."""
+    i = start + 1
+    negated = i < len(pattern) and pattern[i] in "!^"
+    if negated:
+        i += 1
+    chars: set[str] = set()
+    first = True
+    while i < len(pattern) and (pattern[i] != "]" or first):
+        if i + 2 < len(pattern) and pattern[i + 1] == "-" and pattern[i + 2] != "]":
+            low, high = ord(pattern[i]), ord(pattern[i + 2])
+            chars.update(chr(c) for c in range(low, min(high, low + 256) + 1))
+            i += 3
+        else:
+            chars.add(pattern[i])
+            i += 1
+        first = False
+    if i >= len(pattern):
+        return None, frozenset(), False
+    return i, frozenset(chars), negated
+
+
+def _alphabet(tokens: list[_Token]) -> list[str]:
+    """Every character that can tell the patterns apart, plus one that none names."""
+    chars = {"/", "."}
+    for kind, value in tokens:
+        if kind == "lit":
+            chars.add(value)  # type: ignore[arg-type]
+        elif kind == "set":
+            chars.update(value[0])  # type: ignore[index]
+    spare = next(chr(c) for c in range(0x4E00, 0x9FFF) if chr(c) not in chars)
+    return sorted(chars) + [spare]
+
+
+def _accepts(token: _Token, ch: str, *, shell: bool, name_start: bool) -> bool:
+    kind, value = token
+    if kind == "lit":
+        return ch == value
+    if shell and (ch == "/" or (ch == "." and name_start)):
+        return False  # bash globs never match / and need a leading dot spelled out
+    if kind in ("one", "star"):
+        return True
+    chars, negated = value  # type: ignore[misc]
+    return (ch in chars) != negated
