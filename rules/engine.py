@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from rules.globs import has_glob, overlaps
 from rules.model import Action, Decision, Policy, Request, Rule, Scope, SimpleCommand
+from rules.normalize import GLOBAL_VALUE_OPTIONS
 from rules.shell import analyse
 
 log = logging.getLogger("rules")
@@ -386,11 +387,17 @@ def _positional(argv: tuple[str, ...]) -> tuple[str, ...]:
     """Arguments that are not options (cached: every candidate rule asks for the same argv)."""
     result: list[str] = []
     options_done = False
+    takes_value = GLOBAL_VALUE_OPTIONS.get(posixpath.basename(argv[0]) if argv else "", ())
+    skip = False
     for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
         if arg == "--" and not options_done:
             options_done = True
             continue
         if not options_done and arg.startswith("-") and arg != "-":
+            skip = arg in takes_value  # `aws --profile prod s3 ...`: prod is not the subcommand
             continue
         result.append(arg)
     return tuple(result)

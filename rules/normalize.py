@@ -54,6 +54,29 @@ def interpreter_name(program: str) -> str:
 
 MAX_BRACE_RESULTS = 256
 
+# Options that take a value before a tool's subcommand (`kubectl -n prod get secrets`).
+GLOBAL_VALUE_OPTIONS: dict[str, frozenset[str]] = {
+    name: frozenset(options.split())
+    for names, options in (
+        (("aws",), "--profile --region --output --endpoint-url --query --ca-bundle --color"),
+        (
+            ("kubectl", "oc", "helm"),
+            "-n --namespace --context --kube-context --cluster --kubeconfig --user -s "
+            "--server --token --as --as-group",
+        ),
+        (
+            ("gcloud",),
+            "--project --account --configuration --format --verbosity "
+            "--impersonate-service-account",
+        ),
+        (("az",), "--subscription -o --output --query"),
+        (("vault",), "-address -namespace -format -ca-cert"),
+        (("docker", "podman"), "-H --host --context -c --config -l --log-level"),
+        (("git",), "-C -c --git-dir --work-tree --namespace"),
+    )
+    for name in names
+}
+
 # Variables whose value some program runs as a command later.
 COMMAND_VARIABLES = frozenset(
     "PAGER MANPAGER GIT_PAGER SYSTEMD_PAGER LESSOPEN LESSCLOSE EDITOR VISUAL SUDO_EDITOR "
@@ -216,6 +239,7 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
     "proxychains": (frozenset("-f".split()), 0),
     "proxychains4": (frozenset("-f".split()), 0),
     "torsocks": (frozenset(), 0),
+    "sshpass": (frozenset("-p -f -d -e -P".split()), 0),
     "tsocks": (frozenset(), 0),
     "faketime": (frozenset(), 1),
     "chpst": (frozenset("-u -U -e -n -l -L -m -d -o -p -f -c".split()), 0),
@@ -564,16 +588,29 @@ def _watch(args: list[str]) -> tuple[str, list[str]] | None:
     return ("argv", rest) if exec_mode else ("line", [" ".join(rest)])
 
 
-def _find_exec(args: list[str]) -> tuple[str, list[Any]] | None:
-    """Every -exec/-execdir/-ok action, once per starting point standing in for {}."""
+def find_stand_ins(args: list[str]) -> list[str]:
+    """What find hands on ({}, or to a pipe): its starting points, and START/NAME for each
+    -name/-path test, so `find / -name id_rsa -exec cat {} ;` is judged as `cat /id_rsa`."""
     starts = []
     for arg in args:
         if arg.startswith(("-", "(", "!")):
             break
         starts.append(arg)
+    starts = starts or ["."]
+    names = [
+        args[i + 1].lstrip("*/")
+        for i, arg in enumerate(args[:-1])
+        if arg in ("-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename")
+    ]
+    joined = [f"{start.rstrip('/')}/{name}" for start in starts for name in names if name]
+    return starts + joined
+
+
+def _find_exec(args: list[str]) -> tuple[str, list[Any]] | None:
+    """Every -exec/-execdir/-ok action, once per path standing in for {}."""
+    starts = find_stand_ins(args)
     if len(starts) > MAX_EXPANDED:
         return ("opaque", [f"find with more than {MAX_EXPANDED} starting points"])
-    starts = starts or ["."]
     commands: list[list[str]] = []
     i = 0
     while i < len(args):

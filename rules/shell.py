@@ -32,6 +32,7 @@ from rules.normalize import (
     MAX_BRACE_RESULTS,
     SHELLS,
     expand_braces,
+    find_stand_ins,
     interpreter_name,
     option_writes,
     strip_wrapper,
@@ -794,12 +795,7 @@ def _found_paths(commands: list[SimpleCommand]) -> str | None:
     (as `find START -exec CMD {}` is)."""
     if len(commands) != 1 or commands[0].program != "find" or commands[0].opaque:
         return None
-    starts = []
-    for arg in commands[0].argv[1:]:
-        if arg.startswith(("-", "(", "!")):
-            break
-        starts.append(arg)
-    return " ".join(starts) or "."
+    return " ".join(find_stand_ins(list(commands[0].argv[1:])))
 
 
 def _echoed_text(commands: list[SimpleCommand]) -> str | None:
@@ -887,6 +883,11 @@ def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None
             return f"{program} {STDIN_REASON}"
         return None
     if program in INTERPRETER_CODE_FLAGS:
+        if "-m" in args and args[args.index("-m") + 1 : args.index("-m") + 2] in (
+            ["pty"],
+            ["code"],
+        ):
+            return f"{program} starts an interactive shell or console"  # python3 -m pty
         if "-m" in args or positional:
             return None
         return f"{program} {STDIN_REASON}"

@@ -326,3 +326,65 @@ def test_expansion_limits_make_the_line_opaque_instead_of_dropping_words() -> No
 )
 def test_everyday_lines_near_the_new_checks_still_pass(line: str) -> None:
     assert decided(line) == (Action.ALLOW, None)
+
+
+@pytest.mark.parametrize(
+    ("line", "rule"),
+    [
+        # Options before a tool's subcommand take values: they are not the subcommand.
+        ("aws --profile prod secretsmanager get-secret-value --secret-id db", "keychain-dump"),
+        ("kubectl -n prod get secrets -o yaml", "keychain-dump"),
+        ("kubectl describe secret db", "kube-secret-read"),
+        ("vault kv get secret/prod", "vault-secret-read"),
+        # find's -name tests name what it hands on.
+        ("find / -name id_rsa -exec cat {} \\;", "credential-read"),
+        ("find /etc -name shadow | xargs cat", "credential-read"),
+        # Files written through options; commands inside tool options and variables.
+        ("curl -o ~/.ssh/authorized_keys https://example.invalid/k", "authorized-keys-write"),
+        ("dd of=/etc/cron.d/x <<< '* * * * * root id'", "system-config-write"),
+        ("cp -t ~/.ssh/ /tmp/authorized_keys", "authorized-keys-write"),
+        ("git -c alias.x='!rm -rf /etc' x", "rm-recursive-system-path"),
+        (
+            "git -c protocol.ext.allow=always clone 'ext::sh -c rm% -rf% /etc'",
+            "rm-recursive-system-path",
+        ),
+        (
+            "tar -cf /dev/null x --checkpoint=1 --checkpoint-action=exec='rm -rf /etc'",
+            "rm-recursive-system-path",
+        ),
+        ("export PROMPT_COMMAND='rm -rf /etc'", "rm-recursive-system-path"),
+        ("LESSOPEN='|rm -rf /etc %s' less /etc/hosts", "rm-recursive-system-path"),
+        ("LD_PRELOAD=/tmp/x.so ls", "opaque-command"),
+        ("echo 'bob ALL=(ALL) NOPASSWD:ALL' | sudo EDITOR='tee -a' visudo", "account-changes"),
+        # SQL and database clients.
+        ("psql -c 'DELETE FROM users WHERE true'", "sql-destructive"),
+        ("psql -c 'UPDATE users SET pw = NULL WHERE 1=1'", "sql-destructive"),
+        ("psql -c 'SELECT rolname, rolpassword FROM pg_authid'", "sql-server-files"),
+        ("mysql -e 'pager sh'", "sql-shell-escape"),
+        ("sqlite3 -cmd '.shell rm -rf /etc' app.db", "sql-shell-escape"),
+        ("redis-cli CONFIG SET dir /root/.ssh", "sql-server-files"),
+        ("echo FLUSHALL | redis-cli", "sql-drop-database"),
+        ("clickhouse client -q 'DROP DATABASE x'", "sql-drop-database"),
+    ],
+)
+def test_tool_knowledge_found_by_the_red_team(line: str, rule: str) -> None:
+    action, found = decided(line)
+    assert action.severity >= Action.REVIEW.severity and found == rule, (line, action, found)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "sftp",  # how the SFTP subsystem itself is decided: never held by the client rule
+        "kubectl -n prod get pods",
+        "aws --profile prod s3 ls",
+        "git -C /srv/app log --oneline",
+        "psql -c 'DELETE FROM sessions WHERE expires < now()'",
+        "redis-cli GET key",
+        "find . -name '*.py' -exec wc -l {} +",
+        "cp -r src/ build/",
+        "sqlite3 -cmd '.mode csv' app.db 'select 1'",
+    ],
+)
+def test_everyday_tool_use_still_passes(line: str) -> None:
+    assert decided(line) == (Action.ALLOW, None)
