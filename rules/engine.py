@@ -15,8 +15,8 @@ from functools import lru_cache
 
 from rules.globs import has_glob, overlaps
 from rules.model import Action, Decision, Policy, Request, Rule, Scope, SimpleCommand
-from rules.normalize import GLOBAL_VALUE_OPTIONS
 from rules.shell import analyse
+from rules.tools import GLOBAL_VALUE_OPTIONS
 
 log = logging.getLogger("rules")
 

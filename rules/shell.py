@@ -11,6 +11,11 @@ stripped, so the wrapped program is matched under its own name. What cannot
 be known without running it (a variable as the command name, eval, code piped
 into an interpreter, inline interpreter code, a line that does not parse) is
 marked opaque with a reason: rules can match opacity itself.
+
+The walker also remembers what the line sets up for later commands
+(variables, `cd`, files echoed or downloaded, aliases) and reads a command a
+second time with that knowledge; second readings only add commands. Words
+are read in rules/words.py, program knowledge lives in rules/programs.py.
 """
 
 from __future__ import annotations
@@ -26,21 +31,40 @@ from tree_sitter import Language, Node, Parser
 
 from rules.model import SimpleCommand
 from rules.normalize import (
-    CODE_LOADING_VARIABLES,
-    COMMAND_VARIABLES,
-    INTERPRETER_CODE_FLAGS,
     MAX_BRACE_RESULTS,
     SHELLS,
     expand_braces,
-    find_stand_ins,
     interpreter_name,
-    option_writes,
     strip_wrapper,
-    tool_code,
-    unescape_ansi_c,
-    unescape_word,
 )
-from rules.sql import sql_for_client, sql_options_given
+from rules.programs import (
+    DOWNLOADERS,
+    MAX_XARGS_ITEMS,
+    STDIN_ARGS,
+    download_outputs,
+    echoed_text,
+    found_paths,
+    input_command_reason,
+    opaque_reason,
+    reads_commands_from_input,
+    reads_pipe,
+    script_of,
+    xargs_replace_string,
+)
+from rules.sql import sql_for_client
+from rules.tools import CODE_LOADING_VARIABLES, COMMAND_VARIABLES, option_writes, tool_code
+from rules.words import (
+    HIDDEN_SUBSTITUTION,
+    NO_SUBSTITUTION,
+    SPLIT,
+    assignment_text,
+    has_computed_part,
+    heredoc_text,
+    node_text,
+    normalize_path,
+    parser_safe,
+    word_text,
+)
 
 MAX_LINE = 64 * 1024
 MAX_VARIABLES = 64  # variables remembered per line
@@ -103,7 +127,7 @@ class _Walker:
         if "\x00" in text:
             self.opaque("command line contains a NUL byte")
             return
-        text, unusual = _parser_safe(text)
+        text, unusual = parser_safe(text)
         if unusual:
             self.opaque("the line contains characters from unassigned or private Unicode planes")
         tree = _PARSER.parse(text.encode("utf-8", errors="replace"))
@@ -140,7 +164,7 @@ class _Walker:
         elif kind == "variable_assignment":  # a bare NAME=value statement
             self.substitutions(node, depth)
             self.assign(node, depth)
-            self.add(SimpleCommand("=", ("=", _assignment_text(node))))
+            self.add(SimpleCommand("=", ("=", assignment_text(node))))
         elif kind == "file_redirect":  # $(<file) reads the file
             reads, writes, _, egress = self.read_redirects((node,), depth)
             self.add(SimpleCommand("=", ("=",), reads=reads, writes=writes, egress=egress))
@@ -178,18 +202,18 @@ class _Walker:
             self.node(child, depth)
             if child.type == "pipeline":
                 for position in range(start, len(self.commands)):
-                    self.commands[position] = _reads_pipe(self.commands[position], None, 1)
+                    self.commands[position] = reads_pipe(self.commands[position], None, 1)
 
     def declaration(self, node: Node, depth: int) -> None:
         """export/declare/local/readonly/unset: the keyword and its names or assignments."""
-        words = [_text(node.children[0])] if node.children else []
+        words = [node_text(node.children[0])] if node.children else []
         for child in node.children[1:]:
             self.substitutions(child, depth)
             if child.type == "variable_assignment":
                 self.assign(child, depth)
-                words.append(_assignment_text(child))
+                words.append(assignment_text(child))
             elif child.is_named:
-                words.append(_word_text(child)[0])
+                words.append(word_text(child)[0])
         if words:
             self.add(SimpleCommand(words[0], tuple(words)))
 
@@ -203,16 +227,16 @@ class _Walker:
             self.node(stage, depth)
             if index == 0:
                 first_stage_end = len(self.commands)
-                feeding_text = _echoed_text(self.commands[before:first_stage_end])
+                feeding_text = echoed_text(self.commands[before:first_stage_end])
                 continue
             for position in range(start, len(self.commands)):
                 command = self.commands[position]
-                self.commands[position] = _reads_pipe(command, feeding_text, index)
+                self.commands[position] = reads_pipe(command, feeding_text, index)
             stage_commands = self.commands[start:]
             if index == 1 and stage_commands and stage_commands[0].program == "xargs":
                 fed = feeding_text
                 if fed is None:
-                    fed = _found_paths(self.commands[before:first_stage_end])
+                    fed = found_paths(self.commands[before:first_stage_end])
                 if fed is not None:  # its arguments are known after all
                     for position in range(start, len(self.commands)):
                         self.commands[position] = replace(self.commands[position], open_args=False)
@@ -248,7 +272,7 @@ class _Walker:
             kind = child.type
             if kind == "variable_assignment":
                 self.substitutions(child, depth)
-                assignments.append(_assignment_text(child))
+                assignments.append(assignment_text(child))
                 name, _, value = assignments[-1].partition("=")
                 self.variable_code(name, value, depth)
                 continue
@@ -260,7 +284,7 @@ class _Walker:
                 value, dynamic = self.word(child)
                 if dynamic:
                     dynamic_name = True
-                    reason = f"the command name {_text(child)!r} is computed"
+                    reason = f"the command name {node_text(child)!r} is computed"
                 words.extend(value)
                 continue
             # Unnamed arguments are operators such as `==` and `=~` inside `[ ]`.
@@ -297,11 +321,11 @@ class _Walker:
         """`echo CODE > x.sh; sh x.sh` runs CODE; `curl URL > x && ./x` runs what was fetched;
         `alias x=rm; x ...` runs rm; `read x <<< V` sets x."""
         if program in ("echo", "printf") and writes:
-            text = _echoed_text([SimpleCommand(program, argv)]) or ""
+            text = echoed_text([SimpleCommand(program, argv)]) or ""
             for path in writes:
                 self.written[path] = text
-        elif program in _DOWNLOADERS:
-            for path in (*writes, *_download_outputs(program, argv)):
+        elif program in DOWNLOADERS:
+            for path in (*writes, *download_outputs(program, argv)):
                 self.downloaded.add(path)
         elif program == "read" and heredoc is not None:
             names = [a for a in argv[1:] if not a.startswith("-")]
@@ -312,7 +336,7 @@ class _Walker:
                 name, _, body = definition.partition("=")
                 if body and len(self.aliases) < MAX_VARIABLES:
                     self.aliases[name] = body
-        script = _script_of(program, argv)
+        script = script_of(program, argv)
         if script is not None and script in self.written:
             self.line(self.written.pop(script), depth + 1)  # judged once
         ran = script if script is not None else argv[0]
@@ -328,9 +352,9 @@ class _Walker:
         if name is None or name.type != "variable_name":
             return
         env = self.environments(1)[0] if self.values else None
-        text = _word_text(value, env, True)[0] if value is not None else ""
-        self.remember(_text(name), [text])
-        self.variable_code(_text(name), text, depth)
+        text = word_text(value, env, True)[0] if value is not None else ""
+        self.remember(node_text(name), [text])
+        self.variable_code(node_text(name), text, depth)
 
     def variable_code(self, name: str, value: str, depth: int) -> None:
         """Variables whose value is a command some program runs later (PAGER, LESSOPEN,
@@ -349,9 +373,9 @@ class _Walker:
         values: list[str] = []
         for position, child in enumerate(node.children):
             if node.field_name_for_child(position) == "value":
-                text, _, brace = _word_text(child)
+                text, _, brace = word_text(child)
                 values.extend(expand_braces(text) if brace else [text])
-        self.remember(_text(name), values)
+        self.remember(node_text(name), values)
 
     def remember(self, name: str, values: list[str]) -> None:
         if name not in self.values and len(self.values) >= MAX_VARIABLES:
@@ -382,9 +406,9 @@ class _Walker:
                     continue
                 if not (child.is_named or child.type in ("==", "=~", "=")):
                     continue
-                text, _, brace = _word_text(child, env)
+                text, _, brace = word_text(child, env)
                 for part in expand_braces(text) if brace else [text]:
-                    substituted.extend(p for p in part.split(_SPLIT) if p)
+                    substituted.extend(p for p in part.split(SPLIT) if p)
             if substituted and substituted != words and substituted not in readings:
                 readings.append(substituted)
         return readings
@@ -412,15 +436,15 @@ class _Walker:
                     self.variable_code(*arg.split("=", 1), depth)
         sql, sql_reason = sql_for_client(program, argv, heredoc)
         family = interpreter_name(program)
-        opaque_reason = _opaque_reason(family, argv, heredoc) or sql_reason
-        if opaque_reason is None and heredoc is None and not reads and not sql:
-            opaque_reason = reads_commands_from_input(family, argv)
+        why_opaque = opaque_reason(family, argv, heredoc) or sql_reason
+        if why_opaque is None and heredoc is None and not reads and not sql:
+            why_opaque = reads_commands_from_input(family, argv)
         self.add(
             SimpleCommand(
                 program,
                 argv,
-                opaque_reason is not None,
-                opaque_reason,
+                why_opaque is not None,
+                why_opaque,
                 reads,
                 writes,
                 sql,
@@ -432,7 +456,7 @@ class _Walker:
         if program in ("cd", "pushd"):
             self.change_directory(argv)
         if heredoc is not None and (
-            program in SHELLS or (program in ("source", ".") and list(argv[1:2]) in _STDIN_ARGS)
+            program in SHELLS or (program in ("source", ".") and list(argv[1:2]) in STDIN_ARGS)
         ):
             self.line(heredoc, depth + 1)  # a heredoc or here-string fed to a shell is its script
         self.follow_files(program, argv, writes, heredoc, depth)
@@ -462,7 +486,7 @@ class _Walker:
 
     def word(self, node: Node) -> tuple[list[str], bool]:
         """The value(s) a word node stands for, and whether it is computed at run time."""
-        text, dynamic, brace = _word_text(node)
+        text, dynamic, brace = word_text(node)
         if brace:
             values = expand_braces(text)
             if len(values) > MAX_BRACE_RESULTS:
@@ -477,11 +501,11 @@ class _Walker:
             kind = node.type
             if (
                 node.is_named
-                and kind not in _NO_SUBSTITUTION
-                and _HIDDEN_SUBSTITUTION.search(node.text or b"")
+                and kind not in NO_SUBSTITUTION
+                and HIDDEN_SUBSTITUTION.search(node.text or b"")
             ):
                 # tree-sitter leaves some of them unparsed, as in ${x#$(cmd)}: read it as a line
-                self.line(_text(node), depth + 1)
+                self.line(node_text(node), depth + 1)
             return
         if node.type in ("command_substitution", "process_substitution"):
             for inner in node.children:
@@ -502,10 +526,10 @@ class _Walker:
             if redirect.type == "file_redirect":
                 destination = redirect.child_by_field_name("destination")
                 if destination is not None and destination.type != "number":
-                    values = [normalize_path(_word_text(destination)[0])]
+                    values = [normalize_path(word_text(destination)[0])]
                     if self.values and b"$" in (destination.text or b""):
                         env = self.environments(1)[0]
-                        values.append(normalize_path(_word_text(destination, env, True)[0]))
+                        values.append(normalize_path(word_text(destination, env, True)[0]))
                     operator = next((c.type for c in redirect.children if not c.is_named), ">")
                     for value in values:
                         (reads if operator in ("<", "<>") else writes).append(value)
@@ -513,414 +537,9 @@ class _Walker:
                             writes.append(value)
                         egress = egress or bool(_NETWORK_REDIRECT.match(value))
             elif redirect.type == "heredoc_redirect":
-                heredoc = _heredoc_text(redirect)
+                heredoc = heredoc_text(redirect)
                 self.heredoc_tail(redirect, depth)
             elif redirect.type == "herestring_redirect":
                 word = next((c for c in redirect.children if c.is_named), None)
-                heredoc = _word_text(word)[0] if word is not None else ""
+                heredoc = word_text(word)[0] if word is not None else ""
         return tuple(reads), tuple(writes), heredoc, egress
-
-
-def _heredoc_text(redirect: Node) -> str:
-    """The heredoc's lines, read from the source between the line holding `<<WORD` and
-    the end marker: tree-sitter-bash's heredoc_body node is empty when the first line
-    starts with a backslash (`\\rm -rf /`), and that text is what the shell reads."""
-    start = next((c for c in redirect.children if c.type == "heredoc_start"), None)
-    end = next((c for c in redirect.children if c.type == "heredoc_end"), None)
-    raw = redirect.text or b""
-    if start is None:
-        return ""
-    newline = raw.find(b"\n", start.end_byte - redirect.start_byte)
-    if newline < 0:
-        return ""
-    stop = end.start_byte - redirect.start_byte if end is not None else len(raw)
-    return raw[newline + 1 : stop].decode(errors="replace")
-
-
-def _text(node: Node) -> str:
-    return (node.text or b"").decode(errors="replace")
-
-
-# Leaves whose text is never expanded, and what a substitution hidden in a leaf looks like.
-_NO_SUBSTITUTION = frozenset(
-    {"raw_string", "ansi_c_string", "heredoc_start", "heredoc_end", "comment"}
-)
-_HIDDEN_SUBSTITUTION = re.compile(rb"\$\(|`|[<>]\(")
-
-_ASTRAL = re.compile("[\U00010000-\U0010ffff\ud800-\udfff]")
-
-
-def _parser_safe(text: str) -> tuple[str, bool]:
-    """Replace characters outside the Basic Multilingual Plane before parsing.
-
-    tree-sitter-bash (0.23 and 0.25) crashes the whole process on some of them
-    after a `{` (found by the property tests: `a{` + U+F3269). They carry no
-    meaning for command matching, so they become U+FFFD; the rarest planes
-    (unassigned, private use) make the line opaque.
-    """
-    if text.isascii():
-        return text, False
-    unusual = False
-
-    def swap(match: re.Match[str]) -> str:
-        nonlocal unusual
-        unusual = unusual or ord(match.group()) >= 0x30000 or 0xD800 <= ord(match.group()) < 0xE000
-        return "\ufffd"
-
-    return _ASTRAL.sub(swap, text), unusual
-
-
-def _word_text(
-    node: Node, env: dict[str, str] | None = None, quoted: bool = False
-) -> tuple[str, bool, bool]:
-    """(text, computed at run time?, has unquoted braces to expand?)
-
-    With `env` (variable -> value), expansions of known variables are put in;
-    unquoted, their value is split on whitespace as the shell does (the
-    split points are marked with _SPLIT for the caller).
-    """
-    kind = node.type
-    if kind in ("word", "number", "command_name", "concatenation"):
-        if kind in ("word", "number"):
-            raw = _text(node)
-            return unescape_word(raw), False, "{" in raw and ("," in raw or ".." in raw)
-        parts = [_word_text(child, env, quoted) for child in node.children]
-        brace = any(b for _, _, b in parts) or (
-            kind == "concatenation"
-            and any(c.type == "word" and c.text in (b"{", b"}") for c in node.children)
-        )
-        return "".join(p for p, _, _ in parts), any(d for _, d, _ in parts), brace
-    if kind == "brace_expression":
-        return _text(node), False, True
-    if kind == "raw_string":
-        return _text(node)[1:-1], False, False
-    if kind == "ansi_c_string":
-        return unescape_ansi_c(_text(node)[2:-1]), False, False
-    if kind == "string":
-        parts = [_word_text(child, env, True) for child in node.children if child.type != '"']
-        return "".join(p for p, _, _ in parts), any(d for _, d, _ in parts), False
-    if kind == "string_content":
-        return (
-            _text(node).replace('\\"', '"').replace("\\$", "$"),
-            False,
-            False,
-        )
-    if kind in ("simple_expansion", "expansion") and env is not None:
-        value = _known_value(node, env)
-        if value is not None:
-            return (value if quoted else _SPLIT.join(value.split()) or _SPLIT), False, False
-    if kind in (
-        "simple_expansion",
-        "expansion",
-        "command_substitution",
-        "process_substitution",
-        "arithmetic_expansion",
-    ):
-        return _text(node), True, False
-    return _text(node), kind not in ("file_descriptor",), False
-
-
-_SPLIT = "\x00"  # where an unquoted expansion splits a word (a line never holds NUL)
-
-
-def _known_value(node: Node, env: dict[str, str]) -> str | None:
-    """$NAME or ${NAME} of a variable set earlier on the line; ${IFS...} is whitespace."""
-    names = [c for c in node.children if c.type == "variable_name"]
-    if len(names) != 1:
-        return None
-    name = _text(names[0])
-    plain = node.type == "simple_expansion" or node.child_count == 3  # ${ NAME }
-    if name == "IFS" and "IFS" not in env:
-        return " "  # the default IFS, or any part of it: whitespace either way
-    if plain and name in env:
-        return env[name]
-    operators = [c.type for c in node.children if not c.is_named and c.type not in ("${", "}")]
-    if name not in env and operators[:1] in ([":-"], ["-"], [":="], ["="]):
-        rest = [c for c in node.children if c.is_named and c.type != "variable_name"]
-        return "".join(_word_text(c, env, True)[0] for c in rest)  # ${F:-/etc/shadow}
-    return None
-
-
-def _assignment_text(node: Node) -> str:
-    name = node.child_by_field_name("name")
-    value = node.child_by_field_name("value")
-    name_text = _text(name) if name is not None else ""
-    return f"{name_text}={_word_text(value)[0] if value is not None else ''}"
-
-
-_PROC_ROOT = re.compile(r"^/proc/(self|thread-self|\d+)/root(?=/)")
-
-
-def has_computed_part(word: str) -> bool:
-    return "$" in word or "`" in word
-
-
-def normalize_path(word: str) -> str:
-    """Lexically tidy anything that looks like a path: `/usr/bin/../../etc//shadow` -> /etc/shadow."""
-    if word.startswith("$HOME"):
-        word = "~" + word[5:]
-    elif word.startswith("${HOME}"):
-        word = "~" + word[7:]
-    if "/" not in word or "://" in word or word.startswith("-"):
-        return word
-    word = _PROC_ROOT.sub("", word)  # /proc/self/root/etc/shadow is /etc/shadow
-    prefix = ""
-    if "=" in word.split("/", 1)[0]:  # of=/dev/sda, --output=/x
-        prefix, word = word.split("=", 1)
-        prefix += "="
-    trailing = "/" if word.endswith("/") and len(word) > 1 else ""
-    tidy = posixpath.normpath(word)
-    if tidy.startswith("//"):
-        tidy = "/" + tidy.lstrip("/")
-    if tidy == ".":
-        return prefix + word
-    return prefix + tidy + (trailing if tidy != "/" else "")
-
-
-# Editors whose command mode runs shell commands (`:!cmd`, `M-!`): what is typed inside
-# them never reaches the bastion as a line, so starting one is opaque.
-EDITORS_WITH_SHELL = frozenset(
-    {"vi", "vim", "nvim", "view", "vimdiff", "ex", "ed", "emacs", "gvim"}
-)
-
-
-def _opaque_reason(program: str, argv: tuple[str, ...], heredoc: str | None) -> str | None:
-    if program in ("eval",):
-        return "eval runs text built at run time"
-    if program in EDITORS_WITH_SHELL:
-        return f"{program} can run shell commands the bastion does not see"
-    if program in ("source", ".") and (
-        len(argv) < 2 or argv[1].startswith(("/dev/fd", "/proc/self"))
-    ):
-        return "source of something that is not a file"
-    flags = INTERPRETER_CODE_FLAGS.get(program)
-    if flags and _gives_code(argv, flags):
-        return f"{program} runs inline code"
-    if program in INTERPRETER_CODE_FLAGS and heredoc is not None and not _script_named(argv):
-        return f"{program} runs code from a here-document"
-    if program in ("awk", "gawk", "mawk", "nawk", "busybox-awk") and any(
-        _AWK_RUNS.search(a) for a in argv[1:]
-    ):
-        return "awk runs commands"
-    if program in SHELLS and heredoc is None and len(argv) > 1 and argv[1] in ("-s",):
-        return f"{program} reads commands from stdin"
-    if (
-        program in SHELLS or program in INTERPRETER_CODE_FLAGS or program in ("source", ".")
-    ) and any(a.startswith(("<(", "/dev/fd/", "/proc/self/fd/")) for a in argv[1:]):
-        return f"{program} runs code from a process substitution"
-    return None
-
-
-MAX_XARGS_ITEMS = 64
-# awk code that starts commands: system(...), "cmd" | getline, print | "cmd", |&.
-_AWK_RUNS = re.compile(r"\bsystem\s*\(|\|\s*getline|\|&|(print|printf)\b[^;{}]*\|\s*\S")
-# Paths that name the standard input: a script read from them comes from the pipe.
-_STDIN_PATHS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
-
-
-def _gives_code(argv: tuple[str, ...], flags: frozenset[str]) -> bool:
-    """A code flag among the interpreter's own options (before its script, if any):
-    `python3 manage.py shell -c X` hands -c to the script, not to python."""
-    for arg in argv[1:]:
-        if not arg.startswith("-"):
-            return False
-        if _is_code_flag(arg, flags):
-            return True
-    return False
-
-
-def _is_code_flag(arg: str, flags: frozenset[str]) -> bool:
-    """-c, -e, --eval=..., and short clusters holding one: -Ic, -ne, -lne, -ccode."""
-    if arg in flags or arg.split("=", 1)[0] in flags:
-        return True
-    if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2:
-        letters = {f[1] for f in flags if len(f) == 2}
-        return any(letter in letters for letter in arg[1:])
-    return False
-
-
-def _script_named(argv: tuple[str, ...]) -> bool:
-    """An interpreter given a script file (not one of the standard-input names)."""
-    positional = [a for a in argv[1:] if not a.startswith("-")]
-    return bool(positional) and positional[0] not in _STDIN_PATHS
-
-
-def xargs_replace_string(argv: tuple[str, ...]) -> str | None:
-    """The -I/-i/--replace string xargs substitutes input items for, if any."""
-    args = list(argv[1:])
-    for index, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg == "-I" and index + 1 < len(args):
-            return args[index + 1]
-        if arg.startswith("-I") and len(arg) > 2:
-            return arg[2:]
-        if arg in ("-i", "--replace"):
-            return "{}"
-        if arg.startswith(("-i", "--replace=")):
-            return arg.split("=", 1)[1] if "=" in arg else arg[2:]
-    return None
-
-
-def input_command_reason(argv: tuple[str, ...], inner: list[str]) -> str | None:
-    """Why the command xargs or parallel builds from its input cannot be known, if it cannot.
-
-    Input items become the command name, or code for a shell or interpreter:
-    `... | xargs -I{} sh -c '{}'`, `... | xargs -I% %`, `parallel` with no
-    command. Plain data arguments (`find ... | xargs grep x`) are not opaque:
-    the command is reported with `open_args` (its arguments come at run time),
-    and with `echo ... |` they are judged as given (_Walker.xargs_input).
-    """
-    runner = posixpath.basename(argv[0]) if argv else "xargs"
-    if not inner:
-        return f"{runner} runs command lines read from its input" if runner == "parallel" else None
-    replace_with = xargs_replace_string(argv) if runner == "xargs" else "{}"
-    program = posixpath.basename(inner[0])
-    if replace_with is not None and replace_with in inner[0]:
-        return f"{runner} runs a command named by its input"
-    runs_code = program in SHELLS or program in INTERPRETER_CODE_FLAGS or program == "eval"
-    if runs_code and replace_with is not None and any(replace_with in w for w in inner[1:]):
-        return f"{runner} hands its input to {program} as code"
-    if (
-        runs_code
-        and replace_with is None
-        and (program == "eval" or (len(inner) >= 2 and inner[-1] in ("-c", "-e", "--eval")))
-    ):
-        return f"{runner} hands its input to {program} as code"
-    return None
-
-
-def _found_paths(commands: list[SimpleCommand]) -> str | None:
-    """`find START... | xargs CMD`: CMD gets paths under START, judged as START itself
-    (as `find START -exec CMD {}` is)."""
-    if len(commands) != 1 or commands[0].program != "find" or commands[0].opaque:
-        return None
-    return " ".join(find_stand_ins(list(commands[0].argv[1:])))
-
-
-def _echoed_text(commands: list[SimpleCommand]) -> str | None:
-    """Text an `echo`/`printf` first stage feeds down a pipe, for SQL clients and shells."""
-    if len(commands) == 1 and commands[0].program in ("echo", "printf"):
-        args = [
-            a
-            for a in commands[0].argv[1:]
-            if not (commands[0].program == "echo" and a in ("-e", "-n", "-E"))
-        ]
-        if commands[0].program == "printf" and args:
-            args[0] = unescape_ansi_c(args[0])  # the format's \n and \x.. are read by printf
-        return " ".join(args)
-    return None
-
-
-STDIN_REASON = "reads commands from its input"
-_STDIN_ARGS = ([], ["-"], ["/dev/stdin"], ["/dev/fd/0"], ["/proc/self/fd/0"])
-_DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "http", "lwp-download"})
-
-
-def _download_outputs(program: str, argv: tuple[str, ...]) -> list[str]:
-    """Files a downloader writes: -o/-O FILE (option_writes), or the URL's last part for
-    curl -O and for wget without -O."""
-    args = argv[1:]
-    found = list(option_writes(program, argv))
-    urls = [a for a in args if "://" in a]
-    names_from_url = (program == "curl" and any(_short_cluster_has(a, "O") for a in args)) or (
-        program == "wget" and not any(a.startswith("-O") for a in args)
-    )
-    if names_from_url:
-        found += [u.rstrip("/").rsplit("/", 1)[-1] for u in urls]
-    return [normalize_path(f) for f in found if f and f != "-"]
-
-
-def _short_cluster_has(arg: str, letter: str) -> bool:
-    return arg.startswith("-") and not arg.startswith("--") and letter in arg[1:]
-
-
-def _script_of(program: str, argv: tuple[str, ...]) -> str | None:
-    """The script file a shell or interpreter is told to run, if any."""
-    if program not in SHELLS and interpreter_name(program) not in INTERPRETER_CODE_FLAGS:
-        if program not in ("source", "."):
-            return None
-    positional = [a for a in argv[1:] if not a.startswith("-")]
-    return normalize_path(positional[0]) if positional else None
-
-
-_V_IS_VERSION = frozenset({"node", "nodejs", "deno", "bun", "ruby", "php", "lua", "perl"})
-_ONLY_INFORMATION = frozenset({"--version", "-V", "--help", "-h", "-version"})
-_SQL_CLIENTS = frozenset(
-    {
-        "psql",
-        "mysql",
-        "mariadb",
-        "sqlite3",
-        "mongosh",
-        "mongo",
-        "redis-cli",
-        "clickhouse-client",
-        "duckdb",
-        "cockroach",
-        "cqlsh",
-    }
-)
-
-
-def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None:
-    """Shells, interpreters and database clients given nothing to run read it from stdin or
-    the terminal: commands the bastion never sees. (A script file is judged by its name.)"""
-    if (
-        program not in SHELLS
-        and program not in INTERPRETER_CODE_FLAGS
-        and program not in _SQL_CLIENTS
-    ):
-        return None
-    args = argv[1:]
-    if any(a in _ONLY_INFORMATION for a in args) or (program in _V_IS_VERSION and "-v" in args):
-        return None
-    positional = [a for a in args if not a.startswith("-")]
-    if positional and positional[0] in _STDIN_PATHS:
-        return f"{program} {STDIN_REASON}"  # `sh /dev/stdin`: the script is the input
-    if program in SHELLS:
-        if any(a in ("-s", "-i", "--login", "-l") for a in args) or not positional:
-            return f"{program} {STDIN_REASON}"
-        return None
-    if program in INTERPRETER_CODE_FLAGS:
-        if "-m" in args and args[args.index("-m") + 1 : args.index("-m") + 2] in (
-            ["pty"],
-            ["code"],
-        ):
-            return f"{program} starts an interactive shell or console"  # python3 -m pty
-        if "-m" in args or positional:
-            return None
-        return f"{program} {STDIN_REASON}"
-    if program in _SQL_CLIENTS:
-        if any(a in ("-f", "--file") or a.startswith("--file=") for a in args):
-            return None
-        if sql_options_given(program, argv):
-            return None  # psql -c '\\dt': a meta-command, not SQL, but given on the line
-        if program == "sqlite3" and len(positional) >= 2:
-            return None
-        if program == "redis-cli" and positional:
-            return None
-        return f"{program} {STDIN_REASON}"
-    return None
-
-
-def _reads_pipe(command: SimpleCommand, fed: str | None, stage: int) -> SimpleCommand:
-    """A later pipeline stage: shells and interpreters reading the pipe run code we cannot see."""
-    program, argv = interpreter_name(command.program), command.argv
-    stdin_only = command.reason is not None and command.reason.endswith(STDIN_REASON)
-    if stdin_only and fed is not None and program in _SQL_CLIENTS:
-        sql, reason = sql_for_client(program, argv, fed)
-        return replace(command, sql=sql, opaque=reason is not None, reason=reason)
-    if stdin_only and (program in SHELLS or program in INTERPRETER_CODE_FLAGS):
-        return replace(command, reason=f"{program} runs code from a pipe")
-    if command.opaque:
-        return command
-    if program in SHELLS and (len(argv) == 1 or argv[1] in ("-s", "-i", "-")):
-        return replace(command, opaque=True, reason=f"{program} runs code from a pipe")
-    if program in INTERPRETER_CODE_FLAGS and (len(argv) == 1 or argv[1] == "-"):
-        return replace(command, opaque=True, reason=f"{program} runs code from a pipe")
-    if fed is not None and not command.sql:
-        sql, reason = sql_for_client(program, argv, fed)
-        if sql or reason:
-            return replace(command, sql=sql, opaque=reason is not None, reason=reason)
-    return command
