@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from rules import Request, default_policy, evaluate
-from rules.engine import _flags, _positional
+from rules.engine import _flags, _other_spellings, _positional
+from rules.globs import overlaps
 from rules.shell import analyse
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "rules" / "corpus"
@@ -39,6 +40,8 @@ def run(corpus: list[str], *, cold: bool) -> list[float]:
             analyse.cache_clear()
             _positional.cache_clear()
             _flags.cache_clear()
+            _other_spellings.cache_clear()
+            overlaps.cache_clear()
         start = time.perf_counter()
         evaluate(policy, Request(line))
         times.append(time.perf_counter() - start)

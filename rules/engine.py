@@ -326,14 +326,13 @@ class _GlobSet:
             value = values[index]
             if value in exact or (pattern is not None and pattern.match(value) is not None):
                 return True
-            if self.shell_words:
-                for spelling in _other_spellings(value, cwd):
-                    if spelling in exact or (
-                        pattern is not None and pattern.match(spelling) is not None
-                    ):
-                        return True
-                    if has_glob(spelling) and self._overlaps(spelling):
-                        return True
+        if not self.shell_words:
+            return False
+        for spelling in _other_spellings(values, start, cwd):
+            if spelling in exact or (pattern is not None and pattern.match(spelling) is not None):
+                return True
+            if has_glob(spelling) and self._overlaps(spelling):
+                return True
         return False
 
     def _overlaps(self, word: str) -> bool:
@@ -348,17 +347,22 @@ class _GlobSet:
         return any(overlaps(word, p) for p in self.globs)
 
 
-def _other_spellings(value: str, cwd: str | None) -> list[str]:
-    """The same path written other ways, and the value itself when it holds a glob."""
-    found = [value] if has_glob(value) else []
-    if len(value) > 1 and value.endswith("/") and not value.startswith("-"):
-        found.append(value.rstrip("/") or "/")
-    if value.startswith("../"):
-        found.append("/" + _CLIMB.sub("", value))  # ../../etc/shadow from somewhere deep
-    if cwd and value and not value.startswith(("/", "~", "-")) and "://" not in value:
-        joined = posixpath.normpath(posixpath.join(cwd, value))
-        found.append(joined)
-    return found
+@lru_cache(maxsize=8192)
+def _other_spellings(values: tuple[str, ...], start: int, cwd: str | None) -> tuple[str, ...]:
+    """The same paths written other ways, and the values that hold a glob (cached: every
+    candidate rule asks about the same words)."""
+    found: list[str] = []
+    for index in range(start, len(values)):
+        value = values[index]
+        if has_glob(value):
+            found.append(value)
+        if len(value) > 1 and value.endswith("/") and not value.startswith("-"):
+            found.append(value.rstrip("/") or "/")
+        if value.startswith("../"):
+            found.append("/" + _CLIMB.sub("", value))  # ../../etc/shadow from somewhere deep
+        if cwd and value and not value.startswith(("/", "~", "-")) and "://" not in value:
+            found.append(posixpath.normpath(posixpath.join(cwd, value)))
+    return tuple(found)
 
 
 _CLIMB = re.compile(r"^(\.\./)+")

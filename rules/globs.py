@@ -16,6 +16,7 @@ special case in the rules themselves.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 MAX_PATTERN = 512  # longer words are assumed to overlap (fail closed)
@@ -27,7 +28,12 @@ _Token = tuple[
 
 
 def has_glob(word: str) -> bool:
-    return not GLOB_CHARS.isdisjoint(word)
+    """A word bash would expand as a pattern. One holding whitespace came from quotes
+    (`psql -c 'SELECT count(*) ...'`), and quoted words are never expanded."""
+    return not GLOB_CHARS.isdisjoint(word) and not _WHITESPACE.search(word)
+
+
+_WHITESPACE = re.compile(r"\s")
 
 
 @lru_cache(maxsize=16384)
@@ -35,6 +41,10 @@ def overlaps(word: str, pattern: str) -> bool:
     """Whether the bash glob `word` and the fnmatch pattern `pattern` share a match."""
     if len(word) > MAX_PATTERN or len(pattern) > MAX_PATTERN:
         return True
+    if not has_glob(pattern):  # a name the rule spells out: plain glob matching
+        return _bash_regex(word).fullmatch(pattern) is not None
+    if not _ends_agree(word, pattern):
+        return False
     left, right = _tokens(word), _tokens(pattern)
     alphabet = _alphabet(left + right)
     start = (0, 0, True)
@@ -64,6 +74,48 @@ def overlaps(word: str, pattern: str) -> bool:
                 seen.add(state)
                 todo.append(state)
     return False
+
+
+def _ends_agree(word: str, pattern: str) -> bool:
+    """Cheap refusal before the search: the spelled-out starts and ends must agree."""
+    for a, b in ((word, pattern), (word[::-1], pattern[::-1])):
+        fixed_a = _literal_run(a)
+        fixed_b = _literal_run(b)
+        common = min(len(fixed_a), len(fixed_b))
+        if fixed_a[:common] != fixed_b[:common]:
+            return False
+    return True
+
+
+def _literal_run(text: str) -> str:
+    """The characters before the first wildcard (or backslash, kept out for simplicity)."""
+    for index, ch in enumerate(text):
+        if ch in "*?[]\\":
+            return text[:index]
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _bash_regex(word: str) -> re.Pattern[str]:
+    """The glob as bash matches path names: wildcards never match `/` nor a leading `.`."""
+    parts: list[str] = []
+    name_start = True
+    for kind, value in _tokens(word):
+        guard = "(?!\\.)" if name_start else ""
+        if kind == "lit":
+            parts.append(re.escape(value))  # type: ignore[arg-type]
+            name_start = value == "/"
+            continue
+        if kind == "star":
+            parts.append(guard + "[^/]*")
+        elif kind == "one":
+            parts.append(guard + "[^/]")
+        else:
+            chars, negated = value  # type: ignore[misc]
+            body = "".join(re.escape(c) for c in sorted(chars) if c != "/")
+            parts.append(guard + (f"[^/{body}]" if negated else f"[{body}]" if body else "(?!)"))
+        name_start = False
+    return re.compile("".join(parts), re.S)
 
 
 def _tokens(pattern: str) -> list[_Token]:

@@ -37,7 +37,16 @@ def node_text(node: Node) -> str:
 
 # Leaves whose text is never expanded, and what a substitution hidden in a leaf looks like.
 NO_SUBSTITUTION = frozenset(
-    {"raw_string", "ansi_c_string", "heredoc_start", "heredoc_end", "comment"}
+    {
+        "raw_string",
+        "ansi_c_string",
+        "heredoc_start",
+        "heredoc_end",
+        "comment",
+        "number",
+        "variable_name",
+        "special_variable_name",
+    }
 )
 HIDDEN_SUBSTITUTION = re.compile(rb"\$\(|`|[<>]\(")
 
