@@ -231,8 +231,8 @@ def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None
         return None
     if program in INTERPRETER_CODE_FLAGS:
         if "-m" in args and args[args.index("-m") + 1 : args.index("-m") + 2] in (
-            ["pty"],
-            ["code"],
+            ("pty",),
+            ("code",),
         ):
             return f"{program} starts an interactive shell or console"  # python3 -m pty
         if "-m" in args or positional:

@@ -25,6 +25,7 @@ import re
 import shlex
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
@@ -52,7 +53,13 @@ from rules.programs import (
     xargs_replace_string,
 )
 from rules.sql import sql_for_client
-from rules.tools import CODE_LOADING_VARIABLES, COMMAND_VARIABLES, option_writes, tool_code
+from rules.tools import (
+    CODE_LOADING_VARIABLES,
+    COMMAND_VARIABLES,
+    option_directory,
+    option_writes,
+    tool_code,
+)
 from rules.words import (
     HIDDEN_SUBSTITUTION,
     NO_SUBSTITUTION,
@@ -99,12 +106,15 @@ class _Walker:
     def change_directory(self, argv: tuple[str, ...]) -> None:
         """`cd DIR` / `pushd DIR`: later relative paths are judged under DIR too."""
         target = next((a for a in argv[1:] if not a.startswith("-") or a == "-"), "~")
-        if target == "-" or has_computed_part(target):
-            self.cwd = None
-        elif target.startswith(("/", "~")) or self.cwd is None:
-            self.cwd = normalize_path(target)
-        else:
-            self.cwd = normalize_path(posixpath.join(self.cwd, target))
+        self.cwd = self.resolve_directory(target)
+
+    def resolve_directory(self, target: str | None) -> str | None:
+        """DIR as an absolute (or ~) path where it can be known, else as given, else None."""
+        if target is None or target == "-" or has_computed_part(target):
+            return None
+        if target.startswith(("/", "~")) or self.cwd is None:
+            return normalize_path(target)
+        return normalize_path(posixpath.join(self.cwd, target))
 
     def add(self, command: SimpleCommand) -> None:
         if len(self.commands) < MAX_COMMANDS:
@@ -396,7 +406,7 @@ class _Walker:
         """The command's words again with known variables (and IFS) put in, where that
         changes them: `q='DROP DATABASE x'; psql -c "$q"`, `rm -rf$IFS/etc`."""
         raw = node.text or b""
-        if b"$" not in raw or not (self.values or b"IFS" in raw or b"${" in raw):
+        if b"$" not in raw or not (self.values or b"IFS" in raw or b"${" in raw or b"$(" in raw):
             return []
         readings: list[list[str]] = []
         for env in self.environments(MAX_VALUES):
@@ -434,6 +444,7 @@ class _Walker:
             for arg in argv[1:]:
                 if "=" in arg and not arg.startswith("-"):
                     self.variable_code(*arg.split("=", 1), depth)
+        own_cwd = self.resolve_directory(option_directory(program, argv))
         sql, sql_reason = sql_for_client(program, argv, heredoc)
         family = interpreter_name(program)
         why_opaque = opaque_reason(family, argv, heredoc) or sql_reason
@@ -450,7 +461,7 @@ class _Walker:
                 sql,
                 egress,
                 open_args,
-                self.cwd,
+                own_cwd or self.cwd,
             )
         )
         if program in ("cd", "pushd"):
@@ -463,6 +474,24 @@ class _Walker:
         inner = strip_wrapper(program, list(argv))
         if inner is None:
             return
+        if own_cwd is not None:  # env -C DIR CMD, sudo -D DIR CMD: CMD runs in DIR
+            outer_cwd, self.cwd = self.cwd, own_cwd
+            try:
+                self.run_wrapped(program, argv, inner, depth, open_args)
+            finally:
+                self.cwd = outer_cwd
+        else:
+            self.run_wrapped(program, argv, inner, depth, open_args)
+
+    def run_wrapped(
+        self,
+        program: str,
+        argv: tuple[str, ...],
+        inner: tuple[str, list[Any]],
+        depth: int,
+        open_args: bool,
+    ) -> None:
+        """What a wrapper runs, as strip_wrapper read it."""
         kind, payload = inner
         if kind == "input":  # xargs, parallel: more arguments arrive at run time
             reason = input_command_reason(argv, payload)

@@ -110,6 +110,37 @@ def _copy_destinations(args: list[str]) -> list[str]:
     return [f"{target.rstrip('/')}/{name}" for name in names if name]
 
 
+# Options that run a command (or read its file arguments) in another directory.
+_DIRECTORY_OPTIONS = {
+    "tar": ("-C", "--directory"),
+    "gtar": ("-C", "--directory"),
+    "bsdtar": ("-C", "--cd"),
+    "env": ("-C", "--chdir"),
+    "sudo": ("-D", "--chdir"),
+    "make": ("-C", "--directory"),
+    "git": ("-C",),
+    "runuser": ("-D",),
+}
+
+
+def option_directory(program: str, argv: tuple[str, ...]) -> str | None:
+    """The directory a command's paths are relative to, when an option sets it:
+    `tar -C /etc -cf - shadow` reads /etc/shadow."""
+    options = _DIRECTORY_OPTIONS.get(program)
+    if options is None:
+        return None
+    found = None
+    args = argv[1:]
+    for i, arg in enumerate(args):
+        if arg in options and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith("--") and arg.split("=", 1)[0] in options and "=" in arg:
+            found = arg.split("=", 1)[1]
+        elif arg[:2] in options and len(arg) > 2 and not arg.startswith("--"):
+            found = arg[2:]
+    return found
+
+
 def tool_code(program: str, argv: tuple[str, ...]) -> list[str]:
     """Commands an ordinary tool is told to run by its options: `git -c core.pager=CMD`,
     `git config core.pager CMD`, `tar --checkpoint-action=exec=CMD`, `tar -I CMD`,

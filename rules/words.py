@@ -112,6 +112,10 @@ def word_text(
         value = known_value(node, env)
         if value is not None:
             return (value if quoted else SPLIT.join(value.split()) or SPLIT), False, False
+    if kind == "command_substitution" and env is not None:
+        value = echoed_output(node)
+        if value is not None:  # /etc/$(printf sha)dow
+            return (value if quoted else SPLIT.join(value.split()) or SPLIT), False, False
     if kind in (
         "simple_expansion",
         "expansion",
@@ -124,6 +128,26 @@ def word_text(
 
 
 SPLIT = "\x00"  # where an unquoted expansion splits a word (a line never holds NUL)
+
+
+def echoed_output(node: Node) -> str | None:
+    """What `$(echo WORDS)` or `$(printf FORMAT)` prints, when every word is literal."""
+    commands = [c for c in node.children if c.is_named]
+    if len(commands) != 1 or commands[0].type != "command":
+        return None
+    words = []
+    for child in commands[0].children:
+        text, dynamic, brace = word_text(child)
+        if dynamic or brace:
+            return None
+        words.append(text)
+    if not words or words[0] not in ("echo", "printf"):
+        return None
+    args = words[1:]
+    if words[0] == "echo":
+        args = [a for a in args if a not in ("-n", "-e", "-E")]
+        return " ".join(args)
+    return unescape_ansi_c(args[0]) if len(args) == 1 and "%" not in args[0] else None
 
 
 def known_value(node: Node, env: dict[str, str]) -> str | None:

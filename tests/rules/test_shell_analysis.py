@@ -356,6 +356,11 @@ def test_everyday_lines_near_the_new_checks_still_pass(line: str) -> None:
         ("LESSOPEN='|rm -rf /etc %s' less /etc/hosts", "rm-recursive-system-path"),
         ("LD_PRELOAD=/tmp/x.so ls", "opaque-command"),
         ("echo 'bob ALL=(ALL) NOPASSWD:ALL' | sudo EDITOR='tee -a' visudo", "account-changes"),
+        # Options that set the directory paths are relative to; $(echo ...) in a path.
+        ("env -C / rm -rf etc", "rm-recursive-system-path"),
+        ("tar -C /etc -cf - shadow", "credential-read"),
+        ("cat /etc/$(printf sha)dow", "credential-read"),
+        ("docker run -v /:/host alpine rm -rf /host/etc", "container-with-host-access"),
         # SQL and database clients.
         ("psql -c 'DELETE FROM users WHERE true'", "sql-destructive"),
         ("psql -c 'UPDATE users SET pw = NULL WHERE 1=1'", "sql-destructive"),
@@ -384,6 +389,10 @@ def test_tool_knowledge_found_by_the_red_team(line: str, rule: str) -> None:
         "find . -name '*.py' -exec wc -l {} +",
         "cp -r src/ build/",
         "sqlite3 -cmd '.mode csv' app.db 'select 1'",
+        "tar -C build -xf release.tar",
+        "make -C src all",
+        "docker run --rm -v $PWD:/src alpine ls /src",
+        "echo $(date)",
     ],
 )
 def test_everyday_tool_use_still_passes(line: str) -> None:
