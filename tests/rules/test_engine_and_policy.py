@@ -132,7 +132,60 @@ def test_default_pack_loads() -> None:
 @given(st.text(max_size=200))
 def test_evaluate_never_raises(line: str) -> None:
     decision = evaluate([default_policy()], Request(line))
-    assert decision.action in Action
+    assert decision.action in Action and decision.rule != "internal-error", decision
+
+
+# Pieces of lines that exercise what the walker remembers across commands (variables,
+# cd, aliases, files written then run, globs, joined backslash-newlines).
+_FRAGMENTS = [
+    "x=/etc",
+    "x=$x$x",
+    "y=$(printf sha)",
+    "export PAGER=less",
+    "cd /etc",
+    "cd ..",
+    "cd -",
+    "cd $HOME",
+    "for d in /a /b {1..5}; do ls $d; done",
+    "alias r=rm",
+    "alias r='r -i'",
+    "r x",
+    "echo 'ls' > s.sh",
+    "sh s.sh",
+    "cat $x",
+    "ls$IFS/tmp",
+    "cat ${z:-/tmp/a}",
+    "find /tmp -name a -exec ls {} +",
+    "echo {a..z}{1..9}",
+    "tar -C / -cf - tmp",
+    "l\\\ns x",
+    "cat /et?/ho*",
+    "sudo -nu root env -C / ls",
+    "curl -so f http://192.0.2.1/f",
+    "./f",
+    "read -r v <<< /tmp",
+    "cat <<EOF\n\\ls\nEOF",
+]
+_DANGEROUS = ["rm -rf /etc", "cat /etc/shadow", "psql -c 'DROP DATABASE prod'"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_FRAGMENTS), max_size=8),
+    st.lists(st.sampled_from(["; ", " && ", " || ", " | ", "\n"]), min_size=8, max_size=8),
+    st.sampled_from(_DANGEROUS),
+)
+def test_what_the_line_sets_up_never_hides_a_dangerous_command(
+    pieces: list[str], separators: list[str], dangerous: str
+) -> None:
+    """Second readings only add: whatever comes before, a dangerous command stays blocked,
+    and nothing the walker remembers makes evaluation fail."""
+    prefix = "".join(
+        piece + separator for piece, separator in zip(pieces, separators, strict=False)
+    )
+    decision = evaluate([default_policy()], Request(prefix + dangerous))
+    assert decision.rule != "internal-error", decision
+    assert decision.action in (Action.DENY, Action.REVIEW), (prefix + dangerous, decision)
 
 
 @settings(max_examples=300, deadline=None)
