@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-MAX_PATTERN = 512  # longer words are assumed to overlap (fail closed)
+MAX_PATTERN = 256  # longer words are assumed to overlap (fail closed)
+MAX_STEPS = 20_000  # a search that needs more is assumed to find an overlap (fail closed)
 GLOB_CHARS = frozenset("*?[")
 
 _Token = tuple[
@@ -50,7 +51,11 @@ def overlaps(word: str, pattern: str) -> bool:
     start = (0, 0, True)
     seen = {start}
     todo = [start]
+    steps = 0
     while todo:
+        steps += 1
+        if steps > MAX_STEPS:
+            return True
         i, j, name_start = todo.pop()
         if i == len(left) and j == len(right):
             return True

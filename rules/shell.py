@@ -79,6 +79,7 @@ MAX_VALUES = 8  # values remembered per variable (readings per command)
 MAX_VALUE = 4096
 MAX_DEPTH = 6
 MAX_COMMANDS = 512
+MAX_PARSES = 128  # nested lines (sh -c, aliases, heredocs...) parsed for one analysis
 
 _PARSER = Parser(Language(tree_sitter_bash.language()))
 _NETWORK_REDIRECT = re.compile(r"^/dev/(tcp|udp)/")
@@ -102,6 +103,8 @@ class _Walker:
         self.written: dict[str, str] = {}  # file -> text echoed into it
         self.downloaded: set[str] = set()  # files curl or wget wrote
         self.aliases: dict[str, str] = {}
+        self.expanding: set[str] = set()  # aliases being expanded
+        self.parses = 0  # lines parsed for this analysis, nested ones included
 
     def change_directory(self, argv: tuple[str, ...]) -> None:
         """`cd DIR` / `pushd DIR`: later relative paths are judged under DIR too."""
@@ -130,6 +133,10 @@ class _Walker:
     def line(self, text: str, depth: int) -> None:
         if depth > MAX_DEPTH:
             self.opaque("commands nested too deeply")
+            return
+        self.parses += 1
+        if self.parses > MAX_PARSES or len(self.commands) >= MAX_COMMANDS:
+            self.opaque("too much nested code to analyse")  # `alias a='a;a;a'`, sh -c in loops
             return
         if len(text) > MAX_LINE:
             self.opaque("command line too long to analyse")
@@ -307,8 +314,14 @@ class _Walker:
             if assignments:
                 self.add(SimpleCommand("=", ("=", *assignments), writes=writes, reads=reads))
             return
-        if words[0] in self.aliases:
-            self.line(" ".join([self.aliases[words[0]], *map(shlex.quote, words[1:])]), depth + 1)
+        alias = words[0]
+        if alias in self.aliases and alias not in self.expanding:
+            # bash does not expand an alias again inside its own expansion
+            self.expanding.add(alias)
+            try:
+                self.line(" ".join([self.aliases[alias], *map(shlex.quote, words[1:])]), depth + 1)
+            finally:
+                self.expanding.discard(alias)
         if dynamic_name:
             self.add(SimpleCommand(words[0], tuple(words), True, reason, reads, writes, (), egress))
         else:

@@ -397,3 +397,13 @@ def test_tool_knowledge_found_by_the_red_team(line: str, rule: str) -> None:
 )
 def test_everyday_tool_use_still_passes(line: str) -> None:
     assert decided(line) == (Action.ALLOW, None)
+
+
+def test_alias_and_nesting_bombs_stay_bounded() -> None:
+    """bash never re-expands an alias inside its own expansion; nested code has a budget."""
+    from rules import analyse
+
+    assert len(analyse("alias a='a;a;a;a;a;a;a;a'; a")) < 100  # was 8**6 expansions
+    many = "; ".join(["sh -c 'ls'"] * 200)
+    assert any(c.reason == "too much nested code to analyse" for c in analyse(many))
+    assert decided(many)[0] is Action.REVIEW
