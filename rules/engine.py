@@ -412,8 +412,7 @@ def _writes_arguments(command: SimpleCommand) -> bool:
     if command.program in ("sed", "perl"):
         return any(
             a.startswith("-i")
-            or a == "--in-place"
-            or a.startswith("--in-place=")
+            or (len(a) > 3 and "--in-place".startswith(a.split("=", 1)[0]))  # --in, --in-pl
             or (a.startswith("-") and not a.startswith("--") and "i" in a[1:])
             for a in command.argv[1:]
         )

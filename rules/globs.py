@@ -31,7 +31,10 @@ _Token = tuple[
 def has_glob(word: str) -> bool:
     """A word bash would expand as a pattern. One holding whitespace came from quotes
     (`psql -c 'SELECT count(*) ...'`), and quoted words are never expanded."""
-    return not GLOB_CHARS.isdisjoint(word) and not _WHITESPACE.search(word)
+    if GLOB_CHARS.isdisjoint(word):
+        return False
+    # `[w\ ]` still globs in bash with a quoted space inside the brackets.
+    return "[" in word or not _WHITESPACE.search(word)
 
 
 _WHITESPACE = re.compile(r"\s")
@@ -67,6 +70,9 @@ def overlaps(word: str, pattern: str) -> bool:
             following.append((i, j + 1, name_start))
         if i < len(left) and j < len(right):
             for ch in alphabet:
+                steps += 1
+                if steps > MAX_STEPS:
+                    return True
                 if not _accepts(left[i], ch, shell=True, name_start=name_start):
                     continue
                 if not _accepts(right[j], ch, shell=False, name_start=name_start):

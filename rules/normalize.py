@@ -90,7 +90,8 @@ def unescape_ansi_c(body: str) -> str:
             return chr(ord(code[1]) & 0x1F)
         return _SIMPLE_ESCAPES.get(code, "\\" + code)
 
-    return _ANSI_C.sub(one, body)
+    value = _ANSI_C.sub(one, body)
+    return value.split("\x00", 1)[0]  # bash ends the word at a NUL: $'/\x00x' is /
 
 
 def unescape_word(raw: str) -> str:

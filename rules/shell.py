@@ -403,15 +403,19 @@ class _Walker:
     def remember(self, name: str, values: list[str]) -> None:
         if name not in self.values and len(self.values) >= MAX_VARIABLES:
             return
+        fitting = [v for v in values[-MAX_VALUES:] if len(v) <= MAX_VALUE]
+        if not fitting:
+            return
         known = self.values.setdefault(name, [])
-        known.extend(v for v in values if len(v) <= MAX_VALUE and v not in known)
+        known.extend(v for v in fitting if v not in known)
         del known[:-MAX_VALUES]  # the latest values count most
 
     def environments(self, count: int) -> list[dict[str, str]]:
         """Up to `count` assignments of one value to each known variable."""
-        widest = max((len(v) for v in self.values.values()), default=1)
+        known = {name: values for name, values in self.values.items() if values}
+        widest = max((len(v) for v in known.values()), default=1)
         return [
-            {name: values[min(k, len(values) - 1)] for name, values in self.values.items()}
+            {name: values[min(k, len(values) - 1)] for name, values in known.items()}
             for k in range(min(count, widest))
         ] or [{}]
 

@@ -21,7 +21,7 @@ GLOBAL_VALUE_OPTIONS: dict[str, frozenset[str]] = {
         (
             ("kubectl", "oc", "helm"),
             "-n --namespace --context --kube-context --cluster --kubeconfig --user -s "
-            "--server --token --as --as-group",
+            "--server --token --as --as-group -v --v",
         ),
         (
             ("gcloud",),
@@ -66,6 +66,8 @@ def option_writes(program: str, argv: tuple[str, ...]) -> tuple[str, ...]:
     elif program in ("sort", "uniq", "shuf"):
         found += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-o", "--output")]
         found += [a.split("=", 1)[1] for a in args if a.startswith("--output=")]
+    elif program == "sed":  # the script's own w command: sed -n 'w /root/.ssh/authorized_keys'
+        found += [m.group(1) for a in args if not a.startswith("-") for m in _SED_WRITE.finditer(a)]
     elif program == "sponge":
         found += [a for a in args if not a.startswith("-")]
     elif program == "find":
@@ -77,6 +79,9 @@ def option_writes(program: str, argv: tuple[str, ...]) -> tuple[str, ...]:
     elif program in ("cp", "mv", "install", "ln"):
         found += _copy_destinations(args)
     return tuple(found)
+
+
+_SED_WRITE = re.compile(r"(?:^|[;\n}/])\s*w\s+([/~.]\S*)")
 
 
 def _curl_wget_outputs(program: str, args: list[str]) -> list[str]:

@@ -318,7 +318,6 @@ def test_expansion_limits_make_the_line_opaque_instead_of_dropping_words() -> No
         "sed -n '/error/p' /var/log/syslog",
         "kill -1 1234",
         "ls -l ~/.ssh/id_rsa",
-        "ssh -i ~/.ssh/id_ed25519 deploy@db1",
         "fdisk -l",
         "set -o history",
         "echo {1..100}",
@@ -407,3 +406,55 @@ def test_alias_and_nesting_bombs_stay_bounded() -> None:
     many = "; ".join(["sh -c 'ls'"] * 200)
     assert any(c.reason == "too much nested code to analyse" for c in analyse(many))
     assert decided(many)[0] is Action.REVIEW
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Found by a review of the red-team fixes: exemptions and narrowings gone too far.
+        "parted -s /dev/sda mklabel gpt",
+        "mkfs.xfs -l size=64m /dev/sda1",
+        "sgdisk --zap-all /dev/sda --print",
+        "set +o history -o vi",
+        "file -f /etc/shadow",
+        "ssh -F /etc/shadow h",
+        "chmod o+r /etc/ssl/private/k",
+        "kill -9 -1 2>/dev/null",
+        "kill -s KILL -1",
+        "pkill -u 0",
+        "sed --in 's/x/y/' /etc/passwd",
+        "sed -n 'w /root/.ssh/authorized_keys' x",
+        "rm -rf /var/www/html",
+        "rm -rf /usr/local/bin",
+        "cat /etc/shado[w\\ ]",  # a quoted space inside brackets still globs
+        "kubectl -v 6 get secret db",
+        "kubectl get pods,secrets",
+        "rm -rf $'/\\x00'",  # bash ends the word at the NUL
+    ],
+)
+def test_review_findings_are_blocked(line: str) -> None:
+    assert decided(line)[0].severity >= Action.REVIEW.severity, line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ps -eo pid,user,etime,cmd",
+        "ps -u postgres",
+        "strings server.log",
+        "ssh -J jump host",
+        "chmod --reference=settings.py app.py",
+        "kill -1 1234",
+    ],
+)
+def test_review_false_positives_pass(line: str) -> None:
+    assert decided(line) == (Action.ALLOW, None)
+
+
+def test_long_lines_and_values_stay_cheap_and_never_reach_internal_errors() -> None:
+    """Regexes in the pack are bounded, a value too long to remember is skipped (it used
+    to raise in the second reading), and a for-list is trimmed before it is compared."""
+    assert decided("y=1; x=" + "A" * 4100 + "; echo $x")[1] != "internal-error"
+    assert decided("echo " + "a" * 60000)[0] is Action.ALLOW
+    words = " ".join(f"x{i}{{1..200}}" for i in range(100))
+    assert decided(f"for i in {words}; do echo $i; done")[1] != "internal-error"
