@@ -411,9 +411,8 @@ def _writes_arguments(command: SimpleCommand) -> bool:
     """Whether the command writes the files it names (sed and perl only in place: -i)."""
     if command.program in ("sed", "perl"):
         return any(
-            a.startswith("-i")
-            or (len(a) > 3 and "--in-place".startswith(a.split("=", 1)[0]))  # --in, --in-pl
-            or (a.startswith("-") and not a.startswith("--") and "i" in a[1:])
+            (len(a) > 3 and "--in-place".startswith(a.split("=", 1)[0]))  # --in, --in-pl
+            or (a.startswith("-") and not a.startswith("--") and "i" in a[1:])  # -i, -ni
             for a in command.argv[1:]
         )
     return command.program in _WRITERS

@@ -18,11 +18,10 @@ from rules.normalize import (
     SHELLS,
     find_stand_ins,
     interpreter_name,
-    unescape_ansi_c,
 )
-from rules.sql import sql_for_client, sql_options_given
+from rules.sql import SQL_CLIENTS, sql_for_client, sql_options_given
 from rules.tools import option_writes
-from rules.words import normalize_path
+from rules.words import normalize_path, printed_text
 
 # Editors whose command mode runs shell commands (`:!cmd`, `M-!`): what is typed inside
 # them never reaches the bastion as a line, so starting one is opaque.
@@ -62,7 +61,7 @@ MAX_XARGS_ITEMS = 64
 # awk code that starts commands: system(...), "cmd" | getline, print | "cmd", |&.
 _AWK_RUNS = re.compile(r"\bsystem\s*\(|\|\s*getline|\|&|(print|printf)\b[^;{}]*\|\s*\S")
 # Paths that name the standard input: a script read from them comes from the pipe.
-_STDIN_PATHS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+STDIN_PATHS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 
 
 def _gives_code(argv: tuple[str, ...], flags: frozenset[str]) -> bool:
@@ -89,7 +88,7 @@ def _is_code_flag(arg: str, flags: frozenset[str]) -> bool:
 def _script_named(argv: tuple[str, ...]) -> bool:
     """An interpreter given a script file (not one of the standard-input names)."""
     positional = [a for a in argv[1:] if not a.startswith("-")]
-    return bool(positional) and positional[0] not in _STDIN_PATHS
+    return bool(positional) and positional[0] not in STDIN_PATHS
 
 
 def xargs_replace_string(argv: tuple[str, ...]) -> str | None:
@@ -148,19 +147,11 @@ def found_paths(commands: list[SimpleCommand]) -> str | None:
 def echoed_text(commands: list[SimpleCommand]) -> str | None:
     """Text an `echo`/`printf` first stage feeds down a pipe, for SQL clients and shells."""
     if len(commands) == 1 and commands[0].program in ("echo", "printf"):
-        args = [
-            a
-            for a in commands[0].argv[1:]
-            if not (commands[0].program == "echo" and a in ("-e", "-n", "-E"))
-        ]
-        if commands[0].program == "printf" and args:
-            args[0] = unescape_ansi_c(args[0])  # the format's \n and \x.. are read by printf
-        return " ".join(args)
+        return printed_text(commands[0].program, commands[0].argv[1:])
     return None
 
 
 STDIN_REASON = "reads commands from its input"
-STDIN_ARGS = ([], ["-"], ["/dev/stdin"], ["/dev/fd/0"], ["/proc/self/fd/0"])
 DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "http", "lwp-download"})
 
 
@@ -193,21 +184,6 @@ def script_of(program: str, argv: tuple[str, ...]) -> str | None:
 
 _V_IS_VERSION = frozenset({"node", "nodejs", "deno", "bun", "ruby", "php", "lua", "perl"})
 _ONLY_INFORMATION = frozenset({"--version", "-V", "--help", "-h", "-version"})
-_SQL_CLIENTS = frozenset(
-    {
-        "psql",
-        "mysql",
-        "mariadb",
-        "sqlite3",
-        "mongosh",
-        "mongo",
-        "redis-cli",
-        "clickhouse-client",
-        "duckdb",
-        "cockroach",
-        "cqlsh",
-    }
-)
 
 
 def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None:
@@ -216,14 +192,14 @@ def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None
     if (
         program not in SHELLS
         and program not in INTERPRETER_CODE_FLAGS
-        and program not in _SQL_CLIENTS
+        and program not in SQL_CLIENTS
     ):
         return None
     args = argv[1:]
     if any(a in _ONLY_INFORMATION for a in args) or (program in _V_IS_VERSION and "-v" in args):
         return None
     positional = [a for a in args if not a.startswith("-")]
-    if positional and positional[0] in _STDIN_PATHS:
+    if positional and positional[0] in STDIN_PATHS:
         return f"{program} {STDIN_REASON}"  # `sh /dev/stdin`: the script is the input
     if program in SHELLS:
         if any(a in ("-s", "-i", "--login", "-l") for a in args) or not positional:
@@ -238,7 +214,7 @@ def reads_commands_from_input(program: str, argv: tuple[str, ...]) -> str | None
         if "-m" in args or positional:
             return None
         return f"{program} {STDIN_REASON}"
-    if program in _SQL_CLIENTS:
+    if program in SQL_CLIENTS:
         if any(a in ("-f", "--file") or a.startswith("--file=") for a in args):
             return None
         if sql_options_given(program, argv):
@@ -255,7 +231,7 @@ def reads_pipe(command: SimpleCommand, fed: str | None, stage: int) -> SimpleCom
     """A later pipeline stage: shells and interpreters reading the pipe run code we cannot see."""
     program, argv = interpreter_name(command.program), command.argv
     stdin_only = command.reason is not None and command.reason.endswith(STDIN_REASON)
-    if stdin_only and fed is not None and program in _SQL_CLIENTS:
+    if stdin_only and fed is not None and program in SQL_CLIENTS:
         sql, reason = sql_for_client(program, argv, fed)
         return replace(command, sql=sql, opaque=reason is not None, reason=reason)
     if stdin_only and (program in SHELLS or program in INTERPRETER_CODE_FLAGS):

@@ -41,7 +41,7 @@ from rules.normalize import (
 from rules.programs import (
     DOWNLOADERS,
     MAX_XARGS_ITEMS,
-    STDIN_ARGS,
+    STDIN_PATHS,
     download_outputs,
     echoed_text,
     found_paths,
@@ -70,6 +70,7 @@ from rules.words import (
     node_text,
     normalize_path,
     parser_safe,
+    printed_text,
     word_text,
 )
 
@@ -282,6 +283,7 @@ class _Walker:
 
     def command(self, node: Node, depth: int, redirects: tuple[Node, ...]) -> None:
         words: list[str] = []
+        word_nodes: list[Node] = []  # read again by with_values
         assignments: list[str] = []
         dynamic_name = False
         reason = None
@@ -303,12 +305,14 @@ class _Walker:
                     dynamic_name = True
                     reason = f"the command name {node_text(child)!r} is computed"
                 words.extend(value)
+                word_nodes.append(child)
                 continue
             # Unnamed arguments are operators such as `==` and `=~` inside `[ ]`.
             if child.is_named or node.field_name_for_child(position) == "argument":
                 self.substitutions(child, depth)
                 value, _ = self.word(child)
                 words.extend(value)
+                word_nodes.append(child)
         reads, writes, heredoc, egress = self.read_redirects(redirects, depth)
         if not words:
             if assignments:
@@ -326,7 +330,7 @@ class _Walker:
             self.add(SimpleCommand(words[0], tuple(words), True, reason, reads, writes, (), egress))
         else:
             self.simple(words, depth, reads=reads, writes=writes, heredoc=heredoc, egress=egress)
-        for substituted in self.with_values(node, words):
+        for substituted in self.with_values(node, word_nodes, words):
             self.simple(
                 substituted, depth, reads=reads, writes=writes, heredoc=heredoc, egress=egress
             )
@@ -344,7 +348,7 @@ class _Walker:
         """`echo CODE > x.sh; sh x.sh` runs CODE; `curl URL > x && ./x` runs what was fetched;
         `alias x=rm; x ...` runs rm; `read x <<< V` sets x."""
         if program in ("echo", "printf") and writes:
-            text = echoed_text([SimpleCommand(program, argv)]) or ""
+            text = printed_text(program, argv[1:])
             for path in writes:
                 self.written[path] = text
         elif program in DOWNLOADERS:
@@ -419,7 +423,7 @@ class _Walker:
             for k in range(min(count, widest))
         ] or [{}]
 
-    def with_values(self, node: Node, words: list[str]) -> list[list[str]]:
+    def with_values(self, node: Node, word_nodes: list[Node], words: list[str]) -> list[list[str]]:
         """The command's words again with known variables (and IFS) put in, where that
         changes them: `q='DROP DATABASE x'; psql -c "$q"`, `rm -rf$IFS/etc`."""
         raw = node.text or b""
@@ -428,11 +432,7 @@ class _Walker:
         readings: list[list[str]] = []
         for env in self.environments(MAX_VALUES):
             substituted: list[str] = []
-            for child in node.children:
-                if child.type == "variable_assignment" or child.type.endswith("redirect"):
-                    continue
-                if not (child.is_named or child.type in ("==", "=~", "=")):
-                    continue
+            for child in word_nodes:
                 text, _, brace = word_text(child, env)
                 for part in expand_braces(text) if brace else [text]:
                     substituted.extend(p for p in part.split(SPLIT) if p)
@@ -484,7 +484,8 @@ class _Walker:
         if program in ("cd", "pushd"):
             self.change_directory(argv)
         if heredoc is not None and (
-            program in SHELLS or (program in ("source", ".") and list(argv[1:2]) in STDIN_ARGS)
+            program in SHELLS
+            or (program in ("source", ".") and (len(argv) < 2 or argv[1] in STDIN_PATHS))
         ):
             self.line(heredoc, depth + 1)  # a heredoc or here-string fed to a shell is its script
         self.follow_files(program, argv, writes, heredoc, depth)

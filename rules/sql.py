@@ -50,14 +50,14 @@ _MONGO_DANGER = (
     (".remove({})", "delete_without_where"),
 )
 _REDIS_DANGER = {"flushall": "drop_database", "flushdb": "drop_database"}
-_CLIENTS = frozenset({*_CLIENT_SQL_OPTIONS, *_STDIN_CLIENTS, *_MONGO, "redis-cli"})
+SQL_CLIENTS = frozenset({*_CLIENT_SQL_OPTIONS, *_STDIN_CLIENTS, *_MONGO, "redis-cli"})
 
 
 def sql_for_client(
     program: str, argv: tuple[str, ...], stdin_text: str | None
 ) -> tuple[tuple[str, ...], str | None]:
     """(statement kinds, opaque reason) for SQL this command hands a database."""
-    if program not in _CLIENTS:
+    if program not in SQL_CLIENTS:
         return (), None
     texts = _sql_texts(program, argv)
     if stdin_text is not None and program in _STDIN_CLIENTS:

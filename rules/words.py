@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Sequence
 
 from tree_sitter import Node
 
@@ -143,11 +144,19 @@ def echoed_output(node: Node) -> str | None:
         words.append(text)
     if not words or words[0] not in ("echo", "printf"):
         return None
-    args = words[1:]
-    if words[0] == "echo":
-        args = [a for a in args if a not in ("-n", "-e", "-E")]
-        return " ".join(args)
-    return unescape_ansi_c(args[0]) if len(args) == 1 and "%" not in args[0] else None
+    if words[0] == "printf" and (len(words) != 2 or "%" in words[1]):
+        return None  # a format with conversions: its output is not known exactly
+    return printed_text(words[0], words[1:])
+
+
+def printed_text(program: str, args: Sequence[str]) -> str:
+    """What `echo ARGS` or `printf FORMAT ARGS` prints, near enough to judge it: echo's
+    flags dropped, printf's escapes read (conversions are left as written)."""
+    if program == "echo":
+        return " ".join(a for a in args if a not in ("-n", "-e", "-E"))
+    if not args:
+        return ""
+    return " ".join([unescape_ansi_c(args[0]), *args[1:]])
 
 
 def known_value(node: Node, env: dict[str, str]) -> str | None:

@@ -12,14 +12,13 @@ import json
 import selectors
 import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-from harness import TEST_LOGIN, BastionProcess, bastion_with_target
+from harness import TEST_LOGIN, BastionProcess, bastion_with_target, token_login
 from jose import jwt
 
 from bastion.identity.certinfo import certificate_info
@@ -132,30 +131,6 @@ def provider_bastion(
         yield bastion
 
 
-def login(bastion: BastionProcess, token: str, out: Path) -> subprocess.CompletedProcess[str]:
-    token_file = out.parent / f"{out.name}.token"
-    token_file.write_text(token)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bastion",
-            "login",
-            "--bastion",
-            f"127.0.0.1:{bastion.port}",
-            "--token-file",
-            str(token_file),
-            "--out",
-            str(out),
-            "--host-ca",
-            str(bastion.state.keys / "host_ca.pub"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_provider_token_to_certificate_to_ssh_jump(
     provider_bastion: BastionProcess, oidc_provider: OidcProvider, tmp_path: Path
 ) -> None:
@@ -165,7 +140,7 @@ def test_provider_token_to_certificate_to_ssh_jump(
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
 
     out = tmp_path / "agent"
-    result = login(provider_bastion, token, out)
+    result = token_login(provider_bastion, token, out)
     assert result.returncode == 0, result.stderr
     info = certificate_info((out / "id_ed25519-cert.pub").read_bytes())
     assert info.key_id == CLIENT_ID and info.principals == (TEST_LOGIN,)
@@ -195,7 +170,7 @@ def test_provider_token_for_another_audience_is_refused(
 ) -> None:
     token = oidc_provider.token("urn:someone-else")
     assert jwt.get_unverified_claims(token)["aud"] == "someone-else"
-    result = login(provider_bastion, token, tmp_path / "other")
+    result = token_login(provider_bastion, token, tmp_path / "other")
     assert result.returncode != 0
     assert "token claims rejected" in result.stderr, result.stderr
     assert "audience" in result.stderr.lower(), result.stderr  # the reason names it

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import TEST_LOGIN, BastionProcess, bastion_with_target
+from harness import TEST_LOGIN, BastionProcess, bastion_with_target, token_login
 from oidc_issuer import Issuer
 
 from bastion.identity.certinfo import certificate_info
@@ -45,35 +45,11 @@ def token_bastion(tmp_path_factory: pytest.TempPathFactory, test_login: str, iss
         yield bastion
 
 
-def login(bastion: BastionProcess, token: str, out: Path) -> subprocess.CompletedProcess[str]:
-    token_file = out.parent / f"{out.name}.token"
-    token_file.write_text(token)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bastion",
-            "login",
-            "--bastion",
-            f"127.0.0.1:{bastion.port}",
-            "--token-file",
-            str(token_file),
-            "--out",
-            str(out),
-            "--host-ca",
-            str(bastion.state.keys / "host_ca.pub"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_token_to_certificate_to_ssh_jump(
     token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path
 ) -> None:
     out = tmp_path / "agent"
-    result = login(token_bastion, issuer.token(groups=["deployers"]), out)
+    result = token_login(token_bastion, issuer.token(groups=["deployers"]), out)
     assert result.returncode == 0, result.stderr
     assert "certificate serial" in result.stdout and TEST_LOGIN in result.stdout
     info = certificate_info((out / "id_ed25519-cert.pub").read_bytes())
@@ -100,7 +76,7 @@ def test_certificate_ttl_is_capped_by_the_token(
     token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path
 ) -> None:
     now = int(time.time())
-    result = login(
+    result = token_login(
         token_bastion, issuer.token(groups=["deployers"], iat=now, exp=now + 90), tmp_path / "a"
     )
     assert result.returncode == 0, result.stderr
@@ -119,7 +95,7 @@ def test_certificate_ttl_is_capped_by_the_token(
 def test_bad_tokens_get_a_reason(
     token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path, overrides: dict, reason: str
 ) -> None:
-    result = login(
+    result = token_login(
         token_bastion, issuer.token(**{"groups": ["deployers"], **overrides}), tmp_path / "b"
     )
     assert result.returncode != 0

@@ -257,3 +257,28 @@ def audit_rows(state: StateDir):
         return AuditRepo(db).list()
     finally:
         db.close()
+
+
+def token_login(bastion: BastionProcess, token: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """`bastion login --token-file` against this bastion, writing into `out`."""
+    token_file = out.parent / f"{out.name}.token"
+    token_file.write_text(token)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bastion",
+            "login",
+            "--bastion",
+            f"127.0.0.1:{bastion.port}",
+            "--token-file",
+            str(token_file),
+            "--out",
+            str(out),
+            "--host-ca",
+            str(bastion.state.keys / "host_ca.pub"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
