@@ -20,6 +20,7 @@ from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
 from bastion.identity.roles import grants_for
 from bastion.notify import Webhook
+from bastion.recordings import RecordingStore
 from bastion.search import Indexer
 from bastion.statedir import StateDir
 from bastion.store.alerts import AlertRepo
@@ -47,6 +48,7 @@ class Bastion:
     authorities: Authorities
     db: AsyncDatabase
     decider: Decider
+    recordings: RecordingStore  # where session recordings are written (bastion/recordings/)
     exchange: TokenExchange | None = None
     webhook: Webhook | None = None
     indexer: Indexer | None = None  # screen text for `bastion search`

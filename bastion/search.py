@@ -18,10 +18,13 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from bastion.errors import UsageError
+from bastion.recordings import RecordingRow, RecordingUnavailable, open_recording
+from bastion.recordings.config import RecordingsConfig
 from bastion.store.db import AsyncDatabase, Database
+from bastion.store.recording_catalog import RecordingRepo
 from recorder.cast import CastFormatError, CastReader
 from recorder.screen_text import ScreenText
 
@@ -38,9 +41,9 @@ class ScreenLines:
     skipped_chars: int
 
 
-def extract(path: Path, kind: str) -> ScreenLines:
+def extract(stream: BinaryIO, kind: str, name: str = "recording") -> ScreenLines:
     """Blocking: play a recording and return the lines it showed."""
-    with CastReader(path) as reader:
+    with CastReader(stream, name) as reader:
         text = ScreenText(reader.header.width, reader.header.height, newline_mode=kind != "shell")
         lines: list[tuple[float, str]] = []
         for event in reader:
@@ -72,39 +75,53 @@ def store(db: Database, session_id: str, found: ScreenLines | None, error: str |
         )
 
 
-def unindexed(db: Database, limit: int = 1000) -> list[tuple[str, str, str]]:
-    """(session id, recording, kind) of ended sessions not indexed yet, oldest first."""
+def unindexed(db: Database, limit: int = 1000) -> list[tuple[str, str]]:
+    """(session id, kind) of ended, recorded sessions not indexed yet, oldest first."""
     rows = db.conn.execute(
-        "SELECT s.id, s.recording, s.kind FROM sessions s"
+        "SELECT s.id, s.kind FROM sessions s JOIN recordings r ON r.session_id = s.id"
         " LEFT JOIN screen_indexed i ON i.session_id = s.id"
-        " WHERE i.session_id IS NULL AND s.ended IS NOT NULL AND s.recording IS NOT NULL"
+        " WHERE i.session_id IS NULL AND s.ended IS NOT NULL"
         " AND s.kind != 'subsystem' ORDER BY s.started LIMIT ?",
         (limit,),
     ).fetchall()
-    return [(row[0], row[1], row[2]) for row in rows]
+    return [(row[0], row[1]) for row in rows]
 
 
-def index_one(db: Database, session_id: str, recording: str, kind: str) -> None:
+def _recording_and_kind(db: Database, session_id: str) -> tuple[RecordingRow | None, str | None]:
+    row = db.conn.execute("SELECT kind FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    return RecordingRepo(db).locate(session_id), row[0] if row else None
+
+
+def index_one(
+    db: Database, session_id: str, kind: str, config: RecordingsConfig, root: Path
+) -> None:
     """Blocking: extract and store in the calling thread (the CLI's --reindex)."""
-    found, error = _extract_safely(session_id, recording, kind)
+    recording, _ = _recording_and_kind(db, session_id)
+    if recording is None:
+        return
+    found, error = _extract_safely(recording, kind, config, root)
     store(db, session_id, found, error)
 
 
 def _extract_safely(
-    session_id: str, recording: str, kind: str
+    recording: RecordingRow, kind: str, config: RecordingsConfig, root: Path
 ) -> tuple[ScreenLines | None, str | None]:
+    """Read the recording from its store and extract; an unreadable one is an indexing error."""
+    name = f"recording of session {recording.session_id}"
     try:
-        return extract(Path(recording), kind), None
-    except (OSError, CastFormatError) as exc:
-        log.warning("session %s: cannot index %s: %s", session_id, recording, exc)
+        return extract(open_recording(recording, config, root), kind, name), None
+    except (OSError, CastFormatError, RecordingUnavailable) as exc:
+        log.warning("session %s: cannot index: %s", recording.session_id, exc)
         return None, str(exc)[:500]
 
 
 class Indexer:
     """Indexes ended sessions one at a time in the background."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, config: RecordingsConfig, root: Path) -> None:
         self.db = db
+        self.config = config
+        self.root = root
         self._queue: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUE)
         # pyte is pure Python: in a thread it would take the GIL from the data path,
         # so recordings are played in one child process (spawned, not forked: the
@@ -118,7 +135,7 @@ class Indexer:
             log.error("search index queue full; session %s left for --reindex", session_id)
 
     async def run_forever(self) -> None:
-        for session_id, _, _ in await self.db.run(unindexed):
+        for session_id, _ in await self.db.run(unindexed):
             self.session_ended(session_id)
         try:
             while True:
@@ -132,18 +149,14 @@ class Indexer:
                 self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _index(self, session_id: str) -> None:
-        row = await self.db.run(
-            lambda db: db.conn.execute(
-                "SELECT recording, kind FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
-        )
-        if row is None or row[0] is None or row[1] == "subsystem":
+        recording, kind = await self.db.run(lambda db: _recording_and_kind(db, session_id))
+        if recording is None or kind is None or kind == "subsystem":
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         loop = asyncio.get_running_loop()
         found, error = await loop.run_in_executor(
-            self._pool, _extract_safely, session_id, row[0], row[1]
+            self._pool, _extract_safely, recording, kind, self.config, self.root
         )
         await self.db.run(lambda db: store(db, session_id, found, error))
 

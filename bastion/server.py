@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 
 from bastion.alerts import AlertDetector
 from bastion.config import load_config, parse_listen
@@ -14,10 +16,12 @@ from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
 from bastion.identity.authorities import Authorities
 from bastion.notify import Webhook
+from bastion.recordings import open_recording_store
 from bastion.search import Indexer
 from bastion.ssh.listener import start_listener
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase
+from bastion.store.recording_catalog import SqliteRecordingCatalog
 
 log = logging.getLogger("bastion")
 
@@ -33,18 +37,27 @@ def open_bastion(state: StateDir) -> Bastion:
         config.rules.policy, config.rules.default_action, state.root, config.roles
     )
     db = AsyncDatabase(state.database)
+    recordings = open_recording_store(
+        config.recordings, state.root, SqliteRecordingCatalog(db), node_name()
+    )
     return Bastion(
         state=state,
         config=config,
         authorities=authorities,
         db=db,
-        indexer=Indexer(db),
+        recordings=recordings,
+        indexer=Indexer(db, config.recordings, state.root),
         decider=decider,
         exchange=TokenExchange(config, authorities) if config.issuers else None,
         webhook=Webhook(config.approvals.webhook) if config.approvals.webhook else None,
         alerts=AlertDetector(config.alerts.thresholds),
         alert_webhook=Webhook(config.alerts.webhook) if config.alerts.webhook else None,
     )
+
+
+def node_name() -> str:
+    """This serving process, as recordings' bookkeeping names it (host and pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 async def run_bastion(
@@ -55,13 +68,13 @@ async def run_bastion(
         host, port = parse_listen(listen)
     else:
         host, port = bastion.config.server.listen_host, bastion.config.server.listen_port
+    await bastion.recordings.start()
     server = await start_listener(bastion, host, port)
     bound = server.sockets[0].getsockname()[1]
     log.info("bastion listening on %s:%s (state %s)", host, bound, bastion.state.root)
     if ready is not None and not ready.done():
         ready.set_result(bound)
     background = [
-        asyncio.ensure_future(bastion.flush_recordings_forever()),
         asyncio.ensure_future(bastion.enforce_revocations_forever()),
         asyncio.ensure_future(bastion.expire_abandoned_requests_forever()),
     ]
@@ -83,6 +96,5 @@ async def run_bastion(
         for task in background:
             task.cancel()
         server.close()
-        for item in list(bastion.flushables):
-            item.flush()
+        await bastion.recordings.stop()
         await server.wait_closed()

@@ -35,10 +35,6 @@ class StateDir:
         return self.root / "bastion.db"
 
     @property
-    def recordings(self) -> Path:
-        return self.root / "recordings"
-
-    @property
     def keys(self) -> Path:
         return self.root / "keys"
 

@@ -157,7 +157,13 @@ class RelaySession(asyncssh.SSHServerSession[bytes]):
                 width=width or 80,
                 height=height or 24,
                 pty=request.term_type is not None,
+                end_session=self._end_by_rule,
             )
+            if self._tap.refused is not None:  # no recording, and the policy is to close
+                self._finish_agent(
+                    EXIT_DENIED, message=self._tap.refused + "\r\n", error=self._tap.refused
+                )
+                return
             for what in self.refused:
                 chan.write_stderr(f"bastion: {what} refused: not permitted by policy\r\n".encode())
             shell_allowed = self.identity.shell_allowed(self.target.name, self.target.labels)

@@ -41,7 +41,6 @@ class SessionRecord:
     exit_signal: str | None
     bytes_in: int
     bytes_out: int
-    recording: str | None
     error: str | None
 
     def to_json(self) -> dict[str, Any]:

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from bastion.errors import UsageError
+from bastion.recordings import RecordingRow
+from bastion.recordings.config import RecordingsConfig
 from bastion.search import extract, index_one, search, unindexed
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
 from bastion.store.db import Database
+from bastion.store.recording_catalog import RecordingRepo
 from bastion.store.repos import SessionRepo
 from recorder.cast import AsciicastWriter
 from recorder.screen_text import ScreenText
@@ -40,7 +43,7 @@ def test_colour_codes_carriage_returns_and_clears_give_the_text_a_person_saw() -
 
 def test_exec_output_without_carriage_returns_does_not_staircase(tmp_path: Path) -> None:
     path = cast(tmp_path / "e.cast", b"alpha\nbeta\n")
-    assert [line for _, line in extract(path, "exec").lines] == ["alpha", "beta"]
+    assert [line for _, line in extract(path.open("rb"), "exec").lines] == ["alpha", "beta"]
 
 
 def test_the_budget_bounds_work_on_huge_output() -> None:
@@ -51,16 +54,21 @@ def test_the_budget_bounds_work_on_huge_output() -> None:
     assert sum(len(line) for _, line in text.finish()) <= 1000
 
 
+STATE = "state"
+CONFIG = RecordingsConfig()
+
+
 @pytest.fixture()
 def db(tmp_path: Path):
-    state = StateDir(tmp_path / "state")
+    state = StateDir(tmp_path / STATE)
     initialise(state)
     database = Database(state.database)
     yield database
     database.close()
 
 
-def add_session(db: Database, session_id: str, recording: Path, kind: str = "exec") -> None:
+def add_session(db: Database, session_id: str, kind: str = "exec") -> Path:
+    """A finished session whose local recording is at the returned path."""
     repo = SessionRepo(db)
     repo.start(
         id=session_id,
@@ -70,17 +78,23 @@ def add_session(db: Database, session_id: str, recording: Path, kind: str = "exe
         kind=kind,
         command="cat notes",
         started=1.0,
-        recording=str(recording),
     )
     repo.finish(session_id, ended=2.0)
+    key = f"{session_id}.cast"
+    RecordingRepo(db).opened(RecordingRow(session_id, "local", key, "test", "complete", 1.0))
+    return db.path.parent / "recordings" / key
 
 
-def test_search_finds_phrases_and_paths_and_reports_where(db: Database, tmp_path: Path) -> None:
-    add_session(db, "s1", cast(tmp_path / "s1.cast", b"root:x:0:0\n", b"see /etc/shadow here\n"))
-    add_session(db, "s2", cast(tmp_path / "s2.cast", b"nothing of note\n"))
+def reindex(db: Database) -> None:
+    for session_id, kind in unindexed(db):
+        index_one(db, session_id, kind, CONFIG, db.path.parent)
+
+
+def test_search_finds_phrases_and_paths_and_reports_where(db: Database) -> None:
+    cast(add_session(db, "s1"), b"root:x:0:0\n", b"see /etc/shadow here\n")
+    cast(add_session(db, "s2"), b"nothing of note\n")
     assert [row[0] for row in unindexed(db)] == ["s1", "s2"]
-    for session_id, recording, kind in unindexed(db):
-        index_one(db, session_id, recording, kind)
+    reindex(db)
     assert unindexed(db) == []
     hits = search(db, "/etc/shadow")
     assert [h["session_id"] for h in hits] == ["s1"]
@@ -96,12 +110,9 @@ def test_bad_queries_are_one_line_usage_errors(db: Database) -> None:
             search(db, query, raw=raw)
 
 
-def test_an_unreadable_recording_is_recorded_not_fatal(db: Database, tmp_path: Path) -> None:
-    bad = tmp_path / "bad.cast"
-    bad.write_text("not a cast\n")
-    add_session(db, "s3", bad)
-    index_one(db, "s3", str(bad), "exec")
-    row = db.conn.execute(
-        "SELECT lines, error FROM screen_indexed WHERE session_id = 's3'"
-    ).fetchone()
-    assert row[0] == 0 and "header" in row[1]
+def test_an_unreadable_recording_is_recorded_not_fatal(db: Database) -> None:
+    add_session(db, "s3").write_text("not a cast\n")
+    add_session(db, "s4")  # its file is missing
+    reindex(db)
+    rows = dict(db.conn.execute("SELECT session_id, error FROM screen_indexed").fetchall())
+    assert "header" in rows["s3"] and "No such file" in rows["s4"]

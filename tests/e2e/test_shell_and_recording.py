@@ -17,6 +17,7 @@ from harness import (
     BastionProcess,
     audit_rows,
     make_agent,
+    recording_path,
     start_bastion,
     wait_until,
 )
@@ -79,6 +80,12 @@ def test_interactive_shell_pty_size_resize_and_audited_line(
         ]
     )
     assert rows, [r.command for r in audit_rows(bastion.state) if r.kind == "line"]
+    wait_until(  # the last line's row is written asynchronously too
+        lambda: any(
+            r.session_id == rows[-1].session_id and r.command == "exit"
+            for r in audit_rows(bastion.state)
+        )
+    )
     session_lines = [
         (r.command, r.certain)
         for r in audit_rows(bastion.state)
@@ -96,7 +103,10 @@ def test_interactive_shell_pty_size_resize_and_audited_line(
 
     session = find_session(bastion.state, lambda s: s.id == line.session_id and s.ended is not None)
     assert session is not None and session.kind == "shell"
-    events = [json.loads(raw) for raw in Path(session.recording).read_text().splitlines()[1:]]
+    events = [
+        json.loads(raw)
+        for raw in recording_path(bastion.state, session.id).read_text().splitlines()[1:]
+    ]
     kinds = {event[1] for event in events}
     assert {"o", "i", "r"} <= kinds
     resize = next(e[2] for e in events if e[1] == "r")
@@ -111,11 +121,11 @@ def test_exec_is_recorded_and_asciinema_reads_it(agent: Agent, bastion: BastionP
     )
     assert session is not None
     assert session.exit_status == 0 and session.bytes_out > 0
-    header = json.loads(Path(session.recording).read_text().splitlines()[0])
+    header = json.loads(recording_path(bastion.state, session.id).read_text().splitlines()[0])
     assert header["version"] == 2 and header["width"] and header["height"]
     assert "test-agent" in header["title"] and TARGET_NAME in header["title"]
     assert "recorded-$((40+2))" in header["title"]
-    played = asciinema_cat(Path(session.recording))
+    played = asciinema_cat(recording_path(bastion.state, session.id))
     assert played.returncode == 0, played.stderr
     assert b"recorded-42" in played.stdout
     rows = [r for r in audit_rows(bastion.state) if r.session_id == session.id and r.kind == "exec"]
@@ -139,7 +149,7 @@ def test_killed_bastion_leaves_readable_recording(bastion: BastionProcess, tmp_p
         )
         session = find_session(bastion.state, lambda s: s.identity == "kill-test", timeout=20)
         assert session is not None
-        path = Path(session.recording)
+        path = recording_path(bastion.state, session.id)
         assert wait_until(lambda: output_recorded(path, "before-the-kill"), 10)
         victim.stop(signal.SIGKILL)
         client.wait(timeout=30)
@@ -159,7 +169,7 @@ def test_recording_is_readable_while_session_runs(agent: Agent, bastion: Bastion
     try:
         session = find_session(bastion.state, lambda s: s.command and "live-$((1+1))" in s.command)
         assert session is not None
-        path = Path(session.recording)
+        path = recording_path(bastion.state, session.id)
         assert wait_until(lambda: output_recorded(path, "live-2"), 10)
         played = asciinema_cat(path)
         assert played.returncode == 0 and b"live-2" in played.stdout
@@ -205,7 +215,7 @@ def test_sessions_replay_and_export_verbs(agent: Agent, bastion: BastionProcess)
     exported = subprocess.run(
         [*base, "export", session.id, *state], capture_output=True, timeout=60
     )
-    assert exported.stdout == Path(session.recording).read_bytes()
+    assert exported.stdout == recording_path(bastion.state, session.id).read_bytes()
     audit = subprocess.run(
         [*base, "audit", "--json", "--session", session.id, *state], capture_output=True, timeout=60
     )

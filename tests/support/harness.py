@@ -249,6 +249,41 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
         time.sleep(interval)
 
 
+def recording_row(state: StateDir, session_id: str, timeout: float = 10.0):
+    """The catalog's row for a session's recording (written asynchronously: waited for)."""
+    from bastion.store.recording_catalog import RecordingRepo
+
+    def lookup():
+        db = Database(state.database)
+        try:
+            return RecordingRepo(db).locate(session_id)
+        finally:
+            db.close()
+
+    return wait_until(lookup, timeout)
+
+
+def recording_path(state: StateDir, session_id: str) -> Path:
+    """Where this machine's spool (for the local store: the recording) of a session is."""
+    from bastion.config import load_config
+    from bastion.recordings import spool_dir
+
+    row = recording_row(state, session_id)
+    assert row is not None, f"no recording row for session {session_id}"
+    return spool_dir(load_config(state.config_file).recordings, state.root) / row.key
+
+
+def read_recording(state: StateDir, session_id: str) -> bytes:
+    """A session's recording read from whichever store holds it."""
+    from bastion.config import load_config
+    from bastion.recordings import open_recording
+
+    row = recording_row(state, session_id)
+    assert row is not None, f"no recording row for session {session_id}"
+    with open_recording(row, load_config(state.config_file).recordings, state.root) as stream:
+        return stream.read()
+
+
 def audit_rows(state: StateDir):
     from bastion.store.repos import AuditRepo
 
