@@ -253,6 +253,28 @@ def start_ceph_rgw(root: Path, timeout: float = 90) -> Iterator[CephRgw]:
         log.close()
 
 
+def create_bucket(rgw: CephRgw, bucket: str) -> None:
+    """CreateBucket, as a presigned PUT (the bastion itself never creates buckets)."""
+    from datetime import timedelta
+
+    import obstore
+    from obstore.store import S3Store
+
+    store = S3Store(
+        bucket,
+        endpoint=rgw.endpoint,
+        access_key_id=rgw.access_key,
+        secret_access_key=rgw.secret_key,
+        region=rgw.region,
+        client_options={"allow_http": True},
+    )
+    url = obstore.sign(store, "PUT", "", timedelta(minutes=5))
+    request = urllib.request.Request(url, method="PUT", data=b"")
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        if answer.status != 200:
+            raise CephUnavailable(f"creating bucket {bucket} answered {answer.status}")
+
+
 def cluster_status(rgw: CephRgw) -> dict[str, object]:
     """`ceph status` as JSON, for a failing test's message."""
     out = _run(["ceph", "status", "--format", "json"], rgw.root / "ceph.conf")

@@ -8,8 +8,10 @@ the catalog (`claim`) makes one completer do each; the object storage's own
 conditions are not relied on for this, because some S3 servers (Ceph RGW)
 ignore them when a multipart upload completes.
 
-If the completing node holds the session's spool file (a node restarted after
-a crash), the whole lines the chunks lack are uploaded first.
+A completing node that holds the session's spool file (it served the session,
+or restarted after a crash) uploads the spool's whole lines as the object: the
+spool is the source of truth and may hold lines the chunks lack. Without the
+spool (another machine), the chunks are joined.
 """
 
 from __future__ import annotations
@@ -22,13 +24,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from bastion.recordings.catalog import RecordingCatalog
-from bastion.recordings.s3.layout import (
-    Chunk,
-    chunk_key,
-    contiguous_chunks,
-    final_key,
-    parts_prefix,
-)
+from bastion.recordings.s3.layout import Chunk, contiguous_chunks, final_key, parts_prefix
 from bastion.recordings.s3.objects import ObjectExists, ObjectStorage, StorageError
 from bastion.recordings.spool import read_range
 from recorder.cast import whole_lines_length
@@ -37,7 +33,7 @@ log = logging.getLogger("bastion.recording")
 
 LEASE = 300.0  # seconds a completer holds a recording before another may take over
 SINGLE_PUT_MAX = 16 * 1024 * 1024  # up to this, one create-only PUT; past it, multipart
-RECOVER_CHUNK = 8 * 1024 * 1024
+READ_PIECE = 8 * 1024 * 1024
 
 
 class Completer:
@@ -72,48 +68,53 @@ class Completer:
         return done
 
     async def complete(self, session_id: str) -> bool:
-        """Join the chunks into `ID.cast`, record size and sha256, delete the chunks and spool.
+        """Make `ID.cast`, record its size and sha256, delete the chunks and the spool.
         False if another node holds the lease."""
         now = time.time()
         if not await self.catalog.claim(session_id, self.node, now, now + LEASE):
             return False
-        chunks = contiguous_chunks(await self.storage.list(parts_prefix(session_id)))
-        chunks += await self._recover_from_spool(session_id, chunks)
-        total = sum(chunk.size for chunk in chunks)
-        size, digest = await self._join(session_id, chunks, total)
+        stored = await self.storage.list(parts_prefix(session_id))
+        spool = self._spool(session_id)
+        if spool.is_file():
+            size, digest = await self._put_spool(session_id, spool)
+        else:
+            chunks = contiguous_chunks(stored)
+            size, digest = await self._join(session_id, chunks, sum(c.size for c in chunks))
         await self.catalog.recording_completed(session_id, size, digest, time.time())
         log.info("session %s: recording complete, %d bytes, sha256 %s", session_id, size, digest)
-        await self.storage.delete([chunk.key for chunk in chunks])
-        self._spool(session_id).unlink(missing_ok=True)
+        await self.storage.delete([item.key for item in stored])
+        spool.unlink(missing_ok=True)
         return True
 
     def _spool(self, session_id: str) -> Path:
         return self.spool_dir / final_key(session_id)
 
-    async def _recover_from_spool(self, session_id: str, chunks: list[Chunk]) -> list[Chunk]:
-        """Upload whole lines the spool holds past the chunks (after a crash and restart)."""
-        path = self._spool(session_id)
-        if not path.is_file():
-            return []
+    async def _put_spool(self, session_id: str, path: Path) -> tuple[int, str]:
         whole = await asyncio.to_thread(_whole_length, path)
-        offset = sum(chunk.size for chunk in chunks)
-        seq = len(chunks)
-        added = []
-        while offset < whole:
-            data = await asyncio.to_thread(
-                read_range, path, offset, min(RECOVER_CHUNK, whole - offset)
-            )
-            key = chunk_key(session_id, seq, offset)
+        key = final_key(session_id)
+        digest = hashlib.sha256()
+        if whole <= SINGLE_PUT_MAX:
+            data = await asyncio.to_thread(read_range, path, 0, whole)
             try:
                 await self.storage.put_create(key, data)
-            except ObjectExists:
-                if await self.storage.size(key) != len(data):
-                    break  # someone else's bytes: join what is certain
-            added.append(Chunk(key, seq, offset, len(data)))
-            await self.catalog.chunk_stored(session_id, seq, offset, len(data), time.time())
-            offset += len(data)
-            seq += 1
-        return added
+            except ObjectExists:  # an earlier completer got this far: take what is stored
+                return await self._hash_existing(key, await self.storage.size(key) or 0)
+            await asyncio.to_thread(digest.update, data)
+            return len(data), digest.hexdigest()
+        existing = await self.storage.size(key)
+        if existing is not None:
+            return await self._hash_existing(key, existing)
+
+        async def body() -> AsyncIterator[bytes]:
+            for start in range(0, whole, READ_PIECE):
+                data = await asyncio.to_thread(
+                    read_range, path, start, min(READ_PIECE, whole - start)
+                )
+                await asyncio.to_thread(digest.update, data)
+                yield data
+
+        await self.storage.put_stream(key, body())
+        return whole, digest.hexdigest()
 
     async def _join(self, session_id: str, chunks: list[Chunk], total: int) -> tuple[int, str]:
         key = final_key(session_id)
