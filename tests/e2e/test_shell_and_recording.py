@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from harness import (
@@ -231,3 +232,36 @@ def test_sessions_replay_and_export_verbs(agent: Agent, bastion: BastionProcess)
         [*base, "replay", session.id, "--speed", "0", *state], capture_output=True, text=True
     )
     assert bad_speed.returncode == 2
+
+
+def test_exec_stdin_is_recorded_as_input_events(agent: Agent, bastion: BastionProcess) -> None:
+    name = f"rt-{uuid.uuid4().hex[:8]}.sh"
+    result = agent.run("-J", "bastion", DEST, f"cat > {name}; rm -f {name}", input=b"id\n")
+    assert result.returncode == 0, result.stderr
+    session = find_session(bastion.state, lambda s: s.command and name in s.command and s.ended)
+    assert session is not None and session.bytes_in == 3
+    path = recording_path(bastion.state, session.id)
+    events = [json.loads(raw) for raw in path.read_text().splitlines()[1:]]
+    assert [e[2] for e in events if e[1] == "i"] == ["id\n"]
+    assert asciinema_cat(path).returncode == 0
+
+
+def test_exec_stdin_past_the_limit_is_counted_not_recorded(
+    agent: Agent, bastion: BastionProcess
+) -> None:
+    """The default limit is 1 MiB of input per session; 3 MiB go through whole."""
+    data = b"".join(b"upload line %07d\n" % n for n in range(3 * 1024 * 1024 // 20))
+    result = agent.run("-J", "bastion", DEST, "wc -c", input=data)
+    assert result.returncode == 0 and int(result.stdout) == len(data)
+    session = find_session(
+        bastion.state, lambda s: s.command == "wc -c" and s.ended and s.bytes_in == len(data)
+    )
+    assert session is not None
+    events = [
+        json.loads(raw)
+        for raw in recording_path(bastion.state, session.id).read_text().splitlines()[1:]
+    ]
+    recorded = "".join(e[2] for e in events if e[1] == "i").encode()
+    assert recorded == data[: 1 << 20]
+    markers = [e[2] for e in events if e[1] == "m"]
+    assert f"input not recorded: {len(data) - (1 << 20)} bytes" in markers
