@@ -6,15 +6,22 @@ import asyncio
 import logging
 import signal
 
-from bastion.alerts import AlertDetector
+from bastion.alert_sink import AlertSink
+from bastion.alerts import Alert, AlertDetector
+from bastion.audit import AuditLog
 from bastion.config import load_config, parse_listen
-from bastion.context import Bastion
+from bastion.connections import LiveConnections
+from bastion.context import Bastion, TargetDirectory
 from bastion.decide import Decider
 from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
+from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
+from bastion.identity.resolver import IdentityResolver
 from bastion.notify import Webhook
+from bastion.relay.recording import Recorder
 from bastion.search import Indexer
+from bastion.session_log import SessionLog
 from bastion.ssh.listener import start_listener
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase
@@ -33,17 +40,34 @@ def open_bastion(state: StateDir) -> Bastion:
         config.rules.policy, config.rules.default_action, state.root, config.roles
     )
     db = AsyncDatabase(state.database)
+    alerts = AlertSink(
+        db,
+        AlertDetector(config.alerts.thresholds),
+        Webhook(config.alerts.webhook) if config.alerts.webhook else None,
+    )
+    audit = AuditLog(db, on_entry=alerts.audited)
+    audit.on_recovered = lambda: alerts.raise_alert(
+        Alert("audit-recovered", identity=None, detail="the store accepts audit writes again")
+    )
+    indexer = Indexer(db)
     return Bastion(
         state=state,
         config=config,
         authorities=authorities,
         db=db,
-        indexer=Indexer(db),
         decider=decider,
+        audit=audit,
+        alerts=alerts,
+        sessions=SessionLog(db, alerts, on_closed=indexer.session_ended),
+        identities=IdentityResolver(db, config.roles, roles_enforced=config.roles_enforced),
+        connections=LiveConnections(db, audit),
+        requests=HeldRequests(
+            db, audit, Webhook(config.approvals.webhook) if config.approvals.webhook else None
+        ),
+        recordings=Recorder(state.recordings),
+        targets=TargetDirectory(db),
         exchange=TokenExchange(config, authorities) if config.issuers else None,
-        webhook=Webhook(config.approvals.webhook) if config.approvals.webhook else None,
-        alerts=AlertDetector(config.alerts.thresholds),
-        alert_webhook=Webhook(config.alerts.webhook) if config.alerts.webhook else None,
+        indexer=indexer,
     )
 
 
@@ -60,16 +84,7 @@ async def run_bastion(
     log.info("bastion listening on %s:%s (state %s)", host, bound, bastion.state.root)
     if ready is not None and not ready.done():
         ready.set_result(bound)
-    background = [
-        asyncio.ensure_future(bastion.flush_recordings_forever()),
-        asyncio.ensure_future(bastion.enforce_revocations_forever()),
-        asyncio.ensure_future(bastion.expire_abandoned_requests_forever()),
-    ]
-    if bastion.indexer is not None:
-        background.append(asyncio.ensure_future(bastion.indexer.run_forever()))
-    for webhook in (bastion.webhook, bastion.alert_webhook):
-        if webhook is not None:
-            background.append(asyncio.ensure_future(webhook.run_forever()))
+    background = [asyncio.ensure_future(task) for task in bastion.background()]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -83,6 +98,6 @@ async def run_bastion(
         for task in background:
             task.cancel()
         server.close()
-        for item in list(bastion.flushables):
-            item.flush()
+        bastion.recordings.flush_all()
         await server.wait_closed()
+        await bastion.audit.drain()
