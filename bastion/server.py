@@ -8,16 +8,22 @@ import os
 import signal
 import socket
 
-from bastion.alerts import AlertDetector
+from bastion.alert_sink import AlertSink
+from bastion.alerts import Alert, AlertDetector
+from bastion.audit import AuditLog
 from bastion.config import load_config, parse_listen
-from bastion.context import Bastion
+from bastion.connections import LiveConnections
+from bastion.context import Bastion, TargetDirectory
 from bastion.decide import Decider
 from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
+from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
+from bastion.identity.resolver import IdentityResolver
 from bastion.notify import Webhook
 from bastion.recordings import open_recording_store
 from bastion.search import Indexer
+from bastion.session_log import SessionLog
 from bastion.ssh.listener import start_listener
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase
@@ -37,21 +43,36 @@ def open_bastion(state: StateDir) -> Bastion:
         config.rules.policy, config.rules.default_action, state.root, config.roles
     )
     db = AsyncDatabase(state.database)
-    recordings = open_recording_store(
-        config.recordings, state.root, SqliteRecordingCatalog(db), node_name()
+    alerts = AlertSink(
+        db,
+        AlertDetector(config.alerts.thresholds),
+        Webhook(config.alerts.webhook) if config.alerts.webhook else None,
     )
+    audit = AuditLog(db, on_entry=alerts.audited)
+    audit.on_recovered = lambda: alerts.raise_alert(
+        Alert("audit-recovered", identity=None, detail="the store accepts audit writes again")
+    )
+    indexer = Indexer(db, config.recordings, state.root)
     return Bastion(
         state=state,
         config=config,
         authorities=authorities,
         db=db,
-        recordings=recordings,
-        indexer=Indexer(db, config.recordings, state.root),
         decider=decider,
+        audit=audit,
+        alerts=alerts,
+        sessions=SessionLog(db, alerts, on_closed=indexer.session_ended),
+        identities=IdentityResolver(db, config.roles, roles_enforced=config.roles_enforced),
+        connections=LiveConnections(db, audit),
+        requests=HeldRequests(
+            db, audit, Webhook(config.approvals.webhook) if config.approvals.webhook else None
+        ),
+        recordings=open_recording_store(
+            config.recordings, state.root, SqliteRecordingCatalog(db), node_name()
+        ),
+        targets=TargetDirectory(db),
         exchange=TokenExchange(config, authorities) if config.issuers else None,
-        webhook=Webhook(config.approvals.webhook) if config.approvals.webhook else None,
-        alerts=AlertDetector(config.alerts.thresholds),
-        alert_webhook=Webhook(config.alerts.webhook) if config.alerts.webhook else None,
+        indexer=indexer,
     )
 
 
@@ -68,21 +89,12 @@ async def run_bastion(
         host, port = parse_listen(listen)
     else:
         host, port = bastion.config.server.listen_host, bastion.config.server.listen_port
-    await bastion.recordings.start()
     server = await start_listener(bastion, host, port)
     bound = server.sockets[0].getsockname()[1]
     log.info("bastion listening on %s:%s (state %s)", host, bound, bastion.state.root)
     if ready is not None and not ready.done():
         ready.set_result(bound)
-    background = [
-        asyncio.ensure_future(bastion.enforce_revocations_forever()),
-        asyncio.ensure_future(bastion.expire_abandoned_requests_forever()),
-    ]
-    if bastion.indexer is not None:
-        background.append(asyncio.ensure_future(bastion.indexer.run_forever()))
-    for webhook in (bastion.webhook, bastion.alert_webhook):
-        if webhook is not None:
-            background.append(asyncio.ensure_future(webhook.run_forever()))
+    background = [asyncio.ensure_future(task) for task in bastion.background()]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -98,3 +110,4 @@ async def run_bastion(
         server.close()
         await bastion.recordings.stop()
         await server.wait_closed()
+        await bastion.audit.drain()

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from ceph_rgw import create_bucket, start_ceph_rgw  # noqa: E402
 
-from bastion.recordings import RecordingMeta, open_recording_store  # noqa: E402
+from bastion.recordings import RecordingHeader, open_recording_store  # noqa: E402
 from bastion.recordings.config import RecordingsConfig, Secret  # noqa: E402
 from bastion.recordings.s3.layout import contiguous_chunks, parts_prefix  # noqa: E402
 from bastion.recordings.s3.objects import ObjectStorage  # noqa: E402
@@ -61,7 +61,7 @@ async def run(config: RecordingsConfig, sessions: int, seconds: float) -> dict[s
         ids = [f"{run_id}-{n}" for n in range(sessions)]
         sinks = [
             store.open_session(
-                RecordingMeta(i, "bench", 80, 24, int(time.time())), on_failure=print
+                RecordingHeader(i, "bench", 80, 24, int(time.time())), on_failure=print
             )
             for i in ids
         ]

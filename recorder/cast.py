@@ -216,7 +216,10 @@ class AsciicastWriter:
         self._out.clear()
         self._out_size = 0
         if sink is not None:
-            sink.close()
+            try:
+                sink.close()
+            except OSError:
+                pass  # the descriptor is released either way
 
     def _flush_output(self) -> None:
         if not self._out:

@@ -118,7 +118,9 @@ def export(
         try:
             shutil.copyfileobj(handle, sys.stdout.buffer, 1 << 20)
         except OSError as exc:
-            raise BastionError(f"cannot read the recording of session {session_id}: {exc}") from None
+            raise BastionError(
+                f"cannot read the recording of session {session_id}: {exc}"
+            ) from None
     sys.stdout.flush()
 
 

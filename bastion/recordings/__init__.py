@@ -21,13 +21,13 @@ from typing import BinaryIO
 
 from bastion.recordings.catalog import RecordingCatalog, RecordingRow
 from bastion.recordings.config import RecordingsConfig, parse_s3_url
-from bastion.recordings.sink import RecordingMeta, RecordingSink
+from bastion.recordings.sink import RecordingHeader, RecordingSink
 from bastion.recordings.spool import open_whole_lines
 from bastion.recordings.store import LocalRecordingStore, RecordingStore, RecordingUnavailable
 
 __all__ = [
     "RecordingCatalog",
-    "RecordingMeta",
+    "RecordingHeader",
     "RecordingRow",
     "RecordingSink",
     "RecordingStore",

@@ -19,7 +19,7 @@ log = logging.getLogger("bastion.recording")
 
 
 @dataclass(frozen=True)
-class RecordingMeta:
+class RecordingHeader:
     """What a recording's header says about its session."""
 
     session_id: str
@@ -33,7 +33,7 @@ class RecordingMeta:
 class RecordingSink:
     def __init__(
         self,
-        meta: RecordingMeta,
+        meta: RecordingHeader,
         writer: AsciicastWriter,
         *,
         max_input_bytes: int,

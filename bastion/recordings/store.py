@@ -27,7 +27,7 @@ from typing import Any
 
 from bastion.recordings.catalog import RecordingCatalog, RecordingRow
 from bastion.recordings.config import RecordingsConfig
-from bastion.recordings.sink import RecordingMeta, RecordingSink
+from bastion.recordings.sink import RecordingHeader, RecordingSink
 from bastion.recordings.spool import SpoolFile
 from recorder.cast import AsciicastWriter
 
@@ -60,11 +60,15 @@ class RecordingStore:
     # --- the write side (called on the event loop by the relay) ---------------------
 
     def open_session(
-        self, meta: RecordingMeta, *, on_failure: Callable[[str], None]
+        self, meta: RecordingHeader, *, on_failure: Callable[[str], None]
     ) -> RecordingSink:
         """Create the session's spool file and write the header; raises OSError if it cannot."""
         path = self.spool_path(meta.session_id)
-        spool = SpoolFile.create(path)
+        try:
+            spool = SpoolFile.create(path)
+        except FileNotFoundError:  # a session before start() made the directory
+            self.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            spool = SpoolFile.create(path)
         try:
             writer = AsciicastWriter(
                 spool,
@@ -139,6 +143,11 @@ class RecordingStore:
     async def start(self) -> None:
         self.spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._loops.append(asyncio.ensure_future(self._flush_forever()))
+
+    async def run_forever(self) -> None:
+        """Start the store's loops and wait (the server cancels this, then calls stop())."""
+        await self.start()
+        await asyncio.Event().wait()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Flush open sinks, stop the background loops, and let queued work finish."""

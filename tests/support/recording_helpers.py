@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bastion.recordings import RecordingMeta
+from bastion.recordings import RecordingHeader
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase
@@ -20,8 +20,8 @@ def catalog_in(root: Path) -> tuple[SqliteRecordingCatalog, AsyncDatabase]:
     return SqliteRecordingCatalog(db), db
 
 
-def meta(session_id: str) -> RecordingMeta:
-    return RecordingMeta(session_id, f"test -> {session_id}", 80, 24, 1_700_000_000, "echo hi")
+def meta(session_id: str) -> RecordingHeader:
+    return RecordingHeader(session_id, f"test -> {session_id}", 80, 24, 1_700_000_000, "echo hi")
 
 
 def open_fds() -> int:
