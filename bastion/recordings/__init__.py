@@ -1,7 +1,7 @@
 """Where session recordings are stored: the recording-store interface and its backends.
 
     store = open_recording_store(config.recordings, state.root, catalog, node)
-    sink = store.open_session(meta, on_failure=report)  # RecordingSink: output/input/resize/marker
+    sink = store.open_session(header, on_failure=report)  # RecordingSink: output/input/...
     with open_recording(row, config.recordings, state.root) as stream: ...  # blocking
 
 - store.py: `RecordingStore` (shared spool/sink/flush logic) and `LocalRecordingStore`

@@ -2,7 +2,7 @@
 
     store = open_recording_store(config.recordings, state_root, catalog, node="web-a:1234")
     await store.start()                        # its own tasks: flush, upload, complete
-    sink = store.open_session(meta, on_failure=report)   # a RecordingSink
+    sink = store.open_session(header, on_failure=report)  # a RecordingSink
     sink.output(b"..."); sink.close()
     with open_recording(row, config.recordings, state_root) as stream: ...  # any store's
     await store.stop()
