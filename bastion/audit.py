@@ -68,14 +68,36 @@ class AuditOutcome:
     bytes_out: int
 
 
+class StoreHealth:
+    """Whether the last state write failed; the first success after a failure is announced."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        self.on_recovered: Callable[[], None] | None = None
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.failing:
+            log.error("state write failed: %s", exc)
+        self.failing = True
+
+    def succeeded(self) -> None:
+        if self.failing:
+            self.failing = False
+            log.warning("state writes succeed again")
+            if self.on_recovered is not None:
+                self.on_recovered()
+
+
 class AuditLog:
     def __init__(
-        self, db: AsyncDatabase, on_entry: Callable[[AuditEntry], None] | None = None
+        self,
+        db: AsyncDatabase,
+        on_entry: Callable[[AuditEntry], None] | None = None,
+        health: StoreHealth | None = None,
     ) -> None:
         self._db = db
         self._on_entry = on_entry
-        self._failed = False  # a write failed; the next success says the store recovered
-        self.on_recovered: Callable[[], None] | None = None
+        self.health = health or StoreHealth()
         self._tasks: set[asyncio.Future[Any]] = set()
 
     async def record(self, entry: AuditEntry) -> AuditHandle:
@@ -84,9 +106,9 @@ class AuditLog:
         try:
             handle.row_id = await self._db.run(lambda db: AuditRepo(db).add(**entry.fields()))
         except Exception as exc:  # any store failure: the caller must not go on
-            self._write_failed(exc)
+            self.health.failed(exc)
             raise AuditUnavailable(AUDIT_UNAVAILABLE) from None
-        self._write_succeeded()
+        self.health.succeeded()
         self._show(entry)
         return handle
 
@@ -140,18 +162,6 @@ class AuditLog:
             return
         exc = task.exception()
         if exc is not None:
-            self._write_failed(exc)
+            self.health.failed(exc)
         else:
-            self._write_succeeded()
-
-    def _write_failed(self, exc: BaseException) -> None:
-        if not self._failed:
-            log.error("audit write failed: %s", exc)
-        self._failed = True
-
-    def _write_succeeded(self) -> None:
-        if self._failed:
-            self._failed = False
-            log.warning("audit writes succeed again")
-            if self.on_recovered is not None:
-                self.on_recovered()
+            self.health.succeeded()

@@ -8,7 +8,7 @@ import signal
 
 from bastion.alert_sink import AlertSink
 from bastion.alerts import Alert, AlertDetector
-from bastion.audit import AuditLog
+from bastion.audit import AuditLog, StoreHealth
 from bastion.config import load_config, parse_listen
 from bastion.connections import LiveConnections
 from bastion.context import Bastion, TargetDirectory
@@ -45,10 +45,11 @@ def open_bastion(state: StateDir) -> Bastion:
         AlertDetector(config.alerts.thresholds),
         Webhook(config.alerts.webhook) if config.alerts.webhook else None,
     )
-    audit = AuditLog(db, on_entry=alerts.audited)
-    audit.on_recovered = lambda: alerts.raise_alert(
+    health = StoreHealth()
+    health.on_recovered = lambda: alerts.raise_alert(
         Alert("audit-recovered", identity=None, detail="the store accepts audit writes again")
     )
+    audit = AuditLog(db, on_entry=alerts.audited, health=health)
     indexer = Indexer(db)
     return Bastion(
         state=state,
@@ -58,7 +59,7 @@ def open_bastion(state: StateDir) -> Bastion:
         decider=decider,
         audit=audit,
         alerts=alerts,
-        sessions=SessionLog(db, alerts, on_closed=indexer.session_ended),
+        sessions=SessionLog(db, alerts, on_closed=indexer.session_ended, health=health),
         identities=IdentityResolver(db, config.roles, roles_enforced=config.roles_enforced),
         connections=LiveConnections(db, audit),
         requests=HeldRequests(

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bastion.alert_sink import AlertSink
-from bastion.audit import AUDIT_UNAVAILABLE, AuditUnavailable
+from bastion.audit import AUDIT_UNAVAILABLE, AuditUnavailable, StoreHealth
 from bastion.store.db import AsyncDatabase
 from bastion.store.repos import SessionRepo
 
@@ -51,8 +51,10 @@ class SessionLog:
         db: AsyncDatabase,
         alerts: AlertSink,
         on_closed: Callable[[str], None] | None = None,
+        health: StoreHealth | None = None,
     ) -> None:
         self._db = db
+        self._health = health or StoreHealth()
         self._alerts = alerts
         self._on_closed = on_closed  # the search indexer
         self._open: dict[str, SessionOpened] = {}
@@ -68,8 +70,9 @@ class SessionLog:
         try:
             await self._db.run(lambda db: SessionRepo(db).start(**fields))
         except Exception as exc:
-            log.error("session %s: writing its row failed: %s", row.id, exc)
+            self._health.failed(exc)
             raise AuditUnavailable(AUDIT_UNAVAILABLE) from None
+        self._health.succeeded()
         self._open[row.id] = row
 
     def closed(self, session_id: str, end: SessionClosed) -> None:
@@ -89,5 +92,9 @@ class SessionLog:
 
     def _written(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("state write failed: %s", task.exception())
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self._health.failed(task.exception())  # type: ignore[arg-type]
+        else:
+            self._health.succeeded()
