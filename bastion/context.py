@@ -22,10 +22,8 @@ from bastion.identity.roles import grants_for
 from bastion.notify import Webhook
 from bastion.search import Indexer
 from bastion.statedir import StateDir
-from bastion.store.alerts import AlertRepo
-from bastion.store.db import AsyncDatabase, Database
-from bastion.store.repos import AuditRepo, CertificateRepo, SessionRepo, TargetRepo
-from bastion.store.requests import RequestRepo
+from bastion.store import Store
+from bastion.store.records import AlertRecord, AuditEvent, RequestRecord, SessionEnd, SessionRecord
 from bastion.targets import Target
 
 log = logging.getLogger("bastion")
@@ -45,7 +43,7 @@ class Bastion:
     state: StateDir
     config: Config
     authorities: Authorities
-    db: AsyncDatabase
+    store: Store
     decider: Decider
     exchange: TokenExchange | None = None
     webhook: Webhook | None = None
@@ -55,12 +53,15 @@ class Bastion:
     _sessions: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> identity, target
     flushables: set[Any] = field(default_factory=set)
     live: dict[Any, Identity] = field(default_factory=dict)  # outer connection -> identity
-    # Held requests waiting in this process: a decision made here wakes them at once
-    # (decisions made elsewhere are read from the database on the next poll).
+    # Held requests waiting in this process, woken by the store's event feed when a
+    # decision is made on any node (bastion/server.py follows the feed).
     request_waiters: dict[int, asyncio.Event] = field(default_factory=dict)
+    # The newest queued state write: each write waits for the one before it, so an
+    # update never overtakes its insert (as the old single database thread ensured).
+    _last_write: asyncio.Future[Any] | None = None
 
     async def target(self, name: str) -> Target | None:
-        return await self.db.run(lambda db: TargetRepo(db).get(name))
+        return await self.store.get_target(name)
 
     async def identity_for(self, cert: CertificateInfo) -> Identity:
         """Turn a verified user certificate into an Identity, or refuse it.
@@ -69,7 +70,7 @@ class Bastion:
         and must not be revoked; groups come from that record.
         """
         serial = cert.serial
-        record = await self.db.run(lambda db: CertificateRepo(db).get(serial))
+        record = await self.store.get_certificate(serial)
         if record is None:
             raise IdentityRefused(f"certificate serial {serial} is unknown to this bastion")
         if record.revoked is not None:
@@ -98,18 +99,19 @@ class Bastion:
             command=fields.get("command"),
         )
         fields.setdefault("time", time.time())
+        event = AuditEvent.of(**fields)
 
-        def insert(db: Database) -> None:
-            handle.row_id = AuditRepo(db).add(**fields)
+        async def insert() -> None:
+            handle.row_id = await self.store.append_audit(event)
 
         self._submit(insert)
         self._watch(lambda: self.alerts.audited(fields))
         return handle
 
     def audit_update(self, handle: AuditHandle, **fields: Any) -> None:
-        def update(db: Database) -> None:
+        async def update() -> None:
             if handle.row_id is not None:
-                AuditRepo(db).update(handle.row_id, **fields)
+                await self.store.update_audit(handle.row_id, **fields)
 
         self._submit(update)
         if fields.get("bytes_out"):
@@ -126,10 +128,12 @@ class Bastion:
 
     def session_started(self, **fields: Any) -> None:
         self._sessions[fields["id"]] = (fields.get("identity") or "-", fields.get("target") or "")
-        self._submit(lambda db: SessionRepo(db).start(**fields))
+        record = SessionRecord(**fields)
+        self._submit(lambda: self.store.start_session(record))
 
     def session_finished(self, session_id: str, **fields: Any) -> None:
-        self._submit(lambda db: SessionRepo(db).finish(session_id, **fields))
+        end = SessionEnd(**fields)
+        self._submit(lambda: self.store.finish_session(session_id, end))
         identity, target = self._sessions.pop(session_id, ("-", None))
         if fields.get("bytes_out"):
             self._watch(
@@ -149,7 +153,8 @@ class Bastion:
             alert.identity,
             alert.session_id,
         )
-        self._submit(lambda db: AlertRepo(db).add(**alert.to_json()))
+        record = AlertRecord(**alert.to_json())
+        self._submit(lambda: self.store.add_alert(record))
         if self.alert_webhook is not None:
             self.alert_webhook.announce({"event": "alert.raised", "alert": alert.to_json()})
 
@@ -163,10 +168,23 @@ class Bastion:
         for alert in alerts:
             self.raise_alert(alert)
 
-    def _submit(self, fn: Any) -> None:
-        """Fire-and-forget a write; the single DB thread keeps them in order."""
-        task = asyncio.ensure_future(self.db.run(fn))
+    def _submit(self, write: Callable[[], Any]) -> None:
+        """Queue a write; writes run one after another, in the order they were queued."""
+        previous = self._last_write
+
+        async def in_order() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            await write()
+
+        task = asyncio.ensure_future(in_order())
         task.add_done_callback(_log_failure)
+        self._last_write = task
+
+    async def drain_writes(self) -> None:
+        """Wait for every queued write (before the store closes)."""
+        if self._last_write is not None:
+            await asyncio.wait([self._last_write])
 
     def connection_authenticated(self, conn: Any, identity: Identity) -> None:
         self.live[conn] = identity
@@ -187,7 +205,7 @@ class Bastion:
         serials = sorted({identity.serial for identity in self.live.values()})
         if not serials:
             return
-        revoked = await self.db.run(lambda db: CertificateRepo(db).revoked_among(serials))
+        revoked = await self.store.revoked_among(serials)
         for conn, identity in list(self.live.items()):
             if identity.serial in revoked:
                 self.live.pop(conn, None)
@@ -204,20 +222,20 @@ class Bastion:
                     f"bastion: certificate serial {identity.serial} was revoked",
                 )
 
-    def announce_request(self, request: dict[str, Any]) -> None:
+    def announce_request(self, request: RequestRecord) -> None:
         """A new held command: a line in the serve log, and the webhook if configured."""
         log.warning(
             "request %s held: %s on %s@%s (rule %s): %s; approve with `bastion approve %s`",
-            request["id"],
-            request["identity"],
-            request["login"],
-            request["target"],
-            request["rule"],
-            request["command"][:200],
-            request["id"],
+            request.id,
+            request.identity,
+            request.login,
+            request.target,
+            request.rule,
+            request.command[:200],
+            request.id,
         )
         if self.webhook is not None:
-            self.webhook.announce({"event": "request.created", "request": request})
+            self.webhook.announce({"event": "request.created", "request": request.to_json()})
 
     def request_decided(self, request_id: int) -> None:
         waiter = self.request_waiters.get(request_id)
@@ -228,26 +246,34 @@ class Bastion:
         """Expire pending requests whose deadline passed or whose session is gone."""
         while True:
             try:
-                expired = await self.db.run(_expire_abandoned)
-                for request_id in expired:
-                    log.info(
-                        "request %s expired (its session is gone or its time ran out)", request_id
-                    )
-                    self.audit(kind="review-expired", detail=f"request {request_id}")
+                now = time.time()
+                # the store audits each expiry once, whichever nodes sweep at the same time
+                for item in await self.store.expire_requests(now, now - REQUEST_STALE):
+                    log.info("request %s expired: %s", item.id, item.reason)
             except Exception:  # keep sweeping; a failed pass is logged, not fatal
                 log.exception("expiring abandoned requests failed")
             await asyncio.sleep(interval)
+
+    async def follow_events_forever(self) -> None:
+        """Act on decisions made on any node as they are committed (the store's event feed):
+        wake the held request that was decided, close connections whose certificate
+        was revoked."""
+        while True:
+            try:
+                async for event in self.store.subscribe():
+                    if event.kind == "request.decided" and event.ref and event.ref.isdigit():
+                        self.request_decided(int(event.ref))
+                    elif event.kind == "certificate.revoked":
+                        await self.enforce_revocations()
+            except Exception:  # keep following; the polls below catch up meanwhile
+                log.exception("following the store's events failed; retrying")
+                await asyncio.sleep(1.0)
 
     async def flush_recordings_forever(self, interval: float = 0.1) -> None:
         while True:
             await asyncio.sleep(interval)
             for item in list(self.flushables):
                 item.flush()
-
-
-def _expire_abandoned(db: Database) -> list[int]:
-    now = time.time()
-    return RequestRepo(db).expire_abandoned(now - REQUEST_STALE, now)
 
 
 @dataclass

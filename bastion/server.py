@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import signal
+import socket
 
 from bastion.alerts import AlertDetector
 from bastion.config import load_config, parse_listen
@@ -16,13 +18,15 @@ from bastion.identity.authorities import Authorities
 from bastion.notify import Webhook
 from bastion.search import Indexer
 from bastion.ssh.listener import start_listener
+from bastion.nodes import heartbeat_forever, start_node, this_node
 from bastion.statedir import StateDir
-from bastion.store.db import AsyncDatabase
+from bastion.store import open_store
 
 log = logging.getLogger("bastion")
 
 
-def open_bastion(state: StateDir) -> Bastion:
+def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
+    """The bastion of a state dir, its store not opened yet (run_bastion opens it)."""
     if not state.is_initialised():
         raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
     config = load_config(state.config_file)
@@ -32,13 +36,14 @@ def open_bastion(state: StateDir) -> Bastion:
     decider = Decider.from_names(
         config.rules.policy, config.rules.default_action, state.root, config.roles
     )
-    db = AsyncDatabase(state.database)
+    name = this_node(node or config.server.node).name
+    store = open_store(state.store_url(config.store.url), node=name)
     return Bastion(
         state=state,
         config=config,
         authorities=authorities,
-        db=db,
-        indexer=Indexer(db),
+        store=store,
+        indexer=Indexer(store),
         decider=decider,
         exchange=TokenExchange(config, authorities) if config.issuers else None,
         webhook=Webhook(config.approvals.webhook) if config.approvals.webhook else None,
@@ -48,22 +53,46 @@ def open_bastion(state: StateDir) -> Bastion:
 
 
 async def run_bastion(
-    bastion: Bastion, listen: str | None = None, ready: asyncio.Future[int] | None = None
+    bastion: Bastion,
+    listen: str | None = None,
+    ready: asyncio.Future[int] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until cancelled or SIGTERM/SIGINT; `ready` gets the bound port."""
+    await bastion.store.open()
+    try:
+        await _serve(bastion, listen, ready, sock)
+    finally:
+        await bastion.drain_writes()
+        await bastion.store.close()
+
+
+async def _serve(
+    bastion: Bastion,
+    listen: str | None,
+    ready: asyncio.Future[int] | None,
+    sock: socket.socket | None,
+) -> None:
     if listen:
         host, port = parse_listen(listen)
     else:
         host, port = bastion.config.server.listen_host, bastion.config.server.listen_port
-    server = await start_listener(bastion, host, port)
+    node = this_node(bastion.store.node, f"{host}:{port}")
+    await start_node(bastion.store, node)
+    await record_config(bastion)
+    server = await start_listener(bastion, host, port, sock=sock)
     bound = server.sockets[0].getsockname()[1]
-    log.info("bastion listening on %s:%s (state %s)", host, bound, bastion.state.root)
+    log.info(
+        "bastion node %s listening on %s:%s (state %s)", node.name, host, bound, bastion.state.root
+    )
     if ready is not None and not ready.done():
         ready.set_result(bound)
     background = [
         asyncio.ensure_future(bastion.flush_recordings_forever()),
-        asyncio.ensure_future(bastion.enforce_revocations_forever()),
+        asyncio.ensure_future(bastion.follow_events_forever()),
+        asyncio.ensure_future(bastion.enforce_revocations_forever(interval=5.0)),
         asyncio.ensure_future(bastion.expire_abandoned_requests_forever()),
+        asyncio.ensure_future(heartbeat_forever(bastion.store, node)),
     ]
     if bastion.indexer is not None:
         background.append(asyncio.ensure_future(bastion.indexer.run_forever()))
@@ -85,4 +114,23 @@ async def run_bastion(
         server.close()
         for item in list(bastion.flushables):
             item.flush()
+        await asyncio.gather(*background, return_exceptions=True)
         await server.wait_closed()
+
+
+async def record_config(bastion: Bastion) -> None:
+    """Journal the configuration this node runs with (bastion.toml and the policy files
+    it names) in the audit chain, when it changed since the last node started."""
+    digest = hashlib.sha256()
+    names = [bastion.state.config_file.name]
+    digest.update(bastion.state.config_file.read_bytes())
+    policies = [*bastion.config.rules.policy, *(p for r in bastion.config.roles for p in r.policy)]
+    for name in dict.fromkeys(policies):
+        path = bastion.state.root / name
+        if path.is_file():
+            names.append(name)
+            digest.update(b"\0" + name.encode() + b"\0" + path.read_bytes())
+    roles = ", ".join(role.name for role in bastion.config.roles) or "none"
+    detail = f"{' + '.join(names)}; roles: {roles}"
+    if await bastion.store.record_config(digest.hexdigest(), detail[:1000]):
+        log.info("configuration recorded in the audit chain: %s", detail[:200])

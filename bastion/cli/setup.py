@@ -102,6 +102,7 @@ def serve(
     init_first: bool = typer.Option(
         False, "--init", help="Initialise the state dir first if needed (containers)."
     ),
+    node: str | None = typer.Option(None, help="This node's name (default: server.node)."),
 ) -> None:
     """Run the bastion until SIGTERM or Ctrl-C."""
     from bastion.server import open_bastion, run_bastion
@@ -115,15 +116,17 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    bastion = open_bastion(state_dir(state_dir_path))
+    if node is not None:
+        from bastion.config import check_node_name
+
+        check_node_name(node, Path("--node"))
+    bastion = open_bastion(state_dir(state_dir_path), node)
     try:
         asyncio.run(run_bastion(bastion, listen))
     except OSError as exc:
         from bastion.errors import BastionError
 
         raise BastionError(f"cannot listen: {exc.strerror or exc}") from None
-    finally:
-        bastion.db.close()
 
 
 def demo(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import asyncssh
 
@@ -12,7 +13,9 @@ from bastion.ssh.outer import OuterServer
 from bastion.ssh.upstream import AGENT_FACING_CIPHERS
 
 
-async def start_listener(bastion: Bastion, host: str, port: int) -> asyncio.Server:
+async def start_listener(
+    bastion: Bastion, host: str, port: int, *, sock: socket.socket | None = None
+) -> asyncio.Server:
     """Listen for agents; every connection gets a fresh OuterServer.
 
     asyncssh.listen() builds plain SSHServerConnections, so the bastion
@@ -31,6 +34,8 @@ async def start_listener(bastion: Bastion, host: str, port: int) -> asyncio.Serv
         login_timeout=30,
         keepalive_interval=60,
     )
+    if sock is not None:  # a listening socket bound before (--workers)
+        return await loop.create_server(lambda: BastionServerConnection(loop, options), sock=sock)
     return await loop.create_server(
         lambda: BastionServerConnection(loop, options), host, port, reuse_address=True
     )
