@@ -6,27 +6,10 @@ import asyncio
 import time
 
 import pytest
-from storetest import two_nodes
+from storetest import certificate, two_nodes
 
 from bastion.errors import NotFound, UsageError
-from bastion.store.records import CertificateRecord
 from bastion.targets import Target
-
-
-def certificate(serial: int, identity: str = "alice@example.com") -> CertificateRecord:
-    now = time.time()
-    return CertificateRecord(
-        serial=serial,
-        identity=identity,
-        principals=("deploy", "ops"),
-        groups=("deployers",),
-        key_fingerprint="SHA256:abc",
-        valid_after=now - 60,
-        valid_before=now + 600,
-        issued=now,
-        source="oidc:https://issuer.example",
-        key_id=identity,
-    )
 
 
 async def test_a_target_added_on_one_node_is_seen_on_the_other(store_url: str) -> None:

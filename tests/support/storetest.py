@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bastion.store import Store, open_store
+from bastion.store.records import CertificateRecord
 
 
 @asynccontextmanager
@@ -20,3 +22,19 @@ async def two_nodes(url: str) -> AsyncIterator[tuple[Store, Store]]:
     finally:
         await b.close()
         await a.close()
+
+
+def certificate(serial: int, identity: str = "alice@example.com") -> CertificateRecord:
+    now = time.time()
+    return CertificateRecord(
+        serial=serial,
+        identity=identity,
+        principals=("deploy", "ops"),
+        groups=("deployers",),
+        key_fingerprint="SHA256:abc",
+        valid_after=now - 60,
+        valid_before=now + 600,
+        issued=now,
+        source="oidc:https://issuer.example",
+        key_id=identity,
+    )

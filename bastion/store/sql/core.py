@@ -18,16 +18,24 @@ EVENT_BATCH = 500
 
 
 class Wakeups:
-    """Subscribers waiting for new events; a wake-up reaches every one of them."""
+    """Subscribers waiting for new events; a wake-up reaches every one of them.
+
+    A subscriber notes `generation` before it reads the outbox and waits
+    `since` it: a wake-up that came while it was reading is not missed.
+    """
 
     def __init__(self) -> None:
+        self.generation = 0
         self._waiting: set[asyncio.Event] = set()
 
     def wake_all(self) -> None:
+        self.generation += 1
         for event in list(self._waiting):
             event.set()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float, since: int) -> None:
+        if self.generation != since:
+            return
         event = asyncio.Event()
         self._waiting.add(event)
         try:
@@ -180,12 +188,13 @@ class SqlCore:
         """
         last = await self.last_event_id() if after is None else after
         while True:
+            seen = self.wakeups.generation
             events = await self.events_after(last)
             for event in events:
                 last = event.id
                 yield event
             if len(events) < EVENT_BATCH:
-                await self.wakeups.wait(self.poll_interval)
+                await self.wakeups.wait(self.poll_interval, seen)
 
     def _committed(self, tx: Tx) -> None:
         """Called by a backend after `tx` committed."""
