@@ -39,7 +39,7 @@ def make_anchor(head: ChainHead, at: float, key_file: Path | None = None) -> dic
             key = asyncssh.read_private_key(key_file)
         except (OSError, asyncssh.KeyImportError, ValueError) as exc:
             raise UsageError(f"cannot read audit.anchor_key {key_file}: {exc}") from None
-        signature = key.sign(anchor_text(head, at).encode())
+        signature = key.sign(anchor_text(head, at).encode(), key.sig_algorithms[0])
         anchor["key"] = key.export_public_key().decode().strip()
         anchor["signature"] = base64.b64encode(signature).decode()
     return anchor

@@ -175,7 +175,17 @@ def load_config(path: Path) -> Config:
         f"{path}: unknown table or key {key!r} ignored"
         for key in data
         if key
-        not in ("server", "store", "audit", "rules", "role", "issuer", "approvals", "alerts", "masking")
+        not in (
+            "server",
+            "store",
+            "audit",
+            "rules",
+            "role",
+            "issuer",
+            "approvals",
+            "alerts",
+            "masking",
+        )
     ]
     server = data.get("server", {})
     if not isinstance(server, dict):
@@ -249,7 +259,9 @@ def _proxy_addresses(value: Any, path: Path) -> tuple[str, ...]:
         try:
             addresses.append(str(ipaddress.ip_address(item)))
         except (TypeError, ValueError):
-            raise ConfigError(f"{path}: server.proxy_protocol: {item!r} is not an IP address") from None
+            raise ConfigError(
+                f"{path}: server.proxy_protocol: {item!r} is not an IP address"
+            ) from None
     return tuple(addresses)
 
 

@@ -52,7 +52,9 @@ def default_node_name() -> str:
 
 
 def this_node(name: str | None, address: str | None = None) -> Node:
-    return Node(name or default_node_name(), socket.gethostname(), os.getpid(), time.time(), address)
+    return Node(
+        name or default_node_name(), socket.gethostname(), os.getpid(), time.time(), address
+    )
 
 
 def may_take_over(node: Node, previous: NodeRecord | None, now: float) -> bool:
@@ -88,7 +90,9 @@ async def start_node(store: Store, node: Node) -> list[str]:
     await store.heartbeat(node.record(now))
     closed = await store.close_interrupted_sessions([node.name], unassigned=True)
     if closed:
-        log.warning("ended %d session(s) a previous run left open: %s", len(closed), ", ".join(closed))
+        log.warning(
+            "ended %d session(s) a previous run left open: %s", len(closed), ", ".join(closed)
+        )
     return closed
 
 
@@ -98,7 +102,9 @@ async def heartbeat_forever(store: Store, node: Node, interval: float = HEARTBEA
         try:
             now = time.time()
             await store.heartbeat(node.record(now))
-            stale = [n.name for n in await store.stale_nodes(now - NODE_STALE) if n.name != node.name]
+            stale = [
+                n.name for n in await store.stale_nodes(now - NODE_STALE) if n.name != node.name
+            ]
             closed = await store.close_interrupted_sessions(stale) if stale else []
             if closed:
                 log.warning(

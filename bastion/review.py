@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
+
 from bastion.context import HEARTBEAT, Bastion
 from bastion.store.records import AuditEvent, NewRequest
 
@@ -57,7 +58,9 @@ async def hold_for_review(
     )
     if grant is not None:
         bastion.audit(
-            **_audit_fields(held, "allow", f"grant from request {grant.request_id} by {grant.granted_by}")
+            **_audit_fields(
+                held, "allow", f"grant from request {grant.request_id} by {grant.granted_by}"
+            )
         )
         left = _human(grant.expires - time.time())
         return True, (

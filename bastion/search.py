@@ -118,4 +118,3 @@ class Indexer:
             self._pool, _extract_safely, session_id, session.recording, session.kind
         )
         await _store(self.store, session_id, found, error)
-

@@ -15,10 +15,10 @@ from bastion.decide import Decider
 from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
 from bastion.identity.authorities import Authorities
+from bastion.nodes import heartbeat_forever, start_node, this_node
 from bastion.notify import Webhook
 from bastion.search import Indexer
 from bastion.ssh.listener import start_listener
-from bastion.nodes import heartbeat_forever, start_node, this_node
 from bastion.statedir import StateDir
 from bastion.store import open_store
 

@@ -32,7 +32,12 @@ def offenders(folders: tuple[str, ...], forbidden: set[str], allowed_under: str 
 
 
 def test_nothing_outside_the_store_imports_a_database_driver() -> None:
-    assert list(offenders(("bastion", "rules", "recorder", "bench"), DATABASE_MODULES, "bastion/store/")) == []
+    assert (
+        list(
+            offenders(("bastion", "rules", "recorder", "bench"), DATABASE_MODULES, "bastion/store/")
+        )
+        == []
+    )
 
 
 def test_the_libraries_do_not_import_the_bastion() -> None:

@@ -16,7 +16,9 @@ app = typer.Typer(no_args_is_help=True, help="The state store (SQLite or Postgre
 
 @app.command("migrate")
 def migrate(
-    to: str = typer.Option(..., "--to", help="The new store's URL: postgresql://... or sqlite:///..."),
+    to: str = typer.Option(
+        ..., "--to", help="The new store's URL: postgresql://... or sqlite:///..."
+    ),
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Copy everything into an empty store, check its audit chain there, say how to switch.

@@ -27,7 +27,9 @@ class BlockingStore:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="bastion-store", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="bastion-store", daemon=True
+        )
         self._thread.start()
         try:
             self.call(store.open())

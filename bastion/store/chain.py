@@ -167,14 +167,18 @@ class Replay:
             self.deleted.discard(where)
             if table == "audit" and key.isdigit():
                 row_id = int(key)
-                self.first_audit = row_id if self.first_audit is None else min(self.first_audit, row_id)
+                self.first_audit = (
+                    row_id if self.first_audit is None else min(self.first_audit, row_id)
+                )
         elif op == "update" and where in self.expected:
             self.expected[where].update(values)
         elif op == "delete" and where in self.expected:
             del self.expected[where]
             self.deleted.add(where)
         else:
-            result.problem(f"chain entry {seq}: {op} of {_name(table, key)} with no insert before it")
+            result.problem(
+                f"chain entry {seq}: {op} of {_name(table, key)} with no insert before it"
+            )
 
     def row(self, table: str, key: str, values: dict[str, Any]) -> None:
         """One row as the table holds it now."""

@@ -110,7 +110,9 @@ class AuditEvent:
 
     def columns(self) -> dict[str, Any]:
         """The fields that are set (None left out), as the chain journals them."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,15 @@ class SearchHit:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScreenIndexState:
+    session_id: str
+    indexed: float
+    lines: int
+    skipped_chars: int  # output past the indexing budget, not indexed
+    error: str | None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import pytest
 from postgres import PostgresServer, available, start_postgres
 
 
-
 @pytest.fixture(scope="session")
 def postgres_server():
     reason = available()

@@ -17,7 +17,9 @@ ROWS_EACH = 25
 async def write_rows(store: Store, writer: int) -> None:
     for n in range(ROWS_EACH):
         row = await store.append_audit(
-            AuditEvent(kind="exec", identity=f"agent-{writer}", command=f"echo {n}", decision="allow")
+            AuditEvent(
+                kind="exec", identity=f"agent-{writer}", command=f"echo {n}", decision="allow"
+            )
         )
         await store.update_audit(row, ended=time.time(), exit_status=0, bytes_out=n)
 
@@ -59,7 +61,9 @@ async def chained_log(store: Store) -> None:
 
 async def test_edits_of_sessions_alerts_and_unrevoking_show(store_url: str) -> None:
     async with two_nodes(store_url) as (a, b):
-        await a.start_session(SessionRecord("s1", "alice", 5, "deploy", "web1", "exec", "id", None, 1.0))
+        await a.start_session(
+            SessionRecord("s1", "alice", 5, "deploy", "web1", "exec", "id", None, 1.0)
+        )
         await a.add_alert(AlertRecord("rule", "alice", "rule x matched", 2.0))
         await a.record_certificate(certificate(77))
         await a.revoke_serial(77, by="op")
@@ -109,7 +113,9 @@ async def test_a_middle_row_deleted_and_the_chain_recomputed_fails_against_an_an
         await tamper(a, "DELETE FROM audit_chain WHERE tbl = 'audit' AND row_key = '2'")
         # recompute every hash after the gap, as a careful attacker would
         async with a.transaction() as tx:
-            rows = await tx.all("SELECT seq, tbl, row_key, op, fields FROM audit_chain ORDER BY seq")
+            rows = await tx.all(
+                "SELECT seq, tbl, row_key, op, fields FROM audit_chain ORDER BY seq"
+            )
             await tx.execute("DELETE FROM audit_chain")
             prev = chain.GENESIS
             for seq, row in enumerate(rows, 1):

@@ -30,7 +30,9 @@ def old_database(path: Path) -> None:
         conn.executescript(entry.read_text())
         conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, 1.0))
     fields = {"time": 5.0, "kind": "exec", "command": "id", "decision": "allow"}
-    conn.execute("INSERT INTO audit (time, kind, command, decision) VALUES (5.0, 'exec', 'id', 'allow')")
+    conn.execute(
+        "INSERT INTO audit (time, kind, command, decision) VALUES (5.0, 'exec', 'id', 'allow')"
+    )
     fields_json = chain.canonical(fields)
     digest = chain.entry_hash(chain.GENESIS, "insert", "1", fields_json)
     conn.execute(
@@ -76,11 +78,15 @@ def filled_state(root: Path) -> StateDir:
         store.add_target(Target("web1", "10.0.0.1", 22, host_key="ssh-ed25519 AAAA"))
         store.record_certificate(certificate(41))
         store.revoke_serial(41, by="op")
-        store.start_session(SessionRecord("s1", "alice", 41, "deploy", "web1", "exec", "id", None, 1.0))
+        store.start_session(
+            SessionRecord("s1", "alice", 41, "deploy", "web1", "exec", "id", None, 1.0)
+        )
         store.finish_session("s1", SessionEnd(ended=2.0, exit_status=0))
         store.index_screen("s1", [(0.5, "uid=1000(deploy) groups=deploy")])
         now = time.time()
-        request = store.create_request(NewRequest("alice", "web1", "deploy", "uname", None, "s1", now, now + 60))
+        request = store.create_request(
+            NewRequest("alice", "web1", "deploy", "uname", None, "s1", now, now + 60)
+        )
         store.approve_request(request.id, "bob", "fine", now)
         store.add_alert(AlertRecord("burst", "alice", "31 commands", 3.0))
         for n in range(30):
@@ -114,3 +120,14 @@ def test_store_migrate_moves_sqlite_to_postgresql_with_the_chain_intact(
         assert json.loads(json.dumps(new.list_alerts()[0].to_json()))["kind"] == "burst"
     again = subprocess.run([*cli, "--to", url], capture_output=True, text=True, timeout=120)
     assert again.returncode != 0 and "not empty" in again.stderr
+
+
+async def test_migrations_are_versioned_and_idempotent(store_url: str) -> None:
+    from storetest import two_nodes
+
+    async with two_nodes(store_url) as (a, b):
+        version = await a.migrate()
+        assert version >= 1 and await b.migrate() == version
+        async with a.transaction(write=False) as tx:
+            rows = await tx.all("SELECT version FROM schema_migrations ORDER BY version")
+        assert [r["version"] for r in rows] == list(range(1, version + 1))

@@ -15,7 +15,9 @@ from bastion.store.records import AuditEvent, NewRequest
 
 def held(command: str = "uname -s", *, timeout: float = 60, needed: int = 1) -> NewRequest:
     now = time.time()
-    return NewRequest("ci-agent", "web1", "deploy", command, "hold-uname", "sess1", now, now + timeout, needed)
+    return NewRequest(
+        "ci-agent", "web1", "deploy", command, "hold-uname", "sess1", now, now + timeout, needed
+    )
 
 
 def decision(kind: str = "review-decision") -> AuditEvent:
@@ -56,9 +58,16 @@ async def test_two_approvers_and_a_grant(store_url: str) -> None:
         assert record.reviewer == "alice, bob" and record.reason == "one; two"
         now = time.time()
         await a.add_grant(record, "bob", now, 60)
-        grant = await b.active_grant(identity="ci-agent", target="web1", login="deploy", command="uname -s", now=now)
+        grant = await b.active_grant(
+            identity="ci-agent", target="web1", login="deploy", command="uname -s", now=now
+        )
         assert grant is not None and grant.granted_by == "bob" and grant.request_id == request.id
-        assert await b.active_grant(identity="ci-agent", target="web1", login="deploy", command="uname -a", now=now) is None
+        assert (
+            await b.active_grant(
+                identity="ci-agent", target="web1", login="deploy", command="uname -a", now=now
+            )
+            is None
+        )
 
 
 async def racer(store: Store, request_id: int, approve: bool) -> str:
@@ -72,7 +81,9 @@ async def racer(store: Store, request_id: int, approve: bool) -> str:
         return "lost"
 
 
-async def test_racing_approve_and_deny_on_two_nodes_give_exactly_one_outcome(store_url: str) -> None:
+async def test_racing_approve_and_deny_on_two_nodes_give_exactly_one_outcome(
+    store_url: str,
+) -> None:
     async with two_nodes(store_url) as (a, b):
         for _ in range(10):
             request = await a.create_request(held())

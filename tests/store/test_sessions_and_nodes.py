@@ -115,7 +115,9 @@ async def test_alert_counters_see_an_identitys_commands_on_every_node(store_url:
         counts = []
         for n in range(6):
             store = a if n % 2 else b
-            counts.append(await store.count_command("alice", now + n * 0.1, outcome="deny", window=10))
+            counts.append(
+                await store.count_command("alice", now + n * 0.1, outcome="deny", window=10)
+            )
         assert [c.denied_streak for c in counts] == [1, 2, 3, 4, 5, 6]
         assert [c.in_window for c in counts] == [1, 2, 3, 4, 5, 6]
         allowed = await a.count_command("alice", now + 1, outcome="allow", window=10)

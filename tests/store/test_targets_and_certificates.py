@@ -14,7 +14,9 @@ from bastion.targets import Target
 
 async def test_a_target_added_on_one_node_is_seen_on_the_other(store_url: str) -> None:
     async with two_nodes(store_url) as (a, b):
-        await a.add_target(Target("web1", "10.0.0.1", 22, host_key="ssh-ed25519 AAAA", labels={"env": "prod"}))
+        await a.add_target(
+            Target("web1", "10.0.0.1", 22, host_key="ssh-ed25519 AAAA", labels={"env": "prod"})
+        )
         assert await b.get_target("web1") == Target(
             "web1", "10.0.0.1", 22, host_key="ssh-ed25519 AAAA", labels={"env": "prod"}
         )

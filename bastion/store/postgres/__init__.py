@@ -207,8 +207,12 @@ def _translate(exc: psycopg.Error) -> StoreError:
     if isinstance(exc, psycopg.errors.IntegrityError):
         return Conflict(str(exc).splitlines()[0])
     if isinstance(exc, psycopg.OperationalError):
-        return StoreUnavailable(f"database unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    return StoreError(f"database error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        return StoreUnavailable(
+            f"database unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
+    return StoreError(
+        f"database error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    )
 
 
 def _where(url: str) -> str:

@@ -41,7 +41,9 @@ class AuditOps(SqlCore):
         """Complete an audit row (its end, exit status, byte counts...)."""
         unknown = set(fields) - set(AUDIT_FIELDS)
         if unknown or "kind" in fields:
-            raise ValueError(f"cannot update audit fields: {sorted(unknown | {'kind'} & set(fields))}")
+            raise ValueError(
+                f"cannot update audit fields: {sorted(unknown | {'kind'} & set(fields))}"
+            )
         if not fields:
             return
         assignments = ", ".join(f"{name} = ?" for name in fields)
@@ -52,7 +54,9 @@ class AuditOps(SqlCore):
             if changed:
                 await self._chain(tx, "audit", row_id, "update", fields)
 
-    async def list_audit(self, session_id: str | None = None, limit: int = 1000) -> list[AuditRecord]:
+    async def list_audit(
+        self, session_id: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]:
         """The newest `limit` rows (of one session, if given), oldest first."""
         if session_id:
             rows = await self._all(
@@ -104,7 +108,9 @@ class AuditOps(SqlCore):
         within the last `window` seconds.
         """
         async with self.transaction() as tx:
-            step = {"deny": "alert_streaks.denied + 1", "allow": "0"}.get(outcome, "alert_streaks.denied")
+            step = {"deny": "alert_streaks.denied + 1", "allow": "0"}.get(
+                outcome, "alert_streaks.denied"
+            )
             first = 1 if outcome == "deny" else 0
             row = await tx.one(
                 "INSERT INTO alert_streaks (identity, denied) VALUES (?, ?)"
@@ -128,4 +134,3 @@ def _audit(row: Row) -> AuditRecord:
     if data["certain"] is not None:
         data["certain"] = bool(data["certain"])
     return AuditRecord(**data)
-

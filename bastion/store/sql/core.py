@@ -167,7 +167,9 @@ class SqlCore:
             (after, limit),
         )
         return [
-            Event(r["id"], r["time"], r["kind"], r["ref"], r["node"], Event.load_payload(r["payload"]))
+            Event(
+                r["id"], r["time"], r["kind"], r["ref"], r["node"], Event.load_payload(r["payload"])
+            )
             for r in rows
         ]
 

@@ -94,7 +94,9 @@ class IdentityOps(SqlCore):
             )
             if row is None:
                 return False
-            await self._chain(tx, "certificates", serial, "update", {"revoked": now, "revoked_by": by})
+            await self._chain(
+                tx, "certificates", serial, "update", {"revoked": now, "revoked_by": by}
+            )
             await self._publish(tx, "certificate.revoked", serial, {"serials": [str(serial)]})
         return True
 

@@ -106,10 +106,13 @@ class RequestOps(AuditOps):
                 " RETURNING id, reason",
                 (now, now, now, stale_before),
             )
-            expired = sorted((ExpiredRequest(int(r["id"]), r["reason"]) for r in rows), key=lambda e: e.id)
+            expired = sorted(
+                (ExpiredRequest(int(r["id"]), r["reason"]) for r in rows), key=lambda e: e.id
+            )
             for item in expired:
                 await self._append_audit(
-                    tx, AuditEvent(kind="review-expired", detail=f"request {item.id}: {item.reason}")
+                    tx,
+                    AuditEvent(kind="review-expired", detail=f"request {item.id}: {item.reason}"),
                 )
                 await self._publish(tx, "request.decided", item.id, {"state": "expired"})
         return expired

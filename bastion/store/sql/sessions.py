@@ -11,6 +11,7 @@ from bastion.store.records import (
     NodeRecord,
     RecordingChunk,
     RecordingRecord,
+    ScreenIndexState,
     SearchHit,
     SessionEnd,
     SessionRecord,
@@ -162,9 +163,7 @@ class SessionOps(SqlCore):
         return [RecordingChunk(**row) for row in rows]
 
     async def get_recording(self, session_id: str) -> RecordingRecord | None:
-        row = await self._one(
-            _RECORDING_SELECT + " WHERE r.session_id = ?", (session_id,)
-        )
+        row = await self._one(_RECORDING_SELECT + " WHERE r.session_id = ?", (session_id,))
         return _recording(row) if row else None
 
     async def claim_recording(self, session_id: str, seconds: float) -> bool:
@@ -208,8 +207,7 @@ class SessionOps(SqlCore):
         (heartbeat older than `node_stale_before`, or none at all), and no one holds."""
         now = time.time()
         rows = await self._all(
-            _RECORDING_SELECT
-            + " LEFT JOIN nodes n ON n.name = r.node WHERE r.completed IS NULL"
+            _RECORDING_SELECT + " LEFT JOIN nodes n ON n.name = r.node WHERE r.completed IS NULL"
             " AND (s.ended IS NOT NULL OR n.name IS NULL OR n.heartbeat < ?)"
             " AND (r.claim_until IS NULL OR r.claim_until < ?) ORDER BY r.session_id LIMIT ?",
             (node_stale_before, now, limit),
@@ -239,6 +237,10 @@ class SessionOps(SqlCore):
                 " skipped_chars = excluded.skipped_chars, error = excluded.error",
                 (session_id, time.time(), len(lines), skipped_chars, error),
             )
+
+    async def screen_index_state(self, session_id: str) -> ScreenIndexState | None:
+        row = await self._one("SELECT * FROM screen_indexed WHERE session_id = ?", (session_id,))
+        return ScreenIndexState(**row) if row else None
 
     async def unindexed_sessions(self, limit: int = 1000) -> list[UnindexedSession]:
         """Ended sessions with a recording whose screen text is not indexed yet, oldest first."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+
 from bastion.store.sql.identity import IdentityOps
 from bastion.store.sql.requests import RequestOps
 from bastion.store.sql.sessions import SessionOps
@@ -113,7 +114,9 @@ class SqlStore(IdentityOps, SessionOps, RequestOps):
                 for row in rows:
                     sets = ", ".join(f"{c} = ?" for c in row if c != key)
                     values = [v for c, v in row.items() if c != key]
-                    await tx.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", (*values, row[key]))
+                    await tx.execute(
+                        f"UPDATE {table} SET {sets} WHERE {key} = ?", (*values, row[key])
+                    )
                 return
             columns = list(rows[0])
             marks = ", ".join("?" for _ in columns)

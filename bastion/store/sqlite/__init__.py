@@ -107,7 +107,8 @@ class SqliteStore(SqlStore):
 
     async def _insert_screen_chunk(self, tx: Any, session_id: str, at: float, text: str) -> None:
         await tx.execute(
-            "INSERT INTO screen_text (text, session_id, at) VALUES (?, ?, ?)", (text, session_id, at)
+            "INSERT INTO screen_text (text, session_id, at) VALUES (?, ?, ?)",
+            (text, session_id, at),
         )
 
     async def _search_rows(
