@@ -133,7 +133,14 @@ class Bastion:
 
     def session_finished(self, session_id: str, **fields: Any) -> None:
         end = SessionEnd(**fields)
-        self._submit(lambda: self.store.finish_session(session_id, end))
+        indexer = self.indexer
+
+        async def finish() -> None:
+            await self.store.finish_session(session_id, end)
+            if indexer is not None:  # after the row says it ended (and exists at all)
+                indexer.session_ended(session_id)
+
+        self._submit(finish)
         identity, target = self._sessions.pop(session_id, ("-", None))
         if fields.get("bytes_out"):
             self._watch(
@@ -141,8 +148,6 @@ class Bastion:
                     identity, session_id, target, "the session", int(fields["bytes_out"])
                 )
             )
-        if self.indexer is not None:
-            self.indexer.session_ended(session_id)
 
     def raise_alert(self, alert: Alert) -> None:
         """Store, log and announce an alert."""

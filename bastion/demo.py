@@ -263,8 +263,7 @@ async def _main(setup: DemoSetup, script: bool, target: str) -> int:
         try:
             await server
         except (asyncio.CancelledError, Exception):
-            pass
-        bastion.db.close()
+            pass  # run_bastion closed the store
 
 
 def run_demo(*, script: bool, keep: bool, target: str = "auto") -> int:

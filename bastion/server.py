@@ -57,11 +57,12 @@ async def run_bastion(
     listen: str | None = None,
     ready: asyncio.Future[int] | None = None,
     sock: socket.socket | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve until cancelled or SIGTERM/SIGINT; `ready` gets the bound port."""
     await bastion.store.open()
     try:
-        await _serve(bastion, listen, ready, sock)
+        await _serve(bastion, listen, ready, sock, reuse_port)
     finally:
         await bastion.drain_writes()
         await bastion.store.close()
@@ -72,6 +73,7 @@ async def _serve(
     listen: str | None,
     ready: asyncio.Future[int] | None,
     sock: socket.socket | None,
+    reuse_port: bool,
 ) -> None:
     if listen:
         host, port = parse_listen(listen)
@@ -80,7 +82,7 @@ async def _serve(
     node = this_node(bastion.store.node, f"{host}:{port}")
     await start_node(bastion.store, node)
     await record_config(bastion)
-    server = await start_listener(bastion, host, port, sock=sock)
+    server = await start_listener(bastion, host, port, sock=sock, reuse_port=reuse_port)
     bound = server.sockets[0].getsockname()[1]
     log.info(
         "bastion node %s listening on %s:%s (state %s)", node.name, host, bound, bastion.state.root

@@ -20,6 +20,8 @@ from harness import (
     start_bastion,
     state_store,
 )
+from postgres import available as postgres_missing
+from postgres import start_postgres
 
 from bastion.localsshd import LocalSshd, ensure_unprivileged_user, start_sshd
 from bastion.statedir import StateDir
@@ -31,6 +33,16 @@ def test_login() -> str:
     if os.geteuid() != 0:
         pytest.fail("the e2e fixtures create an unprivileged login and need root (CI runs as root)")
     return ensure_unprivileged_user(TEST_LOGIN)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    reason = postgres_missing()
+    if reason is not None:
+        pytest.fail(reason)  # CI installs it (.ci/run); a missing server is a failure, not a skip
+    server = start_postgres()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

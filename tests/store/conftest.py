@@ -8,17 +8,7 @@ import inspect
 from pathlib import Path
 
 import pytest
-from postgres import PostgresServer, available, start_postgres
-
-
-@pytest.fixture(scope="session")
-def postgres_server():
-    reason = available()
-    if reason is not None:
-        pytest.fail(reason)  # CI installs it (.ci/run); a missing server is a failure, not a skip
-    server = start_postgres()
-    yield server
-    server.stop()
+from postgres import PostgresServer
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
