@@ -54,7 +54,7 @@ def sessions_per_second(agent, port: int, clients: int, seconds: float) -> tuple
     done = [0] * clients
     failed = [0] * clients
     stop = time.monotonic() + seconds
-    argv = [*agent.ssh("-o", f"Port={port}", "-J", f"bastion:{port}", DEST, "true")]
+    argv = agent.ssh("-J", f"bastion:{port}", DEST, "true")
 
     def loop(i: int) -> None:
         while time.monotonic() < stop:
