@@ -59,6 +59,7 @@ class Bastion:
     # The newest queued state write: each write waits for the one before it, so an
     # update never overtakes its insert (as the old single database thread ensured).
     _last_write: asyncio.Future[Any] | None = None
+    _counting: set[asyncio.Future[Any]] = field(default_factory=set)  # alert counts under way
 
     async def target(self, name: str) -> Target | None:
         return await self.store.get_target(name)
@@ -105,8 +106,33 @@ class Bastion:
             handle.row_id = await self.store.append_audit(event)
 
         self._submit(insert)
-        self._watch(lambda: self.alerts.audited(fields))
+        outcome = self.alerts.outcome(fields)
+        if outcome is None:
+            self._watch(lambda: self.alerts.audited(fields))
+        else:
+            self._count(fields, outcome)
         return handle
+
+    def _count(self, fields: dict[str, Any], outcome: str) -> None:
+        """Count a decided command in the store (every node's), then look for alerts."""
+        identity = fields.get("identity") or "-"
+
+        async def count() -> None:
+            try:
+                counts = await self.store.count_command(
+                    identity,
+                    float(fields["time"]),
+                    outcome=outcome,
+                    window=self.alerts.thresholds.burst_seconds,
+                )
+            except Exception as exc:  # the store is down: this node's own counts
+                log.warning("alert counters unavailable (%s); counting locally", exc)
+                counts = None
+            self._watch(lambda: self.alerts.audited(fields, counts))
+
+        task = asyncio.ensure_future(count())
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
 
     def audit_update(self, handle: AuditHandle, **fields: Any) -> None:
         async def update() -> None:

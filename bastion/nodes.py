@@ -29,6 +29,8 @@ log = logging.getLogger("bastion.nodes")
 
 HEARTBEAT = 2.0
 NODE_STALE = 20.0
+EVENT_RETENTION = 24 * 3600.0  # outbox events older than this are pruned (all were consumed)
+PRUNE_EVERY = 900  # beats
 
 
 class NodeNameInUse(BastionError):
@@ -97,11 +99,15 @@ async def start_node(store: Store, node: Node) -> list[str]:
 
 
 async def heartbeat_forever(store: Store, node: Node, interval: float = HEARTBEAT) -> None:
-    """Beat, and end the open sessions of nodes that stopped beating."""
+    """Beat, end the open sessions of nodes that stopped beating, prune old events."""
+    beats = 0
     while True:
         try:
             now = time.time()
             await store.heartbeat(node.record(now))
+            beats += 1
+            if beats % PRUNE_EVERY == 1:
+                await store.prune_events(now - EVENT_RETENTION)
             stale = [
                 n.name for n in await store.stale_nodes(now - NODE_STALE) if n.name != node.name
             ]

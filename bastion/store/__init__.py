@@ -1,7 +1,9 @@
 """Storage: the only package that talks to a database.
 
-One async interface of domain operations (`Store`, bastion/store/base.py),
-two implementations chosen by URL, as uvicorn chooses its protocol classes:
+One async interface of domain operations (`Store`: the public coroutines of
+bastion/store/sql/store.py and its mixins; narrower protocols for other
+packages in bastion/store/base.py), two implementations chosen by URL, as
+uvicorn chooses its protocol classes:
 
     [store]
     url = "sqlite:///var/lib/bastion/bastion.db"       # default: the state dir's bastion.db
@@ -15,7 +17,33 @@ numbered migrations (bastion/store/sqlite/migrations, .../postgres/migrations).
 Values crossing the interface are the frozen dataclasses of records.py.
 Sync code (the CLI) uses `BlockingStore`, which runs the same coroutines.
 
-Recording metadata, for the recording store (local directory or S3):
+The operations, by domain (each a coroutine; values are records.py's):
+
+- targets: add_target, get_target, list_targets, remove_target
+- certificates: record_certificate (serial, identity, principals, groups,
+  key_fingerprint, key_id, valid_after/before, source), get_certificate,
+  list_certificates, revoke_serial, revoke_identity (also refuses the
+  identity new certificates), identity_revocation, lift_identity_revocation,
+  revoked_among; use_token_once(key, identity, expires) -> bool (atomic:
+  True only the first time on any node)
+- sessions: start_session, finish_session, get_session, list_sessions,
+  close_interrupted_sessions(nodes, unassigned=False)
+- audit: append_audit, update_audit, list_audit, verify_chain(anchor=None),
+  chain_head, record_config(sha256, detail)
+- requests: create_request, get_request, request_state, heartbeat_request,
+  finish_request, list_requests, approve_request, deny_request,
+  expire_requests(now, stale_before), add_grant, active_grant
+- alerts: add_alert, list_alerts, count_command(identity, now, outcome, window)
+- screen text: index_screen, screen_index_state, unindexed_sessions, search_screen
+- nodes: heartbeat, get_node, list_nodes, stale_nodes
+- event feed: publish, events_after, last_event_id, prune_events, subscribe
+  (an async iterator of Event: request.created, request.decided,
+  certificate.revoked, session.ended, sessions.interrupted, alert.raised,
+  recording.completed, config.changed)
+- copying: is_empty, export_rows, import_rows, ... (bastion/store/copy.py)
+
+Recording metadata, for the recording store (local directory or S3;
+`RecordingMetadata` in base.py):
 
 - `set_recording(session_id, location)`: where the recording is written
   (a path or an object URL); called when the session starts.
