@@ -56,9 +56,12 @@ class Bastion:
     # Held requests waiting in this process, woken by the store's event feed when a
     # decision is made on any node (bastion/server.py follows the feed).
     request_waiters: dict[int, asyncio.Event] = field(default_factory=dict)
-    # The newest queued state write: each write waits for the one before it, so an
-    # update never overtakes its insert (as the old single database thread ensured).
-    _last_write: asyncio.Future[Any] | None = None
+    # State writes under way, and per row (an audit handle, a session id) the newest:
+    # a row's writes wait for the one before them, so an update never overtakes its
+    # insert; writes of different rows run side by side (PostgreSQL: on several
+    # pooled connections).
+    _writes: set[asyncio.Future[Any]] = field(default_factory=set)
+    _last_write: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
     _counting: set[asyncio.Future[Any]] = field(default_factory=set)  # alert counts under way
 
     async def target(self, name: str) -> Target | None:
@@ -105,7 +108,7 @@ class Bastion:
         async def insert() -> None:
             handle.row_id = await self.store.append_audit(event)
 
-        self._submit(insert)
+        self._submit(insert, key=("audit", id(handle)))
         outcome = self.alerts.outcome(fields)
         if outcome is None:
             self._watch(lambda: self.alerts.audited(fields))
@@ -139,7 +142,7 @@ class Bastion:
             if handle.row_id is not None:
                 await self.store.update_audit(handle.row_id, **fields)
 
-        self._submit(update)
+        self._submit(update, key=("audit", id(handle)))
         if fields.get("bytes_out"):
             what = f"command {handle.command[:80]!r}" if handle.command else "a command"
             self._watch(
@@ -155,7 +158,7 @@ class Bastion:
     def session_started(self, **fields: Any) -> None:
         self._sessions[fields["id"]] = (fields.get("identity") or "-", fields.get("target") or "")
         record = SessionRecord(**fields)
-        self._submit(lambda: self.store.start_session(record))
+        self._submit(lambda: self.store.start_session(record), key=("session", record.id))
 
     def session_finished(self, session_id: str, **fields: Any) -> None:
         end = SessionEnd(**fields)
@@ -166,7 +169,7 @@ class Bastion:
             if indexer is not None:  # after the row says it ended (and exists at all)
                 indexer.session_ended(session_id)
 
-        self._submit(finish)
+        self._submit(finish, key=("session", session_id))
         identity, target = self._sessions.pop(session_id, ("-", None))
         if fields.get("bytes_out"):
             self._watch(
@@ -199,9 +202,9 @@ class Bastion:
         for alert in alerts:
             self.raise_alert(alert)
 
-    def _submit(self, write: Callable[[], Any]) -> None:
-        """Queue a write; writes run one after another, in the order they were queued."""
-        previous = self._last_write
+    def _submit(self, write: Callable[[], Any], key: Any = None) -> None:
+        """Queue a write; writes of one `key` run in the order they were queued."""
+        previous = self._last_write.get(key) if key is not None else None
 
         async def in_order() -> None:
             if previous is not None:
@@ -210,12 +213,20 @@ class Bastion:
 
         task = asyncio.ensure_future(in_order())
         task.add_done_callback(_log_failure)
-        self._last_write = task
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        if key is not None:
+            self._last_write[key] = task
+            task.add_done_callback(lambda t: self._forget_write(key, t))
+
+    def _forget_write(self, key: Any, task: asyncio.Future[Any]) -> None:
+        if self._last_write.get(key) is task:
+            del self._last_write[key]
 
     async def drain_writes(self) -> None:
         """Wait for every queued write (before the store closes)."""
-        if self._last_write is not None:
-            await asyncio.wait([self._last_write])
+        while self._writes:
+            await asyncio.wait(list(self._writes))
 
     def connection_authenticated(self, conn: Any, identity: Identity) -> None:
         self.live[conn] = identity

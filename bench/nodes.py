@@ -74,8 +74,15 @@ def sessions_per_second(agent, port: int, clients: int, seconds: float) -> tuple
 
 
 def spread(state, since: float) -> str:  # type: ignore[no-untyped-def]
-    with state_store(state) as store:
-        nodes = Counter(s.node for s in store.list_sessions(100000) if s.started >= since)
+    """Sessions per node since `since`, once the nodes' writes have settled."""
+    last: Counter[str | None] = Counter()
+    for _ in range(60):
+        with state_store(state) as store:
+            nodes = Counter(s.node for s in store.list_sessions(100000) if s.started >= since)
+        if nodes == last:
+            break
+        last = nodes
+        time.sleep(1)
     return " ".join(f"{n}:{c}" for n, c in sorted(nodes.items()))
 
 
