@@ -1,4 +1,7 @@
-"""`bastion search`: full-text search over what sessions put on screen (SQLite FTS5).
+"""`bastion search`: full-text search over what sessions put on screen.
+
+The store indexes and searches the text (FTS5 on SQLite, tsvector on
+PostgreSQL); this module only extracts it.
 
 A session is indexed after it ends, off the data path: its recording is
 played through the terminal model (recorder/screen_text.py) in a child
@@ -13,25 +16,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import sqlite3
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from bastion.errors import UsageError
-from bastion.recordings import RecordingRow, RecordingUnavailable, open_recording
+from bastion.recordings import RecordingUnavailable, open_recording
 from bastion.recordings.config import RecordingsConfig
-from bastion.store.db import AsyncDatabase, Database
-from bastion.store.recording_catalog import RecordingRepo
+from bastion.store import Store
+from bastion.store.records import UnindexedSession
 from recorder.cast import CastFormatError, CastReader
 from recorder.screen_text import ScreenText
 
 log = logging.getLogger("bastion.search")
 
-CHUNK_LINES = 20
-MAX_QUERY = 500
 MAX_QUEUE = 10000
 
 
@@ -58,68 +56,38 @@ def extract(stream: BinaryIO, kind: str, name: str = "recording") -> ScreenLines
     return ScreenLines(lines, text.skipped_chars)
 
 
-def store(db: Database, session_id: str, found: ScreenLines | None, error: str | None) -> None:
-    with db.transaction() as conn:
-        conn.execute("DELETE FROM screen_text WHERE session_id = ?", (session_id,))
-        lines = found.lines if found else []
-        for start in range(0, len(lines), CHUNK_LINES):
-            chunk = lines[start : start + CHUNK_LINES]
-            conn.execute(
-                "INSERT INTO screen_text (text, session_id, at) VALUES (?, ?, ?)",
-                ("\n".join(line for _, line in chunk), session_id, round(chunk[0][0], 3)),
-            )
-        conn.execute(
-            "INSERT OR REPLACE INTO screen_indexed (session_id, indexed, lines, skipped_chars,"
-            " error) VALUES (?, ?, ?, ?, ?)",
-            (session_id, time.time(), len(lines), found.skipped_chars if found else 0, error),
-        )
-
-
-def unindexed(db: Database, limit: int = 1000) -> list[tuple[str, str]]:
-    """(session id, kind) of ended, recorded sessions not indexed yet, oldest first."""
-    rows = db.conn.execute(
-        "SELECT s.id, s.kind FROM sessions s JOIN recordings r ON r.session_id = s.id"
-        " LEFT JOIN screen_indexed i ON i.session_id = s.id"
-        " WHERE i.session_id IS NULL AND s.ended IS NOT NULL"
-        " AND s.kind != 'subsystem' ORDER BY s.started LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return [(row[0], row[1]) for row in rows]
-
-
-def _recording_and_kind(db: Database, session_id: str) -> tuple[RecordingRow | None, str | None]:
-    row = db.conn.execute("SELECT kind FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    return RecordingRepo(db).locate(session_id), row[0] if row else None
-
-
-def index_one(
-    db: Database, session_id: str, kind: str, config: RecordingsConfig, root: Path
+async def index_one(
+    store: Store, item: UnindexedSession, config: RecordingsConfig, root: Path
 ) -> None:
-    """Blocking: extract and store in the calling thread (the CLI's --reindex)."""
-    recording, _ = _recording_and_kind(db, session_id)
-    if recording is None:
-        return
-    found, error = _extract_safely(recording, kind, config, root)
-    store(db, session_id, found, error)
+    """Extract in the calling thread and store (the CLI's --reindex)."""
+    found, error = _extract_safely(item.session_id, item.recording, item.kind, config, root)
+    await _store(store, item.session_id, found, error)
+
+
+async def _store(
+    store: Store, session_id: str, found: ScreenLines | None, error: str | None
+) -> None:
+    lines = found.lines if found else []
+    await store.index_screen(session_id, lines, found.skipped_chars if found else 0, error)
 
 
 def _extract_safely(
-    recording: RecordingRow, kind: str, config: RecordingsConfig, root: Path
+    session_id: str, recording: str, kind: str, config: RecordingsConfig, root: Path
 ) -> tuple[ScreenLines | None, str | None]:
-    """Read the recording from its store and extract; an unreadable one is an indexing error."""
-    name = f"recording of session {recording.session_id}"
+    """Read the recording from whichever store holds it; unreadable is an indexing error."""
     try:
-        return extract(open_recording(recording, config, root), kind, name), None
+        stream = open_recording(recording, config, root)
+        return extract(stream, kind, f"recording of session {session_id}"), None
     except (OSError, CastFormatError, RecordingUnavailable) as exc:
-        log.warning("session %s: cannot index: %s", recording.session_id, exc)
+        log.warning("session %s: cannot index %s: %s", session_id, recording, exc)
         return None, str(exc)[:500]
 
 
 class Indexer:
     """Indexes ended sessions one at a time in the background."""
 
-    def __init__(self, db: AsyncDatabase, config: RecordingsConfig, root: Path) -> None:
-        self.db = db
+    def __init__(self, store: Store, config: RecordingsConfig, root: Path) -> None:
+        self.store = store
         self.config = config
         self.root = root
         self._queue: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUE)
@@ -135,8 +103,8 @@ class Indexer:
             log.error("search index queue full; session %s left for --reindex", session_id)
 
     async def run_forever(self) -> None:
-        for session_id, _ in await self.db.run(unindexed):
-            self.session_ended(session_id)
+        for item in await self.store.unindexed_sessions():
+            self.session_ended(item.session_id)
         try:
             while True:
                 session_id = await self._queue.get()
@@ -149,46 +117,19 @@ class Indexer:
                 self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _index(self, session_id: str) -> None:
-        recording, kind = await self.db.run(lambda db: _recording_and_kind(db, session_id))
-        if recording is None or kind is None or kind == "subsystem":
+        session = await self.store.get_session(session_id)
+        if session.recording is None or session.kind == "subsystem":
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         loop = asyncio.get_running_loop()
         found, error = await loop.run_in_executor(
-            self._pool, _extract_safely, recording, kind, self.config, self.root
+            self._pool,
+            _extract_safely,
+            session_id,
+            session.recording,
+            session.kind,
+            self.config,
+            self.root,
         )
-        await self.db.run(lambda db: store(db, session_id, found, error))
-
-
-def search(
-    db: Database,
-    query: str,
-    *,
-    raw: bool = False,
-    identity: str | None = None,
-    target: str | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """Matches, newest session first; `query` is a phrase unless `raw` (FTS5 syntax)."""
-    if not query.strip() or len(query) > MAX_QUERY:
-        raise UsageError(f"give a search text of 1-{MAX_QUERY} characters")
-    match = query if raw else '"' + query.replace('"', '""') + '"'
-    where, params = ["screen_text MATCH ?"], [match]
-    if identity:
-        where.append("s.identity = ?")
-        params.append(identity)
-    if target:
-        where.append("s.target = ?")
-        params.append(target)
-    sql = (
-        "SELECT t.session_id, t.at, snippet(screen_text, 0, '[', ']', '...', 16) AS snippet,"
-        " s.identity, s.target, s.login, s.kind, s.command, s.started"
-        " FROM screen_text t JOIN sessions s ON s.id = t.session_id"
-        f" WHERE {' AND '.join(where)} ORDER BY s.started DESC, t.at LIMIT ?"
-    )
-    try:
-        rows = db.conn.execute(sql, (*params, limit)).fetchall()
-    except sqlite3.OperationalError as exc:  # an FTS5 syntax error in a raw query
-        raise UsageError(f"bad search query: {exc}") from None
-    return [dict(row) for row in rows]
+        await _store(self.store, session_id, found, error)

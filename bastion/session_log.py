@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bastion.alert_sink import AlertSink
-from bastion.audit import AUDIT_UNAVAILABLE, AuditUnavailable
-from bastion.store.db import AsyncDatabase
-from bastion.store.repos import SessionRepo
+from bastion.audit import AUDIT_UNAVAILABLE, AuditUnavailable, StoreHealth
+from bastion.store import Store
+from bastion.store.records import SessionEnd, SessionRecord
 
 log = logging.getLogger("bastion")
 
@@ -32,6 +32,7 @@ class SessionOpened:
     command: str | None
     peer: str | None
     started: float
+    recording: str | None  # the recording store's location (opaque here)
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,13 @@ class SessionClosed:
 class SessionLog:
     def __init__(
         self,
-        db: AsyncDatabase,
+        store: Store,
         alerts: AlertSink,
         on_closed: Callable[[str], None] | None = None,
+        health: StoreHealth | None = None,
     ) -> None:
-        self._db = db
+        self._store = store
+        self._health = health or StoreHealth()
         self._alerts = alerts
         self._on_closed = on_closed  # the search indexer
         self._open: dict[str, SessionOpened] = {}
@@ -63,30 +66,38 @@ class SessionLog:
 
     async def opened(self, row: SessionOpened) -> None:
         """Write the session's row; AuditUnavailable if the store cannot."""
-        fields = asdict(row)
         try:
-            await self._db.run(lambda db: SessionRepo(db).start(**fields))
+            await self._store.start_session(SessionRecord(**asdict(row)))
         except Exception as exc:
-            log.error("session %s: writing its row failed: %s", row.id, exc)
+            self._health.failed(exc)
             raise AuditUnavailable(AUDIT_UNAVAILABLE) from None
+        self._health.succeeded()
         self._open[row.id] = row
 
     def closed(self, session_id: str, end: SessionClosed) -> None:
         row = self._open.pop(session_id, None)
         if row is None:
             return  # never opened (its row could not be written)
-        fields = asdict(end)
-        task = asyncio.ensure_future(
-            self._db.run(lambda db: SessionRepo(db).finish(session_id, **fields))
-        )
+        task = asyncio.ensure_future(self._finish(session_id, SessionEnd(**asdict(end))))
         self._tasks.add(task)
         task.add_done_callback(self._written)
         if end.bytes_out:
             self._alerts.output(row.identity, session_id, row.target, "the session", end.bytes_out)
-        if self._on_closed is not None:
+
+    async def _finish(self, session_id: str, end: SessionEnd) -> None:
+        await self._store.finish_session(session_id, end)
+        if self._on_closed is not None:  # after the row says it ended
             self._on_closed(session_id)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _written(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("state write failed: %s", task.exception())
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            self._health.failed(task.exception())  # type: ignore[arg-type]
+        else:
+            self._health.succeeded()

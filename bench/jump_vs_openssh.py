@@ -28,11 +28,9 @@ import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
-from harness import make_agent, make_state, start_bastion  # noqa: E402
+from harness import make_agent, make_state, start_bastion, state_store  # noqa: E402
 
 from bastion.localsshd import ensure_unprivileged_user, start_sshd  # noqa: E402
-from bastion.store.db import Database  # noqa: E402
-from bastion.store.repos import TargetRepo  # noqa: E402
 from bastion.targets import Target  # noqa: E402
 
 LOGIN = "bastionbench"
@@ -170,9 +168,8 @@ def main() -> None:
         work / "target", trusted_user_ca=f"{target_ca}\n{user_ca}", allow_user=LOGIN
     )
     jump = start_sshd(work / "jump", trusted_user_ca=user_ca, allow_user=LOGIN)
-    db = Database(state.database)
-    TargetRepo(db).add(Target("target", "127.0.0.1", target.port, host_key=target.host_key_pub))
-    db.close()
+    with state_store(state) as store:
+        store.add_target(Target("target", "127.0.0.1", target.port, host_key=target.host_key_pub))
     bastion = start_bastion(state)
     try:
         agent = make_agent(work / "agent", state, bastion.port, identity=LOGIN, principals=(LOGIN,))

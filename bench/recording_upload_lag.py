@@ -35,10 +35,8 @@ from bastion.recordings import RecordingHeader, open_recording_store  # noqa: E4
 from bastion.recordings.config import RecordingsConfig, Secret  # noqa: E402
 from bastion.recordings.s3.layout import contiguous_chunks, parts_prefix  # noqa: E402
 from bastion.recordings.s3.objects import ObjectStorage  # noqa: E402
-from bastion.setup_state import initialise  # noqa: E402
-from bastion.statedir import StateDir  # noqa: E402
-from bastion.store.db import AsyncDatabase  # noqa: E402
-from bastion.store.recording_catalog import SqliteRecordingCatalog  # noqa: E402
+from bastion.store import open_store  # noqa: E402
+from bastion.store.records import SessionRecord  # noqa: E402
 
 LINE_EVERY = 0.05
 
@@ -50,15 +48,18 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(config: RecordingsConfig, sessions: int, seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        state = StateDir(Path(tmp) / "state")
-        initialise(state)
-        db = AsyncDatabase(state.database)
-        store = open_recording_store(config, state.root, SqliteRecordingCatalog(db), "bench")
+        db = open_store(f"sqlite://{Path(tmp) / 'bastion.db'}", node="bench", create=True)
+        await db.open()
+        store = open_recording_store(config, Path(tmp), db, "bench")
         await store.start()
         assert config.s3 is not None
         watcher = ObjectStorage(config.s3, config)
         run_id = uuid.uuid4().hex[:8]
         ids = [f"{run_id}-{n}" for n in range(sessions)]
+        for session_id in ids:
+            await db.start_session(
+                SessionRecord(session_id, "bench", 1, "u", "t", "exec", "x", None, time.time())
+            )
         sinks = [
             store.open_session(
                 RecordingHeader(i, "bench", 80, 24, int(time.time())), on_failure=print
@@ -109,7 +110,7 @@ async def run(config: RecordingsConfig, sessions: int, seconds: float) -> dict[s
         for sink in sinks:
             sink.close()
         await store.stop()
-        db.close()
+        await db.close()
     return {
         "p50": statistics.median(lags),
         "p99": pct(lags, 0.99),

@@ -1,10 +1,10 @@
 """The recording-store interface: where sessions' asciicast recordings are written and read.
 
-    store = open_recording_store(config.recordings, state_root, catalog, node="web-a:1234")
+    store = open_recording_store(config.recordings, state_root, metadata, node=store.node)
     await store.start()                        # its own tasks: flush, upload, complete
     sink = store.open_session(header, on_failure=report)  # a RecordingSink
     sink.output(b"..."); sink.close()
-    with open_recording(row, config.recordings, state_root) as stream: ...  # any store's
+    with open_recording(location, config.recordings, state_root) as stream: ...  # blocking
     await store.stop()
 
 Two implementations, chosen by `[recordings] url`: `LocalRecordingStore`
@@ -12,23 +12,26 @@ Two implementations, chosen by `[recordings] url`: `LocalRecordingStore`
 prefix": the same local file as a spool, uploaded in create-only chunks while
 the session runs and joined into one object when it ends). Both write through
 the same spool, so the data path does the same cheap work for either and never
-waits on the network. Only this package knows where a recording's bytes are;
-the database holds the store URL and key it was given (catalog.py).
+waits on the network. Only this package knows where a recording's bytes are:
+the database holds the opaque `location` it was given (a local path, or
+`s3://bucket/prefix/ID.cast`), chunk bookkeeping, the completion lease and
+the completed object's size and sha256, through `RecordingMetadata`
+(bastion/store/base.py; the store's docstring gives the semantics).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bastion.recordings.catalog import RecordingCatalog, RecordingRow
 from bastion.recordings.config import RecordingsConfig
 from bastion.recordings.sink import RecordingHeader, RecordingSink
-from bastion.recordings.spool import SpoolFile
+from bastion.recordings.spool import SpoolFile, open_whole_lines
+from bastion.store.base import RecordingMetadata
 from recorder.cast import AsciicastWriter
 
 log = logging.getLogger("bastion.recording")
@@ -42,19 +45,20 @@ class RecordingUnavailable(Exception):
 
 class RecordingStore:
     """Behaviour shared by the stores: spool files, the open sinks, the flush task and
-    the catalog writes (queued in order, never awaited by the data path)."""
+    the metadata writes (queued in order, never awaited by the data path)."""
 
     url: str = "local"
 
     def __init__(
-        self, spool_dir: Path, catalog: RecordingCatalog, node: str, config: RecordingsConfig
+        self, spool_dir: Path, metadata: RecordingMetadata, node: str, config: RecordingsConfig
     ) -> None:
         self.spool_dir = spool_dir
-        self.catalog = catalog
+        self.metadata = metadata
         self.node = node
         self.config = config
         self.sinks: dict[str, RecordingSink] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._registered: dict[str, asyncio.Task[Any]] = {}
         self._loops: list[asyncio.Task[None]] = []
 
     # --- the write side (called on the event loop by the relay) ---------------------
@@ -89,17 +93,21 @@ class RecordingStore:
             on_closed=self._sink_closed,
         )
         self.sinks[meta.session_id] = sink
-        row = RecordingRow(
-            session_id=meta.session_id,
-            store=self.url,
-            key=self.key_for(meta.session_id),
-            node=self.node,
-            state="open",
-            started=time.time(),
-        )
         self._spooled(meta.session_id, spool)
-        self.submit(self.catalog.recording_opened(row))
+        self._registered[meta.session_id] = self.submit(
+            self.metadata.set_recording(meta.session_id, self.location(meta.session_id))
+        )
         return sink
+
+    async def registered(self, session_id: str) -> None:
+        """Wait until the database knows the recording (before completing it)."""
+        task = self._registered.pop(session_id, None)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    def location(self, session_id: str) -> str:
+        """What the database keeps as where the session's recording is (opaque to it)."""
+        return str(self.spool_path(session_id).absolute())
 
     def spool_path(self, session_id: str) -> Path:
         return self.spool_dir / self.key_for(session_id)
@@ -113,11 +121,6 @@ class RecordingStore:
 
     def _sink_closed(self, sink: RecordingSink, error: str | None) -> None:
         self.sinks.pop(sink.meta.session_id, None)
-        self.submit(
-            self.catalog.recording_closed(
-                sink.meta.session_id, sink.bytes_written, time.time(), error
-            )
-        )
         self._finished(sink.meta.session_id, sink.bytes_written)
 
     def _finished(self, session_id: str, length: int) -> None:
@@ -127,11 +130,12 @@ class RecordingStore:
         for sink in list(self.sinks.values()):
             sink.flush()
 
-    def submit(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run catalog or storage work in the background, kept and logged if it fails."""
+    def submit(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run metadata or storage work in the background, kept and logged if it fails."""
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -172,4 +176,21 @@ class LocalRecordingStore(RecordingStore):
     url = "local"
 
     def _finished(self, session_id: str, length: int) -> None:
-        self.submit(self.catalog.recording_completed(session_id, length, None, time.time()))
+        self.submit(self._complete(session_id))
+
+    async def _complete(self, session_id: str) -> None:
+        """A closed local file is final: its size and sha256 go to the database."""
+        await self.registered(session_id)
+        size, digest = await asyncio.to_thread(file_sha256, self.spool_path(session_id))
+        await self.metadata.complete_recording(session_id, self.location(session_id), digest, size)
+
+
+def file_sha256(path: Path) -> tuple[int, str]:
+    """Blocking: (size, sha256) of the whole lines of a file."""
+    digest = hashlib.sha256()
+    size = 0
+    with open_whole_lines(path) as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()

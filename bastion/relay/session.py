@@ -131,6 +131,7 @@ class ChannelSession:
                 command=request.what,
                 peer=self.peer,
                 started=time.time(),
+                recording=self.bastion.recordings.location(self.session_id),
             )
         )
         self._attach_listeners(request)

@@ -20,11 +20,9 @@ from harness import (
     BastionProcess,
     bastion_with_target,
     make_agent,
+    state_store,
     wait_until,
 )
-
-from bastion.store.alerts import AlertRepo
-from bastion.store.db import Database
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 BIG_OUTPUT = "yes 'a line of output that fills the small recordings disk' | head -c 3000000"
@@ -91,21 +89,14 @@ def descriptors(bastion: BastionProcess) -> int:
 
 
 def _indexed_all(bastion: BastionProcess) -> bool:
-    db = Database(bastion.state.database)
-    try:
-        ended = db.conn.execute("SELECT COUNT(*) FROM sessions WHERE ended IS NOT NULL").fetchone()
-        indexed = db.conn.execute("SELECT COUNT(*) FROM screen_indexed").fetchone()
-        return bool(ended[0]) and ended[0] == indexed[0]
-    finally:
-        db.close()
+    with state_store(bastion.state) as store:
+        ended = [s for s in store.list_sessions() if s.ended is not None]
+        return bool(ended) and all(store.screen_index_state(s.id) for s in ended)
 
 
-def alerts(bastion: BastionProcess) -> list[dict]:
-    db = Database(bastion.state.database)
-    try:
-        return AlertRepo(db).list(kind="recording-failed")
-    finally:
-        db.close()
+def alerts(bastion: BastionProcess) -> list[dict]:  # oldest first
+    with state_store(bastion.state) as store:
+        return [a.to_json() for a in store.list_alerts(kind="recording-failed")]
 
 
 def export(bastion: BastionProcess, session_id: str) -> subprocess.CompletedProcess[bytes]:

@@ -23,6 +23,7 @@ from harness import (
     make_agent,
     recording_row,
     start_bastion,
+    state_store,
     wait_until,
 )
 
@@ -30,16 +31,17 @@ from bastion.config import load_config
 from bastion.recordings import spool_dir
 from bastion.recordings.s3.layout import contiguous_chunks, final_key, parts_prefix
 from bastion.recordings.s3.objects import ObjectStorage
-from bastion.store.db import Database
-from bastion.store.repos import SessionRepo
+from bastion.search import extract
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 ABANDON_AFTER = 5
+S3_PREFIX: list[str] = []
 
 
 @pytest.fixture(scope="module")
 def s3_bastion(ceph_rgw, test_login, tmp_path_factory):
     prefix = f"e2e-{uuid.uuid4().hex[:10]}"
+    S3_PREFIX[:] = [prefix]
     keys = (
         f'url = "s3://bastion-test/{prefix}"\n'
         f'endpoint = "{ceph_rgw.endpoint}"\n'
@@ -71,11 +73,8 @@ def cli(bastion: BastionProcess, *args: str) -> subprocess.CompletedProcess[byte
 
 def session_of(bastion: BastionProcess, predicate, timeout: float = 20.0):
     def lookup():
-        db = Database(bastion.state.database)
-        try:
-            return next((s for s in SessionRepo(db).list() if predicate(s)), None)
-        finally:
-            db.close()
+        with state_store(bastion.state) as store:
+            return next((s for s in store.list_sessions() if predicate(s)), None)
 
     return wait_until(lookup, timeout)
 
@@ -83,7 +82,7 @@ def session_of(bastion: BastionProcess, predicate, timeout: float = 20.0):
 def completed(bastion: BastionProcess, session_id: str, timeout: float = 30.0):
     return wait_until(
         lambda: (
-            (row := recording_row(bastion.state, session_id, 1)) and row.state == "complete" and row
+            (row := recording_row(bastion.state, session_id, 1)) and row.completed and row
         ),
         timeout,
         interval=0.2,
@@ -109,9 +108,9 @@ def test_an_exec_recording_is_completed_in_s3_and_read_back_from_there(
     assert session is not None
     row = completed(s3_bastion, session.id)
     assert row, recording_row(s3_bastion.state, session.id)
-    assert row.store.startswith("s3://bastion-test/e2e-")
+    assert row.location == f"s3://bastion-test/{S3_PREFIX[0]}/{session.id}.cast"
     spool = spool_dir(load_config(s3_bastion.state.config_file).recordings, s3_bastion.state.root)
-    assert not (spool / row.key).exists()  # the spool is gone: what follows reads S3
+    assert not (spool / f"{session.id}.cast").exists()  # the spool is gone: what follows reads S3
 
     import asyncio
 
@@ -125,13 +124,16 @@ def test_an_exec_recording_is_completed_in_s3_and_read_back_from_there(
     replayed = cli(s3_bastion, "replay", session.id, "--speed", "100", "--idle-limit", "0.1")
     assert replayed.returncode == 0 and token.encode() in replayed.stdout
 
-    db = Database(s3_bastion.state.database)  # index it again, now from S3 only
-    db.conn.execute("DELETE FROM screen_indexed WHERE session_id = ?", (session.id,))
-    db.conn.execute("DELETE FROM screen_text WHERE session_id = ?", (session.id,))
-    db.close()
-    found = cli(s3_bastion, "search", f"{token} here", "--reindex", "--json")
-    assert found.returncode == 0, found.stderr
-    assert [hit["session_id"] for hit in json.loads(found.stdout)] == [session.id]
+    recordings = load_config(s3_bastion.state.config_file).recordings
+    from bastion.recordings import open_recording
+
+    with open_recording(row.location, recordings, s3_bastion.state.root) as stream:
+        lines = extract(stream, "exec").lines  # what search indexes, read from S3
+    assert any(f"{token} here" in line for _, line in lines)
+    found = wait_until(
+        lambda: json.loads(cli(s3_bastion, "search", f"{token} here", "--json").stdout), 20
+    )
+    assert [hit["session_id"] for hit in found] == [session.id]
 
 
 def test_sigkill_mid_session_leaves_a_readable_prefix_that_another_node_completes(

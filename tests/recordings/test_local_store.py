@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
-from recording_helpers import catalog_in, meta, open_fds
+from recording_helpers import meta, open_fds, session_row, store_in
 
-from bastion.recordings import RecordingRow, open_recording, open_recording_store
+from bastion.recordings import open_recording, open_recording_store
 from bastion.recordings.config import RecordingsConfig
 from recorder.cast import read_cast
 
@@ -24,9 +25,10 @@ def asciinema_cat(path: Path) -> subprocess.CompletedProcess[bytes]:
 def test_a_local_recording_is_written_catalogued_and_read_back(tmp_path: Path) -> None:
     config = RecordingsConfig()
 
-    async def scenario() -> RecordingRow | None:
-        catalog, db = catalog_in(tmp_path)
-        store = open_recording_store(config, tmp_path, catalog, "node-a")
+    async def scenario():
+        db = await store_in(tmp_path)
+        await session_row(db, "s1")
+        store = open_recording_store(config, tmp_path, db, "node-a")
         await store.start()
         sink = store.open_session(meta("s1"), on_failure=lambda reason: None)
         sink.output(b"hello \x1b[1mworld\x1b[0m\r\n")
@@ -35,14 +37,16 @@ def test_a_local_recording_is_written_catalogued_and_read_back(tmp_path: Path) -
         sink.marker("deny: some-rule")
         sink.close()
         await store.stop()
-        row = await catalog.locate("s1")
-        db.close()
+        row = await db.get_recording("s1")
+        await db.close()
         return row
 
     row = asyncio.run(scenario())
-    assert row is not None and (row.store, row.key, row.state) == ("local", "s1.cast", "complete")
-    assert row.size == (tmp_path / "recordings" / "s1.cast").stat().st_size
-    with open_recording(row, config, tmp_path) as stream:
+    path = tmp_path / "recordings" / "s1.cast"
+    assert row is not None and row.location == str(path) and row.completed
+    assert row.size == path.stat().st_size
+    assert row.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    with open_recording(row.location, config, tmp_path) as stream:
         cast = read_cast(stream)
     assert [(e.kind, e.data) for e in cast.events] == [
         ("o", "hello \x1b[1mworld\x1b[0m\r\n"),
@@ -57,8 +61,9 @@ def test_exec_input_past_the_limit_is_counted_not_recorded(tmp_path: Path) -> No
     config = RecordingsConfig(max_input_bytes=10)
 
     async def scenario():
-        catalog, db = catalog_in(tmp_path)
-        store = open_recording_store(config, tmp_path, catalog, "node-a")
+        db = await store_in(tmp_path)
+        await session_row(db, "s2")
+        store = open_recording_store(config, tmp_path, db, "node-a")
         await store.start()
         sink = store.open_session(meta("s2"), on_failure=lambda reason: None)
         sink.input(b"0123456")
@@ -67,7 +72,7 @@ def test_exec_input_past_the_limit_is_counted_not_recorded(tmp_path: Path) -> No
         skipped = sink.input_skipped
         sink.close()
         await store.stop()
-        db.close()
+        await db.close()
         return skipped
 
     assert asyncio.run(scenario()) == 10
@@ -89,11 +94,12 @@ def test_a_failing_sink_reports_once_releases_its_descriptor_and_stays_valid(
     reasons: list[str] = []
 
     async def scenario() -> None:
-        catalog, db = catalog_in(tmp_path)
-        store = open_recording_store(RecordingsConfig(), tmp_path, catalog, "node-a")
+        db = await store_in(tmp_path)
+        store = open_recording_store(RecordingsConfig(), tmp_path, db, "node-a")
         await store.start()
         before = open_fds()
         for n in range(5):
+            await session_row(db, f"f{n}")
             sink = store.open_session(meta(f"f{n}"), on_failure=reasons.append)
             sink.output(b"kept line\r\n")
             sink.flush()
@@ -107,9 +113,10 @@ def test_a_failing_sink_reports_once_releases_its_descriptor_and_stays_valid(
             sink.close()
         await store.stop()
         assert open_fds() == before
-        rows = [await catalog.locate(f"f{n}") for n in range(5)]
-        assert all(r is not None and r.error and "No space left" in r.error for r in rows)
-        db.close()
+        rows = [await db.get_recording(f"f{n}") for n in range(5)]
+        path = tmp_path / "recordings" / "f0.cast"  # what was kept is final, and hashed
+        assert rows[0] is not None and rows[0].size == path.stat().st_size
+        await db.close()
 
     asyncio.run(scenario())
     assert reasons == ["recording failed: No space left on device"] * 5
@@ -120,8 +127,9 @@ def test_a_failing_sink_reports_once_releases_its_descriptor_and_stays_valid(
 
 def test_a_recording_that_cannot_be_created_raises_oserror(tmp_path: Path) -> None:
     async def scenario() -> None:
-        catalog, db = catalog_in(tmp_path)
-        store = open_recording_store(RecordingsConfig(), tmp_path, catalog, "node-a")
+        db = await store_in(tmp_path)
+        await session_row(db, "dup")
+        store = open_recording_store(RecordingsConfig(), tmp_path, db, "node-a")
         await store.start()
         store.open_session(meta("dup"), on_failure=lambda reason: None).close()
         try:
@@ -131,46 +139,7 @@ def test_a_recording_that_cannot_be_created_raises_oserror(tmp_path: Path) -> No
         else:
             raise AssertionError("a second recording of one session was opened")
         await store.stop()
-        db.close()
-
-    asyncio.run(scenario())
-
-
-def test_catalog_candidates_and_the_completion_lease(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        catalog, db = catalog_in(tmp_path)
-        store = "s3://bucket/p"
-        for session, node in (("live", "alive"), ("dead", "gone"), ("old", "alive")):
-            await catalog.recording_opened(
-                RecordingRow(session, store, f"{session}.cast", node, "open", 10.0)
-            )
-        await catalog.recording_opened(
-            RecordingRow("other", "local", "other.cast", "gone", "open", 10.0)
-        )
-        await catalog.node_seen("alive", 100.0)
-        await catalog.node_seen("gone", 40.0)
-        await catalog.recording_closed("old", 123, 45.0, None)
-        found = await catalog.completion_candidates(store, stale_before=50.0, now=100.0)
-        assert sorted(r.session_id for r in found) == ["dead", "old"]
-        assert await catalog.claim("dead", "node-b", 100.0, 400.0)
-        assert not await catalog.claim("dead", "node-c", 101.0, 401.0)  # leased
-        assert [r.session_id for r in await catalog.completion_candidates(store, 50.0, 102.0)] == [
-            "old"
-        ]
-        assert await catalog.claim("dead", "node-c", 401.0, 700.0)  # the lease ran out
-        await catalog.chunk_stored("dead", 0, 0, 50, 1.0)
-        await catalog.chunk_stored("dead", 1, 50, 25, 2.0)
-        await catalog.chunk_stored("dead", 1, 50, 25, 2.0)  # idempotent
-        await catalog.recording_completed("dead", 75, "ab" * 32, 500.0)
-        row = await catalog.locate("dead")
-        assert row is not None and (row.state, row.uploaded, row.chunks, row.size) == (
-            "complete",
-            75,
-            2,
-            75,
-        )
-        assert not await catalog.claim("dead", "node-d", 1000.0, 1300.0)  # complete: nothing to do
-        db.close()
+        await db.close()
 
     asyncio.run(scenario())
 

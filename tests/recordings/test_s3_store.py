@@ -11,9 +11,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from recording_helpers import catalog_in, meta, open_fds
+from recording_helpers import end_session, heartbeat, meta, open_fds, session_row, store_in
 
-from bastion.recordings import RecordingRow, open_recording, open_recording_store
+from bastion.recordings import open_recording, open_recording_store
 from bastion.recordings.config import RecordingsConfig
 from bastion.recordings.s3.layout import chunk_key, contiguous_chunks, final_key, parts_prefix
 from bastion.recordings.s3.objects import ObjectExists, ObjectStorage
@@ -57,8 +57,9 @@ def test_chunks_go_up_while_the_session_runs_then_one_object_with_its_sha256(
     storage = storage_for(s3_config)
 
     async def scenario() -> None:
-        catalog, db = catalog_in(tmp_path)
-        store = open_recording_store(s3_config, tmp_path, catalog, "node-a")
+        db = await store_in(tmp_path)
+        await session_row(db, "live1")
+        store = open_recording_store(s3_config, tmp_path, db, "node-a")
         await store.start()
         sink = store.open_session(meta("live1"), on_failure=lambda reason: None)
         sink.output(b"first part\r\n")
@@ -73,16 +74,19 @@ def test_chunks_go_up_while_the_session_runs_then_one_object_with_its_sha256(
         await wait_for(lambda: _holding(uploaded_prefix, b"second part"))
         assert (tmp_path / "recordings" / "live1.cast").exists()  # the spool, while live
         sink.close()
-        row = await wait_for(lambda: _complete(catalog, "live1"))
+        chunks = await db.recording_chunks("live1")
+        assert len(chunks) >= 2 and chunks[0].key.startswith("parts/live1/00000000-")
+        row = await wait_for(lambda: _complete(db, "live1"))
         final = await storage.get(final_key("live1"))
         assert row.size == len(final) and row.sha256 == hashlib.sha256(final).hexdigest()
+        assert row.location == f"{s3_config.url}/live1.cast"
         assert read_cast_bytes(final)[0] == ["first part\r\n", "second part\r\n"]
         assert await storage.list(parts_prefix("live1")) == []  # chunks deleted
         assert not (tmp_path / "recordings" / "live1.cast").exists()  # spool deleted
-        assert row.chunks >= 2 and row.uploaded == len(final)
+        assert sum(c.size for c in chunks) == len(final)
         await store.stop()
-        db.close()
-        with open_recording(row, s3_config, tmp_path) as stream:  # read back from S3
+        await db.close()
+        with open_recording(row.location, s3_config, tmp_path) as stream:  # read from S3
             assert stream.read() == final
 
     asyncio.run(scenario())
@@ -93,9 +97,9 @@ async def _holding(fetch, needle: bytes) -> bytes | None:
     return data if needle in data else None
 
 
-async def _complete(catalog, session_id: str):
-    row = await catalog.locate(session_id)
-    return row if row is not None and row.state == "complete" else None
+async def _complete(db, session_id: str):
+    row = await db.get_recording(session_id)
+    return row if row is not None and row.completed else None
 
 
 def read_cast_bytes(data: bytes) -> tuple[list[str], str | None]:
@@ -115,8 +119,9 @@ def test_a_taken_chunk_key_is_never_overwritten(
         await storage.put_create(chunk_key("taken", 0, 0), b"someone else's bytes\n")
         with pytest.raises(ObjectExists):
             await storage.put_create(chunk_key("taken", 0, 0), b"again\n")
-        catalog, db = catalog_in(tmp_path)
-        store = open_recording_store(s3_config, tmp_path, catalog, "node-a")
+        db = await store_in(tmp_path)
+        await session_row(db, "taken")
+        store = open_recording_store(s3_config, tmp_path, db, "node-a")
         await store.start()
         sink = store.open_session(meta("taken"), on_failure=lambda reason: None)
         sink.output(b"mine\r\n")
@@ -125,10 +130,10 @@ def test_a_taken_chunk_key_is_never_overwritten(
         assert await storage.get(chunk_key("taken", 0, 0)) == b"someone else's bytes\n"
         assert store.uploader.live["taken"].stuck  # type: ignore[attr-defined]
         sink.close()
-        await wait_for(lambda: _complete(catalog, "taken"))
+        await wait_for(lambda: _complete(db, "taken"))
         assert b"mine" in await storage.get(final_key("taken"))  # the spool is the truth
         await store.stop()
-        db.close()
+        await db.close()
 
     asyncio.run(scenario())
 
@@ -142,30 +147,31 @@ def test_another_node_completes_an_abandoned_recording_once(
     lines = [header] + [b'[%d.0, "o", "line %d\\r\\n"]\n' % (n, n) for n in range(5)]
 
     async def scenario() -> None:
-        catalog, db = catalog_in(tmp_path)
-        await catalog.recording_opened(
-            RecordingRow("gone1", s3_config.url, "gone1.cast", "node-a", "open", time.time() - 60)
-        )
-        await catalog.node_seen("node-a", time.time() - 60)
+        db_a = await store_in(tmp_path, "node-a")
+        await session_row(db_a, "gone1")
+        await db_a.set_recording("gone1", f"{s3_config.url}/gone1.cast")
+        await heartbeat(db_a, "node-a", time.time() - 60)  # then node A fell silent
+        db_b, db_c = await store_in(tmp_path, "b"), await store_in(tmp_path, "c")
         offset = 0
         for seq, piece in enumerate((b"".join(lines[:3]), b"".join(lines[3:]))):
             await storage.put_create(chunk_key("gone1", seq, offset), piece)
             offset += len(piece)
         b_dir, c_dir = tmp_path / "b", tmp_path / "c"
         store_b = open_recording_store(
-            RecordingsConfig(**{**_fields(s3_config), "spool": str(b_dir)}), tmp_path, catalog, "b"
+            RecordingsConfig(**{**_fields(s3_config), "spool": str(b_dir)}), tmp_path, db_b, "b"
         )
         store_c = open_recording_store(
-            RecordingsConfig(**{**_fields(s3_config), "spool": str(c_dir)}), tmp_path, catalog, "c"
+            RecordingsConfig(**{**_fields(s3_config), "spool": str(c_dir)}), tmp_path, db_c, "c"
         )
         done = await asyncio.gather(store_b.complete_pending(), store_c.complete_pending())  # type: ignore[attr-defined]
         assert sorted(done) == [0, 1]
-        row = await catalog.locate("gone1")
+        row = await db_a.get_recording("gone1")
         final = await storage.get(final_key("gone1"))
         assert final == b"".join(lines)
-        assert row is not None and row.state == "complete"
+        assert row is not None and row.completed
         assert row.sha256 == hashlib.sha256(final).hexdigest()
-        db.close()
+        for db in (db_a, db_b, db_c):
+            await db.close()
 
     asyncio.run(scenario())
 
@@ -185,21 +191,19 @@ def test_a_restarted_node_completes_from_its_spool_which_holds_more_than_the_chu
     later = b'[0.2, "o", "only in the spool\\r\\n"]\n'
 
     async def scenario() -> None:
-        catalog, db = catalog_in(tmp_path)
-        await catalog.recording_opened(
-            RecordingRow(
-                "crash1", s3_config.url, "crash1.cast", "old-pid", "open", time.time() - 60
-            )
-        )
+        db = await store_in(tmp_path, "new-pid")
+        await session_row(db, "crash1", node="old-pid")
+        await db.set_recording("crash1", f"{s3_config.url}/crash1.cast")
+        await end_session(db, "crash1", time.time() - 60)  # closed as interrupted at restart
         await storage.put_create(chunk_key("crash1", 0, 0), header + first)
         spool = tmp_path / "recordings"
         spool.mkdir(exist_ok=True)
         (spool / "crash1.cast").write_bytes(header + first + later + b'[0.3, "o", "cut')
-        store = open_recording_store(s3_config, tmp_path, catalog, "new-pid")
+        store = open_recording_store(s3_config, tmp_path, db, "new-pid")
         assert await store.complete_pending() == 1  # type: ignore[attr-defined]
         assert await storage.get(final_key("crash1")) == header + first + later
         assert not (spool / "crash1.cast").exists()
-        db.close()
+        await db.close()
 
     asyncio.run(scenario())
 
@@ -221,8 +225,9 @@ def test_an_unreachable_store_never_blocks_writing_and_leaks_nothing(tmp_path: P
     )
 
     async def scenario() -> None:
-        catalog, db = catalog_in(tmp_path)
-        store = open_recording_store(config, tmp_path, catalog, "node-a")
+        db = await store_in(tmp_path)
+        await session_row(db, "down1")
+        store = open_recording_store(config, tmp_path, db, "node-a")
         await store.start()
         before = open_fds()
         sink = store.open_session(meta("down1"), on_failure=lambda reason: None)
@@ -238,9 +243,9 @@ def test_an_unreachable_store_never_blocks_writing_and_leaks_nothing(tmp_path: P
         await store.stop(timeout=2.0)
         assert writing < 1.0
         assert open_fds() <= before
-        row = await catalog.locate("down1")
-        assert row is not None and row.state == "closed" and row.uploaded == 0
-        db.close()
+        row = await db.get_recording("down1")
+        assert row is not None and not row.completed and row.chunks == 0
+        await db.close()
 
     asyncio.run(scenario())
     assert b"line 1999 of output" in (tmp_path / "recordings" / "down1.cast").read_bytes()

@@ -2,9 +2,9 @@
 
 Any node may complete any recording: the node that served the session does
 it as soon as its last chunk is up; the others, every `complete_interval`,
-pick up recordings whose node has been silent for `abandon_after` (it was
-killed) or that were closed long ago and are still not complete. A lease in
-the catalog (`claim`) makes one completer do each; the object storage's own
+pick up recordings whose node has gone silent (it was killed) or whose session
+ended more than `abandon_after` ago and are still not complete. A lease in
+the database (`claim_recording`) makes one completer do each; the object storage's own
 conditions are not relied on for this, because some S3 servers (Ceph RGW)
 ignore them when a multipart upload completes.
 
@@ -19,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bastion.recordings.catalog import RecordingCatalog
 from bastion.recordings.s3.layout import Chunk, contiguous_chunks, final_key, parts_prefix
 from bastion.recordings.s3.objects import ObjectExists, ObjectStorage, StorageError
 from bastion.recordings.spool import read_range
+from bastion.store.base import RecordingMetadata
 from recorder.cast import whole_lines_length
 
 log = logging.getLogger("bastion.recording")
@@ -40,26 +39,25 @@ class Completer:
     def __init__(
         self,
         storage: ObjectStorage,
-        catalog: RecordingCatalog,
+        metadata: RecordingMetadata,
         *,
         store_url: str,
-        node: str,
         spool_dir: Path,
     ) -> None:
         self.storage = storage
-        self.catalog = catalog
+        self.metadata = metadata
         self.store_url = store_url
-        self.node = node
         self.spool_dir = spool_dir
 
     async def complete_abandoned(self, stale_before: float, skip: set[str]) -> int:
         """One pass: complete what nobody alive is finishing; returns how many completed."""
-        now = time.time()
-        rows = await self.catalog.completion_candidates(self.store_url, stale_before, now)
+        rows = await self.metadata.recordings_to_complete(stale_before)
         done = 0
         for row in rows:
-            if row.session_id in skip:
+            if row.session_id in skip or not (row.location or "").startswith(self.store_url + "/"):
                 continue
+            if row.ended is not None and row.ended >= stale_before:
+                continue  # just ended: its own node is completing it
             try:
                 if await self.complete(row.session_id):
                     done += 1
@@ -70,8 +68,7 @@ class Completer:
     async def complete(self, session_id: str) -> bool:
         """Make `ID.cast`, record its size and sha256, delete the chunks and the spool.
         False if another node holds the lease."""
-        now = time.time()
-        if not await self.catalog.claim(session_id, self.node, now, now + LEASE):
+        if not await self.metadata.claim_recording(session_id, LEASE):
             return False
         stored = await self.storage.list(parts_prefix(session_id))
         spool = self._spool(session_id)
@@ -80,7 +77,9 @@ class Completer:
         else:
             chunks = contiguous_chunks(stored)
             size, digest = await self._join(session_id, chunks, sum(c.size for c in chunks))
-        await self.catalog.recording_completed(session_id, size, digest, time.time())
+        location = f"{self.store_url}/{final_key(session_id)}"
+        if not await self.metadata.complete_recording(session_id, location, digest, size):
+            log.warning("session %s: the recording was completed elsewhere", session_id)
         log.info("session %s: recording complete, %d bytes, sha256 %s", session_id, size, digest)
         await self.storage.delete([item.key for item in stored])
         spool.unlink(missing_ok=True)

@@ -3,9 +3,9 @@
 The writer appends to `<spool>/ID.cast` exactly as the local store does; the
 uploader (uploader.py) sends its new whole lines as create-only chunks while
 the session runs, and when the writer closes and the last chunk is up, the
-completer (completer.py) joins them into `ID.cast` and records its sha256. A
-heartbeat says this node is alive; the completer on every node also finishes
-recordings whose node went silent.
+completer (completer.py) joins them into `ID.cast` and records its sha256.
+The completer on every node also finishes recordings whose node went silent
+(the node heartbeats are the server's, bastion/nodes.py).
 """
 
 from __future__ import annotations
@@ -16,18 +16,17 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from bastion.recordings.catalog import RecordingCatalog, RecordingRow
-from bastion.recordings.config import RecordingsConfig, S3Location
+from bastion.recordings.config import RecordingsConfig, S3Location, parse_s3_url
 from bastion.recordings.s3.completer import Completer
 from bastion.recordings.s3.layout import contiguous_chunks, final_key, parts_prefix
 from bastion.recordings.s3.objects import ObjectStorage, StorageError
 from bastion.recordings.s3.uploader import LiveUpload, Uploader
 from bastion.recordings.spool import SpoolFile, open_whole_lines, stream_of
 from bastion.recordings.store import RecordingStore, RecordingUnavailable
+from bastion.store.base import RecordingMetadata
 
 log = logging.getLogger("bastion.recording")
 
-HEARTBEAT = 2.0
 
 
 class S3RecordingStore(RecordingStore):
@@ -35,20 +34,21 @@ class S3RecordingStore(RecordingStore):
         self,
         location: S3Location,
         spool_dir: Path,
-        catalog: RecordingCatalog,
+        metadata: RecordingMetadata,
         node: str,
         config: RecordingsConfig,
         storage: ObjectStorage | None = None,
     ) -> None:
-        super().__init__(spool_dir, catalog, node, config)
+        super().__init__(spool_dir, metadata, node, config)
         self.url = location.url
         self.storage = storage or ObjectStorage(location, config)
         self.uploader = Uploader(
-            self.storage, catalog, interval=config.upload_interval, on_done=self._uploaded
+            self.storage, metadata, interval=config.upload_interval, on_done=self._uploaded
         )
-        self.completer = Completer(
-            self.storage, catalog, store_url=self.url, node=node, spool_dir=spool_dir
-        )
+        self.completer = Completer(self.storage, metadata, store_url=self.url, spool_dir=spool_dir)
+
+    def location(self, session_id: str) -> str:
+        return f"{self.url}/{final_key(session_id)}"
 
     def _spooled(self, session_id: str, spool: SpoolFile) -> None:
         self.uploader.add(LiveUpload(session_id, spool.path, lambda: spool.length))
@@ -60,6 +60,7 @@ class S3RecordingStore(RecordingStore):
         self.submit(self._complete_quietly(upload.session_id))
 
     async def _complete_quietly(self, session_id: str) -> None:
+        await self.registered(session_id)
         try:
             await self.completer.complete(session_id)
         except StorageError as exc:  # the periodic pass retries it
@@ -67,10 +68,8 @@ class S3RecordingStore(RecordingStore):
 
     async def start(self) -> None:
         await super().start()
-        await self.catalog.node_seen(self.node, time.time())
         self._loops += [
             asyncio.ensure_future(self.uploader.run_forever()),
-            asyncio.ensure_future(self._heartbeat_forever()),
             asyncio.ensure_future(self._complete_forever()),
         ]
 
@@ -78,15 +77,6 @@ class S3RecordingStore(RecordingStore):
         self.flush_all()
         await self.uploader.drain(timeout / 2)
         await super().stop(timeout / 2)
-
-    async def _heartbeat_forever(self) -> None:
-        interval = min(HEARTBEAT, self.config.abandon_after / 3)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.catalog.node_seen(self.node, time.time())
-            except Exception:  # keep beating; a missed beat is logged
-                log.exception("recording node heartbeat failed")
 
     async def _complete_forever(self) -> None:
         while True:
@@ -103,24 +93,23 @@ class S3RecordingStore(RecordingStore):
         return await self.completer.complete_abandoned(stale_before, skip=live)
 
 
-def open_s3_recording(row: RecordingRow, storage: ObjectStorage, spool_dir: Path) -> BinaryIO:
+def open_s3_recording(location: str, config: RecordingsConfig, spool_dir: Path) -> BinaryIO:
     """Blocking: the local spool if this machine has it, else the completed object, else the
     chunks uploaded so far (a live or abandoned session's readable prefix)."""
-    spool = spool_dir / final_key(row.session_id)
+    bucket_url, _, name = location.rpartition("/")
+    session_id = name.removesuffix(".cast")
+    spool = spool_dir / final_key(session_id)
     try:
         return open_whole_lines(spool)
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise RecordingUnavailable(
-            f"recording of session {row.session_id}: {exc.strerror}"
-        ) from None
+        raise RecordingUnavailable(f"recording of session {session_id}: {exc.strerror}") from None
+    storage = ObjectStorage(parse_s3_url(bucket_url), config)
     try:
-        if row.state == "complete":
-            return stream_of(storage.read_sync(final_key(row.session_id)))
-        chunks = contiguous_chunks(storage.list_sync(parts_prefix(row.session_id)))
-        if not chunks:  # nothing uploaded yet, or completed since `row` was read
-            return stream_of(storage.read_sync(final_key(row.session_id)))
+        chunks = contiguous_chunks(storage.list_sync(parts_prefix(session_id)))
+        if not chunks:  # completed (or nothing uploaded yet)
+            return stream_of(storage.read_sync(final_key(session_id)))
         return stream_of(piece for chunk in chunks for piece in storage.read_sync(chunk.key))
     except StorageError as exc:
-        raise RecordingUnavailable(f"recording of session {row.session_id}: {exc}") from None
+        raise RecordingUnavailable(f"recording of session {session_id}: {exc}") from None

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bastion.recordings.catalog import RecordingCatalog
 from bastion.recordings.s3.layout import chunk_key
 from bastion.recordings.s3.objects import ObjectExists, ObjectStorage, StorageError
 from bastion.recordings.spool import read_range
+from bastion.store.base import RecordingMetadata
 
 log = logging.getLogger("bastion.recording")
 
@@ -62,13 +62,13 @@ class Uploader:
     def __init__(
         self,
         storage: ObjectStorage,
-        catalog: RecordingCatalog,
+        metadata: RecordingMetadata,
         *,
         interval: float,
         on_done: Callable[[LiveUpload], None],
     ) -> None:
         self.storage = storage
-        self.catalog = catalog
+        self.metadata = metadata
         self.interval = interval
         self.live: dict[str, LiveUpload] = {}
         self._on_done = on_done
@@ -160,6 +160,4 @@ class Uploader:
                 return
         upload.uploaded = start + len(data)
         upload.seq += 1
-        await self.catalog.chunk_stored(
-            upload.session_id, upload.seq - 1, start, len(data), time.time()
-        )
+        await self.metadata.add_recording_chunk(upload.session_id, upload.seq - 1, key, len(data))
