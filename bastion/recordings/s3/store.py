@@ -28,7 +28,6 @@ from bastion.store.base import RecordingMetadata
 log = logging.getLogger("bastion.recording")
 
 
-
 class S3RecordingStore(RecordingStore):
     def __init__(
         self,
