@@ -106,7 +106,9 @@ def serve(
     workers: int = typer.Option(
         1, min=1, max=64, help="Run N processes sharing the port, each a node NAME-wI."
     ),
-    share: str = typer.Option("inherit", help="How workers share the port: inherit or reuseport."),
+    share: str = typer.Option(
+        "inherit", help="How workers share the port: inherit or reuseport."
+    ),
     reuse_port: bool = typer.Option(False, "--reuse-port", hidden=True),
     listen_fd: int | None = typer.Option(None, "--listen-fd", hidden=True),
 ) -> None:
