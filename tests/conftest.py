@@ -95,4 +95,5 @@ def bastion(state: StateDir, target_sshd: LocalSshd):
 
 @pytest.fixture(scope="session")
 def agent(bastion: BastionProcess, tmp_path_factory: pytest.TempPathFactory) -> Agent:
-    return make_agent(tmp_path_factory.mktemp("agent"), bastion.state, bastion.port)
+    # The whole suite shares this agent: its certificate must outlive the run (CI machines vary).
+    return make_agent(tmp_path_factory.mktemp("agent"), bastion.state, bastion.port, ttl=12 * 3600)
