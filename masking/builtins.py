@@ -39,7 +39,9 @@ Builtin = Callable[[str, bytes, int, int, int, int], Iterator[Span]]
 _LOCAL_PART = re.compile(rb"[A-Za-z0-9._%+\x80-\xff-]{1,64}\Z")
 _LABEL = rb"(?:[A-Za-z0-9\x80-\xff](?:[A-Za-z0-9\x80-\xff-]{0,61}[A-Za-z0-9\x80-\xff])?)"
 _DOMAIN = re.compile(
-    rb"@((?:" + _LABEL + rb"\.){1,8}([A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59}|(?:[\x80-\xff]{2,4}){2,12}))"
+    rb"@((?:"
+    + _LABEL
+    + rb"\.){1,8}([A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59}|(?:[\x80-\xff]{2,4}){2,12}))"
     rb"(?![A-Za-z0-9\x80-\xff:-]|\.[A-Za-z0-9])"
 )
 # File names such as icon@2x.png and systemd units such as getty@tty1.service look like
@@ -50,7 +52,9 @@ _NOT_TLDS = frozenset(
     b"cpp hpp so dylib dll exe bin sh bash md rst "
     b"service socket device mount automount swap target path timer slice scope".split()
 )
-_SYSTEMD = frozenset(b"service socket device mount automount swap target path timer slice scope".split())
+_SYSTEMD = frozenset(
+    b"service socket device mount automount swap target path timer slice scope".split()
+)
 
 
 def _not_mail(buf: bytes, start: int, domain: re.Match[bytes]) -> bool:
@@ -63,7 +67,9 @@ def _not_mail(buf: bytes, start: int, domain: re.Match[bytes]) -> bool:
     return scheme >= 0 and not any(c in b" \t\r\n/\"'<>" for c in buf[scheme + 3 : start])
 
 
-def email(name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int) -> Iterator[Span]:
+def email(
+    name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
+) -> Iterator[Span]:
     domain = _DOMAIN.match(buf, at, line_end)
     if domain is None:
         return
@@ -86,7 +92,9 @@ PRIVATE_KEY = re.compile(
 )
 
 
-def private_key(name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int) -> Iterator[Span]:
+def private_key(
+    name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
+) -> Iterator[Span]:
     """A BEGIN line (and what follows it on the line); with nothing after it, a block opens."""
     match = PRIVATE_KEY.match(buf, at, line_end)
     if match is None:
@@ -119,7 +127,9 @@ def _der_private_key(head: bytes) -> bool:
     return body[:1] == b"\x30" and any(oid in head[: len(head)] for oid in _PKCS8_OIDS[-1:])
 
 
-def private_key_body(name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int) -> Iterator[Span]:
+def private_key_body(
+    name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
+) -> Iterator[Span]:
     """The first body line of a private key printed without its BEGIN line."""
     start = line_start
     while start < at and buf[start] in b" \t\"'":
@@ -158,7 +168,9 @@ _SECRET_WORDS = (
     rb"webhook[_.-]?key|deploy[_.-]?key|hmac[_.-]?key|shared[_.-]?key|session[_.-]?secret"
 )
 _SECRET_KEY = re.compile(
-    rb"(?i)(?:.*?[^a-z0-9])?(?:" + _SECRET_WORDS + rb")|.*?[a-z0-9](?-i:Secret|Token|Key|ApiKey|Auth)"
+    rb"(?i)(?:.*?[^a-z0-9])?(?:"
+    + _SECRET_WORDS
+    + rb")|.*?[a-z0-9](?-i:Secret|Token|Key|ApiKey|Auth)"
     rb"|(?:[a-z0-9]+[_.-])*[a-z0-9]+[_.-]key"
 )
 # `<something>_key` is a secret unless the something says the key is a name, an index or public.
@@ -176,7 +188,9 @@ _NOT_SECRET_KEYS = re.compile(
 _IDENT = re.compile(rb"[A-Za-z0-9_.$@-]{0,80}")
 
 
-_KEY_BEFORE_OPERATOR = re.compile(rb"""[=:>,?]{0,2}[ \t]{0,3}["'`\]]?[ \t]{0,3}([A-Za-z0-9_.$@-]{1,80})""")
+_KEY_BEFORE_OPERATOR = re.compile(
+    rb"""[=:>,?]{0,2}[ \t]{0,3}["'`\]]?[ \t]{0,3}([A-Za-z0-9_.$@-]{1,80})"""
+)
 
 
 def _assignments(
@@ -202,13 +216,17 @@ def _assignments(
         yield start, end, name
 
 
-def keyed_password(name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int) -> Iterator[Span]:
+def keyed_password(
+    name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
+) -> Iterator[Span]:
     for start, end, _ in _assignments(buf, to, line_start, line_end, _PASSWORD_KEY):
         if validators.password_value(buf[start:end]):
             yield Span(start, end, start, end, name)
 
 
-def keyed_secret(name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int) -> Iterator[Span]:
+def keyed_secret(
+    name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
+) -> Iterator[Span]:
     for start, end, key in _assignments(buf, to, line_start, line_end, _SECRET_KEY):
         if _NOT_SECRET_KEYS.fullmatch(key) is None and validators.secret_value(buf[start:end]):
             yield Span(start, end, start, end, name)

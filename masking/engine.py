@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from masking import projection
 from masking.builtins import BUILTINS, Span
 from masking.table import Detector, sre_parse
 
@@ -140,7 +141,9 @@ class RegexPrefilter:
         return found
 
 
-def _overlapping(regex: re.Pattern[bytes], buf: bytes, lo: int, hi: int) -> Iterable[tuple[int, int]]:
+def _overlapping(
+    regex: re.Pattern[bytes], buf: bytes, lo: int, hi: int
+) -> Iterable[tuple[int, int]]:
     """(start, end) of matches starting at every position (as Hyperscan reports them)."""
     pos = lo
     while True:
@@ -166,7 +169,7 @@ def prefilter_for(
         return cached
     triggers, owners = _triggers(detectors)
     prefilter: Prefilter
-    if engine == "re" or (engine == "auto" and _hs is None):
+    if engine == "re" or (engine == "auto" and _hs is None) or not triggers:
         prefilter = RegexPrefilter(triggers)
     else:
         if _hs is None:
@@ -181,16 +184,68 @@ def prefilter_for(
 ENGINE = "hyperscan" if _hs is not None else "re"
 
 
+class ControlFinder:
+    """Where the first byte a terminal would not show as it is (escape, backspace, lone CR,
+    NUL, zero-width character...) is: one Hyperscan pass that stops at the first of each."""
+
+    def __init__(self, engine: str = "auto") -> None:
+        self._db = None
+        if engine != "re" and _hs is not None:
+            expressions = [
+                rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",
+                rb"\r[^\n]",
+                projection.ZERO_WIDTH,
+            ]
+            flag = _hs.HS_FLAG_SINGLEMATCH
+            self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+            self._db.compile(expressions=expressions, ids=[0, 1, 2], flags=[flag] * 3)
+            self._scratch = _hs.Scratch(self._db)
+
+    def first(self, buf: bytes, lo: int, hi: int) -> int:
+        if self._db is None:
+            match = projection.INTERESTING.search(buf, lo, hi)
+            return match.start() if match is not None else -1
+        ends: list[int] = []
+
+        def on_match(id_: int, start: int, end: int, flags: int, context: Any) -> None:
+            ends.append(end)
+
+        self._db.scan(buf[lo:hi] if lo or hi != len(buf) else buf, match_event_handler=on_match,
+                      scratch=self._scratch)  # fmt: skip
+        return max(lo, lo + min(ends) - 3) if ends else -1
+
+
+_CONTROLS: dict[str, ControlFinder] = {}
+
+
 class Scanner:
     """Find every finding of some detectors in buf[lo:hi]. Stateless between calls."""
 
     def __init__(self, detectors: Sequence[Detector], *, engine: str = "auto") -> None:
         self.detectors = tuple(detectors)
-        triggered = [d for d in self.detectors if d.triggers]
-        self._triggered = tuple(triggered)
-        self._ranks = [self.detectors.index(d) for d in triggered]
+        ranked = [(rank, d) for rank, d in enumerate(self.detectors) if d.triggers]
+        self._triggered = tuple(d for _, d in ranked)
+        self._ranks = [rank for rank, _ in ranked]
         self._custom = [(i, d) for i, d in enumerate(self.detectors) if not d.triggers]
         self._prefilter, self._owners = prefilter_for(self._triggered, engine)
+        controls = _CONTROLS.get(engine)
+        if controls is None:
+            controls = _CONTROLS[engine] = ControlFinder(engine)
+        self._controls = controls
+
+    def first_interesting(self, buf: bytes, lo: int, hi: int) -> int:
+        """Offset of the first byte in buf[lo:hi] a terminal would not show as it is, or -1."""
+        return self._controls.first(buf, lo, hi)
+
+    def keyword_hits(self, text: bytes) -> list[tuple[int, int]]:
+        """(start, end) of each distinctive token keyword (3 bytes or more) in `text`."""
+        hits = []
+        for trigger, _, to in self._prefilter.hits(text, 0, len(text)):
+            for index, length in self._owners[trigger]:
+                if length >= 3 and self._triggered[index].kind == "token":
+                    hits.append((to - length, to))
+                    break
+        return hits
 
     def find(self, buf: bytes, lo: int, hi: int) -> list[Span]:
         """Findings that start in buf[lo:hi] (buf before lo is context for boundaries)."""
@@ -255,7 +310,10 @@ class Scanner:
 
     @staticmethod
     def _add(
-        found: dict[tuple[int, int, str], Span], detector: Detector, rank: int, match: re.Match[bytes]
+        found: dict[tuple[int, int, str], Span],
+        detector: Detector,
+        rank: int,
+        match: re.Match[bytes],
     ) -> None:
         mask_start, mask_end = detector.secret_span(match)
         if mask_end <= mask_start:

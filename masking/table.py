@@ -126,7 +126,9 @@ def _detector(kind: str, row: dict[str, Any], where: str) -> Detector:
     triggers = [Trigger(literal=k) for k in keywords]
     if "trigger" in row:
         given = row["trigger"]
-        triggers = [Trigger(regex=t.encode()) for t in ([given] if isinstance(given, str) else given)]
+        triggers = [
+            Trigger(regex=t.encode()) for t in ([given] if isinstance(given, str) else given)
+        ]
     if not triggers:
         raise ValueError(f"{where}: {name} needs keywords or a trigger")
     regex, width = None, MAX_MATCH
@@ -206,7 +208,9 @@ def select(names: Sequence[str] = ("all",)) -> tuple[Detector, ...]:
             wanted.add(name)
         else:
             known = ", ".join((*GROUPS, *TABLE.aliases))
-            raise ValueError(f"unknown detector {name!r}; known: {known} and the names --list shows")
+            raise ValueError(
+                f"unknown detector {name!r}; known: {known} and the names --list shows"
+            )
     return tuple(d for d in BUILTIN if d.name in wanted)
 
 
