@@ -70,6 +70,9 @@ def _not_mail(buf: bytes, start: int, domain: re.Match[bytes]) -> bool:
 def email(
     name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
 ) -> Iterator[Span]:
+    at = buf.rfind(b"@", at, to)  # the trigger holds one @, shortly before its end
+    if at < 0:
+        return
     domain = _DOMAIN.match(buf, at, line_end)
     if domain is None:
         return

@@ -38,9 +38,6 @@ from typing import Any
 from masking.builtins import Span
 from masking.engine import Scanner, _hs
 
-_B64_RUN = re.compile(rb"[A-Za-z0-9+/]{20,}={0,2}")
-_B64_LINE = re.compile(rb"[ \t]*([A-Za-z0-9+/]{16,}={0,2})[ \t\r]*")
-_HEX_RUN = re.compile(rb"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,}(?![0-9A-Fa-f])")
 # Hex dump lines: offset, then the bytes as the tool prints them.
 _DUMPS: tuple[tuple[str, re.Pattern[bytes], str], ...] = (
     ("hex (xxd)", re.compile(rb"[0-9a-f]{8}: ((?:[0-9a-f]{2,4} ){1,16}) ?.*"), "be"),
@@ -51,9 +48,8 @@ _DUMPS: tuple[tuple[str, re.Pattern[bytes], str], ...] = (
     ),
     ("hex (od -x)", re.compile(rb"[0-7a-f]{7} ((?:[0-9a-f]{4} ?){1,8})"), "le16"),
     ("hex (od -t x1)", re.compile(rb"[0-7a-f]{6,7} ((?:[0-9a-f]{2} ?){1,16})(?: +>.*<)?"), "be"),
-    ("od -c", re.compile(rb"[0-7]{7} ((?:   [ -~]|  \\[0-7nrtabfv0]{1,3}){1,16})"), "chars"),
+    ("od -c", re.compile(rb"[0-7]{7}((?:   [ -~]|  \\[0nrtabfv]| [0-7]{3}){1,16})"), "chars"),
 )
-_DUMP_TRIGGER = re.compile(rb"(?m)^[0-7a-f]{6,8}:? {1,2}(?:[0-9a-f]{2,6}|   [ -~]) ")
 _ESCAPES = {b"\\n": b"\n", b"\\t": b"\t", b"\\r": b"\r", b"\\0": b"\0"}
 MAX_DECODED = 4 * 1024 * 1024  # bytes of one stream a decompressor may produce
 
@@ -73,11 +69,7 @@ class EncodedScanner:
 
     def spans(self, buf: bytes, lo: int, hi: int) -> list[Span]:
         """Findings in reversed lines and in runs of folded lines, on the raw bytes."""
-        found = self._reversed(buf, lo, hi)
-        lines = hi - lo
-        if lines and buf.count(b"\n", lo, hi) * 120 >= hi - lo:  # short lines only
-            found += self._folded(buf, lo, hi)
-        return found
+        return self._reversed(buf, lo, hi) + self._folded(buf, lo, hi)
 
     def _reversed(self, buf: bytes, lo: int, hi: int) -> list[Span]:
         text = buf[lo:hi][::-1]
@@ -89,38 +81,69 @@ class EncodedScanner:
         return out
 
     def _folded(self, buf: bytes, lo: int, hi: int) -> list[Span]:
+        """Tokens that appear once the line breaks inside runs of lines of one width go."""
+        region = buf[lo:hi]
+        if b"\n" not in region or not self._fold_candidate(region):
+            return []
+        starts, lines = _line_table(region)
+        joined, offsets = _unfolded(lines)
         out: list[Span] = []
-        for starts, pieces in _fold_runs(buf, lo, hi):
-            joined = b"".join(pieces)
-            offsets = list(_cumulative(pieces))
-            for span in self._tokens.find(joined, 0, len(joined)):
-                first = bisect.bisect_right(offsets, span.mask_start) - 1
-                last = bisect.bisect_right(offsets, span.mask_end - 1) - 1
-                if first == last:
-                    continue  # on one line: the plain scan has it
-                for index in range(first, last + 1):
-                    piece_start = max(span.mask_start, offsets[index]) - offsets[index]
-                    piece_end = min(span.mask_end, offsets[index] + len(pieces[index]))
-                    piece_end -= offsets[index]
-                    raw = starts[index]
-                    out.append(Span(raw + piece_start, raw + piece_end, raw + piece_start,
-                                    raw + piece_end, span.name, False, span.rank))  # fmt: skip
+        for span in self._tokens.find(joined, 0, len(joined)):
+            first = bisect.bisect_right(offsets, span.mask_start) - 1
+            last = bisect.bisect_right(offsets, span.mask_end - 1) - 1
+            if first == last:
+                continue  # on one line: the plain scan has it
+            for index in range(first, last + 1):
+                piece_start = max(span.mask_start, offsets[index]) - offsets[index]
+                piece_end = min(span.mask_end, offsets[index] + len(lines[index])) - offsets[index]
+                raw = lo + starts[index]
+                out.append(Span(raw + piece_start, raw + piece_end, raw + piece_start,
+                                raw + piece_end, span.name, False, span.rank))  # fmt: skip
         return out
+
+    def _fold_candidate(self, region: bytes) -> bool:
+        """A keyword that only appears once lines are joined, or one on a line as long as a
+        neighbour of 64 bytes or fewer: only then are the lines measured."""
+        hits = self._tokens.keyword_ends(region)
+        if len(self._tokens.keyword_ends(region.replace(b"\n", b""))) > len(hits):
+            return True
+        for end in hits:
+            start = region.rfind(b"\n", 0, end) + 1
+            stop = region.find(b"\n", end)
+            if stop < 0 or stop - start > 64:
+                continue
+            after = region.find(b"\n", stop + 1)
+            after = len(region) if after < 0 else after
+            before = region.rfind(b"\n", 0, max(0, start - 1)) + 1
+            if after - stop - 1 == stop - start or (start and start - 1 - before == stop - start):
+                return True
+        return False
 
     # --- reported: the output holds an encoding of the secret --------------------------
 
     def find(self, buf: bytes, lo: int, hi: int) -> list[tuple[str, str, int]]:
         """(encoder, detector, offset) for each encoded secret in buf[lo:hi]."""
-        kinds = self._trigger.kinds(buf, lo, hi)
-        if not kinds:
+        hits = self._trigger.hits(buf, lo, hi)
+        if not hits:
             return []
         found: list[tuple[str, str, int]] = []
-        if "base64" in kinds:
-            found += self._base64(buf, lo, hi)
-        if "hex" in kinds:
-            found += self._hex(buf, lo, hi)
-        if "dump" in kinds:
-            found += self._dumps(buf, lo, hi)
+        for start, text in _base64_blobs(buf, lo, hi, hits):
+            try:
+                data = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            found += self._decoded("base64", data, start)
+        for start, text in _hex_blobs(buf, hits):
+            try:
+                data = bytes.fromhex(text.decode("ascii"))
+            except ValueError:
+                continue
+            if _printable(data):
+                found += self._decoded("hex", data, start)
+        if "dump" in hits:
+            dump_start = buf.rfind(b"\n", lo, hits["dump"][0][1]) + 1 or lo
+            for encoder, start, data in _dump_blocks(buf, dump_start, hi):
+                found += self._decoded(encoder, data, start)
         return found
 
     def _decoded(self, encoder: str, data: bytes, offset: int) -> list[tuple[str, str, int]]:
@@ -133,75 +156,72 @@ class EncodedScanner:
         names = dict.fromkeys(s.name for s in self._secrets.find(data, 0, len(data)))
         return [(encoder, name, offset) for name in names]
 
-    def _base64(self, buf: bytes, lo: int, hi: int) -> list[tuple[str, str, int]]:
-        found: list[tuple[str, str, int]] = []
-        for start, text in _base64_blobs(buf, lo, hi):
-            if not (re.search(rb"[a-z]", text) and re.search(rb"[A-Z]", text)):
-                continue  # hex, or a word in capitals: not base64 of anything
-            try:
-                data = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
-            except (binascii.Error, ValueError):
-                continue
-            found += self._decoded("base64", data, start)
-        return found
-
-    def _hex(self, buf: bytes, lo: int, hi: int) -> list[tuple[str, str, int]]:
-        found: list[tuple[str, str, int]] = []
-        for match in _HEX_RUN.finditer(buf, lo, hi):
-            data = bytes.fromhex(match.group().decode("ascii"))
-            if _printable(data):
-                found += self._decoded("hex", data, match.start())
-        return found
-
-    def _dumps(self, buf: bytes, lo: int, hi: int) -> list[tuple[str, str, int]]:
-        found: list[tuple[str, str, int]] = []
-        for encoder, start, data in _dump_blocks(buf, lo, hi):
-            found += self._decoded(encoder, data, start)
-        return found
-
 
 class _Trigger:
-    """Which decoders are worth running on a region (one Hyperscan pass, first hits only)."""
+    """Where base64 or hex text and hex dumps are: one Hyperscan pass, or re without it.
 
-    _PATTERNS = ((b"base64", rb"[A-Za-z0-9+/]{20}"), (b"hex", rb"[0-9A-Fa-f]{32}"))
+    `hits()` maps a kind to the (start, end) of each candidate: a whole line of
+    base64 or hex (base64, base64 -w0, xxd -p print those), the first dump line.
+    Base64 inside a line of other text is not decoded: where a key names it, it is
+    masked as a secret value already."""
+
+    _PATTERNS = (
+        ("line", rb"(?m)^[ \t]*[A-Za-z0-9+/]{16,}={0,2}[ \t\r]*$"),
+        ("dump", rb"(?m)^[0-7a-f]{6,8}:? {1,3}(?:[0-9a-f]{2,6} |[ -~]   |\\[0nrt]  )"),
+    )
 
     def __init__(self) -> None:
         self._db = None
+        self._regexes = [(kind, re.compile(p)) for kind, p in self._PATTERNS]
         if _hs is not None:
             self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+            # Whole lines: an end is reported once per line, and the line is found from it.
+            flags = [_hs.HS_FLAG_MULTILINE, _hs.HS_FLAG_MULTILINE | _hs.HS_FLAG_SINGLEMATCH]
             self._db.compile(
-                expressions=[p for _, p in self._PATTERNS],
+                expressions=[p.replace(b"(?m)", b"") for _, p in self._PATTERNS],
                 ids=list(range(len(self._PATTERNS))),
-                flags=[_hs.HS_FLAG_SINGLEMATCH] * len(self._PATTERNS),
+                flags=flags,
             )
             self._scratch = _hs.Scratch(self._db)
 
-    def kinds(self, buf: bytes, lo: int, hi: int) -> set[str]:
-        kinds: set[str] = set()
+    def hits(self, buf: bytes, lo: int, hi: int) -> dict[str, list[tuple[int, int]]]:
+        found: dict[str, list[tuple[int, int]]] = {}
         if self._db is None:
-            for name, pattern in self._PATTERNS:
-                if re.search(pattern, buf[lo:hi]):
-                    kinds.add(name.decode())
-        else:
-            names = [name.decode() for name, _ in self._PATTERNS]
+            for kind, regex in self._regexes:
+                for match in regex.finditer(buf, lo, hi):
+                    found.setdefault(kind, []).append(match.span())
+            return found
+        kinds = [kind for kind, _ in self._PATTERNS]
+        region = buf[lo:hi]
 
-            def on_match(id_: int, start: int, end: int, flags: int, context: Any) -> None:
-                kinds.add(names[id_])
+        def on_match(id_: int, start: int, end: int, flags: int, context: Any) -> None:
+            line_start = region.rfind(b"\n", 0, end) + 1
+            found.setdefault(kinds[id_], []).append((lo + line_start, lo + end))
 
-            self._db.scan(buf[lo:hi], match_event_handler=on_match, scratch=self._scratch)
-        if (
-            "hex" in kinds or "base64" in kinds or b" " in buf[lo : lo + 1]
-        ) and _DUMP_TRIGGER.search(buf, lo, hi):
-            kinds.add("dump")
-        return kinds
+        self._db.scan(region, match_event_handler=on_match, scratch=self._scratch)
+        return {kind: _trimmed(buf, spans) for kind, spans in found.items()}
+
+
+def _trimmed(buf: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Candidate spans without the delimiters around them, each once."""
+    out = {}
+    for start, end in spans:
+        while start < end and buf[start] in b" \t\r\n:=\"',;":
+            start += 1
+        while end > start and buf[end - 1] in b" \t\r\n\"',;":
+            end -= 1
+        out[start] = max(out.get(start, end), end)
+    return sorted(out.items())
 
 
 _TRIGGER = _Trigger()
 
 
+_TEXT_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+
+
 def _printable(data: bytes) -> bool:
-    text = sum(1 for c in data if 0x20 <= c < 0x7F or c in (9, 10, 13))
-    return text >= 0.9 * len(data)
+    return len(data.translate(None, _TEXT_BYTES)) * 10 <= len(data)
 
 
 def _lines(buf: bytes, lo: int, hi: int) -> Iterator[tuple[int, bytes]]:
@@ -213,28 +233,50 @@ def _lines(buf: bytes, lo: int, hi: int) -> Iterator[tuple[int, bytes]]:
         pos = end + 1
 
 
-def _base64_blobs(buf: bytes, lo: int, hi: int) -> Iterator[tuple[int, bytes]]:
-    """Base64 text: runs within a line, and runs of whole lines of one width (base64 -w N)."""
-    block: list[bytes] = []
-    block_start = -1
-    width = 0
-    for start, line in _lines(buf, lo, hi):
-        whole = _B64_LINE.fullmatch(line)
-        if whole is not None and (not block or len(whole.group(1)) <= width):
-            if not block:
-                block_start, width = start + whole.start(1), len(whole.group(1))
-            block.append(whole.group(1))
-            if len(whole.group(1)) < width or whole.group(1).endswith(b"="):
-                yield block_start, b"".join(block)
-                block = []
+def _base64_blobs(
+    buf: bytes, lo: int, hi: int, hits: dict[str, list[tuple[int, int]]]
+) -> Iterator[tuple[int, bytes]]:
+    """Base64 text worth decoding: runs of whole lines of one width (joined), and runs after a
+    delimiter; mixed case (hex and words in capitals are not base64 of anything)."""
+    blocks: list[tuple[int, int, list[bytes]]] = []  # (start, end of last line, lines)
+    for start, end in hits.get("line", ()):
+        line = buf[start:end].strip(b" \t\r")
+        if blocks and buf[blocks[-1][1] : start].strip(b" \t\r\n") == b"" and (
+            len(line) <= len(blocks[-1][2][0]) and not blocks[-1][2][-1].endswith(b"=")
+        ):
+            blocks[-1][2].append(line)
+            blocks[-1] = (blocks[-1][0], end, blocks[-1][2])
+        else:
+            blocks.append((start, end, [line]))
+    for start, _, lines in blocks:
+        yield from _mixed(start, b"".join(lines))
+
+
+def _hex_blobs(buf: bytes, hits: dict[str, list[tuple[int, int]]]) -> Iterator[tuple[int, bytes]]:
+    """Runs of whole lines of hex digits (xxd -p), joined."""
+    start, parts, last_end = -1, [], -1
+    for line_start, end in hits.get("line", ()):
+        line = buf[line_start:end].strip(b" \t\r")
+        if len(line) < 32 or line.strip(b"0123456789abcdefABCDEF"):
             continue
-        if block:
-            yield block_start, b"".join(block)
-            block = []
-        for match in _B64_RUN.finditer(line):
-            yield start + match.start(), match.group()
-    if block:
-        yield block_start, b"".join(block)
+        if parts and buf[last_end:line_start].strip(b"\r\n") == b"":
+            parts.append(line)
+        else:
+            if parts:
+                yield start, b"".join(parts)
+            start, parts = line_start, [line]
+        last_end = end
+    if parts:
+        yield start, b"".join(parts)
+
+
+def _mixed(start: int, text: bytes) -> Iterator[tuple[int, bytes]]:
+    if len(text) >= 16 and _LOWER.search(text) and _UPPER.search(text):
+        yield start, text
+
+
+_LOWER = re.compile(rb"[a-z]")
+_UPPER = re.compile(rb"[A-Z]")
 
 
 def _dump_bytes(kind: str, groups: bytes) -> bytes:
@@ -283,27 +325,38 @@ def _dump_blocks(buf: bytes, lo: int, hi: int) -> Iterator[tuple[str, int, bytes
         yield current[0], start, bytes(data)
 
 
-def _fold_runs(buf: bytes, lo: int, hi: int) -> Iterator[tuple[list[int], list[bytes]]]:
-    """Runs of two or more lines of one width (64 or less) and the shorter line that ends them."""
+def _line_table(region: bytes) -> tuple[list[int], list[bytes]]:
+    """Start offset and content (without CR) of each line of region."""
     starts: list[int] = []
     lines: list[bytes] = []
-    pos = lo
-    for line in buf[lo:hi].split(b"\n"):
+    pos = 0
+    for line in region.split(b"\n"):
         starts.append(pos)
         lines.append(line[:-1] if line.endswith(b"\r") else line)
         pos += len(line) + 1
-    index = 0
+    return starts, lines
+
+
+def _unfolded(lines: list[bytes]) -> tuple[bytes, list[int]]:
+    """The lines joined where `fold` would have broken them: after a line of 64 bytes or
+    fewer that is as long as its neighbour (the last, shorter piece keeps its line break).
+    Returns the text and the offset of each line in it."""
+    pieces: list[bytes] = []
+    offsets: list[int] = []
+    size = 0
     count = len(lines)
-    while index < count:
-        width = len(lines[index])
-        end = index + 1
-        while end < count and len(lines[end]) == width:
-            end += 1
-        if 1 <= width <= 64 and end - index >= 2:
-            if end < count and 0 < len(lines[end]) < width:
-                end += 1
-            yield starts[index:end], lines[index:end]
-        index = end
+    for index, line in enumerate(lines):
+        offsets.append(size)
+        pieces.append(line)
+        size += len(line)
+        width = len(line)
+        folded = 0 < width <= 64 and index + 1 < count and (
+            (index > 0 and len(lines[index - 1]) == width) or len(lines[index + 1]) == width
+        )
+        if not folded:
+            pieces.append(b"\n")
+            size += 1
+    return b"".join(pieces), offsets
 
 
 def _cumulative(pieces: list[bytes]) -> Iterator[int]:

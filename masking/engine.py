@@ -26,7 +26,6 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from masking import projection
 from masking.builtins import BUILTINS, Span
 from masking.table import Detector, sre_parse
 
@@ -62,9 +61,8 @@ def _triggers(detectors: Sequence[Detector]) -> tuple[list[TriggerKey], list[lis
     keys: dict[TriggerKey, int] = {}
     owners: list[list[Owner]] = []
     for index, detector in enumerate(detectors):
-        ignore_case = bool(detector.source.get("ignore_case", False))
         for trigger in detector.triggers:
-            key = (trigger.literal, trigger.regex, trigger.literal is not None or ignore_case)
+            key = (trigger.literal, trigger.regex, trigger.literal is not None or trigger.caseless)
             if key not in keys:
                 keys[key] = len(owners)
                 owners.append([])
@@ -184,40 +182,6 @@ def prefilter_for(
 ENGINE = "hyperscan" if _hs is not None else "re"
 
 
-class ControlFinder:
-    """Where the first byte a terminal would not show as it is (escape, backspace, lone CR,
-    NUL, zero-width character...) is: one Hyperscan pass that stops at the first of each."""
-
-    def __init__(self, engine: str = "auto") -> None:
-        self._db = None
-        if engine != "re" and _hs is not None:
-            expressions = [
-                rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",
-                rb"\r[^\n]",
-                projection.ZERO_WIDTH,
-            ]
-            flag = _hs.HS_FLAG_SINGLEMATCH
-            self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
-            self._db.compile(expressions=expressions, ids=[0, 1, 2], flags=[flag] * 3)
-            self._scratch = _hs.Scratch(self._db)
-
-    def first(self, buf: bytes, lo: int, hi: int) -> int:
-        if self._db is None:
-            match = projection.INTERESTING.search(buf, lo, hi)
-            return match.start() if match is not None else -1
-        ends: list[int] = []
-
-        def on_match(id_: int, start: int, end: int, flags: int, context: Any) -> None:
-            ends.append(end)
-
-        self._db.scan(buf[lo:hi] if lo or hi != len(buf) else buf, match_event_handler=on_match,
-                      scratch=self._scratch)  # fmt: skip
-        return max(lo, lo + min(ends) - 3) if ends else -1
-
-
-_CONTROLS: dict[str, ControlFinder] = {}
-
-
 class Scanner:
     """Find every finding of some detectors in buf[lo:hi]. Stateless between calls."""
 
@@ -228,14 +192,10 @@ class Scanner:
         self._ranks = [rank for rank, _ in ranked]
         self._custom = [(i, d) for i, d in enumerate(self.detectors) if not d.triggers]
         self._prefilter, self._owners = prefilter_for(self._triggered, engine)
-        controls = _CONTROLS.get(engine)
-        if controls is None:
-            controls = _CONTROLS[engine] = ControlFinder(engine)
-        self._controls = controls
 
-    def first_interesting(self, buf: bytes, lo: int, hi: int) -> int:
-        """Offset of the first byte in buf[lo:hi] a terminal would not show as it is, or -1."""
-        return self._controls.first(buf, lo, hi)
+    def keyword_ends(self, text: bytes) -> list[int]:
+        """Where each trigger hit in `text` ends."""
+        return [to for _, _, to in self._prefilter.hits(text, 0, len(text))]
 
     def keyword_hits(self, text: bytes) -> list[tuple[int, int]]:
         """(start, end) of each distinctive token keyword (3 bytes or more) in `text`."""

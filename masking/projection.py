@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
 
 # An escape sequence, whole: CSI, OSC/DCS/SOS/PM/APC strings (bounded), two-byte escapes.
 ESCAPE = re.compile(
@@ -47,49 +46,158 @@ _INVISIBLE = rb"[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]"
 _REMOVED = re.compile(ESCAPE.pattern + rb"|" + ZERO_WIDTH + rb"|" + _INVISIBLE + rb"+")
 # Bytes that make a line differ from what a terminal shows of it.
 INTERESTING = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|" + ZERO_WIDTH)
-_NEEDS_RENDER = re.compile(rb"[\x08\t]|\r(?!\n)|\x1b\[[0-9;]*[CDGKPX@`a]")
+_NEEDS_RENDER = re.compile(rb"\x08|\r(?!\n)|\x1b\[[0-9;]*[CDGKPX@`a]")
+# The same escapes behind one literal ESC, which re finds fast: for text with escapes only.
+_ESCAPES_ONLY = re.compile(
+    rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\)|[PX^_][^\x1b]{0,4096}\x1b\\"
+    rb"|[ -/]*[0-~])"
+)
 
 
-@dataclass(frozen=True)
 class View:
-    """`text`, and for each kept run (view offset, raw offset) so that spans map back."""
+    """`text`, and a way back: for each kept run, its (view offset, raw offset, raw end)."""
 
-    text: bytes
-    view_starts: tuple[int, ...]
-    raw_starts: tuple[int, ...]
-    raw_ends: tuple[int, ...]
+    def __init__(
+        self,
+        text: bytes,
+        view_starts: tuple[int, ...] = (),
+        raw_starts: tuple[int, ...] = (),
+        raw_ends: tuple[int, ...] = (),
+    ) -> None:
+        self.text = text
+        self.view_starts, self.raw_starts, self.raw_ends = view_starts, raw_starts, raw_ends
 
     def origin(self, start: int, end: int) -> tuple[int, int]:
         """The raw range [a, b) that produced text[start:end] (everything in between included)."""
+        self._map()
         first = bisect.bisect_right(self.view_starts, start) - 1
         last = bisect.bisect_right(self.view_starts, end - 1) - 1
         raw_start = self.raw_starts[first] + (start - self.view_starts[first])
         raw_end = self.raw_starts[last] + (end - self.view_starts[last])
         return raw_start, min(max(raw_end, raw_start), self.raw_ends[last])
 
+    def _map(self) -> None:
+        """Views are usually scanned and found clean: the map is made only when asked for."""
 
-def stripped(buf: bytes, lo: int, hi: int) -> View:
-    """buf[lo:hi] with escape sequences, zero-width characters and invisible controls removed."""
-    pieces: list[bytes] = []
-    view_starts: list[int] = []
-    raw_starts: list[int] = []
-    raw_ends: list[int] = []
-    size = 0
-    pos = lo
-    for match in _REMOVED.finditer(buf, lo, hi):
-        if match.start() > pos:
+
+class _Removed(View):
+    """buf[lo:hi] less the bytes a pattern matches; the map is built on first use."""
+
+    def __init__(self, buf: bytes, lo: int, hi: int, removed: re.Pattern[bytes]) -> None:
+        super().__init__(removed.sub(b"", buf[lo:hi]))
+        self._source = (buf, lo, hi, removed)
+
+    def _map(self) -> None:
+        if self.view_starts:
+            return
+        buf, lo, hi, removed = self._source
+        view_starts: list[int] = []
+        raw_starts: list[int] = []
+        raw_ends: list[int] = []
+        size = 0
+        pos = lo
+        for match in removed.finditer(buf, lo, hi):
+            if match.start() > pos:
+                view_starts.append(size)
+                raw_starts.append(pos)
+                raw_ends.append(match.start())
+                size += match.start() - pos
+            pos = match.end()
+        if pos < hi or not view_starts:
             view_starts.append(size)
             raw_starts.append(pos)
-            raw_ends.append(match.start())
-            pieces.append(buf[pos : match.start()])
-            size += match.start() - pos
-        pos = match.end()
-    if pos < hi or not pieces:
-        view_starts.append(size)
-        raw_starts.append(pos)
-        raw_ends.append(hi)
-        pieces.append(buf[pos:hi])
-    return View(b"".join(pieces), tuple(view_starts), tuple(raw_starts), tuple(raw_ends))
+            raw_ends.append(hi)
+        self.view_starts, self.raw_starts, self.raw_ends = (
+            tuple(view_starts), tuple(raw_starts), tuple(raw_ends),
+        )  # fmt: skip
+
+
+def stripped(buf: bytes, lo: int, hi: int, kinds: frozenset[str] = frozenset({"other"})) -> View:
+    """buf[lo:hi] with escape sequences, zero-width characters and invisible controls removed.
+
+    `kinds` (from `Controls.kinds`) picks a faster pattern when only escapes occur."""
+    removed = _ESCAPES_ONLY if kinds <= {"escape", "move", "cr", "bs"} else _REMOVED
+    return _Removed(buf, lo, hi, removed)
+
+
+class _WithoutNuls(_Removed):
+    def __init__(self, buf: bytes, lo: int, hi: int) -> None:
+        View.__init__(self, buf[lo:hi].replace(b"\0", b""))
+        self._source = (buf, lo, hi, _NULS)
+
+
+_NULS = re.compile(rb"\x00+")
+
+
+def without_nuls(buf: bytes, lo: int, hi: int) -> View:
+    """buf[lo:hi] with its NULs removed: UTF-16 and UTF-32 strings inside binary data, read."""
+    return _WithoutNuls(buf, lo, hi)
+
+
+try:
+    import hyperscan as _hs
+except ImportError:  # pragma: no cover
+    _hs = None
+
+_KINDS = (
+    ("escape", rb"\x1b"),
+    ("bs", rb"\x08"),
+    ("cr", rb"\r[^\n]"),
+    ("zero-width", ZERO_WIDTH),
+    ("other", rb"[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]"),
+    ("move", rb"\x1b\[[0-9;]*[CDGKPX@`a]"),
+)
+
+
+class Controls:
+    """Which bytes a terminal would not show as they are occur in a buffer, and from where:
+    one Hyperscan pass that stops at the first of each kind (re without Hyperscan)."""
+
+    def __init__(self) -> None:
+        self._db = None
+        if _hs is not None:
+            self._db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+            self._db.compile(
+                expressions=[p for _, p in _KINDS],
+                ids=list(range(len(_KINDS))),
+                flags=[_hs.HS_FLAG_SINGLEMATCH] * len(_KINDS),
+            )
+            self._scratch = _hs.Scratch(self._db)
+        self._regexes = [(kind, re.compile(p)) for kind, p in _KINDS]
+
+    def find(self, buf: bytes, lo: int, hi: int) -> tuple[int, frozenset[str]]:
+        """(offset of the first such byte or -1, the kinds present)."""
+        found: dict[str, int] = {}
+        if self._db is None:
+            for kind, regex in self._regexes:
+                match = regex.search(buf, lo, hi)
+                if match is not None:
+                    found[kind] = match.end()
+        else:
+
+            def on_match(id_: int, start: int, end: int, flags: int, context: object) -> None:
+                found[_KINDS[id_][0]] = lo + end
+
+            region = buf[lo:hi] if lo or hi != len(buf) else buf
+            self._db.scan(region, match_event_handler=on_match, scratch=self._scratch)
+        if not found:
+            return -1, frozenset()
+        return max(lo, min(found.values()) - 4), frozenset(found)
+
+
+CONTROLS = Controls()
+
+
+def render_lines(buf: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(start, end) of the lines in buf[lo:hi] that need rendering (backspace, CR, moves)."""
+    lines: list[tuple[int, int]] = []
+    for match in _NEEDS_RENDER.finditer(buf, lo, hi):
+        if lines and match.start() < lines[-1][1]:
+            continue
+        start = buf.rfind(b"\n", lo, match.start()) + 1 or lo
+        end = buf.find(b"\n", match.end(), hi)
+        lines.append((start, hi if end < 0 else end))
+    return lines
 
 
 def needs_render(buf: bytes, lo: int, hi: int) -> bool:

@@ -288,15 +288,21 @@ class Masker:
         spans = scanner.find(buf, lo, hi)
         if self._encoded is not None:
             spans += self._encoded.spans(buf, lo, hi)
-        first = scanner.first_interesting(buf, lo, hi)
+        first, kinds = projection.CONTROLS.find(buf, lo, hi)
         if first < 0:
             return spans
         start = buf.rfind(b"\n", lo, first) + 1 or lo
-        view = projection.stripped(buf, start, hi)
-        spans += _mapped(view, scanner.find(view.text, 0, len(view.text)))
-        if self.binary_at is not None:
+        if self.binary_at is not None:  # binary: only UTF-16/32 strings are read differently
+            if "other" in kinds and b"\0" in buf[start:hi]:
+                view = projection.without_nuls(buf, start, hi)
+                spans += _mapped(view, scanner.find(view.text, 0, len(view.text)))
             return spans
-        for line_start, line_end in _lines_to_render(buf, start, hi):
+        if kinds - {"bs", "cr", "move"}:
+            view = projection.stripped(buf, start, hi, kinds)
+            spans += _mapped(view, scanner.find(view.text, 0, len(view.text)))
+        if not kinds & {"bs", "cr", "move"}:
+            return spans
+        for line_start, line_end in projection.render_lines(buf, start, hi):
             view = projection.rendered(buf, line_start, line_end)
             spans += _mapped(view, scanner.find(view.text, 0, len(view.text)))
         return spans
@@ -367,18 +373,6 @@ def _mapped(view: projection.View, spans: list[Span]) -> list[Span]:
         out.append(Span(min(start, mask_start), max(end, mask_end), mask_start, mask_end,
                         span.name, span.opens_block, span.rank))  # fmt: skip
     return out
-
-
-def _lines_to_render(buf: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
-    lines: list[tuple[int, int]] = []
-    pos = lo
-    while pos < hi:
-        end = buf.find(b"\n", pos, hi)
-        end = hi if end < 0 else end
-        if projection.needs_render(buf, pos, end):
-            lines.append((pos, end))
-        pos = end + 1
-    return lines
 
 
 def _settle(spans: list[Span], pos: int, cut: int, n: int) -> tuple[int, list[Span]]:

@@ -2,7 +2,7 @@
 
     >>> aws = next(d for d in BUILTIN if d.name == "aws-access-key")
     >>> aws.group, aws.triggers[:2]
-    ('cloud-keys', (Trigger(literal=b'a3t', regex=None), Trigger(literal=b'akia', regex=None)))
+    ('cloud-keys', (Trigger(literal=b'a3t', regex=None, caseless=True), Trigger(literal=b'akia', regex=None, caseless=True)))
 
 Each row becomes one Detector: a confirm regex built for its kind (see the
 table's header), the triggers the prefilter looks for, and the checks a
@@ -47,6 +47,11 @@ class Trigger:
 
     literal: bytes | None = None
     regex: bytes | None = None
+    caseless: bool = False
+
+
+# An assignment's trigger: one of its key names, the rest of the identifier, an operator.
+_KEY_TRIGGER = rb"""[\w.-]{0,20}["'`]?[ \t]{0,3}\??(?:=|:|>|,|\|)"""
 
 
 @dataclass(frozen=True)
@@ -123,12 +128,15 @@ def _detector(kind: str, row: dict[str, Any], where: str) -> Detector:
         raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     name = row["name"]
     keywords = [k.lower().encode() for k in row.get("keywords", ())]
-    triggers = [Trigger(literal=k) for k in keywords]
+    triggers = [Trigger(literal=k, caseless=True) for k in keywords]
+    caseless = bool(row.get("ignore_case", False))
     if "trigger" in row:
         given = row["trigger"]
-        triggers = [
-            Trigger(regex=t.encode()) for t in ([given] if isinstance(given, str) else given)
-        ]
+        items = [given] if isinstance(given, str) else given
+        triggers = [Trigger(regex=t.encode(), caseless=caseless) for t in items]
+    elif kind == "assignment":  # a key name alone is too common a word: wait for the operator
+        keys = row["keys"].encode()
+        triggers = [Trigger(regex=b"(?:" + keys + b")" + _KEY_TRIGGER, caseless=True)]
     if not triggers:
         raise ValueError(f"{where}: {name} needs keywords or a trigger")
     regex, width = None, MAX_MATCH
