@@ -58,8 +58,20 @@ def baseline_masker() -> Any:
 
 def _applog(rng: random.Random, lines: int) -> bytes:
     """Access, syslog, JSON and application lines; a secret in about one line in 200."""
-    paths = ["/api/v1/items", "/api/v1/users/42", "/healthz", "/static/app.js", "/login", "/metrics"]
-    agents = ["curl/7.88.1", "Mozilla/5.0 (X11; Linux x86_64)", "kube-probe/1.29", "python-requests/2.31"]
+    paths = [
+        "/api/v1/items",
+        "/api/v1/users/42",
+        "/healthz",
+        "/static/app.js",
+        "/login",
+        "/metrics",
+    ]
+    agents = [
+        "curl/7.88.1",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+        "kube-probe/1.29",
+        "python-requests/2.31",
+    ]
     words = "request handled cache miss retry scheduled job finished worker started connection reset".split()
     rows = []
     fakes = [sample(d, rng)[0].strip() for d in BUILTIN[:60]]

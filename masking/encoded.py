@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import bz2
 import lzma
 import re
@@ -36,7 +35,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from masking.builtins import Span
-from masking.engine import Scanner, _hs
+from masking.engine import HyperscanPrefilter, RegexPrefilter, Scanner, _hs
+from masking.table import Detector
 
 # Hex dump lines: offset, then the bytes as the tool prints them.
 _DUMPS: tuple[tuple[str, re.Pattern[bytes], str], ...] = (
@@ -59,9 +59,9 @@ class EncodedScanner:
 
     def __init__(self, scanner: Scanner) -> None:
         detectors = scanner.detectors
-        self._tokens = Scanner(
-            [d for d in detectors if d.kind == "token" and all(t.literal for t in d.triggers)]
-        )
+        tokens = [d for d in detectors if d.kind == "token" and all(t.literal for t in d.triggers)]
+        self._tokens = Scanner(tokens)
+        self._reverse = _ReversedTokens(tokens)
         self._secrets = Scanner([d for d in detectors if d.group in ("cloud-keys", "credentials")])
         self._trigger = _TRIGGER
 
@@ -72,52 +72,30 @@ class EncodedScanner:
         return self._reversed(buf, lo, hi) + self._folded(buf, lo, hi)
 
     def _reversed(self, buf: bytes, lo: int, hi: int) -> list[Span]:
-        text = buf[lo:hi][::-1]
-        out = []
-        for span in self._tokens.find(text, 0, len(text)):
-            start, end = hi - span.end, hi - span.start
-            out.append(Span(start, end, hi - span.mask_end, hi - span.mask_start, span.name,
-                            False, span.rank))  # fmt: skip
-        return out
+        return self._reverse.spans(buf, lo, hi)
 
     def _folded(self, buf: bytes, lo: int, hi: int) -> list[Span]:
-        """Tokens that appear once the line breaks inside runs of lines of one width go."""
+        """Tokens cut by line breaks (fold -w N, wrapped output): a token keyword whose token
+        runs to the end of its line without being whole is joined with the lines after it."""
         region = buf[lo:hi]
-        if b"\n" not in region or not self._fold_candidate(region):
+        if b"\n" not in region:
             return []
-        starts, lines = _line_table(region)
-        joined, offsets = _unfolded(lines)
         out: list[Span] = []
-        for span in self._tokens.find(joined, 0, len(joined)):
-            first = bisect.bisect_right(offsets, span.mask_start) - 1
-            last = bisect.bisect_right(offsets, span.mask_end - 1) - 1
-            if first == last:
-                continue  # on one line: the plain scan has it
-            for index in range(first, last + 1):
-                piece_start = max(span.mask_start, offsets[index]) - offsets[index]
-                piece_end = min(span.mask_end, offsets[index] + len(lines[index])) - offsets[index]
-                raw = lo + starts[index]
-                out.append(Span(raw + piece_start, raw + piece_end, raw + piece_start,
-                                raw + piece_end, span.name, False, span.rank))  # fmt: skip
+        done = -1
+        tokens = self._tokens
+        joined = region.replace(b"\n", b"")
+        for trigger, _, to in tokens._prefilter.hits(joined, 0, len(joined)):
+            for index, length in tokens._owners[trigger]:
+                start = _unjoined(region, to - length)
+                if start <= done:
+                    continue
+                for span in _rejoined(
+                    tokens._triggered[index], region, start, tokens._ranks[index]
+                ):
+                    out.append(Span(lo + span.start, lo + span.end, lo + span.mask_start,
+                                    lo + span.mask_end, span.name, False, span.rank))  # fmt: skip
+                    done = max(done, span.end)
         return out
-
-    def _fold_candidate(self, region: bytes) -> bool:
-        """A keyword that only appears once lines are joined, or one on a line as long as a
-        neighbour of 64 bytes or fewer: only then are the lines measured."""
-        hits = self._tokens.keyword_ends(region)
-        if len(self._tokens.keyword_ends(region.replace(b"\n", b""))) > len(hits):
-            return True
-        for end in hits:
-            start = region.rfind(b"\n", 0, end) + 1
-            stop = region.find(b"\n", end)
-            if stop < 0 or stop - start > 64:
-                continue
-            after = region.find(b"\n", stop + 1)
-            after = len(region) if after < 0 else after
-            before = region.rfind(b"\n", 0, max(0, start - 1)) + 1
-            if after - stop - 1 == stop - start or (start and start - 1 - before == stop - start):
-                return True
-        return False
 
     # --- reported: the output holds an encoding of the secret --------------------------
 
@@ -155,6 +133,100 @@ class EncodedScanner:
                 pass
         names = dict.fromkeys(s.name for s in self._secrets.find(data, 0, len(data)))
         return [(encoder, name, offset) for name in names]
+
+
+_TOKEN_RUN = re.compile(rb"[A-Za-z0-9_.+/=~-]*")
+
+
+def _rejoined(detector: Detector, region: bytes, start: int, rank: int) -> list[Span]:
+    """The detector's token at `start`, put back together from the lines it was cut into:
+    one Span per piece. Empty if the token is whole on its line or not a token at all."""
+    assert detector.regex is not None
+    line_end = region.find(b"\n", start)
+    if line_end < 0 or detector.regex.match(region, start, line_end) is not None:
+        return []  # whole on one line: the plain scan has it
+    pieces: list[tuple[int, int]] = []
+    pos, size = start, 0
+    while size < detector.width:
+        end = region.find(b"\n", pos)
+        end = len(region) if end < 0 else end
+        stop = end - 1 if region[end - 1 : end] == b"\r" else end
+        run = _TOKEN_RUN.match(region, pos, stop).end()  # type: ignore[union-attr]
+        pieces.append((pos, run))
+        size += run - pos
+        if run < stop or end >= len(region):
+            break  # the token ends on this line
+        pos = end + 1
+    if len(pieces) < 2:
+        return []
+    texts = [region[a:b] for a, b in pieces]
+    joined = b"".join(texts)
+    offsets = list(_cumulative(texts))
+    for endpos in [*offsets[2:], len(joined)]:  # shortest first, crossing at least one break
+        match = detector.regex.match(joined, 0, endpos)
+        if match is None or match.end() <= offsets[1]:
+            continue
+        mask_start, mask_end = detector.secret_span(match)
+        if detector.checks and not detector.accepts(joined[mask_start:mask_end]):
+            continue
+        out = []
+        for (piece_start, piece_end), offset in zip(pieces, offsets, strict=True):
+            first = max(mask_start, offset) - offset
+            last = min(mask_end, offset + piece_end - piece_start) - offset
+            if last > first:
+                out.append(Span(piece_start + first, piece_start + last, piece_start + first,
+                                piece_start + last, detector.name, False, rank))  # fmt: skip
+        return out
+    return []
+
+
+def _unjoined(region: bytes, end: int) -> int:
+    """The offset in region of offset `end` of region.replace(b"\\n", b"")."""
+    at = end
+    counted = 0
+    while True:
+        breaks = region.count(b"\n", 0, at)
+        if breaks == counted:
+            return at
+        at, counted = end + breaks, breaks
+
+
+class _ReversedTokens:
+    """Tokens printed backwards (`rev`): their keywords reversed are looked for in the text
+    as it is, and only the few bytes before a hit are turned around and matched."""
+
+    def __init__(self, detectors: list[Detector]) -> None:
+        self._detectors = detectors
+        literals: list[tuple[int, bytes]] = []
+        for index, detector in enumerate(detectors):
+            for trigger in detector.triggers:
+                if trigger.literal is not None and len(trigger.literal) >= 3:
+                    literals.append((index, trigger.literal[::-1]))
+        self._owners = [index for index, _ in literals]
+        self._lengths = [len(literal) for _, literal in literals]
+        self._prefilter = RegexPrefilter([(lit, None, True) for _, lit in literals])
+        if _hs is not None and literals:
+            self._prefilter = HyperscanPrefilter([(lit, None, True) for _, lit in literals])
+
+    def spans(self, buf: bytes, lo: int, hi: int) -> list[Span]:
+        out: list[Span] = []
+        for id_, _, to in self._prefilter.hits(buf, lo, hi):
+            detector = self._detectors[self._owners[id_]]
+            assert detector.regex is not None
+            line = buf.rfind(b"\n", lo, to - self._lengths[id_]) + 1 or lo
+            start = max(line, to - detector.width)
+            window = buf[start : min(hi, to + 1)][::-1]
+            skip = 1 if to < hi else 0
+            match = detector.regex.match(window, skip)
+            if match is None:
+                continue
+            mask_start, mask_end = detector.secret_span(match)
+            if detector.checks and not detector.accepts(window[mask_start:mask_end]):
+                continue
+            shift = to if skip else to - 1  # window[k] is buf[shift - k]
+            out.append(Span(shift - match.end() + 1, shift - match.start() + 1,
+                            shift - mask_end + 1, shift - mask_start + 1, detector.name))  # fmt: skip
+        return out
 
 
 class _Trigger:
@@ -241,8 +313,10 @@ def _base64_blobs(
     blocks: list[tuple[int, int, list[bytes]]] = []  # (start, end of last line, lines)
     for start, end in hits.get("line", ()):
         line = buf[start:end].strip(b" \t\r")
-        if blocks and buf[blocks[-1][1] : start].strip(b" \t\r\n") == b"" and (
-            len(line) <= len(blocks[-1][2][0]) and not blocks[-1][2][-1].endswith(b"=")
+        if (
+            blocks
+            and buf[blocks[-1][1] : start].strip(b" \t\r\n") == b""
+            and (len(line) <= len(blocks[-1][2][0]) and not blocks[-1][2][-1].endswith(b"="))
         ):
             blocks[-1][2].append(line)
             blocks[-1] = (blocks[-1][0], end, blocks[-1][2])
@@ -323,40 +397,6 @@ def _dump_blocks(buf: bytes, lo: int, hi: int) -> Iterator[tuple[str, int, bytes
             current, data = None, bytearray()
     if data and current is not None:
         yield current[0], start, bytes(data)
-
-
-def _line_table(region: bytes) -> tuple[list[int], list[bytes]]:
-    """Start offset and content (without CR) of each line of region."""
-    starts: list[int] = []
-    lines: list[bytes] = []
-    pos = 0
-    for line in region.split(b"\n"):
-        starts.append(pos)
-        lines.append(line[:-1] if line.endswith(b"\r") else line)
-        pos += len(line) + 1
-    return starts, lines
-
-
-def _unfolded(lines: list[bytes]) -> tuple[bytes, list[int]]:
-    """The lines joined where `fold` would have broken them: after a line of 64 bytes or
-    fewer that is as long as its neighbour (the last, shorter piece keeps its line break).
-    Returns the text and the offset of each line in it."""
-    pieces: list[bytes] = []
-    offsets: list[int] = []
-    size = 0
-    count = len(lines)
-    for index, line in enumerate(lines):
-        offsets.append(size)
-        pieces.append(line)
-        size += len(line)
-        width = len(line)
-        folded = 0 < width <= 64 and index + 1 < count and (
-            (index > 0 and len(lines[index - 1]) == width) or len(lines[index + 1]) == width
-        )
-        if not folded:
-            pieces.append(b"\n")
-            size += 1
-    return b"".join(pieces), offsets
 
 
 def _cumulative(pieces: list[bytes]) -> Iterator[int]:

@@ -146,6 +146,7 @@ _KINDS = (
     ("zero-width", ZERO_WIDTH),
     ("other", rb"[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]"),
     ("move", rb"\x1b\[[0-9;]*[CDGKPX@`a]"),
+    ("binary", rb"[\x01-\x06\x0e-\x1a\x1c-\x1f]|\x00\x00"),
 )
 
 

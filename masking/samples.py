@@ -135,7 +135,9 @@ def card(rng: random.Random) -> bytes:
 
 
 def iban(rng: random.Random) -> bytes:
-    country, length = rng.choice([(b"DE", 22), (b"GB", 22), (b"FR", 27), (b"NL", 18), (b"ES", 24), (b"IT", 27)])
+    country, length = rng.choice(
+        [(b"DE", 22), (b"GB", 22), (b"FR", 27), (b"NL", 18), (b"ES", 24), (b"IT", 27)]
+    )
     bban = _digits(rng, length - 4).encode()
     if country in (b"GB", b"NL"):
         bban = bytes(rng.choice(string.ascii_uppercase.encode()) for _ in range(4)) + bban[4:]
@@ -227,7 +229,15 @@ def fr_nir(rng: random.Random) -> bytes:
     body = b"%d%02d%02d%02d%03d%03d" % (rng.randint(1, 2), rng.randint(40, 99), rng.randint(1, 12),
                                         rng.randint(1, 95), rng.randint(1, 999), rng.randint(1, 999))  # fmt: skip
     key = 97 - int(body) % 97
-    return b"%s %s %s %s %s %s %02d" % (body[:1], body[1:3], body[3:5], body[5:7], body[7:10], body[10:13], key)
+    return b"%s %s %s %s %s %s %02d" % (
+        body[:1],
+        body[1:3],
+        body[3:5],
+        body[5:7],
+        body[7:10],
+        body[10:13],
+        key,
+    )
 
 
 def se_personnummer(rng: random.Random) -> bytes:
@@ -238,7 +248,9 @@ def se_personnummer(rng: random.Random) -> bytes:
 
 def email(rng: random.Random) -> bytes:
     local = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 10)))
-    domain = rng.choice(["example.com", "mail.example.org", "example.co.uk", "xn--bcher-kva.example"])
+    domain = rng.choice(
+        ["example.com", "mail.example.org", "example.co.uk", "xn--bcher-kva.example"]
+    )
     return f"{local}.{rng.choice(['ops', 'dev', 'x'])}@{domain}".encode()
 
 
@@ -258,14 +270,21 @@ PERSONAL: dict[str, Callable[[random.Random], bytes]] = {
     "fr-nir": fr_nir,
     "se-personnummer": se_personnummer,
     "email": email,
-    "phone-fr": lambda rng: b"0%d %02d %02d %02d %02d" % tuple(rng.randint(1, 99) if i else rng.randint(1, 9) for i in range(5)),
+    "phone-fr": lambda rng: (
+        b"0%d %02d %02d %02d %02d"
+        % tuple(rng.randint(1, 99) if i else rng.randint(1, 9) for i in range(5))
+    ),
 }
 
 _HANDWRITTEN: dict[str, tuple[bytes, bytes]] = {
-    "private-key": (b"-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAu1SU1LfVLPH\\n-----END RSA PRIVATE KEY-----",
-                    b"MIIEowIBAAKCAQEAu1SU1LfVLPH"),
-    "private-key-body": (b"MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
-                         b"MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun"),
+    "private-key": (
+        b"-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEAu1SU1LfVLPH\\n-----END RSA PRIVATE KEY-----",
+        b"MIIEowIBAAKCAQEAu1SU1LfVLPH",
+    ),
+    "private-key-body": (
+        b"MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+        b"MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+    ),
     "password": (b"DB_PASSWORD=Tr0ub4dor&3x", b"Tr0ub4dor&3x"),
     "secret": (b'"client_token": "q8Zt2LmVx9Rk4Pw7Yb3N"', b"q8Zt2LmVx9Rk4Pw7Yb3N"),
 }

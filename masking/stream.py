@@ -207,7 +207,8 @@ class Masker:
         out: list[bytes] = []
         start = self._start
         if self.binary_at is None and not self._terminal:
-            cut = _binary_start(buf, start)
+            cut = _binary_start(buf, start) if "binary" in projection.CONTROLS.find(
+                buf, max(0, start - 1), len(buf))[1] else None  # fmt: skip
             if cut is not None:
                 self._process(buf, start, cut, True, out)
                 self.binary_at = self._sent + cut
@@ -408,13 +409,5 @@ _BINARY = re.compile(rb"[\x01-\x06\x0e-\x1a\x1c-\x1f]|\x00\x00")
 
 def _binary_start(buf: bytes, start: int) -> int | None:
     """Offset in buf of the first byte that makes the stream binary, if any."""
-    found = _BINARY.search(buf, max(0, start - 1)) if _maybe_binary(buf, start) else None
+    found = _BINARY.search(buf, max(0, start - 1))
     return max(start, found.start()) if found is not None else None
-
-
-_NOT_BINARY = bytes(range(0x20, 0x100)) + b"\t\n\r\x0b\x0c\x1b\x07\x08"
-
-
-def _maybe_binary(buf: bytes, start: int) -> bool:
-    """A cheap first look: does buf[start:] hold any byte outside text's controls?"""
-    return bool(buf[max(0, start - 1) :].translate(None, _NOT_BINARY))

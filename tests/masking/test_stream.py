@@ -30,7 +30,21 @@ fragments = st.one_of(
     st.sampled_from(LINES),
     st.sampled_from(SECRETS).map(lambda s: b" " + s + b" "),
     st.sampled_from(
-        [b"\n", b"\r\n", b" ", b"\t", b"-", b"+", b"@", b":", b"0", b"12345 ", b"\x1b[0m", b"\r", b"\x08"]
+        [
+            b"\n",
+            b"\r\n",
+            b" ",
+            b"\t",
+            b"-",
+            b"+",
+            b"@",
+            b":",
+            b"0",
+            b"12345 ",
+            b"\x1b[0m",
+            b"\r",
+            b"\x08",
+        ]
     ),
     st.binary(max_size=40).map(lambda b: b.replace(b"\0\0", b"\0")),
 )
