@@ -191,6 +191,8 @@ _NOT_SECRET_KEYS = re.compile(
 _IDENT = re.compile(rb"[A-Za-z0-9_.$@-]{0,80}")
 
 
+_KEY_BEFORE = frozenset(b" \t\r\"'`{([<,;&?|/*#!\x1b")
+_TEXT_VALUE = re.compile(rb"[\x20-\x7e]+")
 _KEY_BEFORE_OPERATOR = re.compile(
     rb"""[=:>,?]{0,2}[ \t]{0,3}["'`\]]?[ \t]{0,3}([A-Za-z0-9_.$@-]{1,80})"""
 )
@@ -209,6 +211,8 @@ def _assignments(
         return
     key_end = operator - found.start(1)
     key_start = operator - found.end(1)
+    if key_start > line_start and buf[key_start - 1] not in _KEY_BEFORE:
+        return  # a key name follows a blank, a quote, a bracket or punctuation, not binary
     name = buf[key_start:key_end].strip(b".-$@")
     if not name or key.fullmatch(name) is None:
         return
@@ -216,7 +220,16 @@ def _assignments(
     if value is not None:
         group = "quoted" if value.group("quoted") is not None else "bare"
         start, end = value.span(group)
-        yield start, end, name
+        if _TEXT_VALUE.fullmatch(buf, start, end) is not None or _utf8(buf[start:end]):
+            yield start, end, name
+
+
+def _utf8(value: bytes) -> bool:
+    """Printable text beyond ASCII (a password in UTF-8), not bytes of a binary file."""
+    try:
+        return value.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        return False
 
 
 def keyed_password(

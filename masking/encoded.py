@@ -59,39 +59,52 @@ class EncodedScanner:
 
     def __init__(self, scanner: Scanner) -> None:
         detectors = scanner.detectors
-        tokens = [d for d in detectors if d.kind == "token" and all(t.literal for t in d.triggers)]
-        self._tokens = Scanner(tokens)
-        self._reverse = _ReversedTokens(tokens)
+        self._tokens = [
+            (rank, d)
+            for rank, d in enumerate(detectors)
+            if d.kind == "token" and all(t.literal for t in d.triggers)
+        ]
+        # One pass finds both: a token's keywords forwards (folded tokens) and backwards (rev).
+        self._keywords: list[tuple[bool, int, int]] = []  # (reversed, token index, length)
+        literals: list[bytes] = []
+        for index, (_, detector) in enumerate(self._tokens):
+            for trigger in detector.triggers:
+                assert trigger.literal is not None
+                for backwards in (False, True):
+                    if backwards and len(trigger.literal) < 3:
+                        continue
+                    self._keywords.append((backwards, index, len(trigger.literal)))
+                    literals.append(trigger.literal[::-1] if backwards else trigger.literal)
+        keys = [(literal, None, True) for literal in literals]
+        self._prefilter: HyperscanPrefilter | RegexPrefilter = RegexPrefilter(keys)
+        if _hs is not None and keys:
+            self._prefilter = HyperscanPrefilter(keys)
         self._secrets = Scanner([d for d in detectors if d.group in ("cloud-keys", "credentials")])
         self._trigger = _TRIGGER
 
     # --- masked: the secret's bytes are all there ------------------------------------
 
     def spans(self, buf: bytes, lo: int, hi: int) -> list[Span]:
-        """Findings in reversed lines and in runs of folded lines, on the raw bytes."""
-        return self._reversed(buf, lo, hi) + self._folded(buf, lo, hi)
+        """Findings in reversed text and in tokens cut by line breaks, on the raw bytes.
 
-    def _reversed(self, buf: bytes, lo: int, hi: int) -> list[Span]:
-        return self._reverse.spans(buf, lo, hi)
-
-    def _folded(self, buf: bytes, lo: int, hi: int) -> list[Span]:
-        """Tokens cut by line breaks (fold -w N, wrapped output): a token keyword whose token
-        runs to the end of its line without being whole is joined with the lines after it."""
+        The keywords are looked for in the text with its line breaks taken out: a
+        folded token's keyword may itself be cut in two."""
         region = buf[lo:hi]
-        if b"\n" not in region:
-            return []
+        folded = b"\n" in region
+        joined = region.replace(b"\n", b"") if folded else region
         out: list[Span] = []
         done = -1
-        tokens = self._tokens
-        joined = region.replace(b"\n", b"")
-        for trigger, _, to in tokens._prefilter.hits(joined, 0, len(joined)):
-            for index, length in tokens._owners[trigger]:
+        for id_, _, to in self._prefilter.hits(joined, 0, len(joined)):
+            backwards, index, length = self._keywords[id_]
+            rank, detector = self._tokens[index]
+            if backwards:
+                end = lo + (_unjoined(region, to) if folded else to)
+                out += _reversed_at(detector, rank, buf, lo, hi, end, length)
+            elif folded:
                 start = _unjoined(region, to - length)
                 if start <= done:
                     continue
-                for span in _rejoined(
-                    tokens._triggered[index], region, start, tokens._ranks[index]
-                ):
+                for span in _rejoined(detector, region, start, rank):
                     out.append(Span(lo + span.start, lo + span.end, lo + span.mask_start,
                                     lo + span.mask_end, span.name, False, span.rank))  # fmt: skip
                     done = max(done, span.end)
@@ -191,42 +204,25 @@ def _unjoined(region: bytes, end: int) -> int:
         at, counted = end + breaks, breaks
 
 
-class _ReversedTokens:
-    """Tokens printed backwards (`rev`): their keywords reversed are looked for in the text
-    as it is, and only the few bytes before a hit are turned around and matched."""
-
-    def __init__(self, detectors: list[Detector]) -> None:
-        self._detectors = detectors
-        literals: list[tuple[int, bytes]] = []
-        for index, detector in enumerate(detectors):
-            for trigger in detector.triggers:
-                if trigger.literal is not None and len(trigger.literal) >= 3:
-                    literals.append((index, trigger.literal[::-1]))
-        self._owners = [index for index, _ in literals]
-        self._lengths = [len(literal) for _, literal in literals]
-        self._prefilter = RegexPrefilter([(lit, None, True) for _, lit in literals])
-        if _hs is not None and literals:
-            self._prefilter = HyperscanPrefilter([(lit, None, True) for _, lit in literals])
-
-    def spans(self, buf: bytes, lo: int, hi: int) -> list[Span]:
-        out: list[Span] = []
-        for id_, _, to in self._prefilter.hits(buf, lo, hi):
-            detector = self._detectors[self._owners[id_]]
-            assert detector.regex is not None
-            line = buf.rfind(b"\n", lo, to - self._lengths[id_]) + 1 or lo
-            start = max(line, to - detector.width)
-            window = buf[start : min(hi, to + 1)][::-1]
-            skip = 1 if to < hi else 0
-            match = detector.regex.match(window, skip)
-            if match is None:
-                continue
-            mask_start, mask_end = detector.secret_span(match)
-            if detector.checks and not detector.accepts(window[mask_start:mask_end]):
-                continue
-            shift = to if skip else to - 1  # window[k] is buf[shift - k]
-            out.append(Span(shift - match.end() + 1, shift - match.start() + 1,
-                            shift - mask_end + 1, shift - mask_start + 1, detector.name))  # fmt: skip
-        return out
+def _reversed_at(
+    detector: Detector, rank: int, buf: bytes, lo: int, hi: int, to: int, length: int
+) -> list[Span]:
+    """A token printed backwards (`rev`) whose reversed keyword ends at `to`: only the bytes
+    before the hit are turned around and matched."""
+    assert detector.regex is not None
+    line = buf.rfind(b"\n", lo, to - length) + 1 or lo
+    start = max(line, to - detector.width)
+    window = buf[start : min(hi, to + 1)][::-1]
+    skip = 1 if to < hi else 0
+    match = detector.regex.match(window, skip)
+    if match is None:
+        return []
+    mask_start, mask_end = detector.secret_span(match)
+    if detector.checks and not detector.accepts(window[mask_start:mask_end]):
+        return []
+    shift = to if skip else to - 1  # window[k] is buf[shift - k]
+    return [Span(shift - match.end() + 1, shift - match.start() + 1, shift - mask_end + 1,
+                 shift - mask_start + 1, detector.name, False, rank)]  # fmt: skip
 
 
 class _Trigger:

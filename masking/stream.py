@@ -79,20 +79,71 @@ def fill(name: str, size: int) -> bytes:
     return text + b"*" * (size - len(text)) if len(text) <= size else b"*" * size
 
 
-# A tail that could be a secret starting: see the module docstring.
-_OPEN_TAIL = re.compile(
-    rb"""(?:[A-Za-z0-9._%+\x80-\xff-]+@[A-Za-z0-9.\x80-\xff-]*"""
-    rb"""|\+?[0-9][0-9 .()-]{3,}[0-9]|[A-Z]{2}[0-9]{2}[A-Z0-9 -]*"""
-    rb"""|(?i:pass|pwd|secret|token|key|auth|cred|sig|session|cookie|bearer|basic|salt)[\w.-]*"""
-    rb"""["'`]?[ \t]*(?:[:=]+|[ \t])[ \t]*["'`]?(?:[^\s"'`]+|["'`][^"'`]*)"""
-    rb"""|-----BEGIN[^\n]*|-{3,}[A-Z ]*|[A-Za-z][A-Za-z0-9+.-]*://[^\s/@]*:[^\s/@]*"""
-    rb"""|(?<![A-Za-z0-9+/_-])(?=[A-Za-z0-9+/_-]*[0-9])(?=[A-Za-z0-9+/_-]*[A-Za-z])[A-Za-z0-9+/_-]{16,}=*"""
-    rb"""|\s-[uU][ \t]+\S+|--(?:user|password|token|secret)[= ]\S*"""
-    rb"""|eyJ[A-Za-z0-9_.\t-]*)\Z"""
+# A tail that could be a secret starting: see the module docstring. Each check is anchored
+# (a match at a known place, never a search): this runs on every read that leaves a tail.
+_EMAIL_OPEN = re.compile(rb"[A-Za-z0-9._%+\x80-\xff-]+@[A-Za-z0-9.\x80-\xff-]*")
+_TOKEN_OPEN = re.compile(rb"(?=[A-Za-z0-9+/_.=-]*[0-9])(?=[A-Za-z0-9+/_.=-]*[A-Za-z])[A-Za-z0-9+/_.=-]{16,}")
+_URL_OPEN = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@]*:[^\s/@]*")
+_NUMBER_BACK = re.compile(rb"[0-9 .()+-]*")
+_IBAN_BACK = re.compile(rb"[A-Z0-9 -]*")
+_IBAN_OPEN = re.compile(rb"[A-Z]{2}[0-9]{2}")
+_SECRET_KEY_END = re.compile(
+    rb"(?i)(?:pass|pwd|secret|token|key|auth|cred|sig|session|cookie|salt|bearer|basic)"
+    rb"[\w.-]{0,20}[\"'`]?[ \t]*[:=]{0,2}$"
 )
+_KEY_START = re.compile(rb"[A-Za-z0-9_.$@-]*")
+_FLAG_OPEN = frozenset(
+    b"-u -U --user --password --passwd --pass --token --secret --api-key --apikey -p".split()
+)
+_HEADER_WORDS = (b"authorization", b"bearer ", b"basic ", b"-----begin", b"-----")
+
+
+def _open_start(text: bytes) -> int:
+    """Where a secret may be starting in `text` so that it runs to the end, or -1."""
+    starts: list[int] = []
+    blank = max(text.rfind(b" "), text.rfind(b"\n"))
+    word = blank + 1  # the last word: text[word:]
+    if word < len(text):
+        last = text[word:]
+        if (
+            _EMAIL_OPEN.fullmatch(last)
+            or _TOKEN_OPEN.fullmatch(last)
+            or _URL_OPEN.fullmatch(last)
+            or last.startswith(b"eyJ")
+        ):
+            starts.append(word)
+        operator = max(last.rfind(b"="), last.rfind(b":"))
+        if 0 < operator < len(last) - 1 and _SECRET_KEY_END.search(last, 0, operator):
+            starts.append(word)
+    back = text[-40:][::-1]
+    number = _NUMBER_BACK.match(back).end()  # type: ignore[union-attr]
+    if sum(c in b"0123456789" for c in back[:number]) >= 5:
+        starts.append(len(text) - number)
+    run = _IBAN_BACK.match(back).end()  # type: ignore[union-attr]
+    if run >= 4 and _IBAN_OPEN.match(text, len(text) - run):
+        starts.append(len(text) - run)
+    if word < len(text) and blank > 0:
+        before = text.rfind(b" ", 0, blank) + 1
+        previous = text[before:blank]
+        if previous in _FLAG_OPEN or _SECRET_KEY_END.search(previous):
+            starts.append(before)  # `password hunter2`, `-u user:pw`, `token: abc`
+    lowered = text[-200:].lower()
+    offset = len(text) - len(lowered)
+    for needle in _HEADER_WORDS:
+        at = lowered.rfind(needle)
+        if at >= 0 and b"\n" not in lowered[at:] and (needle[-1:] != b" " or word > offset + at):
+            starts.append(offset + at)
+    return min(starts) if starts else -1
+
+
 _TOKEN_CHARS = re.compile(rb"[A-Za-z0-9_.+/=~-]*\Z")
-_TOKEN_RUN_BACK = re.compile(rb"[A-Za-z0-9_.+/=~-]*\Z")
-_WORD_BACK = re.compile(rb"[^ \t\n]*\Z")  # what precedes a suspect on its word is held with it
+_WORD = re.compile(rb"[^ \n]*")  # tabs may sit inside a token (see the jwt detector)
+
+
+def _word_start(text: bytes, pos: int) -> int:
+    """The start of the word (run of non-blanks) that holds text[pos] (read backwards)."""
+    back = text[max(0, pos - WINDOW) : pos][::-1]
+    return pos - _WORD.match(back).end()  # type: ignore[union-attr]
 
 
 class Masker:
@@ -318,27 +369,25 @@ class Masker:
         if self._key is not None:
             return 0
         tail = self._buf[self._start :]
-        skip = max(0, len(tail) - 512)
+        skip = max(0, len(tail) - 160)  # a starting secret shows itself in its first bytes
         text = tail[skip:]
         view = None
-        if projection.INTERESTING.search(text) is not None:
+        if projection.CONTROLS.find(text, 0, len(text))[0] >= 0:
             view = projection.stripped(text, 0, len(text))
             text = view.text
         starts = []
-        found = _OPEN_TAIL.search(text)
-        if found is not None:
-            starts.append(found.start())
+        found = _open_start(text)
+        if found >= 0:
+            starts.append(found)
         for keyword_start, keyword_end in self._scanner.keyword_hits(text):
             if _TOKEN_CHARS.match(text, keyword_end) is not None:
-                run = _TOKEN_RUN_BACK.search(text, 0, keyword_start)
-                starts.append(run.start() if run is not None else keyword_start)
+                starts.append(keyword_start)
         if not starts:
             return -1
         start = min(starts)
-        start -= len(_WORD_BACK.search(text, 0, start).group())  # type: ignore[union-attr]
         if view is not None:
-            start = view.origin(start, start + 1)[0] if start < len(text) else len(tail) - skip
-        return skip + start
+            start = view.origin(start, start + 1)[0] if start < len(text) else len(text)
+        return _word_start(tail, skip + start)  # what precedes it on its word is held with it
 
     def _keep(self, buf: bytes, pos: int) -> None:
         """Keep the unsent bytes, and the sent start of their line (bounded) for rescans."""
