@@ -191,7 +191,7 @@ _NOT_SECRET_KEYS = re.compile(
 _IDENT = re.compile(rb"[A-Za-z0-9_.$@-]{0,80}")
 
 
-_KEY_BEFORE = frozenset(b" \t\r\"'`{([<,;&?|/*#!\x1b")
+_KEY_BEFORE = frozenset(b" \t\r\n\"'`{([<,;&?|/*#!\x1b")
 _TEXT_VALUE = re.compile(rb"[\x20-\x7e]+")
 _KEY_BEFORE_OPERATOR = re.compile(
     rb"""[=:>,?]{0,2}[ \t]{0,3}["'`\]]?[ \t]{0,3}([A-Za-z0-9_.$@-]{1,80})"""
@@ -232,10 +232,22 @@ def _utf8(value: bytes) -> bool:
         return False
 
 
+_PASSWORD_BARE = re.compile(rb"""[^\s"'`;]+""")
+_QUERY_BARE = re.compile(rb"""[^\s"'`;&#]+""")
+
+
 def keyed_password(
     name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
 ) -> Iterator[Span]:
-    for start, end, _ in _assignments(buf, to, line_start, line_end, _PASSWORD_KEY):
+    for start, end, key in _assignments(buf, to, line_start, line_end, _PASSWORD_KEY):
+        if buf[start - 1 : start] not in (b'"', b"'", b"`"):  # unquoted: a password may hold & ( ) < >
+            key_start = buf.rfind(key, line_start, start)
+            query = key_start > line_start and buf[key_start - 1] in b"?&"
+            bare = (_QUERY_BARE if query else _PASSWORD_BARE).match(buf, start, line_end)
+            if bare is not None:
+                end = max(end, bare.end())
+                while end > start + 1 and buf[end - 1] in b",)]}":
+                    end -= 1
         if validators.password_value(buf[start:end]):
             yield Span(start, end, start, end, name)
 

@@ -238,8 +238,10 @@ class Scanner:
         found: dict[tuple[int, int, str], Span],
         searched: dict[int, tuple[int, int]],
     ) -> None:
-        newline = buf.rfind(b"\n", lo, at)
+        # A regex trigger may begin with the line break before its line: look from its end.
+        newline = buf.rfind(b"\n", lo, to - 1 if fuzzy else at)
         line_start = newline + 1 if newline >= 0 else lo
+        at = max(at, line_start)
         line_end = buf.find(b"\n", to, hi)
         if line_end < 0:
             line_end = hi
