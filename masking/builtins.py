@@ -164,7 +164,7 @@ _PASSWORD_KEY = re.compile(
 )
 _SECRET_WORDS = (
     rb"secret|token|credentials?|creds|auth|signature|salt|sessionid|session[_.-]?(?:id|key|token)|"
-    rb"jsessionid|phpsessid|sid|cookie|bearer|jwt|otp|totp|sas|pat|api[_.-]?key|apikey|"
+    rb"jsessionid|phpsessid|sid|bearer|jwt|otp|totp|sas|pat|api[_.-]?key|apikey|"
     rb"access[_.-]?key|secret[_.-]?key|private[_.-]?key|auth[_.-]?key|client[_.-]?key|"
     rb"master[_.-]?key|encryption[_.-]?key|signing[_.-]?key|license[_.-]?key|app[_.-]?key|"
     rb"consumer[_.-]?key|account[_.-]?key|service[_.-]?key|subscription[_.-]?key|"
@@ -240,7 +240,11 @@ def keyed_password(
     name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
 ) -> Iterator[Span]:
     for start, end, key in _assignments(buf, to, line_start, line_end, _PASSWORD_KEY):
-        if buf[start - 1 : start] not in (b'"', b"'", b"`"):  # unquoted: a password may hold & ( ) < >
+        if buf[start - 1 : start] not in (
+            b'"',
+            b"'",
+            b"`",
+        ):  # unquoted: a password may hold & ( ) < >
             key_start = buf.rfind(key, line_start, start)
             query = key_start > line_start and buf[key_start - 1] in b"?&"
             bare = (_QUERY_BARE if query else _PASSWORD_BARE).match(buf, start, line_end)

@@ -71,10 +71,17 @@ class EncodedScanner:
             for trigger in detector.triggers:
                 assert trigger.literal is not None
                 for backwards in (False, True):
-                    if backwards and len(trigger.literal) < 3:
-                        continue
+                    if len(trigger.literal) < 3 or (
+                        not backwards and _WEAK.fullmatch(trigger.literal)
+                    ):
+                        continue  # too common a word to follow across line breaks
                     self._keywords.append((backwards, index, len(trigger.literal)))
                     literals.append(trigger.literal[::-1] if backwards else trigger.literal)
+        forwards = [
+            lit for lit, (back, _, _) in zip(literals, self._keywords, strict=True) if not back
+        ]
+        self._prefixes = {lit[:k] for lit in forwards for k in range(1, len(lit) + 1)}
+        self._longest = max((len(lit) for lit in literals), default=0)
         keys = [(literal, None, True) for literal in literals]
         self._prefilter: HyperscanPrefilter | RegexPrefilter = RegexPrefilter(keys)
         if _hs is not None and keys:
@@ -84,7 +91,7 @@ class EncodedScanner:
 
     # --- masked: the secret's bytes are all there ------------------------------------
 
-    def spans(self, buf: bytes, lo: int, hi: int) -> list[Span]:
+    def spans(self, buf: bytes, lo: int, hi: int, final: bool = True) -> list[Span]:
         """Findings in reversed text and in tokens cut by line breaks, on the raw bytes.
 
         The keywords are looked for in the text with its line breaks taken out: a
@@ -93,6 +100,8 @@ class EncodedScanner:
         folded = b"\n" in region
         joined = region.replace(b"\n", b"") if folded else region
         out: list[Span] = []
+        if folded and not final:
+            out += self._may_continue(region, joined)
         done = -1
         for id_, _, to in self._prefilter.hits(joined, 0, len(joined)):
             backwards, index, length = self._keywords[id_]
@@ -104,11 +113,26 @@ class EncodedScanner:
                 start = _unjoined(region, to - length)
                 if start <= done:
                     continue
-                for span in _rejoined(detector, region, start, rank):
+                for span in _rejoined(detector, region, start, rank, final):
                     out.append(Span(lo + span.start, lo + span.end, lo + span.mask_start,
                                     lo + span.mask_end, span.name, False, span.rank))  # fmt: skip
                     done = max(done, span.end)
         return out
+
+    def _may_continue(self, region: bytes, joined: bytes) -> list[Span]:
+        """The region ends with short lines whose last bytes start a keyword (`gh`, then `p_`
+        on the next line): hold them back until the next lines show whether a token follows."""
+        if not _fold_signature(region):
+            return []
+        tail = joined[-self._longest :].lower()
+        for size in range(len(tail), 0, -1):
+            if tail[-size:] in self._prefixes:
+                start = _unjoined(region, len(joined) - size)
+                line = region.rfind(b"\n", 0, start) + 1
+                if region.find(b"\n", start) - line <= FOLD_WIDTH:
+                    end = len(region)
+                    return [Span(line, end + 1, end, end, "", False, 0)]
+        return []
 
     # --- reported: the output holds an encoding of the secret --------------------------
 
@@ -149,25 +173,36 @@ class EncodedScanner:
 
 
 _TOKEN_RUN = re.compile(rb"[A-Za-z0-9_.+/=~-]*")
+FOLD_WIDTH = 40  # lines this short or shorter may be pieces of a folded token
+_WEAK = re.compile(rb"key-|api-|pat\.|sat\.|sig=|code=|secret_")  # words, not token prefixes
 
 
-def _rejoined(detector: Detector, region: bytes, start: int, rank: int) -> list[Span]:
+def _rejoined(
+    detector: Detector, region: bytes, start: int, rank: int, final: bool = True
+) -> list[Span]:
     """The detector's token at `start`, put back together from the lines it was cut into:
     one Span per piece. Empty if the token is whole on its line or not a token at all."""
     assert detector.regex is not None
     line_end = region.find(b"\n", start)
     if line_end < 0 or detector.regex.match(region, start, line_end) is not None:
         return []  # whole on one line: the plain scan has it
+    line_start = region.rfind(b"\n", 0, start) + 1
+    if line_end - line_start > FOLD_WIDTH or b"-----" in region[line_start:line_end]:
+        return []  # not a fold: base64 (76), PEM (64) and xxd -p (60) lines are wider
     pieces: list[tuple[int, int]] = []
     pos, size = start, 0
     while size < detector.width:
         end = region.find(b"\n", pos)
-        end = len(region) if end < 0 else end
+        if end < 0:  # the region ends before the token does: hold it back, it may go on
+            if final:
+                break
+            size = len(region)  # a finding that masks nothing and ends past the region
+            return [Span(start, size + 1, size, size, detector.name, False, rank)]
         stop = end - 1 if region[end - 1 : end] == b"\r" else end
         run = _TOKEN_RUN.match(region, pos, stop).end()  # type: ignore[union-attr]
         pieces.append((pos, run))
         size += run - pos
-        if run < stop or end >= len(region):
+        if run < stop or stop - pos > FOLD_WIDTH:
             break  # the token ends on this line
         pos = end + 1
     if len(pieces) < 2:
@@ -191,6 +226,17 @@ def _rejoined(detector: Detector, region: bytes, start: int, rank: int) -> list[
                                 piece_start + last, detector.name, False, rank))  # fmt: skip
         return out
     return []
+
+
+def _fold_signature(region: bytes) -> bool:
+    """The last two whole lines are of one width, FOLD_WIDTH or less: what fold leaves."""
+    end = region.rfind(b"\n")
+    middle = region.rfind(b"\n", 0, end) if end > 0 else -1
+    if middle < 0:
+        return False
+    first = region.rfind(b"\n", 0, middle) + 1
+    width = end - middle - 1
+    return 0 < width <= FOLD_WIDTH and middle - first == width
 
 
 def _unjoined(region: bytes, end: int) -> int:

@@ -82,7 +82,9 @@ def fill(name: str, size: int) -> bytes:
 # A tail that could be a secret starting: see the module docstring. Each check is anchored
 # (a match at a known place, never a search): this runs on every read that leaves a tail.
 _EMAIL_OPEN = re.compile(rb"[A-Za-z0-9._%+\x80-\xff-]+@[A-Za-z0-9.\x80-\xff-]*")
-_TOKEN_OPEN = re.compile(rb"(?=[A-Za-z0-9+/_.=-]*[0-9])(?=[A-Za-z0-9+/_.=-]*[A-Za-z])[A-Za-z0-9+/_.=-]{16,}")
+_TOKEN_OPEN = re.compile(
+    rb"(?=[A-Za-z0-9+/_.=-]*[0-9])(?=[A-Za-z0-9+/_.=-]*[A-Za-z])[A-Za-z0-9+/_.=-]{16,}"
+)
 _URL_OPEN = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*://[^\s/@]*:[^\s/@]*")
 _NUMBER_BACK = re.compile(rb"[0-9 .()+-]*")
 _IBAN_BACK = re.compile(rb"[A-Z0-9 -]*")
@@ -300,7 +302,7 @@ class Masker:
         lo = pos
         if self._dirty:  # rescan the line whose start went out on a release
             lo = max(buf.rfind(b"\n", 0, pos) + 1, pos - WINDOW)
-        spans = [s for s in self._find(buf, lo, end) if s.mask_end > pos and s.start < cut]
+        spans = [s for s in self._find(buf, lo, end, final) if s.mask_end > pos and s.start < cut]
         spans.sort(key=lambda span: (span.start, -span.end, span.rank))
         cut, spans = _settle(spans, pos, cut, end)
         if self._encoded is not None and cut > pos:
@@ -333,13 +335,13 @@ class Masker:
             self._dirty = True
         return cut
 
-    def _find(self, buf: bytes, lo: int, hi: int) -> list[Span]:
+    def _find(self, buf: bytes, lo: int, hi: int, final: bool = True) -> list[Span]:
         """Findings in the raw bytes and, where the terminal would show something else, in
         the projection."""
         scanner = self._scanner
         spans = scanner.find(buf, lo, hi)
         if self._encoded is not None:
-            spans += self._encoded.spans(buf, lo, hi)
+            spans += self._encoded.spans(buf, lo, hi, final)
         first, kinds = projection.CONTROLS.find(buf, lo, hi)
         if first < 0:
             return spans
@@ -439,7 +441,7 @@ def _settle(spans: list[Span], pos: int, cut: int, n: int) -> tuple[int, list[Sp
         if not crossing:
             break
         span = crossing[0]
-        cut = span.start if span.start > pos else span.end
+        cut = span.start if span.start >= pos else span.end
     if cut <= pos and n - pos > 2 * WINDOW:
         cut = n - WINDOW
     kept = []
