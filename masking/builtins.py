@@ -171,10 +171,11 @@ _SECRET_WORDS = (
     rb"webhook[_.-]?key|deploy[_.-]?key|hmac[_.-]?key|shared[_.-]?key|session[_.-]?secret"
 )
 _SECRET_KEY = re.compile(
-    rb"(?i)(?:.*?[^a-z0-9])?(?:"
+    rb"(?i)(?:(?:.*?[^a-z0-9])?(?:"
     + _SECRET_WORDS
     + rb")|.*?[a-z0-9](?-i:Secret|Token|Key|ApiKey|Auth)"
-    rb"|(?:[a-z0-9]+[_.-])*[a-z0-9]+[_.-]key"
+    rb"|(?:[a-z0-9]+[_.-])*[a-z0-9]+[_.-]key)"
+    rb"(?:[_.-]?(?:base|value|b64|base64|hex|raw|data|bytes))?"  # SECRET_KEY_BASE, client-key-data
 )
 # `<something>_key` is a secret unless the something says the key is a name, an index or public.
 _NOT_SECRET_KEYS = re.compile(

@@ -48,6 +48,7 @@ _DUMPS: tuple[tuple[str, re.Pattern[bytes], str], ...] = (
     ),
     ("hex (od -x)", re.compile(rb"[0-7a-f]{7} ((?:[0-9a-f]{4} ?){1,8})"), "le16"),
     ("hex (od -t x1)", re.compile(rb"[0-7a-f]{6,7} ((?:[0-9a-f]{2} ?){1,16})(?: +>.*<)?"), "be"),
+    ("hex (od -An -tx1)", re.compile(rb" ?((?:[0-9a-f]{2} ){3,31}[0-9a-f]{2})"), "be"),
     ("od -c", re.compile(rb"[0-7]{7}((?:   [ -~]|  \\[0nrtabfv]| [0-7]{3}){1,16})"), "chars"),
 )
 _ESCAPES = {b"\\n": b"\n", b"\\t": b"\t", b"\\r": b"\r", b"\\0": b"\0"}
@@ -143,11 +144,9 @@ class EncodedScanner:
             return []
         found: list[tuple[str, str, int]] = []
         for start, text in _base64_blobs(buf, lo, hi, hits):
-            try:
-                data = base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
-            except (binascii.Error, ValueError):
-                continue
-            found += self._decoded("base64", data, start)
+            encoder, data = _decode_base(text)
+            if data:
+                found += self._decoded(encoder, data, start)
         for start, text in _hex_blobs(buf, hits):
             try:
                 data = bytes.fromhex(text.decode("ascii"))
@@ -280,8 +279,11 @@ class _Trigger:
     masked as a secret value already."""
 
     _PATTERNS = (
-        ("line", rb"(?m)^[ \t]*[A-Za-z0-9+/]{16,}={0,2}[ \t\r]*$"),
-        ("dump", rb"(?m)^[0-7a-f]{6,8}:? {1,3}(?:[0-9a-f]{2,6} |[ -~]   |\\[0nrt]  )"),
+        ("line", rb"(?m)^[ \t]*[A-Za-z0-9+/]{16,}={0,6}[ \t\r]*$"),
+        (
+            "dump",
+            rb"(?m)^(?:[0-7a-f]{6,8}:? {1,3}(?:[0-9a-f]{2,6} |[ -~]   |\\[0nrt]  )| (?:[0-9a-f]{2} ){7}[0-9a-f]{2})",
+        ),
     )
 
     def __init__(self) -> None:
@@ -373,7 +375,7 @@ def _hex_blobs(buf: bytes, hits: dict[str, list[tuple[int, int]]]) -> Iterator[t
     start, parts, last_end = -1, [], -1
     for line_start, end in hits.get("line", ()):
         line = buf[line_start:end].strip(b" \t\r")
-        if len(line) < 32 or line.strip(b"0123456789abcdefABCDEF"):
+        if len(line) < (2 if parts else 32) or line.strip(b"0123456789abcdefABCDEF"):
             continue
         if parts and buf[last_end:line_start].strip(b"\r\n") == b"":
             parts.append(line)
@@ -387,8 +389,24 @@ def _hex_blobs(buf: bytes, hits: dict[str, list[tuple[int, int]]]) -> Iterator[t
 
 
 def _mixed(start: int, text: bytes) -> Iterator[tuple[int, bytes]]:
-    if len(text) >= 16 and _LOWER.search(text) and _UPPER.search(text):
+    if len(text) >= 16 and _UPPER.search(text) and (_LOWER.search(text) or _BASE32.fullmatch(text)):
         yield start, text
+
+
+_BASE32 = re.compile(rb"[A-Z2-7]+=*")
+
+
+def _decode_base(text: bytes) -> tuple[str, bytes]:
+    """(encoder, bytes): base32 for text in its alphabet, else base64; b"" if neither."""
+    if _BASE32.fullmatch(text) and len(text.rstrip(b"=")) * 5 % 8 < 5:
+        try:
+            return "base32", base64.b32decode(text + b"=" * (-len(text) % 8))
+        except (binascii.Error, ValueError):
+            pass
+    try:
+        return "base64", base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return "base64", b""
 
 
 _LOWER = re.compile(rb"[a-z]")

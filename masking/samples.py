@@ -286,6 +286,8 @@ _HANDWRITTEN: dict[str, tuple[bytes, bytes]] = {
         b"MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
     ),
     "password": (b"DB_PASSWORD=Tr0ub4dor&3x", b"Tr0ub4dor&3x"),
+    "pgpass-password": (b"db.example.com:5432:app:appuser:Zq8r2Lmv", b"Zq8r2Lmv"),
+    "redis-password": (b"requirepass q8Zt2LmVx9", b"q8Zt2LmVx9"),
     "secret": (b'"client_token": "q8Zt2LmVx9Rk4Pw7Yb3N"', b"q8Zt2LmVx9Rk4Pw7Yb3N"),
 }
 

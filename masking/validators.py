@@ -353,13 +353,13 @@ def password_value(value: bytes) -> bool:
     `--password-stdin` are settings or references; `hunter2`, `S3cr3t!`,
     `correcthorsebatterystaple` are passwords. Short all-lowercase words are
     taken for settings: the price is a dictionary word of 11 letters or fewer
-    used as a password.
+    used as a password, and words joined by hyphens (`backslash-newlines`).
     """
     value = value.strip(b"\"'`")
     if len(value) < 4 or placeholder(value) or _PATH.fullmatch(value):
         return False
-    if _WORDY.fullmatch(value) and len(value) < 12:
-        return False
+    if _WORDY.fullmatch(value) and (len(value) < 12 or b"-" in value or b"_" in value):
+        return False  # a word, or words joined by - or _: a setting (read-only, files)
     return not (value.isdigit() and len(value) < 6)
 
 

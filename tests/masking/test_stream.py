@@ -84,7 +84,7 @@ def test_any_split_gives_the_same_output_as_one_read(data: bytes, cuts: list[int
     assert pieces == whole
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=texts, cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=12))
 def test_split_invariance_holds_for_every_binary_policy_and_terminals(
     data: bytes, cuts: list[int]
@@ -124,7 +124,7 @@ INVISIBLE = [
 ]  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(
     index=st.integers(min_value=0, max_value=len(SECRETS) - 1),
     where=st.lists(st.floats(min_value=0.01, max_value=0.99), min_size=1, max_size=3),
@@ -147,7 +147,7 @@ def test_escape_sequences_inside_a_secret_do_not_hide_it(
     assert secret not in shown(out), (line, out)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     chunks=st.lists(st.binary(max_size=300), max_size=20),
     releases=st.lists(st.booleans(), max_size=20),
@@ -165,9 +165,9 @@ def test_masker_never_raises_on_any_bytes(
 
 
 def test_secret_split_across_two_reads_is_masked() -> None:
-    for secret in SECRETS[::3]:
+    for secret in SECRETS[::4]:
         line = b"value: " + secret + b" end\n"
-        for cut in range(1, len(line), 3):
+        for cut in sorted({1, len(line) - 1, *range(7, len(line), max(1, len(line) // 9))}):
             masker = Masker()
             out = masker.feed(line[:cut]) + masker.feed(line[cut:]) + masker.flush()
             assert out == masked_whole(line), (secret, cut)
