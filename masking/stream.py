@@ -190,6 +190,7 @@ class Masker:
         self.stopped = False
         self._fed = 0  # bytes fed so far
         self._compressed: CompressedStream | None = None
+        self._controls: tuple[bytes, int, tuple[int, frozenset[str]]] = (b"", -1, (-1, frozenset()))
 
     @property
     def pending(self) -> int:
@@ -259,9 +260,11 @@ class Masker:
     def _run(self, buf: bytes, *, final: bool) -> bytes:
         out: list[bytes] = []
         start = self._start
+        controls = projection.CONTROLS.find(buf, start, len(buf))
+        self._controls = (buf, start, controls)  # _find reuses it for the same bytes
         if self.binary_at is None and not self._terminal:
-            cut = _binary_start(buf, start) if "binary" in projection.CONTROLS.find(
-                buf, max(0, start - 1), len(buf))[1] else None  # fmt: skip
+            binary = "binary" in controls[1] or buf[start - 1 : start + 1] == b"\0\0"
+            cut = _binary_start(buf, start) if binary else None
             if cut is not None:
                 self._process(buf, start, cut, True, out)
                 self.binary_at = self._sent + cut
@@ -342,7 +345,11 @@ class Masker:
         spans = scanner.find(buf, lo, hi)
         if self._encoded is not None:
             spans += self._encoded.spans(buf, lo, hi, final)
-        first, kinds = projection.CONTROLS.find(buf, lo, hi)
+        known_buf, known_lo, known = self._controls
+        if known_buf is buf and known_lo == lo and hi == len(buf):
+            first, kinds = known
+        else:
+            first, kinds = projection.CONTROLS.find(buf, lo, hi)
         if first < 0:
             return spans
         start = buf.rfind(b"\n", lo, first) + 1 or lo
