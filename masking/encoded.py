@@ -1,8 +1,7 @@
 """Secrets passed through an encoder or a transformation on their way out.
 
-    >>> from masking.engine import Scanner
     >>> from masking.table import BUILTIN
-    >>> enc = EncodedScanner(Scanner(BUILTIN))
+    >>> enc = EncodedScanner(BUILTIN)
     >>> enc.find(b"QUtJQUlPU0ZPRE5ON0VYQU1QTEUK\\n", 0, 29)
     [('base64', 'aws-access-key', 0)]
 
@@ -31,7 +30,7 @@ import bz2
 import lzma
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from masking.builtins import Span
@@ -58,8 +57,7 @@ MAX_DECODED = 4 * 1024 * 1024  # bytes of one stream a decompressor may produce
 class EncodedScanner:
     """Looks at decided text for reversed, folded and encoded secrets."""
 
-    def __init__(self, scanner: Scanner) -> None:
-        detectors = scanner.detectors
+    def __init__(self, detectors: Sequence[Detector]) -> None:
         self._tokens = [
             (rank, d)
             for rank, d in enumerate(detectors)
@@ -87,16 +85,50 @@ class EncodedScanner:
         self._prefilter: HyperscanPrefilter | RegexPrefilter = RegexPrefilter(keys)
         if _hs is not None and keys:
             self._prefilter = HyperscanPrefilter(keys)
+        # What the main scan looks for on our behalf (Scanner(extra=...)): reversed keywords,
+        # and two short lines of token characters in a row, the only place a fold can be.
+        self._reversed_ids = [i for i, (back, _, _) in enumerate(self._keywords) if back]
+        self.extra = [(literals[i], None, True) for i in self._reversed_ids]
+        self.extra.append((None, _FOLD_RUN, False))
         self._secrets = Scanner([d for d in detectors if d.group in ("cloud-keys", "credentials")])
         self._trigger = _TRIGGER
 
     # --- masked: the secret's bytes are all there ------------------------------------
 
-    def spans(self, buf: bytes, lo: int, hi: int, final: bool = True) -> list[Span]:
+    def spans(
+        self,
+        buf: bytes,
+        lo: int,
+        hi: int,
+        final: bool = True,
+        extra_hits: list[tuple[int, int]] | None = None,
+    ) -> list[Span]:
         """Findings in reversed text and in tokens cut by line breaks, on the raw bytes.
 
         The keywords are looked for in the text with its line breaks taken out: a
         folded token's keyword may itself be cut in two."""
+        if extra_hits is not None:  # the main scan looked already: only where it found something
+            return self._from_hits(buf, lo, hi, final, extra_hits)
+        return self._scan(buf, lo, hi, final)
+
+    def _from_hits(
+        self, buf: bytes, lo: int, hi: int, final: bool, extra_hits: list[tuple[int, int]]
+    ) -> list[Span]:
+        out: list[Span] = []
+        fold_run = len(self._reversed_ids)
+        folds = False
+        for index, to in extra_hits:
+            if index == fold_run:
+                folds = True
+                continue
+            _, token, length = self._keywords[self._reversed_ids[index]]
+            rank, detector = self._tokens[token]
+            out += _reversed_at(detector, rank, buf, lo, hi, to, length)
+        if folds:
+            out += self._scan(buf, lo, hi, final)
+        return out
+
+    def _scan(self, buf: bytes, lo: int, hi: int, final: bool) -> list[Span]:
         region = buf[lo:hi]
         folded = b"\n" in region
         joined = region.replace(b"\n", b"") if folded else region
@@ -172,6 +204,7 @@ class EncodedScanner:
 
 
 _TOKEN_RUN = re.compile(rb"[A-Za-z0-9_.+/=~-]*")
+_FOLD_RUN = rb"(?:^|\n)[A-Za-z0-9_.+/=~-]{1,40}\r?\n[A-Za-z0-9_.+/=~-]{1,40}\r?(?:\n|$)"
 FOLD_WIDTH = 40  # lines this short or shorter may be pieces of a folded token
 _WEAK = re.compile(rb"key-|api-|pat\.|sat\.|sig=|code=|secret_")  # words, not token prefixes
 

@@ -156,16 +156,18 @@ _CACHE: dict[tuple[int, ...], tuple[Prefilter, list[list[Owner]]]] = {}
 
 
 def prefilter_for(
-    detectors: Sequence[Detector], engine: str = "auto"
+    detectors: Sequence[Detector], engine: str = "auto", extra: Sequence[TriggerKey] = ()
 ) -> tuple[Prefilter, list[list[Owner]]]:
-    """The prefilter for these detectors and, per trigger id, the detectors it serves.
+    """The prefilter for these detectors and, per trigger id, the detectors it serves; `extra`
+    triggers (no detector: their hits are kept for the caller) come last.
 
     Built once per set of detectors (compiling takes a fraction of a second)."""
-    key = (hash(engine), *(id(d) for d in detectors))
+    key = (hash(engine), hash(tuple(extra)), *(id(d) for d in detectors))
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
     triggers, owners = _triggers(detectors)
+    triggers, owners = triggers + list(extra), owners + [[] for _ in extra]
     prefilter: Prefilter
     if engine == "re" or (engine == "auto" and _hs is None) or not triggers:
         prefilter = RegexPrefilter(triggers)
@@ -185,13 +187,21 @@ ENGINE = "hyperscan" if _hs is not None else "re"
 class Scanner:
     """Find every finding of some detectors in buf[lo:hi]. Stateless between calls."""
 
-    def __init__(self, detectors: Sequence[Detector], *, engine: str = "auto") -> None:
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        *,
+        engine: str = "auto",
+        extra: Sequence[TriggerKey] = (),
+    ) -> None:
         self.detectors = tuple(detectors)
         ranked = [(rank, d) for rank, d in enumerate(self.detectors) if d.triggers]
         self._triggered = tuple(d for _, d in ranked)
         self._ranks = [rank for rank, _ in ranked]
         self._custom = [(i, d) for i, d in enumerate(self.detectors) if not d.triggers]
-        self._prefilter, self._owners = prefilter_for(self._triggered, engine)
+        self._prefilter, self._owners = prefilter_for(self._triggered, engine, extra)
+        self._extra_base = len(self._owners) - len(extra)
+        self.extra_hits: list[tuple[int, int]] = []  # (extra index, end) of the last find()
 
     def keyword_ends(self, text: bytes) -> list[int]:
         """Where each trigger hit in `text` ends."""
@@ -211,9 +221,12 @@ class Scanner:
         """Findings that start in buf[lo:hi] (buf before lo is context for boundaries)."""
         found: dict[tuple[int, int, str], Span] = {}
         searched: dict[int, tuple[int, int]] = {}
-        if self._triggered:
-            owners, detectors = self._owners, self._triggered
+        self.extra_hits = extra = []
+        if self._owners:
+            owners, detectors, base = self._owners, self._triggered, self._extra_base
             for trigger, _, to in self._prefilter.hits(buf, lo, hi):
+                if trigger >= base:
+                    extra.append((trigger - base, to))
                 for index, length in owners[trigger]:
                     fuzzy = length < 0  # a regex trigger: its hit starts somewhere in [at, to)
                     at = max(lo, to + length) if fuzzy else to - length

@@ -171,8 +171,9 @@ class Masker:
     ) -> None:
         if binary not in BINARY_POLICIES:
             raise ValueError(f"binary must be one of {', '.join(BINARY_POLICIES)}")
-        self._scanner = Scanner(detectors, engine=engine)
-        self._encoded = EncodedScanner(self._scanner) if encoded else None
+        self._encoded = EncodedScanner(detectors) if encoded else None
+        extra = self._encoded.extra if self._encoded is not None else ()
+        self._scanner = Scanner(detectors, engine=engine, extra=extra)
         self._policy = binary
         self._terminal = terminal
         self._modify = modify
@@ -344,7 +345,7 @@ class Masker:
         scanner = self._scanner
         spans = scanner.find(buf, lo, hi)
         if self._encoded is not None:
-            spans += self._encoded.spans(buf, lo, hi, final)
+            spans += self._encoded.spans(buf, lo, hi, final, scanner.extra_hits)
         known_buf, known_lo, known = self._controls
         if known_buf is buf and known_lo == lo and hi == len(buf):
             first, kinds = known
