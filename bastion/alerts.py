@@ -2,7 +2,10 @@
 
 The detector is fed every audited event (decisions on commands, lines and
 SFTP requests, refusals, session ends) by `Bastion.audit`, so no protocol
-code knows about it. It raises:
+code knows about it. Denial streaks and bursts are counted in the store
+(`Store.count_command`), so an identity's commands add up whichever nodes
+they reach; without counts (the store unreachable) this node's own memory
+counts. It raises:
 
 - `rule`: a rule with `action = "alert"` matched (allowed, but flagged);
 - `denied-streak`: N denials in a row for one identity;
@@ -24,6 +27,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from bastion.store.records import CommandCounts
 
 COOLDOWN = 60.0
 MAX_TRACKED = 10000  # identities tracked at once; the oldest are forgotten
@@ -71,8 +76,21 @@ class AlertDetector:
         self._recent: dict[str, deque[float]] = {}
         self._last: dict[tuple[str, str], float] = {}
 
-    def audited(self, fields: Mapping[str, Any]) -> list[Alert]:
-        """Alerts raised by one audit row (as given to Bastion.audit)."""
+    @staticmethod
+    def outcome(fields: Mapping[str, Any]) -> str | None:
+        """How a row counts towards streaks and bursts: deny, allow, other; None: not a command."""
+        if fields.get("kind") not in _DECIDED or fields.get("decision") is None:
+            return None
+        decision = fields["decision"]
+        return (
+            "deny" if decision == "deny" else "allow" if decision in ("allow", "alert") else "other"
+        )
+
+    def audited(
+        self, fields: Mapping[str, Any], counts: CommandCounts | None = None
+    ) -> list[Alert]:
+        """Alerts raised by one audit row (as given to Bastion.audit); `counts`, if given,
+        are the identity's streak and burst window as the store counted them (all nodes)."""
         kind, decision = fields.get("kind"), fields.get("decision")
         identity = fields.get("identity") or "-"
         stamp = fields.get("time")
@@ -94,16 +112,25 @@ class AlertDetector:
             rule = fields.get("rule")
             alerts.append(Alert("rule", detail=f"rule {rule} matched", rule=rule, **context))
         if decision == "deny":
-            streak = self._denied.get(identity, 0) + 1
-            self._denied[identity] = streak
-            if streak >= self.thresholds.denied_streak:
-                self._denied[identity] = 0
+            if counts is not None:
+                streak = counts.denied_streak
+                due = streak > 0 and streak % self.thresholds.denied_streak == 0
+            else:
+                streak = self._denied.get(identity, 0) + 1
+                self._denied[identity] = streak
+                due = streak >= self.thresholds.denied_streak
+                if due:
+                    self._denied[identity] = 0
+            if due:
                 alerts += self._once(
                     Alert("denied-streak", detail=f"{streak} denials in a row", **context)
                 )
-        elif decision in ("allow", "alert"):
+        elif decision in ("allow", "alert") and counts is None:
             self._denied.pop(identity, None)
-        alerts += self._burst(identity, now, context)
+        if counts is not None:
+            alerts += self._burst_counted(counts.in_window, context)
+        else:
+            alerts += self._burst(identity, now, context)
         self._forget_if_too_many()
         return alerts
 
@@ -135,6 +162,12 @@ class AlertDetector:
         if len(window) <= self.thresholds.burst_commands:
             return []
         detail = f"{len(window)} commands within {self.thresholds.burst_seconds:g} s"
+        return self._once(Alert("burst", detail=detail, **context))
+
+    def _burst_counted(self, in_window: int, context: dict[str, Any]) -> list[Alert]:
+        if in_window <= self.thresholds.burst_commands:
+            return []
+        detail = f"{in_window} commands within {self.thresholds.burst_seconds:g} s"
         return self._once(Alert("burst", detail=detail, **context))
 
     def _once(self, alert: Alert) -> list[Alert]:

@@ -1,13 +1,14 @@
 """bastion.toml -> frozen dataclasses, validated once at the edge.
 
-Tables: [server], [rules], [approvals], [masking], [[issuer]] (OIDC issuers)
-and [[role]]. tomllib
+Tables: [server], [store], [rules], [approvals], [alerts], [audit], [masking],
+[recordings], [[issuer]] (OIDC issuers) and [[role]]. tomllib
 keeps no positions, so errors in [[role]] and [[issuer]] tables name the line
 of the table's header, found by scanning the text.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import tomllib
@@ -21,6 +22,7 @@ from bastion.identity.oidc import IssuerConfig
 from bastion.identity.roles import Role, parse_roles
 from bastion.masking import MaskingConfig, parse_masking
 from bastion.notify import check_webhook_url
+from bastion.recordings.config import RecordingsConfig, parse_recordings
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -32,6 +34,17 @@ listen = "127.0.0.1:2222"
 host_names = ["localhost", "127.0.0.1"]
 # Seconds the bastion waits for a target's SSH handshake.
 upstream_timeout = 10
+# This node's name in the sessions table (default: the host name). Nodes sharing
+# one store need different names; a restarted node ends its own open sessions.
+# node = "bastion-1"
+# Balancers (addresses) whose connections start with a PROXY protocol v2 header
+# (haproxy `send-proxy-v2`), so sessions keep the agent's real address.
+# proxy_protocol = ["127.0.0.1"]
+
+[store]
+# Where state lives: the state dir's bastion.db (SQLite) unless set. Several
+# nodes share one PostgreSQL database: url = "postgresql://bastion@db/bastion"
+# url = "sqlite:///var/lib/bastion/bastion.db"
 
 [rules]
 # "default" is the built-in guardrail pack; other names are TOML files beside this one.
@@ -66,6 +79,16 @@ binary = "mask"
 holdback_ms = 40
 echo_ms = 5
 
+[recordings]
+# Where session recordings (asciicast v2) go: "local" (<state dir>/recordings), or
+# S3-compatible storage, written through a local spool uploaded as sessions run:
+# url = "s3://bucket/prefix"
+# endpoint = "https://s3.example.com"   # else $AWS_ENDPOINT_URL; keys else $AWS_ACCESS_KEY_ID...
+# A recording that cannot be written raises an alert; "close" also ends the session.
+on_failure = "continue"
+# Exec stdin recorded as input events per session (bytes); past this only counted.
+max_input_bytes = 1048576
+
 # Roles: with at least one [[role]], an identity needs a matching role to reach
 # anything (its certificate's groups, or its token's claims, are matched).
 # Without any, certificate principals alone decide. Example:
@@ -91,6 +114,18 @@ class ServerConfig:
     listen_port: int = 2222
     host_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     upstream_timeout: float = 10.0
+    node: str | None = None  # None: the host name
+    proxy_protocol: tuple[str, ...] = ()  # balancer addresses that send PROXY v2 headers
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str | None = None  # None: sqlite:/// the state dir's bastion.db
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    anchor_key: str | None = None  # an OpenSSH private key file that signs anchors
 
 
 @dataclass(frozen=True)
@@ -113,10 +148,13 @@ class AlertsConfig:
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig
+    store: StoreConfig = StoreConfig()
+    audit: AuditConfig = AuditConfig()
     rules: RulesConfig = RulesConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
     alerts: AlertsConfig = AlertsConfig()
     masking: MaskingConfig = MaskingConfig()
+    recordings: RecordingsConfig = RecordingsConfig()
     roles: tuple[Role, ...] = ()
     issuers: tuple[IssuerConfig, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -151,12 +189,24 @@ def load_config(path: Path) -> Config:
     warnings = [
         f"{path}: unknown table or key {key!r} ignored"
         for key in data
-        if key not in ("server", "rules", "role", "issuer", "approvals", "alerts", "masking")
+        if key
+        not in (
+            "server",
+            "store",
+            "audit",
+            "rules",
+            "role",
+            "issuer",
+            "approvals",
+            "alerts",
+            "masking",
+            "recordings",
+        )
     ]
     server = data.get("server", {})
     if not isinstance(server, dict):
         raise ConfigError(f"{path}: [server] must be a table")
-    known = {"listen", "host_names", "upstream_timeout"}
+    known = {"listen", "host_names", "upstream_timeout", "node", "proxy_protocol"}
     warnings += [f"{path}: unknown key server.{key} ignored" for key in server if key not in known]
     host, port = parse_listen(str(server.get("listen", "127.0.0.1:2222")))
     names = server.get("host_names", ["localhost", "127.0.0.1", socket.gethostname()])
@@ -165,6 +215,8 @@ def load_config(path: Path) -> Config:
     timeout = server.get("upstream_timeout", 10)
     if not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
         raise ConfigError(f"{path}: server.upstream_timeout must be a number of seconds (1-300)")
+    node = check_node_name(server.get("node"), path)
+    proxies = _proxy_addresses(server.get("proxy_protocol", []), path)
     rules = data.get("rules", {})
     if not isinstance(rules, dict):
         raise ConfigError(f"{path}: [rules] must be a table")
@@ -190,16 +242,67 @@ def load_config(path: Path) -> Config:
         warnings,
         {role.name: role.mask_patterns for role in roles if role.mask_patterns},
     )
+    recordings = parse_recordings(data.get("recordings", {}), str(path), warnings)
     return Config(
-        server=ServerConfig(host, port, tuple(names), float(timeout)),
+        server=ServerConfig(host, port, tuple(names), float(timeout), node, proxies),
+        store=_store(data.get("store", {}), path, warnings),
+        audit=_audit(data.get("audit", {}), path, warnings),
         rules=RulesConfig(tuple(policy), default_action),
         approvals=approvals,
         alerts=alerts,
         masking=masking,
+        recordings=recordings,
         roles=tuple(roles),
         issuers=tuple(issuers),
         warnings=tuple(warnings),
     )
+
+
+_NODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def check_node_name(value: Any, path: Path) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _NODE.match(value):
+        raise ConfigError(f"{path}: server.node must be a name of letters, digits, '.', '_', '-'")
+    return value
+
+
+def _proxy_addresses(value: Any, path: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > 64:
+        raise ConfigError(f"{path}: server.proxy_protocol must be a list of balancer addresses")
+    addresses = []
+    for item in value:
+        try:
+            addresses.append(str(ipaddress.ip_address(item)))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{path}: server.proxy_protocol: {item!r} is not an IP address"
+            ) from None
+    return tuple(addresses)
+
+
+def _store(table: Any, path: Path, warnings: list[str]) -> StoreConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [store] must be a table")
+    warnings += [f"{path}: unknown key store.{key} ignored" for key in table if key != "url"]
+    url = table.get("url")
+    if url is None:
+        return StoreConfig()
+    if not isinstance(url, str) or not url.startswith(("sqlite:", "postgresql:", "postgres:")):
+        raise ConfigError(f"{path}: store.url must be sqlite:///PATH or postgresql://...")
+    return StoreConfig(url)
+
+
+def _audit(table: Any, path: Path, warnings: list[str]) -> AuditConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [audit] must be a table")
+    warnings += [f"{path}: unknown key audit.{key} ignored" for key in table if key != "anchor_key"]
+    key = table.get("anchor_key")
+    if key is not None and (not isinstance(key, str) or not key):
+        raise ConfigError(f"{path}: audit.anchor_key must be a file name")
+    return AuditConfig(key)
 
 
 def _approvals(table: Any, path: Path, warnings: list[str]) -> ApprovalsConfig:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 
-from bastion.config import DEFAULT_CONFIG
+from bastion.config import DEFAULT_CONFIG, load_config
 from bastion.identity.authorities import Authorities
+from bastion.recordings import spool_dir
+from bastion.recordings.config import RecordingsConfig
 from bastion.statedir import StateDir
-from bastion.store.db import Database
+from bastion.store import BlockingStore, open_store
 
 
 def initialise(state: StateDir, *, listen: str | None = None) -> list[str]:
@@ -25,13 +28,16 @@ def initialise(state: StateDir, *, listen: str | None = None) -> list[str]:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         created.append("bastion.toml")
-    if not state.recordings.exists():
-        state.recordings.mkdir(mode=0o700)
+    recordings = spool_dir(RecordingsConfig(), state.root)  # the default "local" store
+    if not recordings.exists():
+        recordings.mkdir(mode=0o700)
         created.append("recordings/")
     created += [f"keys/{name}" for name in Authorities.initialise(state.keys)]
+    url = state.store_url(load_config(state.config_file).store.url)
     had_db = state.database.exists()
-    Database(state.database, create=True).close()
-    os.chmod(state.database, 0o600)
-    if not had_db:
-        created.append("bastion.db")
+    BlockingStore(open_store(url, node=f"init@{socket.gethostname()}", create=True)).close()
+    if url == state.store_url() and state.database.exists():
+        os.chmod(state.database, 0o600)
+        if not had_db:
+            created.append("bastion.db")
     return created

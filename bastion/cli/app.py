@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bastion.cli import certs, mask_cli, records, requests_cli, rules_cli, setup, targets
+from bastion.cli import certs, mask_cli, records, requests_cli, rules_cli, setup, store_cli, targets
 from bastion.errors import BastionError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(certs.cert_app, name="cert")
 app.add_typer(certs.ca_app, name="ca")
 app.add_typer(rules_cli.app, name="rules")
 app.add_typer(requests_cli.app, name="requests")
+app.add_typer(store_cli.app, name="store")
 app.command("approve")(requests_cli.approve)
 app.command("deny")(requests_cli.deny)
 records.register(app)

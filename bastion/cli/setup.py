@@ -102,6 +102,15 @@ def serve(
     init_first: bool = typer.Option(
         False, "--init", help="Initialise the state dir first if needed (containers)."
     ),
+    node: str | None = typer.Option(None, help="This node's name (default: server.node)."),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Run N processes sharing the port, each a node NAME-wI."
+    ),
+    share: str = typer.Option(
+        "inherit", help="How workers share the port: inherit or reuseport."
+    ),
+    reuse_port: bool = typer.Option(False, "--reuse-port", hidden=True),
+    listen_fd: int | None = typer.Option(None, "--listen-fd", hidden=True),
 ) -> None:
     """Run the bastion until SIGTERM or Ctrl-C."""
     from bastion.server import open_bastion, run_bastion
@@ -115,15 +124,39 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    bastion = open_bastion(state_dir(state_dir_path))
+    if node is not None:
+        from bastion.config import check_node_name
+
+        check_node_name(node, Path("--node"))
+    if workers > 1:
+        raise typer.Exit(
+            _supervise(state_dir(state_dir_path), listen, node, workers, log_level, share)
+        )
+    sock = None
+    if listen_fd is not None:
+        import socket
+
+        sock = socket.socket(fileno=listen_fd)
+    bastion = open_bastion(state_dir(state_dir_path), node)
     try:
-        asyncio.run(run_bastion(bastion, listen))
+        asyncio.run(run_bastion(bastion, listen, sock=sock, reuse_port=reuse_port))
     except OSError as exc:
         from bastion.errors import BastionError
 
         raise BastionError(f"cannot listen: {exc.strerror or exc}") from None
-    finally:
-        bastion.db.close()
+
+
+def _supervise(
+    state, listen: str | None, node: str | None, workers: int, log_level: str, share: str
+) -> int:
+    from bastion.config import load_config
+    from bastion.nodes import default_node_name
+    from bastion.workers import run_workers
+
+    config = load_config(state.config_file)
+    address = listen or f"{config.server.listen_host}:{config.server.listen_port}"
+    base = node or config.server.node or default_node_name()
+    return run_workers(state.root, address, workers, base, log_level, share)
 
 
 def demo(

@@ -11,13 +11,20 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, audit_rows, wait_until
+from harness import (
+    TARGET_NAME,
+    TEST_LOGIN,
+    Agent,
+    BastionProcess,
+    audit_rows,
+    recording_path,
+    state_store,
+    wait_until,
+)
 from ptydriver import PtyProcess
 from tmuxterm import TmuxTerminal
 
-from bastion.store.db import Database
 from masking import fill
-from bastion.store.repos import SessionRepo
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -33,11 +40,8 @@ def asciinema_cat(path: Path) -> subprocess.CompletedProcess[bytes]:
 
 def find_session(state, predicate, timeout: float = 10.0):
     def lookup():
-        db = Database(state.database)
-        try:
-            return next((s for s in reversed(SessionRepo(db).list()) if predicate(s)), None)
-        finally:
-            db.close()
+        with state_store(state) as store:
+            return next((s for s in reversed(store.list_sessions()) if predicate(s)), None)
 
     return wait_until(lookup, timeout)
 
@@ -69,10 +73,10 @@ def test_exec_output_is_masked_and_the_recording_holds_the_masked_text(
 
     session = _finished_session(bastion, tag)
     assert session is not None
-    played = asciinema_cat(Path(session.recording))
+    played = asciinema_cat(recording_path(bastion.state, session.id))
     assert played.returncode == 0, played.stderr
     assert b"key=[MASKED:aws-access-key]" in played.stdout
-    recorded = Path(session.recording).read_bytes()
+    recorded = recording_path(bastion.state, session.id).read_bytes()
     for secret in (AWS_KEY, CARD, EMAIL):
         assert secret.encode() not in recorded and secret.encode() not in played.stdout
     rows = wait_until(
@@ -126,18 +130,18 @@ def test_shell_output_is_masked_on_the_terminal_and_in_the_recording(
     finally:
         shell.kill()
     session = find_session(
-        bastion.state, lambda s: s.kind == "shell" and s.ended and _holds(s, tag)
+        bastion.state, lambda s: s.kind == "shell" and s.ended and _holds(bastion.state, s, tag)
     )
     assert session is not None
-    recorded = Path(session.recording).read_bytes()
+    recorded = recording_path(bastion.state, session.id).read_bytes()
     assert b"[MASKED:aws-access-key]" in recorded and AWS_KEY.encode() not in recorded
-    played = asciinema_cat(Path(session.recording))
+    played = asciinema_cat(recording_path(bastion.state, session.id))
     assert played.returncode == 0 and AWS_KEY.encode() not in played.stdout
 
 
-def _holds(session, tag: str) -> bool:
+def _holds(state, session, tag: str) -> bool:
     try:
-        return tag.encode() in Path(session.recording).read_bytes()
+        return tag.encode() in recording_path(state, session.id).read_bytes()
     except OSError:
         return False
 
