@@ -8,6 +8,7 @@ of the table's header, found by scanning the text.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import tomllib
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.alerts import AlertThresholds
-from bastion.errors import BastionError, ConfigError
+from bastion.errors import BastionError, ConfigError, UsageError
 from bastion.identity.oidc import IssuerConfig
 from bastion.identity.roles import Role, parse_roles
 from bastion.masking import MaskingConfig, parse_masking
@@ -32,6 +33,10 @@ listen = "127.0.0.1:2222"
 host_names = ["localhost", "127.0.0.1"]
 # Seconds the bastion waits for a target's SSH handshake.
 upstream_timeout = 10
+# Live agent connections one identity may hold at once; more are refused and audited.
+max_connections_per_identity = 100
+# Prometheus /metrics, /healthz and /readyz on this HOST:PORT (off unless set).
+# metrics = "127.0.0.1:9120"
 
 [rules]
 # "default" is the built-in guardrail pack; other names are TOML files beside this one.
@@ -82,12 +87,17 @@ holdback_ms = 40
 """
 
 
+MAX_CONNECTIONS_PER_IDENTITY = 100
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 2222
     host_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     upstream_timeout: float = 10.0
+    metrics: tuple[str, int] | None = None  # (host, port) of the operations listener
+    max_connections_per_identity: int = MAX_CONNECTIONS_PER_IDENTITY
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,24 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), port
 
 
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+
+
+def validate_host_name(name: str) -> str:
+    """A name (or address) agents reach the bastion by: a principal of its host certificate."""
+    if not _HOST_NAME.match(name) and not _is_ip_address(name):
+        raise UsageError(f"invalid host name {name!r}: expected a DNS name or an IP address")
+    return name
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def load_config(path: Path) -> Config:
     if not path.is_file():
         raise ConfigError(f"no configuration at {path}: run `bastion init` first")
@@ -153,15 +181,7 @@ def load_config(path: Path) -> Config:
     server = data.get("server", {})
     if not isinstance(server, dict):
         raise ConfigError(f"{path}: [server] must be a table")
-    known = {"listen", "host_names", "upstream_timeout"}
-    warnings += [f"{path}: unknown key server.{key} ignored" for key in server if key not in known]
-    host, port = parse_listen(str(server.get("listen", "127.0.0.1:2222")))
-    names = server.get("host_names", ["localhost", "127.0.0.1", socket.gethostname()])
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"{path}: server.host_names must be a list of strings")
-    timeout = server.get("upstream_timeout", 10)
-    if not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
-        raise ConfigError(f"{path}: server.upstream_timeout must be a number of seconds (1-300)")
+    server_config = _server(server, path, warnings)
     rules = data.get("rules", {})
     if not isinstance(rules, dict):
         raise ConfigError(f"{path}: [rules] must be a table")
@@ -188,7 +208,7 @@ def load_config(path: Path) -> Config:
         {role.name: role.mask_patterns for role in roles if role.mask_patterns},
     )
     return Config(
-        server=ServerConfig(host, port, tuple(names), float(timeout)),
+        server=server_config,
         rules=RulesConfig(tuple(policy), default_action),
         approvals=approvals,
         alerts=alerts,
@@ -197,6 +217,37 @@ def load_config(path: Path) -> Config:
         issuers=tuple(issuers),
         warnings=tuple(warnings),
     )
+
+
+def _server(server: dict[str, Any], path: Path, warnings: list[str]) -> ServerConfig:
+    known = {"listen", "host_names", "upstream_timeout", "metrics", "max_connections_per_identity"}
+    warnings += [f"{path}: unknown key server.{key} ignored" for key in server if key not in known]
+    host, port = parse_listen(str(server.get("listen", "127.0.0.1:2222")))
+    names = server.get("host_names", ["localhost", "127.0.0.1", socket.gethostname()])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{path}: server.host_names must be a list of strings")
+    for name in names:
+        try:
+            validate_host_name(name)
+        except UsageError as exc:
+            raise ConfigError(f"{path}: server.host_names: {exc}") from None
+    timeout = server.get("upstream_timeout", 10)
+    if not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
+        raise ConfigError(f"{path}: server.upstream_timeout must be a number of seconds (1-300)")
+    metrics = server.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, str):
+            raise ConfigError(f"{path}: server.metrics must be a HOST:PORT string")
+        try:
+            metrics = parse_listen(metrics)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: server.metrics: {exc}") from None
+    cap = server.get("max_connections_per_identity", MAX_CONNECTIONS_PER_IDENTITY)
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 100000:
+        raise ConfigError(
+            f"{path}: server.max_connections_per_identity must be a whole number from 1 to 100000"
+        )
+    return ServerConfig(host, port, tuple(names), float(timeout), metrics, cap)
 
 
 def _approvals(table: Any, path: Path, warnings: list[str]) -> ApprovalsConfig:

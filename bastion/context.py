@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncssh
 
+from bastion import metrics, observe
 from bastion.alerts import Alert, AlertDetector
 from bastion.config import Config
 from bastion.decide import Decider
@@ -103,6 +104,7 @@ class Bastion:
             handle.row_id = AuditRepo(db).add(**fields)
 
         self._submit(insert)
+        observe.audited(fields)
         self._watch(lambda: self.alerts.audited(fields))
         return handle
 
@@ -126,10 +128,12 @@ class Bastion:
 
     def session_started(self, **fields: Any) -> None:
         self._sessions[fields["id"]] = (fields.get("identity") or "-", fields.get("target") or "")
+        metrics.session_started(fields["id"], fields.get("kind") or "other")
         self._submit(lambda db: SessionRepo(db).start(**fields))
 
     def session_finished(self, session_id: str, **fields: Any) -> None:
         self._submit(lambda db: SessionRepo(db).finish(session_id, **fields))
+        metrics.session_finished(session_id, fields.get("bytes_in"), fields.get("bytes_out"))
         identity, target = self._sessions.pop(session_id, ("-", None))
         if fields.get("bytes_out"):
             self._watch(
@@ -142,6 +146,7 @@ class Bastion:
 
     def raise_alert(self, alert: Alert) -> None:
         """Store, log and announce an alert."""
+        metrics.alert_raised(alert.kind)
         log.warning(
             "ALERT %s: %s (identity %s, session %s)",
             alert.kind,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import typer
@@ -52,17 +51,20 @@ def login(
     """Exchange an OIDC token for a short-lived SSH certificate."""
     from bastion.identity.device import device_login
     from bastion.login import login as do_login
-    from bastion.login import read_token
+    from bastion.login import plan_login, read_token
 
     if device:
         if token_file is not None or token_env is not None:
             raise UsageError("--device takes no --token-file or --token-env")
         if not issuer:
             raise UsageError("--device needs --issuer URL (the OIDC issuer to sign in with)")
+    plan = plan_login(bastion, out.expanduser(), host_ca)  # before anyone signs in
+    if device:
+        assert issuer is not None
         token = device_login(issuer, client_id, say=lambda text: typer.echo(text, err=True))
     else:
         token = read_token(token_file, token_env)
-    result = do_login(bastion, token, out.expanduser(), host_ca)
+    result = do_login(plan, token)
     typer.echo(
         f"certificate serial {result.serial} for {result.identity}, logins {', '.join(result.principals)}"
     )
@@ -77,45 +79,79 @@ def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
 
 
+HostNameOption = typer.Option(
+    [],
+    "--host-name",
+    envvar="BASTION_HOST_NAMES",
+    help="A name agents reach the bastion by (repeatable; $BASTION_HOST_NAMES, space-separated);"
+    " its host certificate lists it, with localhost and 127.0.0.1.",
+    show_default=False,
+)
+
+
 def init(
     state_dir_path: Path | None = StateDirOption,
     listen: str | None = typer.Option(None, help="HOST:PORT written into a new bastion.toml."),
+    host_name: list[str] = HostNameOption,
 ) -> None:
     """Create the state dir: config, database, recordings folder and CA keys."""
     from bastion.config import parse_listen
     from bastion.setup_state import initialise
 
     if listen:
-        parse_listen(listen)
+        _usage_listen(parse_listen, listen, "--listen")
     state = state_dir(state_dir_path)
-    created = initialise(state, listen=listen)
+    created = initialise(state, listen=listen, host_names=host_name)
     if created:
         typer.echo(f"initialised {state.root}: created {', '.join(created)}")
     else:
         typer.echo(f"{state.root} already initialised; nothing changed")
 
 
+def _usage_listen(parse, text: str, flag: str) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """A bad address on the command line is a usage error (2), not a config error."""
+    from bastion.errors import ConfigError
+
+    try:
+        return parse(text)
+    except ConfigError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
 def serve(
     state_dir_path: Path | None = StateDirOption,
     listen: str | None = typer.Option(None, help="HOST:PORT (default: server.listen)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_format: str = typer.Option(
+        "text", help="text, or json: one object per line (time, level, logger, event, ...)."
+    ),
+    host_name: list[str] = HostNameOption,
+    metrics: str | None = typer.Option(
+        None,
+        envvar="BASTION_METRICS",
+        help="HOST:PORT for /metrics, /healthz and /readyz (default: server.metrics; off).",
+    ),
     init_first: bool = typer.Option(
         False, "--init", help="Initialise the state dir first if needed (containers)."
     ),
 ) -> None:
     """Run the bastion until SIGTERM or Ctrl-C."""
+    from bastion import logs
+    from bastion.config import parse_listen, validate_host_name
     from bastion.server import open_bastion, run_bastion
     from bastion.setup_state import initialise
 
+    logs.configure(log_level, log_format)
+    if listen:
+        _usage_listen(parse_listen, listen, "--listen")
+    metrics_listen = _usage_listen(parse_listen, metrics, "--metrics") if metrics else None
+    for name in host_name:
+        validate_host_name(name)
     if init_first:
-        initialise(state_dir(state_dir_path), listen=listen)
-
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        initialise(state_dir(state_dir_path), listen=listen, host_names=host_name)
+    bastion = open_bastion(
+        state_dir(state_dir_path), host_names=host_name, metrics_listen=metrics_listen
     )
-    logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    bastion = open_bastion(state_dir(state_dir_path))
     try:
         asyncio.run(run_bastion(bastion, listen))
     except OSError as exc:

@@ -21,6 +21,7 @@ import time
 
 import asyncssh
 
+from bastion import metrics
 from bastion.context import Bastion, IdentityRefused
 from bastion.exchange import LOGIN_USER
 from bastion.identity.certinfo import CertificateInfo
@@ -130,6 +131,15 @@ class OuterServer(asyncssh.SSHServer):
             assert self._conn is not None
             self._conn.send_auth_banner(f"bastion: {exc}\r\n")
             self.bastion.audit(kind="refused", identity=info.key_id, detail=str(exc))
+            metrics.connection_refused("certificate")
+            return False
+        over = self._over_connection_limit(self.identity.name)
+        if over is not None:
+            assert self._conn is not None
+            self._conn.send_auth_banner(f"bastion: {over}\r\n")
+            self.bastion.audit(kind="refused", identity=info.key_id, detail=over)
+            metrics.connection_refused("per-identity-limit")
+            self.identity = None
             return False
         self.bastion.connection_authenticated(self._conn, self.identity)
         log.info(
@@ -140,6 +150,15 @@ class OuterServer(asyncssh.SSHServer):
             self.peer,
         )
         return True
+
+    def _over_connection_limit(self, name: str) -> str | None:
+        """Why one more connection of `name` is refused, if it is (`[server]
+        max_connections_per_identity`): one agent must not exhaust the bastion."""
+        cap = self.bastion.config.server.max_connections_per_identity
+        held = sum(1 for other in self.bastion.live.values() if other.name == name)
+        if held < cap:
+            return None
+        return f"too many connections for {name} ({held} open, at most {cap}); close some first"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.bastion.connection_closed(self._conn)

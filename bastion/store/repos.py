@@ -108,6 +108,11 @@ class CertificateRepo:
 
     def revoke_identity(self, identity: str) -> int:
         """Revoke every certificate issued to `identity`; returns how many were revoked now."""
+        known = self.db.conn.execute(
+            "SELECT 1 FROM certificates WHERE identity = ? LIMIT 1", (identity,)
+        ).fetchone()
+        if known is None:
+            raise NotFound(f"no certificate was ever issued to {identity!r}")
         cur = self.db.conn.execute(
             "UPDATE certificates SET revoked = ? WHERE identity = ? AND revoked IS NULL",
             (time.time(), identity),

@@ -94,6 +94,12 @@ class RequestRepo:
 
     # --- the reviewer's side -------------------------------------------------------
 
+    def count_pending(self) -> int:
+        row = self.db.conn.execute(
+            "SELECT COUNT(*) FROM requests WHERE state = 'pending'"
+        ).fetchone()
+        return int(row[0])
+
     def get(self, request_id: int) -> dict[str, Any]:
         row = self.db.conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
         if row is None:
