@@ -121,9 +121,13 @@ def _usage_listen(parse, text: str, flag: str) -> tuple[str, int]:  # type: igno
 def serve(
     state_dir_path: Path | None = StateDirOption,
     listen: str | None = typer.Option(None, help="HOST:PORT (default: server.listen)."),
-    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_level: str = typer.Option(
+        "info", envvar="BASTION_LOG_LEVEL", help="debug, info, warning or error."
+    ),
     log_format: str = typer.Option(
-        "text", help="text, or json: one object per line (time, level, logger, event, ...)."
+        "text",
+        envvar="BASTION_LOG_FORMAT",
+        help="text, or json: one object per line (time, level, logger, event, ...).",
     ),
     host_name: list[str] = HostNameOption,
     metrics: str | None = typer.Option(
