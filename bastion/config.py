@@ -52,8 +52,13 @@ default_action = "allow"
 # Stored (`bastion alerts`), logged, and POSTed here if set.
 # webhook = "https://hooks.example.com/bastion-alerts"
 # denied_streak = 5          # denials in a row for one identity
-# burst_commands = 30        # commands from one identity within burst_seconds
+# Bursts: decisions of one kind from one identity within burst_seconds.
+# burst_commands = 30        # shell lines
+# burst_exec = 100           # exec commands (an Ansible task makes several per host)
+# burst_sftp = 1000          # SFTP requests (an sftp batch makes one per file operation)
+# burst_channels = 100       # shells and subsystems opened
 # burst_seconds = 10
+# alert_on_transfers = false # scp/rsync/git/sftp transfers are audited, not alerted
 # output_bytes = 104857600   # bytes one command or session sends to the agent
 
 [masking]
@@ -271,15 +276,19 @@ def _approvals(table: Any, path: Path, warnings: list[str]) -> ApprovalsConfig:
 _ALERT_LIMITS = {
     "denied_streak": (2, 1000),
     "burst_commands": (2, 100000),
+    "burst_exec": (2, 1000000),
+    "burst_sftp": (2, 1000000),
+    "burst_channels": (2, 1000000),
     "burst_seconds": (1, 3600),
     "output_bytes": (1024, 1 << 50),
 }
+_ALERT_SWITCHES = ("alert_on_transfers",)
 
 
 def _alerts(table: Any, path: Path, warnings: list[str]) -> AlertsConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [alerts] must be a table")
-    known = {"webhook", *_ALERT_LIMITS}
+    known = {"webhook", *_ALERT_LIMITS, *_ALERT_SWITCHES}
     warnings += [f"{path}: unknown key alerts.{key} ignored" for key in table if key not in known]
     webhook = table.get("webhook")
     if webhook is not None:
@@ -298,6 +307,11 @@ def _alerts(table: Any, path: Path, warnings: list[str]) -> AlertsConfig:
                     f"{path}: alerts.{key} must be a whole number from {low} to {high}"
                 )
             values[key] = value
+    for key in _ALERT_SWITCHES:
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"{path}: alerts.{key} must be true or false")
+            values[key] = table[key]
     return AlertsConfig(webhook, AlertThresholds(**values))
 
 
