@@ -168,6 +168,28 @@ def _is_ip_address(text: str) -> bool:
     return True
 
 
+def parse_bastion_address(text: str) -> tuple[str, int]:
+    """`HOST[:PORT]` (port 22 by default; IPv6 as `[::1]:2222`)."""
+    host, port = text, "22"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                host = ""
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    elif ":" in text:  # a bare IPv6 address
+        host = text
+    try:
+        validate_host_name(host)
+    except UsageError:
+        host = ""
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise UsageError(f"invalid bastion address {text!r}: expected HOST[:PORT]")
+    return host, int(port)
+
+
 def load_config(path: Path) -> Config:
     if not path.is_file():
         raise ConfigError(f"no configuration at {path}: run `bastion init` first")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncssh
 
-from bastion.config import validate_host_name
+from bastion.config import parse_bastion_address
 from bastion.errors import BastionError, TokenRefused, UsageError
 from bastion.exchange import LOGIN_USER
 from bastion.keyfiles import read_public_key
@@ -59,28 +59,6 @@ class LoginPlan:
     port: int
     out: Path
     known_hosts_line: str  # `@cert-authority * <host CA>`, from --host-ca or the last login
-
-
-def parse_bastion_address(text: str) -> tuple[str, int]:
-    """`HOST[:PORT]` (port 22 by default; IPv6 as `[::1]:2222`)."""
-    host, port = text, "22"
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            if not rest.startswith(":"):
-                host = ""
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    elif ":" in text:  # a bare IPv6 address
-        host = text
-    try:
-        validate_host_name(host)
-    except UsageError:
-        host = ""
-    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise UsageError(f"invalid bastion address {text!r}: expected HOST[:PORT]")
-    return host, int(port)
 
 
 def plan_login(bastion: str, out: Path, host_ca: Path | None) -> LoginPlan:

@@ -55,7 +55,7 @@ mask_cli.register(app)
 
 def main() -> None:
     try:
-        status = app(standalone_mode=False)  # click returns typer.Exit's code here
+        status = app(standalone_mode=False, prog_name="bastion")  # returns typer.Exit's code
         if isinstance(status, int) and status:
             sys.exit(status)
     except BastionError as exc:

@@ -170,7 +170,7 @@ def host_key(
     if known_hosts is None:
         typer.echo(key)
         return
-    from bastion.login import parse_bastion_address
+    from bastion.config import parse_bastion_address
 
     host, port = parse_bastion_address(known_hosts)
     typer.echo(f"{host if port == 22 else f'[{host}]:{port}'} {key}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from bastion.cli.common import StateDirOption, state_dir
-from bastion.errors import UsageError
+from bastion.errors import NotInitialised, UsageError
 
 config_app = typer.Typer(no_args_is_help=True, help="bastion.toml.")
 
@@ -20,6 +20,8 @@ def config_check(state_dir_path: Path | None = StateDirOption) -> None:
     from bastion.decide import Decider
 
     state = state_dir(state_dir_path)
+    if not state.config_file.is_file():
+        raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
     config = load_config(state.config_file)
     Decider.from_names(config.rules.policy, config.rules.default_action, state.root, config.roles)
     for warning in config.warnings:
