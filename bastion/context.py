@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncssh
 
-from bastion import metrics, observe
+from bastion import logs, metrics, observe
 from bastion.alerts import Alert, AlertDetector
 from bastion.config import Config
 from bastion.decide import Decider
@@ -153,6 +153,7 @@ class Bastion:
             alert.detail,
             alert.identity,
             alert.session_id,
+            extra=logs.fields("alert", alert.identity, alert.session_id, alert.target),
         )
         self._submit(lambda db: AlertRepo(db).add(**alert.to_json()))
         if self.alert_webhook is not None:

@@ -66,6 +66,23 @@ def context(**fields: str | None) -> Iterator[None]:
         _context.reset(token)
 
 
+def fields(
+    event: str,
+    identity: str | None = None,
+    session_id: str | None = None,
+    target: str | None = None,
+    **more: str | None,
+) -> dict[str, str | None]:
+    """`extra=` for a log call: an event name and who and where it is about."""
+    return {
+        "event": event,
+        "identity": identity,
+        "session_id": session_id,
+        "target": target,
+        **more,
+    }
+
+
 def parse_level(text: str) -> int:
     level = LEVELS.get(text.lower())
     if level is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ log = logging.getLogger("bastion.ops")
 MAX_HEAD = 8 * 1024
 READ_TIMEOUT = 5.0
 MAX_CONNECTIONS = 64
+RENDER_EVERY = 1.0  # seconds: scrapes closer together than this share one rendering
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class OpsServer:
     def __init__(self, probes: Probes) -> None:
         self.probes = probes
         self._open = 0
+        self._rendered: tuple[float, bytes] = (float("-inf"), b"")
+        self._rendering = asyncio.Lock()
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self._serve, host, port, limit=MAX_HEAD)
@@ -109,8 +113,24 @@ class OpsServer:
                 await self.probes.before_scrape()
             except Exception:  # stale gauges rather than no metrics
                 log.exception("refreshing metrics before a scrape failed")
-            return Response(200, metrics.render(), metrics.CONTENT_TYPE)
+            return Response(200, await self._render(), metrics.CONTENT_TYPE)
         return Response(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+    async def _render(self) -> bytes:
+        """The exposition, rendered in a thread at most once per RENDER_EVERY.
+
+        Rendering is pure Python (about 14 ms for a busy registry, measured in
+        bench/metrics_scrape.py): inline it would stall every session that long
+        per scrape; in a thread the loop only shares the GIL with it, and a
+        client scraping in a tight loop gets the same body for a second.
+        """
+        async with self._rendering:
+            stamp, body = self._rendered
+            now = time.monotonic()
+            if now - stamp >= RENDER_EVERY:
+                body = await asyncio.to_thread(metrics.render)
+                self._rendered = (time.monotonic(), body)
+            return body
 
 
 def _encode(response: Response, head_only: bool) -> bytes:

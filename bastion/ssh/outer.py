@@ -21,7 +21,7 @@ import time
 
 import asyncssh
 
-from bastion import metrics
+from bastion import logs, metrics
 from bastion.context import Bastion, IdentityRefused
 from bastion.exchange import LOGIN_USER
 from bastion.identity.certinfo import CertificateInfo
@@ -148,6 +148,7 @@ class OuterServer(asyncssh.SSHServer):
             info.key_id,
             info.serial,
             self.peer,
+            extra=logs.fields("agent.authenticated", info.key_id, peer=self.peer),
         )
         return True
 

@@ -98,7 +98,9 @@ def make_state(root: Path) -> StateDir:
     return state
 
 
-def start_bastion(state: StateDir, port: int | None = None) -> BastionProcess:
+def start_bastion(
+    state: StateDir, port: int | None = None, args: tuple[str, ...] = ()
+) -> BastionProcess:
     port = port or free_port()
     log_path = state.root / f"serve-{port}.log"
     log = log_path.open("ab")
@@ -114,6 +116,7 @@ def start_bastion(state: StateDir, port: int | None = None) -> BastionProcess:
             f"127.0.0.1:{port}",
             "--log-level",
             "debug",
+            *args,
         ],
         stdout=log,
         stderr=log,
@@ -136,6 +139,7 @@ def bastion_with_target(
     files: dict[str, str] | None = None,
     edit: Callable[[str], str] | None = None,
     targets: tuple[str, ...] = (TARGET_NAME,),
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[BastionProcess]:
     """A bastion of its own (extra bastion.toml text, files beside it) and a real sshd
     registered under each of `targets`; both stop when the block ends."""
@@ -153,7 +157,7 @@ def bastion_with_target(
         for name in targets:
             TargetRepo(db).add(Target(name, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
         db.close()
-        bastion = start_bastion(state)
+        bastion = start_bastion(state, args=serve_args)
         try:
             yield bastion
         finally:
