@@ -40,7 +40,7 @@ def probes_for(bastion: Bastion) -> Probes:
             bastion.db.run(lambda db: RequestRepo(db).count_pending()), CHECK_TIMEOUT
         )
         metrics.requests_pending(pending)
-        metrics.connections_open(len(bastion.live))
+        metrics.connections_open(len(bastion.connections))
 
     return Probes(ready=ready, before_scrape=before_scrape)
 

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bastion.context import HEARTBEAT, Bastion
+from bastion.audit import AuditEntry
+from bastion.context import Bastion
+from bastion.held_requests import HEARTBEAT
 from bastion.store.db import Database
 from bastion.store.requests import RequestRepo
 
@@ -72,31 +74,33 @@ async def hold_for_review(
             f"{grant['request_id']} ({left} left)"
         )
     request_id, request = await bastion.db.run(lambda db: _create(db, held))
-    bastion.announce_request(request)
+    bastion.requests.announce(request)
     _audit(bastion, held, "review", f"request {request_id}")
     needs = "" if held.approvers == 1 else f"; needs {held.approvers} approvers"
     say(
         f"bastion: held for review as request {request_id} (rule {held.rule}); "
         f"waiting up to {_human(held.timeout)}{needs}; a reviewer runs `bastion approve {request_id}`"
     )
-    bastion.request_waiters[request_id] = asyncio.Event()
+    bastion.requests.waiter(request_id)
     try:
-        return await _wait(bastion, request_id, held.timeout, say, gone, interrupted)
+        return await _wait(bastion, request_id, held, say, gone, interrupted)
     finally:
-        bastion.request_waiters.pop(request_id, None)
+        bastion.requests.forget(request_id)
 
 
 def _audit(bastion: Bastion, held: Held, decision: str, detail: str) -> None:
-    bastion.audit(
-        kind="review",
-        session_id=held.session_id,
-        identity=held.identity,
-        target=held.target,
-        login=held.login,
-        command=held.command,
-        decision=decision,
-        rule=held.rule,
-        detail=detail,
+    bastion.audit.note(
+        AuditEntry(
+            kind="review",
+            session_id=held.session_id,
+            identity=held.identity,
+            target=held.target,
+            login=held.login,
+            command=held.command,
+            decision=decision,
+            rule=held.rule,
+            detail=detail,
+        )
     )
 
 
@@ -120,12 +124,13 @@ def _create(db: Database, held: Held) -> tuple[int, dict[str, Any]]:
 async def _wait(
     bastion: Bastion,
     request_id: int,
-    timeout: float,
+    held: Held,
     say: Callable[[str], None],
     gone: Callable[[], bool],
     interrupted: Callable[[], bool],
 ) -> tuple[bool, str]:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + held.timeout
+    session_id = held.session_id
     next_progress = time.monotonic() + PROGRESS_SECONDS
     next_beat = time.monotonic() + HEARTBEAT
     while True:
@@ -156,7 +161,13 @@ async def _wait(
                 )
             )
             if ended:
-                bastion.audit(kind=f"review-{state}", detail=f"request {request_id}: {why}")
+                bastion.audit.note(
+                    AuditEntry(
+                        kind=f"review-{state}",
+                        session_id=session_id,
+                        detail=f"request {request_id}: {why}",
+                    )
+                )
                 if state == "expired":
                     return False, f"bastion: request {request_id} expired without review; denied"
                 return False, f"bastion: request {request_id} cancelled"
@@ -169,7 +180,7 @@ async def _wait(
             left = max(0.0, deadline - now)
             say(f"bastion: request {request_id} still waiting for review ({_human(left)} left)")
             next_progress += PROGRESS_SECONDS
-        woken = bastion.request_waiters[request_id]
+        woken = bastion.requests.waiter(request_id)
         try:
             await asyncio.wait_for(woken.wait(), POLL_SECONDS)
         except TimeoutError:

@@ -8,18 +8,25 @@ import logging
 import signal
 from collections.abc import Sequence
 
-from bastion import installed_version, metrics
-from bastion.alerts import AlertDetector
+from bastion import installed_version, metrics, observe
+from bastion.alert_sink import AlertSink
+from bastion.alerts import Alert, AlertDetector
+from bastion.audit import AuditEntry, AuditLog, StoreHealth
 from bastion.config import load_config, parse_listen
-from bastion.context import Bastion
+from bastion.connections import LiveConnections
+from bastion.context import Bastion, TargetDirectory
 from bastion.decide import Decider
 from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
+from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
+from bastion.identity.resolver import IdentityResolver
 from bastion.notify import Webhook
 from bastion.ops_http import OpsServer
 from bastion.readiness import probes_for
+from bastion.relay.recording import Recorder
 from bastion.search import Indexer
+from bastion.session_log import SessionLog
 from bastion.ssh.listener import start_listener
 from bastion.statedir import StateDir
 from bastion.store.db import AsyncDatabase
@@ -52,17 +59,40 @@ def open_bastion(
         config.rules.policy, config.rules.default_action, state.root, config.roles
     )
     db = AsyncDatabase(state.database)
+    alerts = AlertSink(
+        db,
+        AlertDetector(config.alerts.thresholds),
+        Webhook(config.alerts.webhook) if config.alerts.webhook else None,
+    )
+    health = StoreHealth()
+    health.on_recovered = lambda: alerts.raise_alert(
+        Alert("audit-recovered", identity=None, detail="the store accepts audit writes again")
+    )
+
+    def on_entry(entry: AuditEntry) -> None:
+        observe.audited(entry.fields())  # the serve log and the metrics
+        alerts.audited(entry)
+
+    audit = AuditLog(db, on_entry=on_entry, health=health)
+    indexer = Indexer(db)
     return Bastion(
         state=state,
         config=config,
         authorities=authorities,
         db=db,
-        indexer=Indexer(db),
         decider=decider,
+        audit=audit,
+        alerts=alerts,
+        sessions=SessionLog(db, alerts, on_closed=indexer.session_ended, health=health),
+        identities=IdentityResolver(db, config.roles, roles_enforced=config.roles_enforced),
+        connections=LiveConnections(db, audit),
+        requests=HeldRequests(
+            db, audit, Webhook(config.approvals.webhook) if config.approvals.webhook else None
+        ),
+        recordings=Recorder(state.recordings),
+        targets=TargetDirectory(db),
         exchange=TokenExchange(config, authorities) if config.issuers else None,
-        webhook=Webhook(config.approvals.webhook) if config.approvals.webhook else None,
-        alerts=AlertDetector(config.alerts.thresholds),
-        alert_webhook=Webhook(config.alerts.webhook) if config.alerts.webhook else None,
+        indexer=indexer,
     )
 
 
@@ -89,16 +119,7 @@ async def run_bastion(
     )
     if ready is not None and not ready.done():
         ready.set_result(bound)
-    background = [
-        asyncio.ensure_future(bastion.flush_recordings_forever()),
-        asyncio.ensure_future(bastion.enforce_revocations_forever()),
-        asyncio.ensure_future(bastion.expire_abandoned_requests_forever()),
-    ]
-    if bastion.indexer is not None:
-        background.append(asyncio.ensure_future(bastion.indexer.run_forever()))
-    for webhook in (bastion.webhook, bastion.alert_webhook):
-        if webhook is not None:
-            background.append(asyncio.ensure_future(webhook.run_forever()))
+    background = [asyncio.ensure_future(task) for task in bastion.background()]
     stop = asyncio.Event()
     stopped_by: list[str] = []
     loop = asyncio.get_running_loop()
@@ -117,7 +138,7 @@ async def run_bastion(
         log.info(
             "stopping on %s: closing %d agent connection(s)",
             stopped_by[0] if stopped_by else "request",
-            len(bastion.live),
+            len(bastion.connections),
             extra={"event": "bastion.stopping"},
         )
     finally:
@@ -126,9 +147,9 @@ async def run_bastion(
         server.close()
         if ops is not None:
             ops.close()
-        for item in list(bastion.flushables):
-            item.flush()
+        bastion.recordings.flush_all()
         await server.wait_closed()
+        await bastion.audit.drain()
         log.info("bastion stopped", extra={"event": "bastion.stop"})
 
 

@@ -142,6 +142,17 @@ class AsciicastWriter:
         os.close(self._fd)
         self._fd = -1
 
+    def abandon(self) -> None:
+        """Close the file after a failed write, dropping what was buffered."""
+        self._out.clear()
+        self._out_size = 0
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
     def _flush_output(self) -> None:
         if not self._out:
             return

@@ -9,6 +9,7 @@ import asyncssh
 
 from bastion.errors import UsageError
 from bastion.identity.authorities import Authorities, new_serial
+from bastion.identity.certinfo import certificate_info
 from bastion.store.db import Database
 from bastion.store.records import CertificateRecord
 from bastion.store.repos import CertificateRepo
@@ -49,14 +50,15 @@ def issue_user_certificate(
         public_key, identity=identity, principals=principals, ttl=ttl, serial=serial
     )
     now = time.time()
+    signed = certificate_info(cert.export_certificate())  # the validity exactly as signed
     record = CertificateRecord(
         serial=serial,
         identity=identity,
         principals=tuple(principals),
         groups=tuple(groups),
         key_fingerprint=public_key.get_fingerprint(),
-        valid_after=float(int(now) - 60),
-        valid_before=float(int(now) + ttl),
+        valid_after=float(signed.valid_after),
+        valid_before=float(signed.valid_before),
         issued=now,
         source=source,
         revoked=None,

@@ -122,10 +122,3 @@ def test_certificates_parse_and_host_certs_name_the_target(tmp_path: Path) -> No
     assert session_info.valid_before - session_info.valid_after <= 400
     with pytest.raises(ValueError):
         certificate_info_from_blob(agent.public_data)
-
-
-def test_agent_lines_end_in_crlf_on_a_terminal_only() -> None:
-    from bastion.agent_text import agent_line
-
-    assert agent_line("bastion: denied", pty=True) == b"bastion: denied\r\n"
-    assert agent_line("bastion: denied", pty=False) == b"bastion: denied\n"

@@ -120,11 +120,6 @@ def test_openssh_exec_and_denial(bastion, agents, test_login) -> None:
     assert b"credential reads are denied in the integration tests" in denied.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the relay still ends its messages with CRLF; it is to write them with "
-    "bastion.agent_text.agent_line (remove this mark when it does)",
-)
 def test_a_denial_without_a_terminal_ends_in_a_plain_newline(bastion, agents, test_login) -> None:
     denied = agents["ssh"].run("-J", "bastion", _dest(test_login), "cat /etc/shadow")
     assert denied.returncode == 126

@@ -7,6 +7,10 @@ screen), asks for a decision, and only then forwards the Enter. A denied
 line is cancelled on the target with Ctrl-C, which makes the shell drop the
 line and print a new prompt, and the agent sees why. Input typed while a
 decision is pending waits behind it, in order.
+
+The gate owns the terminal model that reads the line off the screen: it
+feeds it the keys it passes and, as a listener, the target's own output
+(before masking, so masking cannot hide part of a command from the rules).
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+from bastion.relay.events import Output, Resize
+from bastion.relay.listeners import Listener
+from recorder import EnteredLine, TerminalModel
 
 log = logging.getLogger("bastion.shell_gate")
 
@@ -33,30 +42,42 @@ class LineDecision:
     message: str | None  # shown to the agent when not allowed
 
 
-class ShellGate:
-    def __init__(
-        self,
-        *,
-        forward: Callable[[bytes], None],
-        observe: Callable[[bytes], None],
-        submit: Callable[[bytes], Awaitable[LineDecision]],
-        notify: Callable[[str], None],
-        last_output: Callable[[], float],
-        pause: Callable[[], None],
-        resume: Callable[[], None],
-    ) -> None:
-        self._forward = forward  # to the target
-        self._observe = observe  # typed bytes to the recording and the terminal model
-        self._submit = submit  # observes the Enter, then decides the line(s) it submits
-        self._notify = notify  # a message to the agent's terminal
-        self._last_output = last_output
-        self._pause = pause
-        self._resume = resume
+class GateRelay(Protocol):
+    """What the gate needs of the relay."""
+
+    last_output: float
+
+    def to_target(self, data: bytes) -> None: ...
+    def say_on_terminal(self, message: str) -> None: ...
+    def hold_input(self) -> None: ...
+    def release_input(self) -> None: ...
+
+
+LineDecider = Callable[[list[EnteredLine]], Awaitable[LineDecision]]
+
+
+class ShellGate(Listener):
+    name = "shell-gate"
+
+    def __init__(self, relay: GateRelay, decide: LineDecider, *, width: int, height: int) -> None:
+        self._relay = relay
+        self._decide_lines = decide
+        self.model = TerminalModel(width, height)
         self._held = bytearray()
         self._busy = False
         self._paused = False
         self._closed = False
         self._last_forward = 0.0
+        self._deciding: asyncio.Task[None] | None = None
+
+    # --- as a listener: the screen the lines are read from ----------------------------
+
+    def on_output(self, event: Output) -> None:
+        if event.raw:
+            self.model.feed_output(event.raw)
+
+    def on_resize(self, event: Resize) -> None:
+        self.model.resize(event.width, event.height)
 
     @property
     def interrupted(self) -> bool:
@@ -69,12 +90,14 @@ class ShellGate:
         self._held += data
         if len(self._held) > MAX_HELD and not self._paused:
             self._paused = True
-            self._pause()
+            self._relay.hold_input()
         if not self._busy:
             self._drain()
 
     def close(self) -> None:
         self._closed = True
+        if self._deciding is not None:
+            self._deciding.cancel()
 
     def _drain(self) -> None:
         """Forward everything up to the next Enter; hand that Enter to a decision.
@@ -96,21 +119,24 @@ class ShellGate:
             enter = bytes(self._held[cut : cut + 1])
             del self._held[: cut + 1]
             self._busy = True
-            asyncio.ensure_future(self._decide(enter))
+            self._deciding = asyncio.ensure_future(self._decide(enter))
             return
         if self._paused and not self._held:
             self._paused = False
-            self._resume()
+            self._relay.release_input()
 
     def _pass(self, data: bytes) -> None:
-        self._observe(data)
+        self.model.feed_input(data)  # no Enter in `data`: no line comes out
         self._forward(data)
+
+    def _forward(self, data: bytes) -> None:
+        self._relay.to_target(data)
         self._last_forward = time.monotonic()
 
     async def _decide(self, enter: bytes) -> None:
         try:
             await self._wait_for_echo()
-            decision = await self._submit(enter)
+            decision = await self._decide_lines(self.model.feed_input(enter))
         except Exception:  # fail closed
             log.exception("deciding a shell line failed; cancelling it")
             decision = LineDecision(False, "bastion: internal error while deciding this line")
@@ -121,7 +147,7 @@ class ShellGate:
         else:
             self._forward(CANCEL_LINE)
             if decision.message:
-                self._notify(decision.message)
+                self._relay.say_on_terminal(decision.message)
             # A Ctrl-C typed while waiting meant "cancel this line": it has been.
             cancel = self._held.find(CANCEL_LINE)
             if cancel >= 0:
@@ -136,7 +162,7 @@ class ShellGate:
         """
         deadline = time.monotonic() + ECHO_MAX_WAIT
         while time.monotonic() < deadline:
-            last_output = self._last_output()
+            last_output = self._relay.last_output
             quiet_for = time.monotonic() - last_output
             if last_output >= self._last_forward and quiet_for >= ECHO_QUIET:
                 return

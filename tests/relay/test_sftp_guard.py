@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bastion.sftp_guard import (
+from bastion.relay.sftp_guard import (
     ATTR_PERMISSIONS,
     ATTR_UIDGID,
     PFLAG_CREAT,
