@@ -155,9 +155,14 @@ def test_connections_per_identity_are_capped(ops, tmp_path: Path, test_login: st
         assert any(
             r.kind == "refused" and "too many connections" in (r.detail or "") for r in refused
         )
-        assert (
-            _value(_samples(port), "bastion_connections_refused_total", reason="per-identity-limit")
-            >= 1
+        assert wait_until(  # /metrics renders at most once a second
+            lambda: (
+                _value(
+                    _samples(port), "bastion_connections_refused_total", reason="per-identity-limit"
+                )
+                >= 1
+            ),
+            5,
         )
     finally:
         for process in held:
