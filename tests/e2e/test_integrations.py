@@ -292,6 +292,7 @@ def test_ansible_ping_command_and_copy(bastion, agents, test_login, target_dir, 
             capture_output=True,
             text=True,
             timeout=180,
+            stdin=subprocess.DEVNULL,  # ansible refuses a non-blocking stdin
         )
         assert result.returncode == 0, result.stdout + result.stderr
         return result.stdout

@@ -151,10 +151,12 @@ def test_connections_per_identity_are_capped(ops, tmp_path: Path, test_login: st
         third = agent.run("-J", "bastion", dest, "true")
         assert third.returncode == 255
         assert b"too many connections for greedy-agent (2 open, at most 2)" in third.stderr
-        refused = [r for r in audit_rows(bastion.state) if r.identity == "greedy-agent"]
-        assert any(
-            r.kind == "refused" and "too many connections" in (r.detail or "") for r in refused
-        )
+
+        def refused() -> bool:  # the refusal's row is queued, not awaited
+            rows = [r for r in audit_rows(bastion.state) if r.identity == "greedy-agent"]
+            return any(r.kind == "refused" and "too many" in (r.detail or "") for r in rows)
+
+        assert wait_until(refused, 10)
         assert wait_until(  # /metrics renders at most once a second
             lambda: (
                 _value(
