@@ -16,17 +16,17 @@ from bastion import logs, metrics
 from bastion.alerts import Alert, AlertDetector
 from bastion.audit import AuditEntry
 from bastion.notify import Webhook
-from bastion.store.alerts import AlertRepo
-from bastion.store.db import AsyncDatabase
+from bastion.store import Store
+from bastion.store.records import AlertRecord
 
 log = logging.getLogger("bastion")
 
 
 class AlertSink:
     def __init__(
-        self, db: AsyncDatabase, detector: AlertDetector, webhook: Webhook | None = None
+        self, store: Store, detector: AlertDetector, webhook: Webhook | None = None
     ) -> None:
-        self._db = db
+        self._store = store
         self.detector = detector
         self.webhook = webhook
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -42,7 +42,7 @@ class AlertSink:
             alert.session_id,
             extra=logs.fields("alert", alert.identity, alert.session_id, alert.target),
         )
-        task = asyncio.ensure_future(self._db.run(lambda db: AlertRepo(db).add(**alert.to_json())))
+        task = asyncio.ensure_future(self._store.add_alert(AlertRecord(**alert.to_json())))
         self._tasks.add(task)
         task.add_done_callback(self._stored)
         if self.webhook is not None:
@@ -59,8 +59,38 @@ class AlertSink:
             self.raise_alert(alert)
 
     def audited(self, entry: AuditEntry) -> None:
-        """The audit log's listener: bursts, streaks, rule alerts, masking-off."""
-        self.watch(lambda: self.detector.audited(entry.fields()))
+        """The audit log's listener: bursts, streaks, rule alerts, masking-off.
+
+        A decided command is counted in the store first, so bursts and denial
+        streaks see the identity's commands on every node.
+        """
+        fields = entry.fields()
+        outcome = self.detector.outcome(fields)
+        if outcome is None:
+            self.watch(lambda: self.detector.audited(fields))
+            return
+        task = asyncio.ensure_future(self._count(fields, outcome))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _count(self, fields: dict[str, Any], outcome: str) -> None:
+        identity = fields.get("identity") or "-"
+        try:
+            counts = await self._store.count_command(
+                identity,
+                float(fields["time"]),
+                outcome=outcome,
+                window=self.detector.thresholds.burst_seconds,
+                window_key=f"{identity}\x1f{fields.get('kind')}",  # bursts are per kind
+            )
+        except Exception as exc:  # the store is down: this node's own counts
+            log.warning("alert counters unavailable (%s); counting locally", exc)
+            counts = None
+        self.watch(lambda: self.detector.audited(fields, counts))
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def output(
         self, identity: str, session_id: str | None, target: str | None, what: str, size: int

@@ -2,7 +2,10 @@
 
 The detector is fed every audited event (decisions on commands, lines and
 SFTP requests, refusals, session ends) by `Bastion.audit`, so no protocol
-code knows about it. It raises:
+code knows about it. Denial streaks and bursts are counted in the store
+(`Store.count_command`), so an identity's commands add up whichever nodes
+they reach; without counts (the store unreachable) this node's own memory
+counts. It raises:
 
 - `rule`: a rule with `action = "alert"` matched (allowed, but flagged);
 - `denied-streak`: N denials in a row for one identity;
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bastion.masking import transfer_protocol
+from bastion.store.records import CommandCounts
 
 COOLDOWN = 60.0
 MAX_TRACKED = 10000  # identities tracked at once; the oldest are forgotten
@@ -106,8 +110,21 @@ class AlertDetector:
         self._recent: dict[tuple[str, str], deque[float]] = {}
         self._last: dict[tuple[str, str], float] = {}
 
-    def audited(self, fields: Mapping[str, Any]) -> list[Alert]:
-        """Alerts raised by one audit row (as given to Bastion.audit)."""
+    @staticmethod
+    def outcome(fields: Mapping[str, Any]) -> str | None:
+        """How a row counts towards streaks and bursts: deny, allow, other; None: not a command."""
+        if fields.get("kind") not in _DECIDED or fields.get("decision") is None:
+            return None
+        decision = fields["decision"]
+        return (
+            "deny" if decision == "deny" else "allow" if decision in ("allow", "alert") else "other"
+        )
+
+    def audited(
+        self, fields: Mapping[str, Any], counts: CommandCounts | None = None
+    ) -> list[Alert]:
+        """Alerts raised by one audit row (as given to Bastion.audit); `counts`, if given,
+        are the identity's streak and burst window as the store counted them (all nodes)."""
         kind, decision = fields.get("kind"), fields.get("decision")
         identity = fields.get("identity") or "-"
         stamp = fields.get("time")
@@ -128,16 +145,25 @@ class AlertDetector:
             rule = fields.get("rule")
             alerts.append(Alert("rule", detail=f"rule {rule} matched", rule=rule, **context))
         if decision == "deny":
-            streak = self._denied.get(identity, 0) + 1
-            self._denied[identity] = streak
-            if streak >= self.thresholds.denied_streak:
-                self._denied[identity] = 0
+            if counts is not None:
+                streak = counts.denied_streak
+                due = streak > 0 and streak % self.thresholds.denied_streak == 0
+            else:
+                streak = self._denied.get(identity, 0) + 1
+                self._denied[identity] = streak
+                due = streak >= self.thresholds.denied_streak
+                if due:
+                    self._denied[identity] = 0
+            if due:
                 alerts += self._once(
                     Alert("denied-streak", detail=f"{streak} denials in a row", **context)
                 )
-        elif decision in ("allow", "alert"):
+        elif decision in ("allow", "alert") and counts is None:
             self._denied.pop(identity, None)
-        alerts += self._burst(identity, kind, now, context)
+        if counts is not None:
+            alerts += self._burst_counted(counts.in_window, kind, context)
+        else:
+            alerts += self._burst(identity, kind, now, context)
         self._forget_if_too_many()
         return alerts
 
@@ -181,9 +207,18 @@ class AlertDetector:
             window.popleft()
         if len(window) <= limit:
             return []
+        return self._once(Alert("burst", detail=self._burst_detail(kind, limit), **context))
+
+    def _burst_counted(self, in_window: int, kind: str, context: dict[str, Any]) -> list[Alert]:
+        """A burst as the store counted it: this kind's decisions on every node."""
+        limit = self.thresholds.burst_limit(kind)
+        if in_window <= limit:
+            return []
+        return self._once(Alert("burst", detail=self._burst_detail(kind, limit), **context))
+
+    def _burst_detail(self, kind: str, limit: int) -> str:
         what = _BURST_NAMES.get(kind, f"{kind} decisions")
-        detail = f"more than {limit} {what} within {self.thresholds.burst_seconds:g} s"
-        return self._once(Alert("burst", detail=detail, **context))
+        return f"more than {limit} {what} within {self.thresholds.burst_seconds:g} s"
 
     def _once(self, alert: Alert) -> list[Alert]:
         """The alert, unless the same kind fired for this identity within the cooldown."""

@@ -5,7 +5,7 @@ committed, and raises AuditUnavailable if the store cannot take it; the
 relay awaits it before a command may run, so nothing runs without its row.
 `note` queues a row for things that already happened (a refusal, a
 masking count): it never blocks the data path, and a failed write is
-logged. Both keep the order in which they were called (one writer).
+logged. A row's later update waits for its insert.
 Every entry is also shown to `on_entry` (the alert detector).
 """
 
@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bastion.errors import BastionError
-from bastion.store.db import AsyncDatabase, Database
-from bastion.store.repos import AuditRepo
+from bastion.store import Store
+from bastion.store.records import AuditEvent
 
 log = logging.getLogger("bastion.audit")
 
@@ -56,6 +56,7 @@ class AuditHandle:
 
     entry: AuditEntry
     row_id: int | None = None
+    written: asyncio.Future[Any] | None = None  # the queued insert, which an update waits for
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,11 @@ class StoreHealth:
 class AuditLog:
     def __init__(
         self,
-        db: AsyncDatabase,
+        store: Store,
         on_entry: Callable[[AuditEntry], None] | None = None,
         health: StoreHealth | None = None,
     ) -> None:
-        self._db = db
+        self._store = store
         self._on_entry = on_entry
         self.health = health or StoreHealth()
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -104,7 +105,7 @@ class AuditLog:
         """Write `entry` and wait for the commit; AuditUnavailable if it did not happen."""
         handle = AuditHandle(entry)
         try:
-            handle.row_id = await self._db.run(lambda db: AuditRepo(db).add(**entry.fields()))
+            handle.row_id = await self._store.append_audit(AuditEvent(**entry.fields()))
         except Exception as exc:  # any store failure: the caller must not go on
             self.health.failed(exc)
             raise AuditUnavailable(AUDIT_UNAVAILABLE) from None
@@ -116,19 +117,21 @@ class AuditLog:
         """Queue `entry`; the relay does not wait for it."""
         handle = AuditHandle(entry)
 
-        def insert(db: Database) -> None:
-            handle.row_id = AuditRepo(db).add(**entry.fields())
+        async def insert() -> None:
+            handle.row_id = await self._store.append_audit(AuditEvent(**entry.fields()))
 
-        self._submit(insert)
+        handle.written = self._submit(insert())
         self._show(entry)
         return handle
 
     def finish(self, handle: AuditHandle, outcome: AuditOutcome) -> None:
         """A command's end, exit status and byte counts, on its row."""
 
-        def update(db: Database) -> None:
+        async def update() -> None:
+            if handle.written is not None:  # the insert first, on any backend
+                await asyncio.wait([handle.written])
             if handle.row_id is not None:
-                AuditRepo(db).update(
+                await self._store.update_audit(
                     handle.row_id,
                     ended=outcome.ended,
                     exit_status=outcome.exit_status,
@@ -136,7 +139,7 @@ class AuditLog:
                     bytes_out=outcome.bytes_out,
                 )
 
-        self._submit(update)
+        self._submit(update())
 
     async def drain(self) -> None:
         """Wait for every queued write (shutdown, tests)."""
@@ -151,10 +154,11 @@ class AuditLog:
         except Exception:  # a detector bug never breaks the session
             log.exception("audit listener failed")
 
-    def _submit(self, fn: Callable[[Database], None]) -> None:
-        task = asyncio.ensure_future(self._db.run(fn))
+    def _submit(self, write: Coroutine[Any, Any, None]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(write)
         self._tasks.add(task)
         task.add_done_callback(self._written)
+        return task
 
     def _written(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)

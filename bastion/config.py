@@ -1,7 +1,7 @@
 """bastion.toml -> frozen dataclasses, validated once at the edge.
 
-Tables: [server], [rules], [approvals], [masking], [[issuer]] (OIDC issuers)
-and [[role]]. tomllib
+Tables: [server], [store], [rules], [approvals], [alerts], [audit], [masking],
+[[issuer]] (OIDC issuers) and [[role]]. tomllib
 keeps no positions, so errors in [[role]] and [[issuer]] tables name the line
 of the table's header, found by scanning the text.
 """
@@ -37,6 +37,17 @@ upstream_timeout = 10
 max_connections_per_identity = 100
 # Prometheus /metrics, /healthz and /readyz on this HOST:PORT (off unless set).
 # metrics = "127.0.0.1:9120"
+# This node's name in the sessions table (default: the host name). Nodes sharing
+# one store need different names; a restarted node ends its own open sessions.
+# node = "bastion-1"
+# Balancers (addresses) whose connections start with a PROXY protocol v2 header
+# (haproxy `send-proxy-v2`), so sessions keep the agent's real address.
+# proxy_protocol = ["127.0.0.1"]
+
+[store]
+# Where state lives: the state dir's bastion.db (SQLite) unless set. Several
+# nodes share one PostgreSQL database: url = "postgresql://bastion@db/bastion"
+# url = "sqlite:///var/lib/bastion/bastion.db"
 
 [rules]
 # "default" is the built-in guardrail pack; other names are TOML files beside this one.
@@ -103,6 +114,18 @@ class ServerConfig:
     upstream_timeout: float = 10.0
     metrics: tuple[str, int] | None = None  # (host, port) of the operations listener
     max_connections_per_identity: int = MAX_CONNECTIONS_PER_IDENTITY
+    node: str | None = None  # None: the host name
+    proxy_protocol: tuple[str, ...] = ()  # balancer addresses that send PROXY v2 headers
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str | None = None  # None: sqlite:/// the state dir's bastion.db
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    anchor_key: str | None = None  # an OpenSSH private key file that signs anchors
 
 
 @dataclass(frozen=True)
@@ -125,6 +148,8 @@ class AlertsConfig:
 @dataclass(frozen=True)
 class Config:
     server: ServerConfig
+    store: StoreConfig = StoreConfig()
+    audit: AuditConfig = AuditConfig()
     rules: RulesConfig = RulesConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
     alerts: AlertsConfig = AlertsConfig()
@@ -203,7 +228,18 @@ def load_config(path: Path) -> Config:
     warnings = [
         f"{path}: unknown table or key {key!r} ignored"
         for key in data
-        if key not in ("server", "rules", "role", "issuer", "approvals", "alerts", "masking")
+        if key
+        not in (
+            "server",
+            "store",
+            "audit",
+            "rules",
+            "role",
+            "issuer",
+            "approvals",
+            "alerts",
+            "masking",
+        )
     ]
     server = data.get("server", {})
     if not isinstance(server, dict):
@@ -236,6 +272,8 @@ def load_config(path: Path) -> Config:
     )
     return Config(
         server=server_config,
+        store=_store(data.get("store", {}), path, warnings),
+        audit=_audit(data.get("audit", {}), path, warnings),
         rules=RulesConfig(tuple(policy), default_action),
         approvals=approvals,
         alerts=alerts,
@@ -247,7 +285,8 @@ def load_config(path: Path) -> Config:
 
 
 def _server(server: dict[str, Any], path: Path, warnings: list[str]) -> ServerConfig:
-    known = {"listen", "host_names", "upstream_timeout", "metrics", "max_connections_per_identity"}
+    known = {"listen", "host_names", "upstream_timeout", "node", "proxy_protocol"}
+    known |= {"metrics", "max_connections_per_identity"}
     warnings += [f"{path}: unknown key server.{key} ignored" for key in server if key not in known]
     host, port = parse_listen(str(server.get("listen", "127.0.0.1:2222")))
     names = server.get("host_names", ["localhost", "127.0.0.1", socket.gethostname()])
@@ -274,7 +313,63 @@ def _server(server: dict[str, Any], path: Path, warnings: list[str]) -> ServerCo
         raise ConfigError(
             f"{path}: server.max_connections_per_identity must be a whole number from 1 to 100000"
         )
-    return ServerConfig(host, port, tuple(names), float(timeout), metrics, cap)
+    return ServerConfig(
+        host,
+        port,
+        tuple(names),
+        float(timeout),
+        node=check_node_name(server.get("node"), path),
+        proxy_protocol=_proxy_addresses(server.get("proxy_protocol", []), path),
+        metrics=metrics,
+        max_connections_per_identity=cap,
+    )
+
+
+_NODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def check_node_name(value: Any, path: Path) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _NODE.match(value):
+        raise ConfigError(f"{path}: server.node must be a name of letters, digits, '.', '_', '-'")
+    return value
+
+
+def _proxy_addresses(value: Any, path: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > 64:
+        raise ConfigError(f"{path}: server.proxy_protocol must be a list of balancer addresses")
+    addresses = []
+    for item in value:
+        try:
+            addresses.append(str(ipaddress.ip_address(item)))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{path}: server.proxy_protocol: {item!r} is not an IP address"
+            ) from None
+    return tuple(addresses)
+
+
+def _store(table: Any, path: Path, warnings: list[str]) -> StoreConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [store] must be a table")
+    warnings += [f"{path}: unknown key store.{key} ignored" for key in table if key != "url"]
+    url = table.get("url")
+    if url is None:
+        return StoreConfig()
+    if not isinstance(url, str) or not url.startswith(("sqlite:", "postgresql:", "postgres:")):
+        raise ConfigError(f"{path}: store.url must be sqlite:///PATH or postgresql://...")
+    return StoreConfig(url)
+
+
+def _audit(table: Any, path: Path, warnings: list[str]) -> AuditConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [audit] must be a table")
+    warnings += [f"{path}: unknown key audit.{key} ignored" for key in table if key != "anchor_key"]
+    key = table.get("anchor_key")
+    if key is not None and (not isinstance(key, str) or not key):
+        raise ConfigError(f"{path}: audit.anchor_key must be a file name")
+    return AuditConfig(key)
 
 
 def _approvals(table: Any, path: Path, warnings: list[str]) -> ApprovalsConfig:

@@ -4,7 +4,7 @@ A certificate's validity is checked at login, but a connection can outlive
 it (ControlMaster keeps one open for hours): each connection is closed at
 its certificate's `valid_before`. A revoked certificate closes its
 connections within the poll interval (and at once when the revocation is
-made in this process).
+made on any node: the store's event feed wakes the check, a poll backs it up).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import asyncssh
 
 from bastion.audit import AuditEntry, AuditLog
 from bastion.identity.model import Identity
-from bastion.store.db import AsyncDatabase
-from bastion.store.repos import CertificateRepo
+from bastion.store import Store
 
 log = logging.getLogger("bastion")
 
@@ -32,12 +31,12 @@ class Closable(Protocol):
 class LiveConnections:
     def __init__(
         self,
-        db: AsyncDatabase,
+        store: Store,
         audit: AuditLog,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = db
+        self._store = store
         self._audit = audit
         self._live: dict[Closable, Identity] = {}
         self._expiry: dict[Closable, asyncio.TimerHandle] = {}
@@ -79,7 +78,8 @@ class LiveConnections:
             f"bastion: certificate serial {identity.serial} expired; log in again",
         )
 
-    async def enforce_revocations_forever(self, interval: float = 1.0) -> None:
+    async def enforce_revocations_forever(self, interval: float = 5.0) -> None:
+        """A safety net: revocations also arrive at once through the store's event feed."""
         while True:
             await asyncio.sleep(interval)
             try:
@@ -91,7 +91,7 @@ class LiveConnections:
         serials = sorted({identity.serial for identity in self._live.values()})
         if not serials:
             return
-        revoked = await self._db.run(lambda db: CertificateRepo(db).revoked_among(serials))
+        revoked = await self._store.revoked_among(serials)
         for conn, identity in list(self._live.items()):
             if identity.serial not in revoked:
                 continue

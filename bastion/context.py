@@ -16,6 +16,7 @@ from bastion.audit import AuditLog
 from bastion.config import Config
 from bastion.connections import LiveConnections
 from bastion.decide import Decider
+from bastion.decisions.pool import DecisionPool
 from bastion.exchange import TokenExchange
 from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
@@ -24,19 +25,19 @@ from bastion.relay.recording import Recorder
 from bastion.search import Indexer
 from bastion.session_log import SessionLog
 from bastion.statedir import StateDir
-from bastion.store.db import AsyncDatabase
-from bastion.store.repos import TargetRepo
+from bastion.store import Store
+from bastion.store_events import StoreEvents
 from bastion.targets import Target
 
 
 class TargetDirectory:
     """Registered targets, looked up by name."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
-        self._db = db
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     async def get(self, name: str) -> Target | None:
-        return await self._db.run(lambda db: TargetRepo(db).get(name))
+        return await self._store.get_target(name)
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class Bastion:
     state: StateDir
     config: Config
     authorities: Authorities
-    db: AsyncDatabase
-    decider: Decider
+    store: Store
+    decider: Decider  # in this process: `bastion rules test`, and the workers' own copy
+    decisions: DecisionPool  # what the relay asks: the same rules, in worker processes
     audit: AuditLog
     alerts: AlertSink
     sessions: SessionLog
@@ -54,12 +56,14 @@ class Bastion:
     requests: HeldRequests
     recordings: Recorder
     targets: TargetDirectory
+    events: StoreEvents
     exchange: TokenExchange | None = None
     indexer: Indexer | None = None  # screen text for `bastion search`
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
         """The long-running tasks of the collaborators, for the server to run."""
         tasks = [
+            self.events.follow_forever(),
             self.recordings.flush_forever(),
             self.connections.enforce_revocations_forever(),
             self.requests.expire_abandoned_forever(),
@@ -70,3 +74,9 @@ class Bastion:
             if webhook is not None:
                 tasks.append(webhook.run_forever())
         return tasks
+
+    async def drain_writes(self) -> None:
+        """Wait for every queued state write (before the store closes)."""
+        await self.audit.drain()
+        await self.sessions.drain()
+        await self.alerts.drain()

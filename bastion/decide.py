@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bastion import metrics
 from bastion.errors import ConfigError
 from bastion.identity.model import Identity
 from bastion.identity.roles import Role
@@ -105,12 +103,6 @@ class Decider:
         self, identity: Identity, target: Target, login: str, command: str, *, source: str
     ) -> Verdict:
         """Decide one command line; `source` is exec, line or sftp."""
-        started = time.perf_counter()
-        verdict = self._command(identity, target, login, command)
-        metrics.decision(source, verdict.action, verdict.rule, time.perf_counter() - started)
-        return verdict
-
-    def _command(self, identity: Identity, target: Target, login: str, command: str) -> Verdict:
         try:
             decision = self.explain(identity, target, login, command)
             timeout = decision.review_timeout or DEFAULT_REVIEW_TIMEOUT
@@ -177,21 +169,6 @@ class Decider:
         reason: str | None,
     ) -> Verdict:
         """A line read off the terminal model; one it could not read is opaque, never allowed."""
-        started = time.perf_counter()
-        verdict = self._line(identity, target, login, line, certain=certain, reason=reason)
-        metrics.decision("line", verdict.action, verdict.rule, time.perf_counter() - started)
-        return verdict
-
-    def _line(
-        self,
-        identity: Identity,
-        target: Target,
-        login: str,
-        line: str,
-        *,
-        certain: bool,
-        reason: str | None,
-    ) -> Verdict:
         if _HISTORY_EXPANSION.search(line):
             return Verdict(
                 "deny",
@@ -199,7 +176,7 @@ class Decider:
                 "interactive history expansion (!, ^) would run text the bastion cannot see; "
                 "spell the command out",
             )
-        verdict = self._command(identity, target, login, line)
+        verdict = self.command(identity, target, login, line, source="line")
         if certain or not verdict.allowed:
             return verdict
         return Verdict(

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
-from bastion.audit import AuditEntry, AuditLog
 from bastion.notify import Webhook
-from bastion.store.db import AsyncDatabase, Database
-from bastion.store.requests import RequestRepo
+from bastion.store import Store
+from bastion.store.records import RequestRecord
 
 log = logging.getLogger("bastion")
 
@@ -27,9 +25,8 @@ REQUEST_STALE = 15.0
 
 
 class HeldRequests:
-    def __init__(self, db: AsyncDatabase, audit: AuditLog, webhook: Webhook | None = None) -> None:
-        self._db = db
-        self._audit = audit
+    def __init__(self, store: Store, webhook: Webhook | None = None) -> None:
+        self._store = store
         self.webhook = webhook
         self._waiters: dict[int, asyncio.Event] = {}
 
@@ -48,36 +45,28 @@ class HeldRequests:
         if waiter is not None:
             waiter.set()
 
-    def announce(self, request: dict[str, Any]) -> None:
+    def announce(self, request: RequestRecord) -> None:
         """A new held command: a line in the serve log, and the webhook if configured."""
         log.warning(
             "request %s held: %s on %s@%s (rule %s): %s; approve with `bastion approve %s`",
-            request["id"],
-            request["identity"],
-            request["login"],
-            request["target"],
-            request["rule"],
-            request["command"][:200],
-            request["id"],
+            request.id,
+            request.identity,
+            request.login,
+            request.target,
+            request.rule,
+            request.command[:200],
+            request.id,
         )
         if self.webhook is not None:
-            self.webhook.announce({"event": "request.created", "request": request})
+            self.webhook.announce({"event": "request.created", "request": request.to_json()})
 
     async def expire_abandoned_forever(self, interval: float = 5.0) -> None:
         while True:
             try:
-                for request_id in await self._db.run(_expire_abandoned):
-                    log.info(
-                        "request %s expired (its session is gone or its time ran out)", request_id
-                    )
-                    self._audit.note(
-                        AuditEntry(kind="review-expired", detail=f"request {request_id}")
-                    )
+                now = time.time()
+                # the store audits each expiry once, whichever nodes sweep at the same time
+                for item in await self._store.expire_requests(now, now - REQUEST_STALE):
+                    log.info("request %s expired: %s", item.id, item.reason)
             except Exception:  # keep sweeping; a failed pass is logged, not fatal
                 log.exception("expiring abandoned requests failed")
             await asyncio.sleep(interval)
-
-
-def _expire_abandoned(db: Database) -> list[int]:
-    now = time.time()
-    return RequestRepo(db).expire_abandoned(now - REQUEST_STALE, now)

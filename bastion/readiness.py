@@ -1,7 +1,7 @@
 """What /readyz checks on a running bastion, and the gauges refreshed before a scrape.
 
-Ready means the bastion can do its job for the next agent: the state
-database takes a write (an audit row must be committed before a command
+Ready means the bastion can do its job for the next agent: the store
+takes a write (an audit row must be committed before a command
 runs), the recordings directory takes a new file, and the CA keys are
 loaded. Each check runs its blocking part in a thread with a short timeout.
 """
@@ -17,16 +17,35 @@ from bastion import metrics
 from bastion.context import Bastion
 from bastion.identity.authorities import CA_NAMES
 from bastion.ops_http import Probes
-from bastion.store.health import database_problem
-from bastion.store.requests import RequestRepo
 
 CHECK_TIMEOUT = 2.0
+MAX_PENDING_COUNTED = 10000  # the gauge saturates here rather than read every row
+
+
+async def store_problem(bastion: Bastion) -> str | None:
+    """None if a write transaction begins and commits on the store within the timeout.
+
+    An empty one: it takes the write lock (SQLite) or a pooled connection
+    (PostgreSQL) as an audit row would, and writes nothing.
+    """
+
+    async def write_nothing() -> None:
+        async with bastion.store.transaction(write=True):
+            pass
+
+    try:
+        await asyncio.wait_for(write_nothing(), CHECK_TIMEOUT)
+    except TimeoutError:
+        return f"the store took no write within {CHECK_TIMEOUT:g} s"
+    except Exception as exc:  # StoreUnavailable and friends: not ready, say why
+        return f"the store takes no writes: {exc}"
+    return None
 
 
 def probes_for(bastion: Bastion) -> Probes:
     async def ready() -> dict[str, str | None]:
         database, recordings = await asyncio.gather(
-            _bounded(database_problem, bastion.state.database, CHECK_TIMEOUT / 2),
+            store_problem(bastion),
             _bounded(recordings_problem, bastion.state.recordings),
         )
         return {
@@ -37,9 +56,9 @@ def probes_for(bastion: Bastion) -> Probes:
 
     async def before_scrape() -> None:
         pending = await asyncio.wait_for(
-            bastion.db.run(lambda db: RequestRepo(db).count_pending()), CHECK_TIMEOUT
+            bastion.store.list_requests(limit=MAX_PENDING_COUNTED), CHECK_TIMEOUT
         )
-        metrics.requests_pending(pending)
+        metrics.requests_pending(len(pending))
         metrics.connections_open(len(bastion.connections))
 
     return Probes(ready=ready, before_scrape=before_scrape)

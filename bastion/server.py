@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
+import os
 import signal
+import socket
 from collections.abc import Sequence
 
 from bastion import installed_version, metrics, observe
@@ -16,11 +19,13 @@ from bastion.config import load_config, parse_listen
 from bastion.connections import LiveConnections
 from bastion.context import Bastion, TargetDirectory
 from bastion.decide import Decider
+from bastion.decisions.pool import DecisionPool
 from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
 from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
 from bastion.identity.resolver import IdentityResolver
+from bastion.nodes import heartbeat_forever, start_node, this_node
 from bastion.notify import Webhook
 from bastion.ops_http import OpsServer
 from bastion.readiness import probes_for
@@ -29,19 +34,23 @@ from bastion.search import Indexer
 from bastion.session_log import SessionLog
 from bastion.ssh.listener import start_listener
 from bastion.statedir import StateDir
-from bastion.store.db import AsyncDatabase
+from bastion.store import open_store
+from bastion.store_events import StoreEvents
 
 log = logging.getLogger("bastion")
 
 
 def open_bastion(
     state: StateDir,
+    node: str | None = None,
     *,
     host_names: Sequence[str] = (),
     metrics_listen: tuple[str, int] | None = None,
 ) -> Bastion:
-    """Load config, keys, policies and the store; `host_names` and `metrics_listen`
-    override `[server]` for this run (`bastion serve --host-name`, `--metrics`)."""
+    """The bastion of a state dir, its store not opened yet (run_bastion opens it).
+
+    `host_names` and `metrics_listen` override `[server]` for this run
+    (`bastion serve --host-name`, `--metrics`)."""
     if not state.is_initialised():
         raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
     config = load_config(state.config_file)
@@ -58,9 +67,10 @@ def open_bastion(
     decider = Decider.from_names(
         config.rules.policy, config.rules.default_action, state.root, config.roles
     )
-    db = AsyncDatabase(state.database)
+    name = this_node(node or config.server.node).name
+    store = open_store(state.store_url(config.store.url), node=name)
     alerts = AlertSink(
-        db,
+        store,
         AlertDetector(config.alerts.thresholds),
         Webhook(config.alerts.webhook) if config.alerts.webhook else None,
     )
@@ -73,44 +83,73 @@ def open_bastion(
         observe.audited(entry.fields())  # the serve log and the metrics
         alerts.audited(entry)
 
-    audit = AuditLog(db, on_entry=on_entry, health=health)
-    indexer = Indexer(db)
+    audit = AuditLog(store, on_entry=on_entry, health=health)
+    indexer = Indexer(store)
+    connections = LiveConnections(store, audit)
+    requests = HeldRequests(
+        store, Webhook(config.approvals.webhook) if config.approvals.webhook else None
+    )
     return Bastion(
         state=state,
         config=config,
         authorities=authorities,
-        db=db,
+        store=store,
         decider=decider,
+        decisions=DecisionPool(state.root, workers=os.cpu_count() or 1),
         audit=audit,
         alerts=alerts,
-        sessions=SessionLog(db, alerts, on_closed=indexer.session_ended, health=health),
-        identities=IdentityResolver(db, config.roles, roles_enforced=config.roles_enforced),
-        connections=LiveConnections(db, audit),
-        requests=HeldRequests(
-            db, audit, Webhook(config.approvals.webhook) if config.approvals.webhook else None
-        ),
+        sessions=SessionLog(store, alerts, on_closed=indexer.session_ended, health=health),
+        identities=IdentityResolver(store, config.roles, roles_enforced=config.roles_enforced),
+        connections=connections,
+        requests=requests,
         recordings=Recorder(state.recordings),
-        targets=TargetDirectory(db),
+        targets=TargetDirectory(store),
+        events=StoreEvents(store, requests, connections),
         exchange=TokenExchange(config, authorities) if config.issuers else None,
         indexer=indexer,
     )
 
 
 async def run_bastion(
-    bastion: Bastion, listen: str | None = None, ready: asyncio.Future[int] | None = None
+    bastion: Bastion,
+    listen: str | None = None,
+    ready: asyncio.Future[int] | None = None,
+    sock: socket.socket | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Serve until cancelled or SIGTERM/SIGINT; `ready` gets the bound port."""
+    await bastion.store.open()
+    try:
+        await bastion.decisions.start()
+        await _serve(bastion, listen, ready, sock, reuse_port)
+    finally:
+        await bastion.decisions.close()
+        await bastion.drain_writes()
+        await bastion.store.close()
+
+
+async def _serve(
+    bastion: Bastion,
+    listen: str | None,
+    ready: asyncio.Future[int] | None,
+    sock: socket.socket | None,
+    reuse_port: bool,
+) -> None:
     if listen:
         host, port = parse_listen(listen)
     else:
         host, port = bastion.config.server.listen_host, bastion.config.server.listen_port
-    server = await start_listener(bastion, host, port)
+    node = this_node(bastion.store.node, f"{host}:{port}")
+    await start_node(bastion.store, node)
+    await record_config(bastion)
+    server = await start_listener(bastion, host, port, sock=sock, reuse_port=reuse_port)
     bound = server.sockets[0].getsockname()[1]
     ops = await _start_ops(bastion)
     metrics.set_version(installed_version())
     log.info(
-        "bastion %s listening on %s:%s (state %s, host names %s)",
+        "bastion %s node %s listening on %s:%s (state %s, host names %s)",
         installed_version(),
+        node.name,
         host,
         bound,
         bastion.state.root,
@@ -120,6 +159,7 @@ async def run_bastion(
     if ready is not None and not ready.done():
         ready.set_result(bound)
     background = [asyncio.ensure_future(task) for task in bastion.background()]
+    background.append(asyncio.ensure_future(heartbeat_forever(bastion.store, node)))
     stop = asyncio.Event()
     stopped_by: list[str] = []
     loop = asyncio.get_running_loop()
@@ -148,8 +188,8 @@ async def run_bastion(
         if ops is not None:
             ops.close()
         bastion.recordings.flush_all()
+        await asyncio.gather(*background, return_exceptions=True)
         await server.wait_closed()
-        await bastion.audit.drain()
         log.info("bastion stopped", extra={"event": "bastion.stop"})
 
 
@@ -167,3 +207,21 @@ async def _start_ops(bastion: Bastion) -> asyncio.Server | None:
         extra={"event": "metrics.start"},
     )
     return ops
+
+
+async def record_config(bastion: Bastion) -> None:
+    """Journal the configuration this node runs with (bastion.toml and the policy files
+    it names) in the audit chain, when it changed since the last node started."""
+    digest = hashlib.sha256()
+    names = [bastion.state.config_file.name]
+    digest.update(bastion.state.config_file.read_bytes())
+    policies = [*bastion.config.rules.policy, *(p for r in bastion.config.roles for p in r.policy)]
+    for name in dict.fromkeys(policies):
+        path = bastion.state.root / name
+        if path.is_file():
+            names.append(name)
+            digest.update(b"\0" + name.encode() + b"\0" + path.read_bytes())
+    roles = ", ".join(role.name for role in bastion.config.roles) or "none"
+    detail = f"{' + '.join(names)}; roles: {roles}"
+    if await bastion.store.record_config(digest.hexdigest(), detail[:1000]):
+        log.info("configuration recorded in the audit chain: %s", detail[:200])

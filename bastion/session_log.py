@@ -16,8 +16,8 @@ from typing import Any
 from bastion import metrics
 from bastion.alert_sink import AlertSink
 from bastion.audit import AUDIT_UNAVAILABLE, AuditUnavailable, StoreHealth
-from bastion.store.db import AsyncDatabase
-from bastion.store.repos import SessionRepo
+from bastion.store import Store
+from bastion.store.records import SessionEnd, SessionRecord
 
 log = logging.getLogger("bastion")
 
@@ -49,12 +49,12 @@ class SessionClosed:
 class SessionLog:
     def __init__(
         self,
-        db: AsyncDatabase,
+        store: Store,
         alerts: AlertSink,
         on_closed: Callable[[str], None] | None = None,
         health: StoreHealth | None = None,
     ) -> None:
-        self._db = db
+        self._store = store
         self._health = health or StoreHealth()
         self._alerts = alerts
         self._on_closed = on_closed  # the search indexer
@@ -67,9 +67,8 @@ class SessionLog:
 
     async def opened(self, row: SessionOpened) -> None:
         """Write the session's row; AuditUnavailable if the store cannot."""
-        fields = asdict(row)
         try:
-            await self._db.run(lambda db: SessionRepo(db).start(**fields))
+            await self._store.start_session(SessionRecord(**asdict(row)))
         except Exception as exc:
             self._health.failed(exc)
             raise AuditUnavailable(AUDIT_UNAVAILABLE) from None
@@ -82,16 +81,20 @@ class SessionLog:
         if row is None:
             return  # never opened (its row could not be written)
         metrics.session_finished(session_id, end.bytes_in, end.bytes_out)
-        fields = asdict(end)
-        task = asyncio.ensure_future(
-            self._db.run(lambda db: SessionRepo(db).finish(session_id, **fields))
-        )
+        task = asyncio.ensure_future(self._finish(session_id, SessionEnd(**asdict(end))))
         self._tasks.add(task)
         task.add_done_callback(self._written)
         if end.bytes_out:
             self._alerts.output(row.identity, session_id, row.target, "the session", end.bytes_out)
-        if self._on_closed is not None:
+
+    async def _finish(self, session_id: str, end: SessionEnd) -> None:
+        await self._store.finish_session(session_id, end)
+        if self._on_closed is not None:  # after the row says it ended
             self._on_closed(session_id)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _written(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)

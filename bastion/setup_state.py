@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bastion.config import DEFAULT_CONFIG, validate_host_name
+from bastion.config import DEFAULT_CONFIG, load_config, validate_host_name
 from bastion.errors import BastionError, UsageError
 from bastion.identity.authorities import Authorities
 from bastion.statedir import StateDir
-from bastion.store.db import Database
+from bastion.store import BlockingStore, open_store
 
 DEFAULT_HOST_NAMES = ("localhost", "127.0.0.1")
 
@@ -88,14 +89,17 @@ def _create_missing(
         made += [state.keys / name for name in new_keys]
         made += [state.keys / f"{name}.pub" for name in new_keys]
     created += [f"keys/{name}" for name in new_keys]
-    if not state.database.exists():
+    url = state.store_url(load_config(state.config_file).store.url)
+    local = url == state.store_url()  # the SQLite file in the state dir
+    if local and not state.database.exists():
         # sqlite3 would create it with the umask's mode; its -wal and -shm files
         # copy the database file's mode, so 0600 here covers all three.
         os.close(os.open(state.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         made += [state.database, Path(f"{state.database}-wal"), Path(f"{state.database}-shm")]
         created.append("bastion.db")
-    Database(state.database, create=True).close()
-    os.chmod(state.database, 0o600)
+    BlockingStore(open_store(url, node=f"init@{socket.gethostname()}", create=True)).close()
+    if local:
+        os.chmod(state.database, 0o600)
     return created
 
 

@@ -34,6 +34,10 @@ class StateDir:
     def database(self) -> Path:
         return self.root / "bastion.db"
 
+    def store_url(self, configured: str | None = None) -> str:
+        """The store's URL: `[store] url` if set, else this dir's SQLite file."""
+        return configured or f"sqlite://{self.database}"
+
     @property
     def recordings(self) -> Path:
         return self.root / "recordings"
@@ -43,4 +47,4 @@ class StateDir:
         return self.root / "keys"
 
     def is_initialised(self) -> bool:
-        return self.config_file.is_file() and self.database.is_file() and self.keys.is_dir()
+        return self.config_file.is_file() and self.keys.is_dir()

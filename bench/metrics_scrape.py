@@ -36,7 +36,14 @@ def fill_registry() -> None:
         for action in ("allow", "alert", "review", "deny"):
             for source in ("exec", "line", "sftp", "subsystem"):
                 metrics.decision(source, action, f"rule-{rule}", 0.001 * (rule % 7))
-    for kind in ("rule", "burst", "denied-streak", "forward-refused", "output-volume", "masking-off"):
+    for kind in (
+        "rule",
+        "burst",
+        "denied-streak",
+        "forward-refused",
+        "output-volume",
+        "masking-off",
+    ):
         metrics.alert_raised(kind)
     for n in range(1000):
         metrics.upstream_connected(0.01 * (n % 50))

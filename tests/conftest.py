@@ -18,12 +18,13 @@ from harness import (
     make_agent,
     make_state,
     start_bastion,
+    state_store,
 )
+from postgres import available as postgres_missing
+from postgres import start_postgres
 
 from bastion.localsshd import LocalSshd, ensure_unprivileged_user, start_sshd
 from bastion.statedir import StateDir
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
 from bastion.targets import Target
 
 
@@ -32,6 +33,16 @@ def test_login() -> str:
     if os.geteuid() != 0:
         pytest.fail("the e2e fixtures create an unprivileged login and need root (CI runs as root)")
     return ensure_unprivileged_user(TEST_LOGIN)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    reason = postgres_missing()
+    if reason is not None:
+        pytest.fail(reason)  # CI installs it (.ci/run); a missing server is a failure, not a skip
+    server = start_postgres()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -44,9 +55,8 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> StateDir:
 def target_sshd(state: StateDir, test_login: str, tmp_path_factory: pytest.TempPathFactory):
     ca = (state.keys / "target_ca.pub").read_text()
     sshd = start_sshd(tmp_path_factory.mktemp("sshd"), trusted_user_ca=ca, allow_user=test_login)
-    db = Database(state.database)
-    TargetRepo(db).add(Target(TARGET_NAME, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
-    db.close()
+    with state_store(state) as store:
+        store.add_target(Target(TARGET_NAME, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
     yield sshd
     sshd.stop()
 

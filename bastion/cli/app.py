@@ -7,7 +7,7 @@ import sys
 import typer
 
 from bastion import installed_version
-from bastion.cli import certs, mask_cli, records, requests_cli, rules_cli, setup, targets
+from bastion.cli import certs, mask_cli, records, requests_cli, rules_cli, setup, store_cli, targets
 from bastion.errors import BastionError
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ app.add_typer(certs.ca_app, name="ca")
 app.command("host-key")(certs.host_key)
 app.add_typer(rules_cli.app, name="rules")
 app.add_typer(requests_cli.app, name="requests")
+app.add_typer(store_cli.app, name="store")
 app.command("approve")(requests_cli.approve)
 app.command("deny")(requests_cli.deny)
 records.register(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import time
 from pathlib import Path
@@ -11,17 +12,16 @@ import typer
 from bastion.cli.common import (
     StateDirOption,
     fmt_time,
-    open_database,
+    open_state_store,
     print_json,
     print_table,
     state_dir,
 )
 from bastion.durations import parse_duration
-from bastion.errors import NotInitialised, UsageError
+from bastion.errors import NotFound, NotInitialised, UsageError
 from bastion.identity.authorities import CA_NAMES, Authorities
-from bastion.identity.issuing import issue_user_certificate
+from bastion.identity.issuing import sign_user_certificate
 from bastion.keyfiles import read_public_key
-from bastion.store.repos import CertificateRepo
 
 cert_app = typer.Typer(no_args_is_help=True, help="Agent certificates signed by the user CA.")
 ca_app = typer.Typer(no_args_is_help=True, help="The bastion's certificate authorities.")
@@ -43,9 +43,7 @@ def issue(
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"--out {out}: no directory {out.parent}")
     state = state_dir(state_dir_path)
-    db = open_database(state_dir_path)
-    cert, record = issue_user_certificate(
-        db,
+    cert, record = sign_user_certificate(
         Authorities(state.keys),
         key,
         identity=identity,
@@ -54,6 +52,8 @@ def issue(
         ttl=seconds,
         source="cli",
     )
+    with open_state_store(state_dir_path) as store:
+        store.record_certificate(record)
     text = cert.export_certificate().decode()
     if out is None:
         typer.echo(text, nl=False)
@@ -80,7 +80,8 @@ def list_certificates(
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Every certificate the user CA signed, with its state."""
-    records = CertificateRepo(open_database(state_dir_path)).list()
+    with open_state_store(state_dir_path) as store:
+        records = store.list_certificates()
     if as_json:
         print_json([record.to_json() for record in records])
         return
@@ -107,23 +108,48 @@ def list_certificates(
 def revoke(
     serial: str | None = typer.Argument(None, help="Serial of one certificate."),
     identity: str | None = typer.Option(None, help="Revoke every certificate of this identity."),
+    unknown_ok: bool = typer.Option(
+        False,
+        "--unknown-ok",
+        help="With --identity: revoke it even if no certificate was ever issued to it.",
+    ),
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Revoke certificates; a running bastion closes their sessions within seconds."""
     if (serial is None) == (identity is None):
         raise UsageError("give a SERIAL or --identity ID, not both")
-    repo = CertificateRepo(open_database(state_dir_path))
-    if serial is not None:
-        if not serial.isdigit() or len(serial) > 20:
-            raise UsageError(f"invalid serial {serial!r}: expected a number")
-        changed = repo.revoke_serial(int(serial))
-        typer.echo(
-            f"revoked serial {serial}" if changed else f"serial {serial} was already revoked"
-        )
-    else:
-        assert identity is not None
-        changed = repo.revoke_identity(identity)
-        typer.echo(f"revoked {changed} certificate(s) of {identity}")
+    if serial is not None and (not serial.isdigit() or len(serial) > 20):
+        raise UsageError(f"invalid serial {serial!r}: expected a number")
+    by = f"local:{getpass.getuser()}"
+    with open_state_store(state_dir_path) as store:
+        if serial is not None:
+            changed = store.revoke_serial(int(serial), by=by)
+            typer.echo(
+                f"revoked serial {serial}" if changed else f"serial {serial} was already revoked"
+            )
+        else:
+            assert identity is not None
+            if not unknown_ok and not store.list_certificates(identity=identity):
+                raise NotFound(
+                    f"no certificate was ever issued to {identity!r} (a typo?);"
+                    " --unknown-ok revokes the name anyway"
+                )
+            count = store.revoke_identity(identity, by=by)
+            typer.echo(
+                f"revoked {count} certificate(s) of {identity}; no new certificate is issued"
+                f" to it until `bastion cert unrevoke --identity {identity}`"
+            )
+
+
+@cert_app.command("unrevoke")
+def unrevoke(
+    identity: str = typer.Option(..., help="Lift the revocation of this identity."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Let a revoked identity get certificates again (its revoked ones stay revoked)."""
+    with open_state_store(state_dir_path) as store:
+        lifted = store.lift_identity_revocation(identity, by=f"local:{getpass.getuser()}")
+    typer.echo(f"lifted the revocation of {identity}" if lifted else f"{identity} was not revoked")
 
 
 @ca_app.command("export")

@@ -10,15 +10,13 @@ from pathlib import Path
 
 import typer
 
-from bastion.cli.common import print_json
+from bastion.cli.common import open_state_store, print_json
 from bastion.config import load_config
 from bastion.decide import Decider
 from bastion.errors import ConfigError, NotInitialised, UsageError
 from bastion.identity.model import Identity
 from bastion.identity.roles import grants_for
 from bastion.statedir import StateDir
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
 from bastion.targets import Target
 from rules import (
     Action,
@@ -121,11 +119,8 @@ def _configured(path: Path | None) -> Callable[[Request], Decision] | None:
     decider = Decider.from_names(
         config.rules.policy, config.rules.default_action, state.root, config.roles
     )
-    db = Database(state.database)
-    try:
-        targets = {t.name: t for t in TargetRepo(db).list()}
-    finally:
-        db.close()
+    with open_state_store(state.root) as store:
+        targets = {t.name: t for t in store.list_targets()}
 
     warned: set[str] = set()
     warned_identities: set[tuple[str, tuple[str, ...]]] = set()

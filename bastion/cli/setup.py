@@ -140,6 +140,13 @@ def serve(
     init_first: bool = typer.Option(
         False, "--init", help="Initialise the state dir first if needed (containers)."
     ),
+    node: str | None = typer.Option(None, help="This node's name (default: server.node)."),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Run N processes sharing the port, each a node NAME-wI."
+    ),
+    share: str = typer.Option("inherit", help="How workers share the port: inherit or reuseport."),
+    reuse_port: bool = typer.Option(False, "--reuse-port", hidden=True),
+    listen_fd: int | None = typer.Option(None, "--listen-fd", hidden=True),
 ) -> None:
     """Run the bastion until SIGTERM or Ctrl-C."""
     from bastion import logs
@@ -155,17 +162,49 @@ def serve(
         validate_host_name(name)
     if init_first:
         initialise(state_dir(state_dir_path), listen=listen, host_names=host_name)
+    if node is not None:
+        from bastion.config import check_node_name
+
+        check_node_name(node, Path("--node"))
+    if workers > 1:
+        if metrics_listen is not None or _configured_metrics(state_dir(state_dir_path)):
+            raise UsageError("metrics with --workers: each worker would need its own port; use one")
+        raise typer.Exit(
+            _supervise(state_dir(state_dir_path), listen, node, workers, log_level, share)
+        )
+    sock = None
+    if listen_fd is not None:
+        import socket
+
+        sock = socket.socket(fileno=listen_fd)
     bastion = open_bastion(
-        state_dir(state_dir_path), host_names=host_name, metrics_listen=metrics_listen
+        state_dir(state_dir_path), node, host_names=host_name, metrics_listen=metrics_listen
     )
     try:
-        asyncio.run(run_bastion(bastion, listen))
+        asyncio.run(run_bastion(bastion, listen, sock=sock, reuse_port=reuse_port))
     except OSError as exc:
         from bastion.errors import BastionError
 
         raise BastionError(f"cannot listen: {exc.strerror or exc}") from None
-    finally:
-        bastion.db.close()
+
+
+def _configured_metrics(state) -> bool:  # type: ignore[no-untyped-def]
+    from bastion.config import load_config
+
+    return state.config_file.is_file() and load_config(state.config_file).server.metrics is not None
+
+
+def _supervise(
+    state, listen: str | None, node: str | None, workers: int, log_level: str, share: str
+) -> int:
+    from bastion.config import load_config
+    from bastion.nodes import default_node_name
+    from bastion.workers import run_workers
+
+    config = load_config(state.config_file)
+    address = listen or f"{config.server.listen_host}:{config.server.listen_port}"
+    base = node or config.server.node or default_node_name()
+    return run_workers(state.root, address, workers, base, log_level, share)
 
 
 def demo(

@@ -8,10 +8,9 @@ from pathlib import Path
 import asyncssh
 import typer
 
-from bastion.cli.common import StateDirOption, open_database, print_json, print_table
+from bastion.cli.common import StateDirOption, open_state_store, print_json, print_table
 from bastion.errors import BastionError, UsageError
 from bastion.keyfiles import read_key_text
-from bastion.store.repos import TargetRepo
 from bastion.targets import (
     Target,
     normalise_public_key,
@@ -40,9 +39,9 @@ def add(
     labels = parse_labels(label)
     if sum((host_key is not None, host_ca is not None, scan)) != 1:
         raise UsageError("give exactly one of --host-key FILE, --host-ca FILE or --scan")
-    db = open_database(state_dir_path)
-    if TargetRepo(db).get(name) is not None:
-        raise UsageError(f"target {name!r} already exists; remove it first")
+    with open_state_store(state_dir_path) as store:
+        if store.get_target(name) is not None:
+            raise UsageError(f"target {name!r} already exists; remove it first")
     pinned_key = pinned_ca = None
     if host_key is not None:
         text = read_key_text(host_key, "--host-key")
@@ -56,7 +55,8 @@ def add(
         fingerprint = asyncssh.import_public_key(pinned_key).get_fingerprint()
         typer.echo(f"scanned {host}:{port}: {fingerprint}")
     target = Target(name, host, port, pinned_key, pinned_ca, labels)
-    TargetRepo(db).add(target)
+    with open_state_store(state_dir_path) as store:
+        store.add_target(target)
     typer.echo(f"added target {name} ({host}:{port}, {target.verification})")
 
 
@@ -79,7 +79,8 @@ def list_targets(
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """List registered targets."""
-    targets = TargetRepo(open_database(state_dir_path)).list()
+    with open_state_store(state_dir_path) as store:
+        targets = store.list_targets()
     if as_json:
         print_json(
             [
@@ -115,5 +116,6 @@ def remove(
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Remove a target; agents can no longer reach it."""
-    TargetRepo(open_database(state_dir_path)).remove(name)
+    with open_state_store(state_dir_path) as store:
+        store.remove_target(name)
     typer.echo(f"removed target {name}")

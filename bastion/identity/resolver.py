@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
 from bastion.identity.roles import Role, grants_for
-from bastion.store.db import AsyncDatabase
+from bastion.store import Store
 from bastion.store.records import CertificateRecord
-from bastion.store.repos import CertificateRepo
 
 
 class IdentityRefused(Exception):
@@ -33,7 +32,7 @@ def mismatch(cert: CertificateInfo, record: CertificateRecord, now: float) -> st
         return f"certificate serial {cert.serial} has expired"
     checks = (
         ("key", cert.key_fingerprint, record.key_fingerprint),
-        ("key id", cert.key_id, record.identity),
+        ("key id", cert.key_id, record.key_id or record.identity),
         ("principals", tuple(sorted(cert.principals)), tuple(sorted(record.principals))),
         (
             "validity",
@@ -50,14 +49,14 @@ def mismatch(cert: CertificateInfo, record: CertificateRecord, now: float) -> st
 
 
 class IdentityResolver:
-    def __init__(self, db: AsyncDatabase, roles: Sequence[Role], *, roles_enforced: bool) -> None:
-        self._db = db
+    def __init__(self, store: Store, roles: Sequence[Role], *, roles_enforced: bool) -> None:
+        self._store = store
         self._roles = tuple(roles)
         self._roles_enforced = roles_enforced
 
     async def identity_for(self, cert: CertificateInfo) -> Identity:
         serial = cert.serial
-        record = await self._db.run(lambda db: CertificateRepo(db).get(serial))
+        record = await self._store.get_certificate(serial)
         if record is None:
             raise IdentityRefused(f"certificate serial {serial} is unknown to this bastion")
         reason = mismatch(cert, record, time.time())

@@ -83,7 +83,7 @@ class AdminSession(asyncssh.SSHServerSession[bytes]):
             return
         try:
             parsed = admin_verbs.parse(self.command)
-            text = await self.bastion.db.run(lambda db: admin_verbs.run(db, reviewer, parsed))
+            text = await admin_verbs.run(self.bastion.store, reviewer, parsed)
         except BastionError as exc:
             self.bastion.audit.note(
                 AuditEntry(

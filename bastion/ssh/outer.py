@@ -324,9 +324,7 @@ class ExchangeSession(asyncssh.SSHServerSession[bytes]):
         try:
             if verb != "issue-certificate" or not key_line:
                 raise TokenRejected("the only command here is `issue-certificate <public key>`")
-            reply = await self.bastion.db.run(
-                lambda db: exchange.issue(db, self.verified, key_line)
-            )
+            reply = await exchange.issue(self.bastion.store, self.verified, key_line)
         except TokenRejected as exc:
             self.bastion.audit.note(
                 AuditEntry(kind="refused", identity=self.verified.identity, detail=str(exc))

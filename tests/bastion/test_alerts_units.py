@@ -130,3 +130,18 @@ def test_masking_switched_off_is_an_alert() -> None:
     assert [(a.kind, a.session_id) for a in alerts] == [("masking-off", "s1")]
     assert "binary output on stdout" in alerts[0].detail
     assert detector.audited(fields | {"time": 6.0}) == []  # cooldown
+
+
+def test_counts_from_the_store_decide_streaks_and_bursts() -> None:
+    from bastion.store.records import CommandCounts
+
+    detector = AlertDetector(AlertThresholds(denied_streak=3, burst_commands=5, burst_seconds=10))
+    row = {"kind": "exec", "identity": "ci", "decision": "deny", "time": 1000.0}
+    assert detector.outcome(row) == "deny"
+    assert detector.outcome({"kind": "refused", "identity": "ci"}) is None
+    # streaks 1 and 2 (seen on other nodes too) raise nothing; the third does
+    assert detector.audited(row, CommandCounts(2, 2)) == []
+    kinds = [a.kind for a in detector.audited(row, CommandCounts(3, 3))]
+    assert kinds == ["denied-streak"]
+    burst = [a.kind for a in detector.audited(dict(row, decision="allow"), CommandCounts(0, 6))]
+    assert burst == ["burst"]

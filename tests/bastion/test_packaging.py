@@ -130,10 +130,10 @@ def test_the_wheel_holds_every_data_file(tmp_path: Path) -> None:
 
 
 def test_a_failed_init_leaves_no_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_migrations() -> list[tuple[int, str]]:
-        raise FileNotFoundError(2, "No such file or directory", "bastion/store/migrations")
+    def no_migrations(*args: object, **kwargs: object) -> None:  # as a wheel without them did
+        raise FileNotFoundError(2, "No such file or directory", "bastion/store/sqlite/migrations")
 
-    monkeypatch.setattr("bastion.store.db._migrations", no_migrations)
+    monkeypatch.setattr("bastion.setup_state.open_store", no_migrations)
     root = tmp_path / "state"
     with pytest.raises((BastionError, OSError)):
         initialise(StateDir(root))
@@ -147,10 +147,11 @@ def test_a_failed_init_in_an_existing_dir_removes_what_it_made(
     root = tmp_path / "state"
     root.mkdir()
     (root / "notes.txt").write_text("mine")
-    monkeypatch.setattr(
-        "bastion.store.db._migrations",
-        lambda: (_ for _ in ()).throw(FileNotFoundError(2, "gone", "migrations")),
-    )
+
+    def no_migrations(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(2, "gone", "migrations")
+
+    monkeypatch.setattr("bastion.setup_state.open_store", no_migrations)
     with pytest.raises((BastionError, OSError)):
         initialise(StateDir(root))
     assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]

@@ -6,10 +6,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-from harness import TARGET_NAME, TEST_LOGIN, bastion_with_target, make_agent, wait_until
-
-from bastion.store.alerts import AlertRepo
-from bastion.store.db import Database
+from harness import (
+    TARGET_NAME,
+    TEST_LOGIN,
+    bastion_with_target,
+    make_agent,
+    state_store,
+    wait_until,
+)
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 PROBE = f"/home/{TEST_LOGIN}/.bastion-audit-probe"
@@ -37,10 +41,7 @@ def test_a_locked_database_denies_the_command_and_recovery_raises_an_alert(
         assert check.stdout == b"absent\n", check.stderr
 
         def recovered() -> bool:
-            db = Database(bastion.state.database)
-            try:
-                return any(a["kind"] == "audit-recovered" for a in AlertRepo(db).list())
-            finally:
-                db.close()
+            with state_store(bastion.state) as store:
+                return any(a.kind == "audit-recovered" for a in store.list_alerts())
 
         assert wait_until(recovered, timeout=15)

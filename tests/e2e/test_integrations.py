@@ -26,11 +26,15 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from harness import TARGET_NAME, Agent, BastionProcess, bastion_with_target, make_agent, wait_until
-
-from bastion.store.alerts import AlertRepo
-from bastion.store.db import Database
-from bastion.store.repos import AuditRepo
+from harness import (
+    TARGET_NAME,
+    Agent,
+    BastionProcess,
+    bastion_with_target,
+    make_agent,
+    state_store,
+    wait_until,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "paramiko_through_bastion.py"
 
@@ -83,19 +87,13 @@ def target_dir(test_login: str) -> Iterator[Path]:
 
 
 def _rows(bastion: BastionProcess, identity: str):
-    db = Database(bastion.state.database)
-    try:
-        return [r for r in AuditRepo(db).list(limit=100000) if r.identity == identity]
-    finally:
-        db.close()
+    with state_store(bastion.state) as store:
+        return [r for r in store.list_audit(limit=100000) if r.identity == identity]
 
 
-def _alerts(bastion: BastionProcess, identity: str) -> list[dict]:
-    db = Database(bastion.state.database)
-    try:
-        return AlertRepo(db).list(identity=identity)
-    finally:
-        db.close()
+def _alerts(bastion: BastionProcess, identity: str) -> list:
+    with state_store(bastion.state) as store:
+        return store.list_alerts(identity=identity)
 
 
 def _no_alerts(bastion: BastionProcess, tool: str) -> None:

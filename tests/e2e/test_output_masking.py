@@ -10,11 +10,16 @@ import sys
 import uuid
 from pathlib import Path
 
-from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, audit_rows, wait_until
+from harness import (
+    TARGET_NAME,
+    TEST_LOGIN,
+    Agent,
+    BastionProcess,
+    audit_rows,
+    state_store,
+    wait_until,
+)
 from ptydriver import PtyProcess
-
-from bastion.store.db import Database
-from bastion.store.repos import SessionRepo
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -30,11 +35,8 @@ def asciinema_cat(path: Path) -> subprocess.CompletedProcess[bytes]:
 
 def find_session(state, predicate, timeout: float = 10.0):
     def lookup():
-        db = Database(state.database)
-        try:
-            return next((s for s in reversed(SessionRepo(db).list()) if predicate(s)), None)
-        finally:
-            db.close()
+        with state_store(state) as store:
+            return next((s for s in reversed(store.list_sessions()) if predicate(s)), None)
 
     return wait_until(lookup, timeout)
 

@@ -18,12 +18,10 @@ from harness import (
     audit_rows,
     make_agent,
     start_bastion,
+    state_store,
     wait_until,
 )
 from ptydriver import PtyProcess
-
-from bastion.store.db import Database
-from bastion.store.repos import SessionRepo
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 
@@ -44,11 +42,8 @@ def output_recorded(path: Path, text: str) -> bool:
 
 def find_session(state, predicate, timeout: float = 10.0):
     def lookup():
-        db = Database(state.database)
-        try:
-            return next((s for s in reversed(SessionRepo(db).list()) if predicate(s)), None)
-        finally:
-            db.close()
+        with state_store(state) as store:
+            return next((s for s in reversed(store.list_sessions()) if predicate(s)), None)
 
     return wait_until(lookup, timeout)
 
