@@ -135,7 +135,8 @@ def test_masking_switched_off_is_an_alert() -> None:
 def test_counts_from_the_store_decide_streaks_and_bursts() -> None:
     from bastion.store.records import CommandCounts
 
-    detector = AlertDetector(AlertThresholds(denied_streak=3, burst_commands=5, burst_seconds=10))
+    # exec commands have their own burst threshold (burst_exec; burst_commands is shell lines)
+    detector = AlertDetector(AlertThresholds(denied_streak=3, burst_exec=5, burst_seconds=10))
     row = {"kind": "exec", "identity": "ci", "decision": "deny", "time": 1000.0}
     assert detector.outcome(row) == "deny"
     assert detector.outcome({"kind": "refused", "identity": "ci"}) is None
