@@ -40,7 +40,7 @@ VOLUME ["/var/lib/bastion"]
 USER bastion
 WORKDIR /home/bastion
 EXPOSE 2222 9120
-# Ready = the database and recordings take writes and the CA keys are loaded.
+# Ready = the store and the recordings directory take writes and the CA keys are loaded.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9120/readyz', timeout=4)"]
 # BASTION_HOST_NAMES (space-separated) become principals of the bastion's host
