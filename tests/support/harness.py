@@ -207,7 +207,7 @@ def make_agent(
     identity: str = "test-agent",
     principals: tuple[str, ...] = (TEST_LOGIN,),
     groups: tuple[str, ...] = (),
-    ttl: int = 600,
+    ttl: int = 3 * 3600,  # the session-scoped agent must outlive the whole suite (18 min here)
     cert: bytes | None = None,
 ) -> Agent:
     directory.mkdir(parents=True, exist_ok=True)
