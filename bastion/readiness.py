@@ -3,7 +3,8 @@
 Ready means the bastion can do its job for the next agent: the store
 takes a write (an audit row must be committed before a command
 runs), the recordings directory takes a new file, and the CA keys are
-loaded. Each check runs its blocking part in a thread with a short timeout.
+loaded. (An S3 recording store writes through the same local spool, so the
+spool is what is checked.) Each check runs its blocking part in a thread with a short timeout.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bastion import metrics
 from bastion.context import Bastion
 from bastion.identity.authorities import CA_NAMES
 from bastion.ops_http import Probes
+from bastion.recordings import spool_dir
 
 CHECK_TIMEOUT = 2.0
 MAX_PENDING_COUNTED = 10000  # the gauge saturates here rather than read every row
@@ -46,7 +48,7 @@ def probes_for(bastion: Bastion) -> Probes:
     async def ready() -> dict[str, str | None]:
         database, recordings = await asyncio.gather(
             store_problem(bastion),
-            _bounded(recordings_problem, bastion.state.recordings),
+            _bounded(recordings_problem, spool_dir(bastion.config.recordings, bastion.state.root)),
         )
         return {
             "database": database,

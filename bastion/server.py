@@ -29,7 +29,7 @@ from bastion.nodes import heartbeat_forever, start_node, this_node
 from bastion.notify import Webhook
 from bastion.ops_http import OpsServer
 from bastion.readiness import probes_for
-from bastion.relay.recording import Recorder
+from bastion.recordings import open_recording_store
 from bastion.search import Indexer
 from bastion.session_log import SessionLog
 from bastion.ssh.listener import start_listener
@@ -84,7 +84,7 @@ def open_bastion(
         alerts.audited(entry)
 
     audit = AuditLog(store, on_entry=on_entry, health=health)
-    indexer = Indexer(store)
+    indexer = Indexer(store, config.recordings, state.root)
     connections = LiveConnections(store, audit)
     requests = HeldRequests(
         store, Webhook(config.approvals.webhook) if config.approvals.webhook else None
@@ -102,7 +102,7 @@ def open_bastion(
         identities=IdentityResolver(store, config.roles, roles_enforced=config.roles_enforced),
         connections=connections,
         requests=requests,
-        recordings=Recorder(state.recordings),
+        recordings=open_recording_store(config.recordings, state.root, store, name),
         targets=TargetDirectory(store),
         events=StoreEvents(store, requests, connections),
         exchange=TokenExchange(config, authorities) if config.issuers else None,
@@ -187,8 +187,8 @@ async def _serve(
         server.close()
         if ops is not None:
             ops.close()
-        bastion.recordings.flush_all()
         await asyncio.gather(*background, return_exceptions=True)
+        await bastion.recordings.stop()
         await server.wait_closed()
         log.info("bastion stopped", extra={"event": "bastion.stop"})
 

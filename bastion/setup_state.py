@@ -19,6 +19,8 @@ from pathlib import Path
 from bastion.config import DEFAULT_CONFIG, load_config, validate_host_name
 from bastion.errors import BastionError, UsageError
 from bastion.identity.authorities import Authorities
+from bastion.recordings import spool_dir
+from bastion.recordings.config import RecordingsConfig
 from bastion.statedir import StateDir
 from bastion.store import BlockingStore, open_store
 
@@ -77,9 +79,10 @@ def _create_missing(
         with os.fdopen(fd, "w") as handle:
             handle.write(config_text(listen, host_names))
         created.append("bastion.toml")
-    if not state.recordings.exists():
-        state.recordings.mkdir(mode=0o700)
-        made.append(state.recordings)
+    recordings = spool_dir(RecordingsConfig(), state.root)  # the default "local" store
+    if not recordings.exists():
+        recordings.mkdir(mode=0o700)
+        made.append(recordings)
         created.append("recordings/")
     had_keys = state.keys.exists()
     new_keys = Authorities.initialise(state.keys)
