@@ -19,12 +19,13 @@ from bastion.context import Bastion
 from bastion.identity.authorities import CA_NAMES
 from bastion.ops_http import Probes
 from bastion.recordings import spool_dir
+from bastion.store import Store
 
 CHECK_TIMEOUT = 2.0
 MAX_PENDING_COUNTED = 10000  # the gauge saturates here rather than read every row
 
 
-async def store_problem(bastion: Bastion) -> str | None:
+async def store_problem(store: Store) -> str | None:
     """None if a write transaction begins and commits on the store within the timeout.
 
     An empty one: it takes the write lock (SQLite) or a pooled connection
@@ -32,7 +33,7 @@ async def store_problem(bastion: Bastion) -> str | None:
     """
 
     async def write_nothing() -> None:
-        async with bastion.store.transaction(write=True):
+        async with store.transaction(write=True):
             pass
 
     try:
@@ -47,7 +48,7 @@ async def store_problem(bastion: Bastion) -> str | None:
 def probes_for(bastion: Bastion) -> Probes:
     async def ready() -> dict[str, str | None]:
         database, recordings = await asyncio.gather(
-            store_problem(bastion),
+            store_problem(bastion.store),
             _bounded(recordings_problem, spool_dir(bastion.config.recordings, bastion.state.root)),
         )
         return {

@@ -25,10 +25,10 @@ from pathlib import Path
 
 from bastion import metrics
 from bastion.ops_http import OpsServer, Probes
-from bastion.readiness import recordings_problem
+from bastion.readiness import recordings_problem, store_problem
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
-from bastion.store.health import database_problem
+from bastion.store import open_store
 
 
 def fill_registry() -> None:
@@ -79,11 +79,13 @@ async def main(seconds: float) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
     state = StateDir(root / "state")
     initialise(state)
+    store = open_store(state.store_url(), node="bench")
+    await store.open()
 
     async def ready() -> dict[str, str | None]:
         db, rec = await asyncio.gather(
-            asyncio.to_thread(database_problem, state.database),
-            asyncio.to_thread(recordings_problem, state.recordings),
+            store_problem(store),
+            asyncio.to_thread(recordings_problem, state.root / "recordings"),
         )
         return {"database": db, "recordings": rec}
 
@@ -103,6 +105,7 @@ async def main(seconds: float) -> None:
     )
     loaded, (out, _) = await asyncio.gather(ticker(seconds), client.communicate())
     server.close()
+    await store.close()
     counts: dict[str, list[float]] = {"/metrics": [], "/readyz": []}
     for line in out.decode().splitlines():
         path, ms = line.split()

@@ -164,7 +164,13 @@ def test_init_makes_the_database_and_config_owner_only(tmp_path: Path) -> None:
         initialise(state)
     finally:
         os.umask(old)
-    for path in (state.database, state.config_file, state.root, state.keys, state.recordings):
+    for path in (
+        state.database,
+        state.config_file,
+        state.root,
+        state.keys,
+        state.root / "recordings",
+    ):
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, (path, oct(path.stat().st_mode))
 
 

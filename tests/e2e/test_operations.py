@@ -87,7 +87,7 @@ def test_health_and_readiness(ops, tmp_path: Path) -> None:
         "checks": {"database": "ok", "recordings": "ok", "keys": "ok"},
     }
     assert _get(port, "/nowhere")[0] == 404
-    recordings = bastion.state.recordings
+    recordings = bastion.state.root / "recordings"  # the default local store's spool
     moved = recordings.with_name("recordings.moved")
     recordings.rename(moved)
     recordings.write_text("not a directory")  # root ignores permissions; a file does not
