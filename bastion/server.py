@@ -84,7 +84,7 @@ def open_bastion(
         alerts.audited(entry)
 
     audit = AuditLog(store, on_entry=on_entry, health=health)
-    indexer = Indexer(store, config.recordings, state.root)
+    indexer = Indexer(store, config.recordings, state.root, cpu_share=config.search.index_cpu_share)
     connections = LiveConnections(store, audit)
     requests = HeldRequests(
         store, Webhook(config.approvals.webhook) if config.approvals.webhook else None
