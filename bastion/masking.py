@@ -231,7 +231,7 @@ def transfer_audit(protocol: str) -> dict[str, str]:
     The relay writes `self._audit(**transfer_audit(protocol), command=...)` for
     such channels; the alert detector raises nothing for it by default.
     """
-    return {"kind": "transfer", "detail": f"{protocol} file transfer: output not masked"}
+    return {"kind": "transfer", "detail": f"{protocol} file transfer: output scanned, not modified"}
 
 
 def stream_name(datatype: int | None) -> str:

@@ -80,7 +80,7 @@ class SessionLog:
         row = self._open.pop(session_id, None)
         if row is None:
             return  # never opened (its row could not be written)
-        metrics.session_finished(session_id, end.bytes_in, end.bytes_out)
+        metrics.session_finished(session_id, None, None)  # bytes counted as they passed
         task = asyncio.ensure_future(self._finish(session_id, SessionEnd(**asdict(end))))
         self._tasks.add(task)
         task.add_done_callback(self._written)
