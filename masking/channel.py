@@ -65,6 +65,7 @@ class ChannelMasker:
             clock=clock, engine=engine,
         )  # fmt: skip
         self._maskers: dict[str, Masker] = {}
+        self.modifies = modify  # False: a file transfer, where binary data is the norm
         self._clock = clock
         self._hold = hold
         self._screen = ScreenMasker(detectors, *screen) if terminal and screen else None

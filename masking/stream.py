@@ -41,7 +41,10 @@ says where; an event records it). It is still scanned. With `binary="mask"`
 a finding is overwritten by a marker of the same length (offsets in the
 file stay put); with `"pass"` it is reported and left as it is; with
 `"stop"` the output ends before it (`stopped` is set). `modify=False` (file
-transfers) reports findings and never changes a byte, text or binary.
+transfers) reports secrets and never changes a byte, text or binary; personal
+data in transferred files is ordinary and not reported. In binary output
+personal data counts only where it is written as text (12 or more printable
+ASCII bytes, or UTF-16/32): random bytes spell `P@T.Ebn` about twice a MB.
 Terminals (`terminal=True`) never turn binary: everything is masked as text.
 
 Memory is bounded: at most WINDOW bytes of partial line, plus the line's
@@ -179,6 +182,11 @@ class Masker:
         self._modify = modify
         self._hold, self._echo, self._clock = hold, echo, clock
         self._markers = {d.name: marker(d.name) for d in detectors}
+        # Personal data in binary output is looked for in text only (see _is_text, _is_wide):
+        # binary files hold byte runs shaped like addresses by chance (about 90
+        # "e-mail addresses" in 50 MB of random bytes), and masking them would corrupt the
+        # file. Secrets, with their prefixes, lengths and checksums, are not so found.
+        self._text_only = frozenset(d.name for d in detectors if d.group in _PERSONAL_GROUPS)
         self._buf = b""  # already-sent start of the current line, then the held bytes
         self._start = 0  # index in _buf of the first byte not yet sent
         self._sent = 0  # stream offset of _buf[0]
@@ -314,6 +322,8 @@ class Masker:
         cursor = pos
         binary = self.binary_at is not None
         for mask_start, mask_end, span, opens in _merged(spans, cursor, cut):
+            if not self._modify and span.name in self._text_only:
+                continue  # a file transfer: secrets in it are reported, personal data is not
             self.counts[span.name] += 1
             masked = self._modify and not (binary and self._policy == "pass")
             self.events.append(Found(span.name, self._sent + mask_start, masked, binary))
@@ -355,9 +365,12 @@ class Masker:
             return spans
         start = buf.rfind(b"\n", lo, first) + 1 or lo
         if self.binary_at is not None:  # binary: only UTF-16/32 strings are read differently
+            spans = [s for s in spans if s.name not in self._text_only or _is_text(buf, s)]
             if "other" in kinds and b"\0" in buf[start:hi]:
                 view = projection.without_nuls(buf, start, hi)
-                spans += _mapped(view, scanner.find(view.text, 0, len(view.text)))
+                wide = [s for s in scanner.find(view.text, 0, len(view.text))
+                        if s.name not in self._text_only or _is_wide(view, s)]  # fmt: skip
+                spans += _mapped(view, wide)
             return spans
         if kinds - {"bs", "cr", "move"}:
             view = projection.stripped(buf, start, hi, kinds)
@@ -425,6 +438,21 @@ def _merged(spans: list[Span], pos: int, cut: int) -> list[tuple[int, int, Span,
     return groups
 
 
+def _is_text(buf: bytes, span: Span) -> bool:
+    """Whether personal data found in binary output is written as text would write it: a
+    printable ASCII run of 12 bytes or more. Random bytes spell an address such as
+    `P@T.Ebn` about twice a megabyte; one of 12 printable bytes about once in 5 GB."""
+    found = buf[span.start : span.end]
+    return len(found) >= 12 and found.isascii() and found.decode().isprintable()
+
+
+def _is_wide(view: projection.View, span: Span) -> bool:
+    """Whether a finding in a NUL-less view was UTF-16/32 text (a NUL after every
+    character), not bytes of a binary file that happen to spell it."""
+    start, end = view.origin(span.start, span.end)
+    return end - start >= 2 * (span.end - span.start) - 1
+
+
 def _mapped(view: projection.View, spans: list[Span]) -> list[Span]:
     out = []
     for span in spans:
@@ -464,6 +492,9 @@ def _settle(spans: list[Span], pos: int, cut: int, n: int) -> tuple[int, list[Sp
 
 
 _BINARY = re.compile(rb"[\x01-\x06\x0e-\x1a\x1c-\x1f]|\x00\x00")
+
+
+_PERSONAL_GROUPS = frozenset({"personal", "national-id"})
 
 
 def _binary_start(buf: bytes, start: int) -> int | None:

@@ -31,10 +31,14 @@ _NAMES = {Stream.STDOUT: "stdout", Stream.STDERR: "stderr"}
 _STREAMS = {name: stream for stream, name in _NAMES.items()}
 
 
-def alert_worthy(event: Event) -> bool:
+def alert_worthy(event: Event, *, transfer: bool = False) -> bool:
+    """Whether an event is an alert. A file transfer's binary data is not (SPEC 7:
+    ordinary transfers raise none); a secret in it is."""
     if isinstance(event, Found):
         return not event.masked
-    return isinstance(event, (BinaryOutput, EncodedSecret, Stopped))
+    if isinstance(event, BinaryOutput):
+        return not transfer
+    return isinstance(event, (EncodedSecret, Stopped))
 
 
 def describe_event(event: Event) -> tuple[str, str]:
@@ -114,7 +118,8 @@ class MaskingTransform(Listener):
     def _report(self, *, final: bool) -> None:
         events = self._masker.events()
         if events:
-            self._pending += [e for e in events if alert_worthy(e)]
+            transfer = not self._masker.modifies
+            self._pending += [e for e in events if alert_worthy(e, transfer=transfer)]
             if any(isinstance(e, Stopped) for e in events) and not self._stopped:
                 self._stopped = True
                 self._on_stopped()

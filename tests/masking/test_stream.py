@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -66,6 +67,18 @@ def masked_in_pieces(data: bytes, cuts: list[int], **kwargs) -> tuple[bytes, Mas
     return b"".join(out), masker
 
 
+_REPEATED_MARKER = re.compile(rb"(\[MASKED:[a-z0-9-]+\])(?:[ \t]*\1)+")
+
+
+def same_masking(pieces: bytes, whole: bytes) -> bool:
+    """The same output, except that a secret which a later backspace or cursor move extends
+    may show as two markers where one read shows one (the first went out before the
+    backspace arrived; both hide the secret)."""
+    if pieces == whole:
+        return True
+    return _REPEATED_MARKER.sub(rb"\1", pieces) == _REPEATED_MARKER.sub(rb"\1", whole)
+
+
 def shown(data: bytes) -> bytes:
     """What a terminal would show of some output, line by line (both projections)."""
     lines = []
@@ -81,7 +94,7 @@ def test_any_split_gives_the_same_output_as_one_read(data: bytes, cuts: list[int
     cuts = [c % (len(data) + 1) for c in cuts]
     whole = masked_whole(data)
     pieces, _ = masked_in_pieces(data, cuts)
-    assert pieces == whole
+    assert same_masking(pieces, whole)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -91,7 +104,7 @@ def test_split_invariance_holds_for_every_binary_policy_and_terminals(
 ) -> None:
     cuts = [c % (len(data) + 1) for c in cuts]
     for kwargs in ({"binary": "pass"}, {"binary": "stop"}, {"terminal": True}):
-        assert masked_in_pieces(data, cuts, **kwargs)[0] == masked_whole(data, **kwargs)
+        assert same_masking(masked_in_pieces(data, cuts, **kwargs)[0], masked_whole(data, **kwargs))
 
 
 PLANTED = [(text, secret) for text, secret in SAMPLES if len(secret) >= 8 and b"\n" not in text]
@@ -343,7 +356,19 @@ def test_a_file_transfer_masker_never_changes_a_byte() -> None:
     masker = Masker(modify=False)
     assert masker.feed(data) + masker.flush() == data
     names = {e.detector for e in masker.take_events() if isinstance(e, Found)}
-    assert {"aws-access-key", "email"} <= names
+    assert "aws-access-key" in names
+    assert "email" not in names  # personal data in a transferred file is ordinary
+
+
+def test_personal_data_in_binary_output_counts_only_when_written_as_text() -> None:
+    noise = os.urandom(4 * 1024 * 1024)
+    masker = Masker()
+    assert masker.feed(noise) + masker.flush() == noise  # ~8 chance "addresses" in there
+    assert not [e for e in masker.take_events() if isinstance(e, Found)]
+    masker = Masker()
+    data = b"\x01\x02 mail jane.doe@example.com and " + "ann@example.org".encode("utf-16-le")
+    out = masker.feed(data) + masker.flush()
+    assert b"jane.doe" not in out and "ann@".encode("utf-16-le") not in out
 
 
 def test_terminal_output_never_turns_binary() -> None:
