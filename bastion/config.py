@@ -352,6 +352,7 @@ _ISSUER_KEYS = {
     "algorithms",
     "jwks_uri",
     "leeway",
+    "replay",
 }
 
 
@@ -375,6 +376,7 @@ def _issuers(items: Any, source: str, lines: list[int]) -> list[IssuerConfig]:
                 algorithms=tuple(item.get("algorithms", ("RS256", "ES256"))),
                 jwks_uri=item.get("jwks_uri"),
                 leeway=int(item.get("leeway", 30)),
+                replay=item.get("replay", "once"),
             )
             issuer.validate()
         except KeyError as exc:

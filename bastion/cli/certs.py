@@ -22,6 +22,7 @@ from bastion.durations import parse_duration
 from bastion.errors import UsageError
 from bastion.identity.authorities import CA_NAMES, Authorities
 from bastion.identity.issuing import sign_user_certificate
+from bastion.identity.names import nfkc, shown_identity
 
 cert_app = typer.Typer(no_args_is_help=True, help="Agent certificates signed by the user CA.")
 ca_app = typer.Typer(no_args_is_help=True, help="The bastion's certificate authorities.")
@@ -64,7 +65,7 @@ def issue(
             handle.write(text)
         typer.echo(f"wrote {out}", err=True)
     typer.echo(
-        f"issued serial {record.serial} to {identity} for {', '.join(principal)}, valid {ttl}",
+        f"issued serial {record.serial} to {record.identity} for {', '.join(principal)}, valid {ttl}",
         err=True,
     )
 
@@ -86,7 +87,7 @@ def list_certificates(
         [
             [
                 str(r.serial),
-                r.identity,
+                shown_identity(r.identity),
                 ",".join(r.principals),
                 ",".join(r.groups),
                 fmt_time(r.issued),
@@ -119,6 +120,7 @@ def revoke(
             )
         else:
             assert identity is not None
+            identity = nfkc(identity)
             count = store.revoke_identity(identity, by=by)
             typer.echo(
                 f"revoked {count} certificate(s) of {identity}; no new certificate is issued"
@@ -133,6 +135,7 @@ def unrevoke(
 ) -> None:
     """Let a revoked identity get certificates again (its revoked ones stay revoked)."""
     with open_state_store(state_dir_path) as store:
+        identity = nfkc(identity)
         lifted = store.lift_identity_revocation(identity, by=f"local:{getpass.getuser()}")
     typer.echo(f"lifted the revocation of {identity}" if lifted else f"{identity} was not revoked")
 

@@ -10,6 +10,7 @@ import typer
 
 from bastion.cli.common import StateDirOption, fmt_time, open_state_store, print_json, print_table
 from bastion.errors import BastionError, NotFound, UsageError
+from bastion.identity.names import nfkc, shown_identity
 from bastion.search import index_one
 
 
@@ -46,7 +47,7 @@ def sessions(
                 r.id,
                 r.node or "-",
                 fmt_time(r.started),
-                r.identity,
+                shown_identity(r.identity),
                 f"{r.login}@{r.target}",
                 r.kind,
                 _clip(r.command or ""),
@@ -126,7 +127,7 @@ def audit(
                 fmt_time(r.time),
                 r.kind,
                 r.session_id or "-",
-                r.identity or "-",
+                shown_identity(r.identity or "-"),
                 f"{r.login or '-'}@{r.target or '-'}",
                 _clip(r.command or ""),
                 r.decision or "-",
@@ -227,7 +228,9 @@ def search(
             for item in pending:
                 store.call(index_one(store.store, item))
             typer.echo(f"indexed {len(pending)} sessions", err=True)
-        hits = store.search_screen(query, raw=fts, identity=identity, target=target, limit=limit)
+        hits = store.search_screen(
+            query, raw=fts, identity=nfkc(identity), target=target, limit=limit
+        )
     rows = [hit.to_json() for hit in hits]
     if as_json:
         print_json(rows)
@@ -238,7 +241,7 @@ def search(
             [
                 r["session_id"],
                 f"{r['at']:.1f}s",
-                r["identity"],
+                shown_identity(r["identity"]),
                 f"{r['login']}@{r['target']}",
                 _clip(r["command"] or r["kind"], 24),
                 _clip(" ".join(r["snippet"].split()), 80),
@@ -259,7 +262,7 @@ def alerts(
 ) -> None:
     """Alerts raised by the bastion, oldest first."""
     with open_state_store(state_dir_path) as store:
-        rows = store.list_alerts(identity=identity, kind=kind, limit=limit)
+        rows = store.list_alerts(identity=nfkc(identity), kind=kind, limit=limit)
     if as_json:
         print_json([row.to_json() for row in rows])
         return
@@ -269,7 +272,7 @@ def alerts(
             [
                 fmt_time(r.time),
                 r.kind,
-                r.identity or "-",
+                shown_identity(r.identity or "-"),
                 r.session_id or "-",
                 r.target or "-",
                 _clip(r.detail, 70),

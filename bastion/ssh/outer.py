@@ -23,7 +23,7 @@ import asyncssh
 
 from bastion.audit import AuditEntry
 from bastion.context import Bastion
-from bastion.exchange import LOGIN_USER
+from bastion.exchange import LOGIN_USER, token_description
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
 from bastion.identity.oidc import TokenRejected, VerifiedToken
@@ -321,7 +321,10 @@ class ExchangeSession(asyncssh.SSHServerSession[bytes]):
             AuditEntry(
                 kind="certificate",
                 identity=self.verified.identity,
-                detail=f"serial {reply['serial']} for {', '.join(reply['principals'])} from {self.peer}",
+                detail=(
+                    f"serial {reply['serial']} for {', '.join(reply['principals'])}"
+                    f" from {self.peer}; {token_description(self.verified)}"
+                ),
             )
         )
         self._chan.write(json.dumps(reply).encode() + b"\n")

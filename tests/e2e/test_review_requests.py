@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import uuid
 
 from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, state_store, wait_until
+from harness import bastion_cli as cli
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
-
-
-def cli(bastion: BastionProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bastion", *args, "--state-dir", str(bastion.state.root)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def pending(bastion: BastionProcess, command: str) -> int | None:
