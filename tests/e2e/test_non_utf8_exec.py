@@ -42,4 +42,3 @@ def test_a_non_utf8_exec_is_refused_with_126_and_audited(
     assert len(rows) == before + 1  # written before the agent was answered
     if how != "on the bastion":
         assert (rows[-1].target, rows[-1].login) == (TARGET_NAME, TEST_LOGIN)
-
