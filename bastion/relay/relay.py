@@ -107,7 +107,8 @@ class Relay:
         self.flow.attach_target(target.pause_reading, target.resume_reading)
         pending, self._pending = self._pending, []
         self._pending_size = 0
-        for data in pending:
+        for data in pending:  # listeners see it now: they were attached after it arrived
+            self.listeners.emit(Input(data))
             self.input_handler(data)
         self.flow.go_agent("pending")
         if self._pending_eof:
@@ -118,13 +119,13 @@ class Relay:
     def from_agent(self, data: bytes) -> None:
         if self.closed:
             return
-        self.listeners.emit(Input(data))
         if self.input_handler is None:
             self._pending.append(data)
             self._pending_size += len(data)
             if self._pending_size > MAX_PENDING_INPUT:
                 self.flow.stop_agent("pending")
             return
+        self.listeners.emit(Input(data))
         self.input_handler(data)
 
     def to_target(self, data: bytes) -> None:
