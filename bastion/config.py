@@ -74,10 +74,13 @@ enabled = true
 detectors = ["all"]
 # Extra regexes; a group named `secret` limits what is masked:
 # patterns = ['internal-token=(?P<secret>[A-Za-z0-9]{32})']
-# Binary output of exec channels: pass (untouched, audited), mask, or close.
-binary = "pass"
-# How long a partial line may wait for the rest of a secret (milliseconds).
+# A secret in binary exec output: mask (overwritten, same length), pass (left
+# as it is, alerted), or close (the channel). File transfers are never changed.
+binary = "mask"
+# How long a partial line that could be a secret's start waits for the rest,
+# and how long any other partial line (typed echo) waits (milliseconds).
 holdback_ms = 40
+echo_ms = 5
 
 [recordings]
 # Where session recordings (asciicast v2) go: "local" (<state dir>/recordings), or
