@@ -17,13 +17,14 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
+from bastion import logs, metrics
 from bastion.alerts import Alert
 from bastion.audit import AUDIT_UNAVAILABLE, AuditEntry, AuditHandle, AuditUnavailable
 from bastion.context import Bastion
 from bastion.decide import DEFAULT_REVIEW_TIMEOUT, Verdict
 from bastion.errors import UpstreamError
 from bastion.identity.model import Identity
-from bastion.masking import describe_counts, transfer_protocol
+from bastion.masking import describe_counts, transfer_audit, transfer_protocol
 from bastion.relay.accounting import Accounting
 from bastion.relay.admission import Admission, admit
 from bastion.relay.events import Decided, Opened
@@ -107,6 +108,12 @@ class ChannelSession:
         self._task = asyncio.ensure_future(self._run(request))
 
     async def _run(self, request: ChannelRequest) -> None:
+        logs.bind(
+            session_id=self.session_id,
+            identity=self.identity.name,
+            target=self.target.name,
+            login=self.login,
+        )
         try:
             await self._open(request)
         except AuditUnavailable:
@@ -146,6 +153,7 @@ class ChannelSession:
             self._note("env-refused", detail="not forwarded: " + " ".join(admission.env_refused))
         if admission.refusal is not None:
             refusal = admission.refusal
+            metrics.decision_counted(request.kind, "deny", refusal.rule)
             await self._record(
                 "shell" if request.kind == "shell" else request.kind,
                 decision="deny",
@@ -383,11 +391,7 @@ class ChannelSession:
             return None
         protocol = "sftp" if request.kind == "subsystem" else transfer_protocol(request.command)
         if protocol is not None:
-            self._note(
-                "transfer",
-                command=request.what,
-                detail=f"{protocol} file transfer: output scanned, not modified",
-            )
+            self._note(**transfer_audit(protocol), command=request.what)
         grants = self.identity.grants
         roles = [role.name for role in grants.roles] if grants is not None else []
         masker = config.channel(

@@ -187,5 +187,5 @@ def test_a_file_transfer_is_scanned_never_modified_and_what_goes_through_is_repo
     sent = transform.feed(Stream.STDOUT, data) + b"".join(d for _, d in transform.flush())
     transform.on_exit(Exit(0, None, None))
     assert sent == data
-    assert [describe_event(e)[0] for e in events] == ["unmasked-secret"]
-    assert "3 times" in describe_event(events[0])[1] or events[0].count >= 1
+    assert {describe_event(e)[0] for e in events} == {"unmasked-secret"}
+    assert sum(e.count for e in events) == 3
