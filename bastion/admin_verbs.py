@@ -19,6 +19,7 @@ from typing import Any
 
 from bastion.approvals import Reviewer, decide, parse_grant, show_request, visible_requests
 from bastion.errors import BastionError, UsageError
+from bastion.identity.names import shown_identity
 from bastion.store import Store
 from bastion.store.records import RequestRecord
 
@@ -132,7 +133,7 @@ def render_table(rows: list[RequestRecord], now: float) -> str:
         [
             str(r.id),
             r.state,
-            r.identity,
+            shown_identity(r.identity),
             f"{r.login}@{r.target}",
             _one_line(r.command)[:60],
             r.rule or "-",
@@ -152,7 +153,7 @@ def render_table(rows: list[RequestRecord], now: float) -> str:
 def render_line(row: RequestRecord) -> str:
     """One request on one line, for `requests --watch` and the serve log."""
     return (
-        f"request {row.id} {row.state}: {row.identity} on {row.login}@{row.target}"
+        f"request {row.id} {row.state}: {shown_identity(row.identity)} on {row.login}@{row.target}"
         f" (rule {row.rule or '-'}): {_one_line(row.command)[:200]}"
     )
 

@@ -25,6 +25,7 @@ from bastion.notify import check_webhook_url
 from bastion.recordings.config import RecordingsConfig, parse_recordings
 
 MAX_CONFIG_BYTES = 1 << 20
+MAX_PENDING_CAP = 10000
 
 DEFAULT_CONFIG = """\
 # bastion configuration; see README.md.
@@ -59,6 +60,8 @@ default_action = "allow"
 [approvals]
 # A JSON POST announcing each new review request (https, or http on loopback).
 # webhook = "https://hooks.example.com/bastion"
+# Requests one identity may have pending at once; the next is denied until one is decided.
+# max_pending_per_identity = 5
 
 [alerts]
 # Stored (`bastion alerts`), logged, and POSTed here if set.
@@ -157,6 +160,7 @@ class RulesConfig:
 @dataclass(frozen=True)
 class ApprovalsConfig:
     webhook: str | None = None  # JSON POST for each new request
+    max_pending_per_identity: int = 5  # a further review request is denied
 
 
 @dataclass(frozen=True)
@@ -414,19 +418,26 @@ def _audit(table: Any, path: Path, warnings: list[str]) -> AuditConfig:
 def _approvals(table: Any, path: Path, warnings: list[str]) -> ApprovalsConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [approvals] must be a table")
+    known = ("webhook", "max_pending_per_identity")
     warnings += [
-        f"{path}: unknown key approvals.{key} ignored" for key in table if key != "webhook"
+        f"{path}: unknown key approvals.{key} ignored" for key in table if key not in known
     ]
+    cap = table.get("max_pending_per_identity", ApprovalsConfig.max_pending_per_identity)
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_PENDING_CAP:
+        raise ConfigError(
+            f"{path}: approvals.max_pending_per_identity must be a whole number"
+            f" from 1 to {MAX_PENDING_CAP}"
+        )
     webhook = table.get("webhook")
     if webhook is None:
-        return ApprovalsConfig()
+        return ApprovalsConfig(max_pending_per_identity=cap)
     if not isinstance(webhook, str):
         raise ConfigError(f"{path}: approvals.webhook must be a URL")
     try:
         check_webhook_url(webhook)
     except ConfigError as exc:
         raise ConfigError(f"{path}: approvals.{exc}") from None
-    return ApprovalsConfig(webhook)
+    return ApprovalsConfig(webhook, cap)
 
 
 _ALERT_LIMITS = {
@@ -485,6 +496,7 @@ _ISSUER_KEYS = {
     "algorithms",
     "jwks_uri",
     "leeway",
+    "replay",
 }
 
 
@@ -508,6 +520,7 @@ def _issuers(items: Any, source: str, lines: list[int]) -> list[IssuerConfig]:
                 algorithms=tuple(item.get("algorithms", ("RS256", "ES256"))),
                 jwks_uri=item.get("jwks_uri"),
                 leeway=int(item.get("leeway", 30)),
+                replay=item.get("replay", "once"),
             )
             issuer.validate()
         except KeyError as exc:

@@ -61,6 +61,9 @@ name = "dev"
 url = "{issuer}"
 audience = "bastion"
 algorithms = ["ES256"]
+# The demo prints `bastion login --token-file` to run again with the token it used;
+# real issuers keep the default, replay = "once" (a token gives one certificate).
+replay = "allow"
 
 [[role]]
 name = "agents"

@@ -108,6 +108,7 @@ class DevIssuer:
             "iat": now,
             "nbf": now,
             "exp": now + TOKEN_TTL,
+            "jti": secrets.token_hex(16),  # the bastion exchanges a token once
         }
         pem = self._key.private_bytes(
             serialization.Encoding.PEM,

@@ -5,6 +5,12 @@ with the token as its password (inside the encrypted SSH transport), then
 asks `issue-certificate <public key>`. The certificate's key id is the
 token's identity, its principals the exact logins the identity's roles
 grant, its lifetime the roles' TTL but never past the token's own expiry.
+
+A token is refused while its identity is revoked (`bastion cert revoke
+--identity`, until `bastion cert unrevoke`), and, with its issuer's
+`replay = "once"` (the default), the second time it is presented: the
+store remembers its `jti` (or, without one, its hash) until it expires,
+on every node at once.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from typing import Any
 import asyncssh
 
 from bastion.config import Config
+from bastion.errors import UsageError
 from bastion.identity.authorities import Authorities
+from bastion.identity.claims import ClaimsRefused, check_claims_shape
 from bastion.identity.issuing import issue_user_certificate
 from bastion.identity.jwks import JwksCache
+from bastion.identity.names import quoted
 from bastion.identity.oidc import MAX_TOKEN_BYTES, TokenRejected, TokenVerifier, VerifiedToken
 from bastion.identity.roles import grants_for
 from bastion.store import Store
@@ -70,16 +79,20 @@ class TokenExchange:
         ttl = grants.cert_ttl(token_expires_in=verified.expires_at - time.time())
         if ttl < MIN_TTL:
             raise TokenRejected("the token expires too soon to issue a certificate")
-        cert, record = await issue_user_certificate(
-            store,
-            self.authorities,
-            key,
-            identity=verified.identity,
-            principals=logins,
-            groups=list(verified.groups),
-            ttl=ttl,
-            source=f"oidc:{verified.issuer}",
-        )
+        await _use_token(store, verified)
+        try:
+            cert, record = await issue_user_certificate(
+                store,
+                self.authorities,
+                key,
+                identity=verified.identity,
+                principals=logins,
+                groups=list(verified.groups),
+                ttl=ttl,
+                source=f"oidc:{verified.issuer}",
+            )
+        except UsageError as exc:  # what the roles or the token gave cannot be signed
+            raise TokenRejected(str(exc)) from None
         return {
             "certificate": cert.export_certificate().decode(),
             "serial": str(record.serial),
@@ -88,6 +101,25 @@ class TokenExchange:
             "valid_before": record.valid_before,
             "host_ca": self.authorities.public_key_line("host"),
         }
+
+
+async def _use_token(store: Store, verified: VerifiedToken) -> None:
+    """Record the token's use; with replay = "once", refuse it if it was used before."""
+    first = await store.use_token_once(
+        verified.replay_key, verified.identity, float(verified.expires_at)
+    )
+    if not first and verified.replay == "once":
+        what = f"token {quoted(verified.token_id)}" if verified.token_id else "this token"
+        raise TokenRejected(
+            f"{what} was exchanged before; a token gives one certificate (get a new token)"
+        )
+
+
+def token_description(verified: VerifiedToken) -> str:
+    """How an audit row names the token a certificate came from."""
+    if verified.token_id is not None:
+        return f"token jti {quoted(verified.token_id)}"
+    return f"token {verified.replay_key[:23]}"  # sha256: and 16 hex digits
 
 
 def _unverified_issuer(token: str) -> str:
@@ -99,7 +131,13 @@ def _unverified_issuer(token: str) -> str:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (ValueError, UnicodeDecodeError):
         raise TokenRejected("token payload is not base64url JSON") from None
-    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    except RecursionError:
+        raise TokenRejected("token claims nested too deeply") from None
+    try:
+        check_claims_shape(claims)
+    except ClaimsRefused as exc:
+        raise TokenRejected(str(exc)) from None
+    issuer = claims.get("iss")
     if not isinstance(issuer, str):
         raise TokenRejected("token has no issuer (iss)")
     return issuer

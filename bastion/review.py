@@ -22,7 +22,8 @@ from dataclasses import astuple, dataclass
 from bastion.audit import AuditEntry
 from bastion.context import Bastion
 from bastion.held_requests import HEARTBEAT
-from bastion.store.records import AuditEvent, NewRequest
+from bastion.store import TooManyPending
+from bastion.store.records import AuditEvent, NewRequest, RequestRecord
 
 POLL_SECONDS = 2.0
 PROGRESS_SECONDS = 30.0
@@ -71,21 +72,14 @@ async def hold_for_review(
             f"bastion: allowed by {grant.granted_by}'s grant from request "
             f"{grant.request_id} ({left} left)"
         )
-    now = time.time()
-    request = await bastion.store.create_request(
-        NewRequest(
-            identity=held.identity,
-            target=held.target,
-            login=held.login,
-            command=held.command,
-            rule=held.rule,
-            session_id=held.session_id,
-            created=now,
-            expires=now + held.timeout,
-            approvals_needed=held.approvers,
-        ),
-        audit=AuditEvent(**_audit_fields(held, "review", "")),  # detail: "request N"
-    )
+    try:
+        request = await _create_request(bastion, held)
+    except TooManyPending as exc:
+        await bastion.audit.record(AuditEntry(**_audit_fields(held, "deny", f"not held: {exc}")))  # type: ignore[arg-type]
+        return False, (
+            f"bastion: not held for review: {exc.pending} requests of yours are pending already"
+            f" (at most {exc.limit}); denied, try again once they are decided"
+        )
     request_id = request.id
     bastion.requests.announce(request)
     needs = "" if held.approvers == 1 else f"; needs {held.approvers} approvers"
@@ -98,6 +92,26 @@ async def hold_for_review(
         return await _wait(bastion, request_id, held, say, gone, interrupted)
     finally:
         bastion.requests.forget(request_id)
+
+
+async def _create_request(bastion: Bastion, held: Held) -> RequestRecord:
+    """The pending request; TooManyPending if its identity has too many already."""
+    now = time.time()
+    return await bastion.store.create_request(
+        NewRequest(
+            identity=held.identity,
+            target=held.target,
+            login=held.login,
+            command=held.command,
+            rule=held.rule,
+            session_id=held.session_id,
+            created=now,
+            expires=now + held.timeout,
+            approvals_needed=held.approvers,
+        ),
+        audit=AuditEvent(**_audit_fields(held, "review", "")),  # detail: "request N"
+        max_pending=bastion.config.approvals.max_pending_per_identity,
+    )
 
 
 def _audit_fields(held: Held, decision: str, detail: str) -> dict[str, object]:

@@ -21,6 +21,7 @@ from bastion.durations import parse_duration
 from bastion.errors import NotFound, NotInitialised, UsageError
 from bastion.identity.authorities import CA_NAMES, Authorities
 from bastion.identity.issuing import sign_user_certificate
+from bastion.identity.names import nfkc, shown_identity
 from bastion.keyfiles import read_public_key
 
 cert_app = typer.Typer(no_args_is_help=True, help="Agent certificates signed by the user CA.")
@@ -69,7 +70,7 @@ def issue(
             ) from None
         typer.echo(f"wrote {out}", err=True)
     typer.echo(
-        f"issued serial {record.serial} to {identity} for {', '.join(principal)}, valid {ttl}",
+        f"issued serial {record.serial} to {record.identity} for {', '.join(principal)}, valid {ttl}",
         err=True,
     )
 
@@ -91,7 +92,7 @@ def list_certificates(
         [
             [
                 str(r.serial),
-                r.identity,
+                shown_identity(r.identity),
                 ",".join(r.principals),
                 ",".join(r.groups),
                 fmt_time(r.issued),
@@ -129,6 +130,7 @@ def revoke(
             )
         else:
             assert identity is not None
+            identity = nfkc(identity)
             if not unknown_ok and not store.list_certificates(identity=identity):
                 raise NotFound(
                     f"no certificate was ever issued to {identity!r} (a typo?);"
@@ -148,6 +150,7 @@ def unrevoke(
 ) -> None:
     """Let a revoked identity get certificates again (its revoked ones stay revoked)."""
     with open_state_store(state_dir_path) as store:
+        identity = nfkc(identity)
         lifted = store.lift_identity_revocation(identity, by=f"local:{getpass.getuser()}")
     typer.echo(f"lifted the revocation of {identity}" if lifted else f"{identity} was not revoked")
 

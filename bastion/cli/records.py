@@ -19,6 +19,7 @@ from bastion.cli.common import (
 )
 from bastion.config import load_config
 from bastion.errors import BastionError, NotFound, UsageError
+from bastion.identity.names import nfkc, shown_identity
 from bastion.recordings import RecordingUnavailable, open_recording
 from bastion.search import index_one
 
@@ -56,7 +57,7 @@ def sessions(
                 r.id,
                 r.node or "-",
                 fmt_time(r.started),
-                r.identity,
+                shown_identity(r.identity),
                 f"{r.login}@{r.target}",
                 r.kind,
                 _clip(r.command or ""),
@@ -146,7 +147,7 @@ def audit(
                 fmt_time(r.time),
                 r.kind,
                 r.session_id or "-",
-                r.identity or "-",
+                shown_identity(r.identity or "-"),
                 f"{r.login or '-'}@{r.target or '-'}",
                 _clip(r.command or ""),
                 r.decision or "-",
@@ -249,7 +250,9 @@ def search(
             for item in pending:
                 store.call(index_one(store.store, item, recordings, state.root))
             typer.echo(f"indexed {len(pending)} sessions", err=True)
-        hits = store.search_screen(query, raw=fts, identity=identity, target=target, limit=limit)
+        hits = store.search_screen(
+            query, raw=fts, identity=nfkc(identity), target=target, limit=limit
+        )
     rows = [hit.to_json() for hit in hits]
     if as_json:
         print_json(rows)
@@ -260,7 +263,7 @@ def search(
             [
                 r["session_id"],
                 f"{r['at']:.1f}s",
-                r["identity"],
+                shown_identity(r["identity"]),
                 f"{r['login']}@{r['target']}",
                 _clip(r["command"] or r["kind"], 24),
                 _clip(" ".join(r["snippet"].split()), 80),
@@ -281,7 +284,7 @@ def alerts(
 ) -> None:
     """Alerts raised by the bastion, oldest first."""
     with open_state_store(state_dir_path) as store:
-        rows = store.list_alerts(identity=identity, kind=kind, limit=limit)
+        rows = store.list_alerts(identity=nfkc(identity), kind=kind, limit=limit)
     if as_json:
         print_json([row.to_json() for row in rows])
         return
@@ -291,7 +294,7 @@ def alerts(
             [
                 fmt_time(r.time),
                 r.kind,
-                r.identity or "-",
+                shown_identity(r.identity or "-"),
                 r.session_id or "-",
                 r.target or "-",
                 _clip(r.detail, 70),

@@ -10,13 +10,19 @@ import asyncssh
 from bastion.errors import UsageError
 from bastion.identity.authorities import Authorities, new_serial
 from bastion.identity.certinfo import certificate_info
+from bastion.identity.names import (
+    GROUP_RULE,
+    MAX_GROUPS,
+    canonical_identity,
+    is_group_name,
+    quoted,
+)
 from bastion.store import Store
 from bastion.store.records import CertificateRecord
 
 MAX_TTL_SECONDS = 24 * 3600
 MAX_PRINCIPALS = 32
 _LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
-_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,127}$")
 
 
 async def issue_user_certificate(
@@ -54,18 +60,19 @@ def sign_user_certificate(
     ttl: int,
     source: str,
 ) -> tuple[asyncssh.SSHCertificate, CertificateRecord]:
-    if not identity or len(identity) > 256 or not identity.isprintable():
-        raise UsageError("identity must be 1-256 printable characters")
+    identity = canonical_identity(identity)  # NFKC; look-alikes refused
     if not principals:
         raise UsageError("give at least one --principal (a login on targets)")
     if len(principals) > MAX_PRINCIPALS:
         raise UsageError(f"at most {MAX_PRINCIPALS} principals")
     for login in principals:
-        if not _LOGIN.match(login):
+        if not _LOGIN.fullmatch(login):
             raise UsageError(f"invalid principal {login!r}: expected a Unix login name")
+    if len(groups) > MAX_GROUPS:
+        raise UsageError(f"at most {MAX_GROUPS} groups")
     for group in groups:
-        if not _GROUP.match(group):
-            raise UsageError(f"invalid group {group!r}")
+        if not is_group_name(group):
+            raise UsageError(f"invalid group {quoted(group)}: {GROUP_RULE}")
     if not 0 < ttl <= MAX_TTL_SECONDS:
         raise UsageError(f"ttl must be between 1s and {MAX_TTL_SECONDS // 3600}h")
     serial = new_serial()

@@ -15,17 +15,26 @@ import base64
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jose import jwt
 from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
 
 from bastion.errors import BastionError
+from bastion.identity.claims import ClaimsRefused, check_claims_shape, replay_key, token_id
 from bastion.identity.jwks import IssuerUnavailable, JwksCache, check_issuer_url
+from bastion.identity.names import (
+    GROUP_RULE,
+    MAX_GROUPS,
+    IdentityNameRefused,
+    canonical_identity,
+    is_group_name,
+    quoted,
+)
 
 MAX_TOKEN_BYTES = 16 * 1024
-MAX_GROUPS = 256
+REPLAY_MODES = ("once", "allow")
 MAX_LIFETIME = 24 * 3600
 _FAMILIES = {
     "RS256": ("RSA", None),
@@ -56,6 +65,7 @@ class IssuerConfig:
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     jwks_uri: str | None = None
     leeway: int = 30
+    replay: str = "once"  # once: a token (its jti, else its hash) is exchanged once; allow
 
     def validate(self) -> None:
         check_issuer_url(self.url)
@@ -66,15 +76,22 @@ class IssuerConfig:
             )
         if not 0 <= self.leeway <= 300:
             raise BastionError(f"issuer {self.name}: leeway must be 0-300 seconds")
+        if self.replay not in REPLAY_MODES:
+            raise BastionError(
+                f'issuer {self.name}: replay must be "once" or "allow", not {self.replay!r}'
+            )
 
 
 @dataclass(frozen=True)
 class VerifiedToken:
     issuer: str
-    identity: str
+    identity: str  # canonical (bastion/identity/names.py)
     groups: tuple[str, ...]
     claims: dict[str, Any]
     expires_at: int
+    token_id: str | None = None  # the `jti` claim
+    replay_key: str = ""  # what the store keeps to refuse a second exchange (claims.py)
+    replay: str = "once"  # the issuer's replay mode
 
 
 class TokenVerifier:
@@ -138,7 +155,18 @@ class TokenVerifier:
             raise TokenRejected(f"token claims rejected: {_first_line(exc)}") from None
         except JOSEError as exc:
             raise TokenRejected(f"token signature or format rejected: {_first_line(exc)}") from None
-        return self._identity(claims)
+        try:
+            check_claims_shape(claims)
+            jti = token_id(claims)
+        except ClaimsRefused as exc:
+            raise TokenRejected(str(exc)) from None
+        verified = self._identity(claims)
+        return replace(
+            verified,
+            token_id=jti,
+            replay_key=replay_key(self.issuer.url, jti, token),
+            replay=self.issuer.replay,
+        )
 
     def _identity(self, claims: dict[str, Any]) -> VerifiedToken:
         # python-jose 3.5.0 lets a token with no `aud` through even when an audience is given.
@@ -159,24 +187,43 @@ class TokenVerifier:
             not isinstance(nbf, (int, float)) or nbf > now + self.issuer.leeway
         ):
             raise TokenRejected("token not valid yet")
-        identity = claims.get(self.issuer.identity_claim)
-        if (
-            not isinstance(identity, str)
-            or not identity
-            or len(identity) > 256
-            or not identity.isprintable()
-        ):
-            raise TokenRejected(f"claim {self.issuer.identity_claim!r} is not a usable identity")
-        groups = claims.get(self.issuer.groups_claim, [])
+        identity = self._identity_claim(claims)
+        groups = self._groups_claim(claims)
+        return VerifiedToken(self.issuer.name, identity, groups, claims, int(exp))
+
+    def _groups_claim(self, claims: dict[str, Any]) -> tuple[str, ...]:
+        name = self.issuer.groups_claim
+        groups = claims.get(name, [])
         if isinstance(groups, str):
             groups = [groups]
-        if (
-            not isinstance(groups, list)
-            or len(groups) > MAX_GROUPS
-            or not all(isinstance(g, str) and 0 < len(g) <= 256 for g in groups)
-        ):
-            raise TokenRejected(f"claim {self.issuer.groups_claim!r} is not a list of group names")
-        return VerifiedToken(self.issuer.name, identity, tuple(groups), claims, int(exp))
+        if not isinstance(groups, list) or len(groups) > MAX_GROUPS:
+            raise TokenRejected(f"claim {name!r} is not a list of at most {MAX_GROUPS} groups")
+        for group in groups:
+            if not is_group_name(group):
+                shown = quoted(group if isinstance(group, str) else repr(group), limit=64)
+                raise TokenRejected(f"claim {name!r}: {shown} is not a group name ({GROUP_RULE})")
+        return tuple(groups)
+
+    def _identity_claim(self, claims: dict[str, Any]) -> str:
+        """The identity claim, which must already be canonical.
+
+        Not folded to NFKC here: an issuer may hold `ａｌｉｃｅ` and `alice` as
+        two subjects, and folding would make the first the second.
+        """
+        name = self.issuer.identity_claim
+        identity = claims.get(name)
+        if not isinstance(identity, str) or not identity:
+            raise TokenRejected(f"claim {name!r} is not a usable identity")
+        try:
+            canonical = canonical_identity(identity)
+        except IdentityNameRefused as exc:
+            raise TokenRejected(f"claim {name!r}: {exc}") from None
+        if canonical != identity:
+            raise TokenRejected(
+                f"claim {name!r}: identity {quoted(identity)} is not in Unicode normal form"
+                f" NFKC (it would read as {quoted(canonical)})"
+            )
+        return identity
 
 
 def _header(token: str) -> dict[str, Any]:

@@ -5,7 +5,9 @@ login principal. What it cannot know is whether this bastion signed *this*
 certificate: the user CA key could sign anything (a leaked key, a test
 CA). So the certificate must match, field for field, the record made when
 the bastion signed it: serial, certified key, key id, principals and
-validity. A serial alone binds nothing.
+validity. A serial alone binds nothing. Its key id must also be a
+canonical identity name (names.py): a look-alike signed before names were
+checked gets no access.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
+from bastion.identity.names import IdentityNameRefused, canonical_identity
 from bastion.identity.roles import Role, grants_for
 from bastion.store import Store
 from bastion.store.records import CertificateRecord
@@ -62,6 +65,11 @@ class IdentityResolver:
         reason = mismatch(cert, record, time.time())
         if reason is not None:
             raise IdentityRefused(reason)
+        try:
+            if canonical_identity(cert.key_id) != cert.key_id:
+                raise IdentityNameRefused("identity is not in Unicode normal form NFKC")
+        except IdentityNameRefused as exc:
+            raise IdentityRefused(f"certificate serial {serial}: {exc}") from None
         grants = None
         if self._roles_enforced:
             issuer = record.source.split(":", 1)[1] if record.source.startswith("oidc:") else None

@@ -19,6 +19,7 @@ from bastion.audit import AuditEntry
 from bastion.context import Bastion
 from bastion.errors import BastionError
 from bastion.identity.model import Identity
+from bastion.ssh.server_channel import refuse_undecodable_exec
 
 log = logging.getLogger("bastion.admin")
 
@@ -34,6 +35,7 @@ class AdminSession(asyncssh.SSHServerSession[bytes]):
         self.identity = identity
         self.peer = peer
         self.command: str | None = None
+        self._undecodable: bytes | None = None
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
@@ -47,6 +49,10 @@ class AdminSession(asyncssh.SSHServerSession[bytes]):
 
     def exec_requested(self, command: str) -> bool:
         self.command = command
+        return True
+
+    def exec_undecodable(self, command: bytes) -> bool:
+        self._undecodable = command
         return True
 
     def subsystem_requested(self, subsystem: str) -> bool:
@@ -66,6 +72,11 @@ class AdminSession(asyncssh.SSHServerSession[bytes]):
 
     async def _answer(self) -> None:
         assert self._chan is not None
+        if self._undecodable is not None:
+            await refuse_undecodable_exec(
+                self.bastion.audit, self._chan, self._undecodable, identity=self.identity.name
+            )
+            return
         reviewer = self._reviewer()
         if self.command is None:
             self._finish("", JUMP_HOST_HINT, 1)

@@ -9,6 +9,7 @@ streams, so each chunk costs one call per hop.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 import asyncssh
@@ -21,6 +22,7 @@ from bastion.relay.request import ChannelRequest
 from bastion.relay.session import ChannelSession
 from bastion.ssh import tuning
 from bastion.ssh.connection import BastionServerConnection
+from bastion.ssh.server_channel import refuse_undecodable_exec
 from bastion.ssh.upstream import UpstreamConnector
 from bastion.targets import Target
 
@@ -75,6 +77,8 @@ class AgentChannel(asyncssh.SSHServerSession[bytes]):
         self._kind = "shell"
         self._command: str | None = None
         self._subsystem: str | None = None
+        self._undecodable: bytes | None = None
+        self._refusal: asyncio.Future[None] | None = None
         self._term: tuple[str, tuple[int, int, int, int], tuple[tuple[int, int], ...]] | None = None
 
     # --- what the agent asks for, before the session starts ---------------------------
@@ -97,6 +101,11 @@ class AgentChannel(asyncssh.SSHServerSession[bytes]):
         self._kind, self._command = "exec", command
         return True
 
+    def exec_undecodable(self, command: bytes) -> bool:
+        """An exec command that is not UTF-8 (ssh/server_channel.py): refused when it starts."""
+        self._kind, self._undecodable = "exec", command
+        return True
+
     def subsystem_requested(self, subsystem: str) -> bool:
         if subsystem != "sftp":
             return False
@@ -105,6 +114,20 @@ class AgentChannel(asyncssh.SSHServerSession[bytes]):
 
     def session_started(self) -> None:
         assert self._chan is not None
+        if self._undecodable is not None:
+            session = self.session
+            self._refusal = asyncio.ensure_future(
+                refuse_undecodable_exec(
+                    session.bastion.audit,
+                    self._chan,
+                    self._undecodable,
+                    identity=session.identity.name,
+                    target=session.target.name,
+                    login=session.login,
+                    pty=self._term is not None,
+                )
+            )
+            return
         env = self._chan.get_environment() or {}
         term_type, term_size, term_modes = self._term if self._term else (None, None, ())
         self.session.start(

@@ -15,6 +15,7 @@ from asyncssh.constants import MSG_IGNORE
 from asyncssh.packet import String
 
 from bastion.identity.certinfo import CertificateInfo, certificate_info_from_blob
+from bastion.ssh.server_channel import BastionServerChannel
 
 CertificateCheck = Callable[[str, CertificateInfo], Awaitable[bool]]
 PreCheck = Callable[[str, CertificateInfo | None], str | None]
@@ -124,6 +125,14 @@ class BastionServerConnection(asyncssh.SSHServerConnection):
         if reason not in self._banners_sent:
             self._banners_sent.add(reason)
             self.send_auth_banner(f"bastion: {reason}\r\n")
+
+    def create_server_channel(
+        self, encoding: str | None = "", errors: str = "", window: int = 0, max_pktsize: int = 0
+    ) -> asyncssh.SSHServerChannel[Any]:
+        """asyncssh's channel, as a BastionServerChannel (it adds behaviour, no state)."""
+        chan = super().create_server_channel(encoding, errors, window, max_pktsize)
+        chan.__class__ = BastionServerChannel
+        return chan
 
     async def create_agent_listener(self) -> bool:
         self.refused_requests.append("agent forwarding")

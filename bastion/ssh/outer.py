@@ -24,7 +24,7 @@ import asyncssh
 from bastion import logs, metrics
 from bastion.audit import AuditEntry
 from bastion.context import Bastion
-from bastion.exchange import LOGIN_USER
+from bastion.exchange import LOGIN_USER, token_description
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
 from bastion.identity.oidc import TokenRejected, VerifiedToken
@@ -33,6 +33,7 @@ from bastion.ssh.admin import AdminSession
 from bastion.ssh.channel import relayed_channel
 from bastion.ssh.connection import BastionServerConnection
 from bastion.ssh.inner import inner_connection
+from bastion.ssh.server_channel import refuse_undecodable_exec
 
 log = logging.getLogger("bastion.outer")
 
@@ -305,6 +306,7 @@ class ExchangeSession(asyncssh.SSHServerSession[bytes]):
         self.verified = verified
         self.peer = peer
         self.command = ""
+        self._undecodable: bytes | None = None
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
 
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
@@ -314,11 +316,20 @@ class ExchangeSession(asyncssh.SSHServerSession[bytes]):
         self.command = command
         return True
 
+    def exec_undecodable(self, command: bytes) -> bool:
+        self._undecodable = command
+        return True
+
     def session_started(self) -> None:
         asyncio.ensure_future(self._answer())
 
     async def _answer(self) -> None:
         assert self._chan is not None and self.bastion.exchange is not None
+        if self._undecodable is not None:
+            await refuse_undecodable_exec(
+                self.bastion.audit, self._chan, self._undecodable, identity=self.verified.identity
+            )
+            return
         verb, _, key_line = self.command.partition(" ")
         exchange = self.bastion.exchange
         try:
@@ -341,7 +352,10 @@ class ExchangeSession(asyncssh.SSHServerSession[bytes]):
             AuditEntry(
                 kind="certificate",
                 identity=self.verified.identity,
-                detail=f"serial {reply['serial']} for {', '.join(reply['principals'])} from {self.peer}",
+                detail=(
+                    f"serial {reply['serial']} for {', '.join(reply['principals'])}"
+                    f" from {self.peer}; {token_description(self.verified)}"
+                ),
             )
         )
         self._chan.write(json.dumps(reply).encode() + b"\n")
@@ -367,6 +381,9 @@ class MessageSession(asyncssh.SSHServerSession[bytes]):
 
     def exec_requested(self, command: str) -> bool:
         return True
+
+    def exec_undecodable(self, command: bytes) -> bool:
+        return True  # the message says why nothing runs here; it is audited already
 
     def subsystem_requested(self, subsystem: str) -> bool:
         return True

@@ -30,7 +30,8 @@ The operations, by domain (each a coroutine; values are records.py's):
   close_interrupted_sessions(nodes, unassigned=False)
 - audit: append_audit, update_audit, list_audit, verify_chain(anchor=None),
   chain_head, record_config(sha256, detail)
-- requests: create_request, get_request, request_state, heartbeat_request,
+- requests: create_request(request, audit, max_pending=None) (TooManyPending
+  when the identity has max_pending pending already, atomic across nodes), get_request, request_state, heartbeat_request,
   finish_request, list_requests, approve_request, deny_request,
   expire_requests(now, stale_before), add_grant, active_grant
 - alerts: add_alert, list_alerts, count_command(identity, now, outcome, window)
@@ -69,7 +70,13 @@ from urllib.parse import urlsplit
 
 from bastion.errors import UsageError
 from bastion.store.blocking import BlockingStore
-from bastion.store.errors import Conflict, RequestClosed, StoreError, StoreUnavailable
+from bastion.store.errors import (
+    Conflict,
+    RequestClosed,
+    StoreError,
+    StoreUnavailable,
+    TooManyPending,
+)
 from bastion.store.records import AuditEvent, CertificateRecord, SessionRecord
 from bastion.store.sql.store import SqlStore
 
@@ -110,5 +117,6 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "TooManyPending",
     "open_store",
 ]

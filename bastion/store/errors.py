@@ -19,3 +19,13 @@ class Conflict(StoreError):
 
 class RequestClosed(BastionError):
     """The request is no longer pending (decided, expired or cancelled)."""
+
+
+class TooManyPending(BastionError):
+    """The identity has `limit` requests pending already; no new one was made."""
+
+    def __init__(self, identity: str, pending: int, limit: int) -> None:
+        super().__init__(f"{pending} requests of {identity!r} are pending review (at most {limit})")
+        self.identity = identity
+        self.pending = pending
+        self.limit = limit

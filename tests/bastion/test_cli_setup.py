@@ -214,3 +214,54 @@ def test_config_check_reports_ok_and_names_the_line_of_errors(tmp_path: Path) ->
     bad = bastion("config", "check", "--state-dir", str(state))
     assert bad.returncode == 5
     assert f"bastion.toml:{lines_before + 2}:" in bad.stderr and "shell" in bad.stderr
+
+
+def test_cert_issue_refuses_look_alike_identities_and_folds_compatibility_forms(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "s"
+    bastion("init", "--state-dir", str(state))
+    pub = tmp_path / "agent.pub"
+    pub.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_public_key())
+    base = [
+        "cert",
+        "issue",
+        "--principal",
+        "deploy",
+        "--pubkey",
+        str(pub),
+        "--state-dir",
+        str(state),
+    ]
+    refused = bastion(*base, "--identity", "\u0430lice@example.com")  # a Cyrillic а
+    assert refused.returncode == 2
+    assert refused.stderr.strip().count("\n") == 0
+    assert "mixes scripts (Cyrillic, Latin)" in refused.stderr
+    assert "\\u0430lice@example.com" in refused.stderr
+    folded = bastion(*base, "--identity", "ａｌｉｃｅ@example.com", "--out", str(tmp_path / "c"))
+    assert folded.returncode == 0, folded.stderr
+    assert "to alice@example.com for deploy" in folded.stderr
+    from bastion.identity.certinfo import certificate_info
+
+    assert certificate_info((tmp_path / "c").read_bytes()).key_id == "alice@example.com"
+    listed = json.loads(bastion("cert", "list", "--json", "--state-dir", str(state)).stdout)
+    assert [c["identity"] for c in listed] == ["alice@example.com"]
+    # An operator typing the fullwidth form revokes the one identity.
+    revoked = bastion(
+        "cert", "revoke", "--identity", "ａｌｉｃｅ@example.com", "--state-dir", str(state)
+    )
+    assert "revoked 1 certificate(s) of alice@example.com" in revoked.stdout
+
+
+def test_listings_escape_a_look_alike_recorded_before_names_were_checked(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    bastion("init", "--state-dir", str(state))
+    from harness import state_store
+    from storetest import certificate
+
+    from bastion.statedir import StateDir
+
+    with state_store(StateDir(state)) as store:
+        store.record_certificate(certificate(77, identity="\u0430lice@example.com"))
+    table = bastion("cert", "list", "--state-dir", str(state)).stdout
+    assert "\\u0430lice@example.com" in table and "\u0430lice" not in table

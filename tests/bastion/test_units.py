@@ -81,6 +81,26 @@ def test_config_errors_name_the_file(tmp_path: Path) -> None:
     )
 
 
+def test_issuer_replay_and_pending_cap_are_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "bastion.toml"
+    issuer = '[[issuer]]\nname = "{name}"\nurl = "http://127.0.0.1:9"\naudience = "b"\n'
+    text = '[server]\nlisten = "127.0.0.1:1"\n\n' + issuer.format(name="a")
+    text += issuer.format(name="b") + 'replay = "allow"\n'
+    path.write_text(text)
+    config = load_config(path)
+    assert [i.replay for i in config.issuers] == ["once", "allow"]  # once by default
+    assert config.approvals.max_pending_per_identity == 5
+    path.write_text(text.replace('"allow"', '"twice"'))
+    with pytest.raises(ConfigError, match=r'bastion.toml:8: issuer b: replay must be "once"'):
+        load_config(path)
+    for bad in ("0", "true", '"5"', "100000"):
+        path.write_text(text + f"\n[approvals]\nmax_pending_per_identity = {bad}\n")
+        with pytest.raises(ConfigError, match="approvals.max_pending_per_identity"):
+            load_config(path)
+    path.write_text(text + "\n[approvals]\nmax_pending_per_identity = 2\n")
+    assert load_config(path).approvals.max_pending_per_identity == 2
+
+
 def test_certificates_parse_and_host_certs_name_the_target(tmp_path: Path) -> None:
     state = StateDir(tmp_path / "s")
     initialise(state)

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import uuid
 
-from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, state_store, wait_until
+from harness import (
+    TARGET_NAME,
+    TEST_LOGIN,
+    Agent,
+    BastionProcess,
+    audit_rows,
+    make_agent,
+    state_store,
+    wait_until,
+)
+from harness import bastion_cli as cli
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
-
-
-def cli(bastion: BastionProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bastion", *args, "--state-dir", str(bastion.state.root)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def pending(bastion: BastionProcess, command: str) -> int | None:
@@ -166,3 +166,43 @@ def test_the_audit_chain_holds_after_bastion_and_reviewers_wrote_to_it(
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["intact"] and report["rows"] > 5 and report["unchained_rows"] == 0
+
+
+def test_the_sixth_request_while_five_are_pending_is_denied(
+    bastion: BastionProcess, tmp_path
+) -> None:
+    """`[approvals] max_pending_per_identity` (default 5), for an agent of its own."""
+    agent = make_agent(tmp_path, bastion.state, bastion.port, identity="pending-cap-agent")
+
+    def pending_ids(command: str | None = None) -> list[int]:
+        with state_store(bastion.state) as store:
+            rows = [r for r in store.list_requests() if r.identity == "pending-cap-agent"]
+        return [r.id for r in rows if command in (None, r.command)]
+
+    clients = [held(agent, f"uname -{flag}") for flag in "snrvm"]
+    try:
+        assert wait_until(lambda: len(pending_ids()) == 5, 30), pending_ids()
+        sixth = agent.run("-J", "bastion", DEST, "uname -a")
+        assert sixth.returncode == 126 and sixth.stdout == b""
+        assert (
+            b"bastion: not held for review: 5 requests of yours are pending already (at most 5)"
+            in sixth.stderr
+        ), sixth.stderr
+        assert len(pending_ids()) == 5
+        rows = [
+            r
+            for r in audit_rows(bastion.state)
+            if r.identity == "pending-cap-agent" and r.kind == "review" and r.decision == "deny"
+        ]
+        assert len(rows) == 1 and rows[0].command == "uname -a"
+        assert "not held: 5 requests of 'pending-cap-agent' are pending review" in rows[0].detail
+        # A decision frees a place.
+        assert cli(bastion, "deny", str(pending_ids()[0])).returncode == 0
+        clients.append(held(agent, "uname -o"))
+        assert wait_until(lambda: pending_ids("uname -o"), 30)
+    finally:
+        for request_id in pending_ids():
+            cli(bastion, "deny", str(request_id))
+        for client in clients:
+            client.communicate(timeout=30)
+    assert all(client.returncode == 126 for client in clients)

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
 from harness import TARGET_NAME, TEST_LOGIN, BastionProcess, audit_rows, make_agent, wait_until
+from harness import bastion_cli as cli
 
 from bastion.identity.certinfo import certificate_info
-
-
-def cli(bastion: BastionProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bastion", *args, "--state-dir", str(bastion.state.root)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_revoking_an_identity_closes_its_live_session(bastion: BastionProcess, tmp_path) -> None:

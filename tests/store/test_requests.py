@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 from storetest import two_nodes
 
 from bastion.errors import NotFound
-from bastion.store import RequestClosed, Store
+from bastion.store import RequestClosed, Store, TooManyPending
 from bastion.store.records import AuditEvent, NewRequest
 
 
@@ -128,3 +129,32 @@ async def test_finishing_a_decided_request_does_nothing(store_url: str) -> None:
         other = await a.create_request(held())
         assert await a.finish_request(other.id, "cancelled", reason="gone", audit=cancel) is True
         assert [r.kind for r in await b.list_audit()] == ["review-cancelled"]
+
+
+async def test_pending_requests_per_identity_are_capped_across_nodes(store_url: str) -> None:
+    async with two_nodes(store_url) as (a, b):
+        attempts = await asyncio.gather(
+            *(
+                store.create_request(held(f"cmd {i}"), max_pending=5)
+                for i, store in enumerate((a, b) * 6)
+            ),
+            return_exceptions=True,
+        )
+        made = [r for r in attempts if not isinstance(r, BaseException)]
+        refused = [r for r in attempts if isinstance(r, TooManyPending)]
+        assert (len(made), len(refused)) == (5, 7), attempts  # no race lets a sixth in
+        assert str(refused[0]) == "5 requests of 'ci-agent' are pending review (at most 5)"
+        assert len(await b.list_requests()) == 5
+        # Another identity has its own five; a decided or overdue request frees a place.
+        other = replace(held(), identity="other-agent")
+        assert (await b.create_request(other, max_pending=5)).identity == "other-agent"
+        await b.deny_request(made[0].id, "bob", "no", time.time())
+        assert (await a.create_request(held("after a denial"), max_pending=5)).state == "pending"
+        with pytest.raises(TooManyPending):
+            await a.create_request(held("one too many"), max_pending=5)
+        overdue = await b.create_request(held("late", timeout=-1))  # no cap asked: made
+        assert overdue.state == "pending"
+        with pytest.raises(TooManyPending):
+            await b.create_request(held("still too many"), max_pending=5)
+        await b.deny_request(made[1].id, "bob", "no", time.time())
+        await a.create_request(held("overdue ones do not count"), max_pending=5)

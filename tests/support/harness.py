@@ -268,6 +268,16 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
         time.sleep(interval)
 
 
+def bastion_cli(bastion: BastionProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """`bastion ARGS --state-dir` on this bastion's state, as an operator on its host runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "bastion", *args, "--state-dir", str(bastion.state.root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def recording_row(state: StateDir, session_id: str, timeout: float = 10.0):
     """The store's record of a session's recording (written asynchronously: waited for)."""
 

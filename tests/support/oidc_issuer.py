@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -79,6 +80,7 @@ class Issuer:
             "groups": ["deployers"],
             "iat": now,
             "exp": now + 300,
+            "jti": secrets.token_hex(8),  # as real issuers do; jti=None leaves it out
         }
         claims.update(overrides)
         claims = {k: v for k, v in claims.items() if v is not None}

@@ -32,6 +32,7 @@ log = logging.getLogger("bastion.store.postgres")
 
 CHANNEL = "bastion_events"
 MIGRATION_LOCK = 0x62617374  # pg_advisory_xact_lock key: "bast"
+KEY_LOCKS = 0x6B6579  # first key of pg_advisory_xact_lock(int, int) for _lock_key: "key"
 IDENTITY_TABLES = ("audit", "requests", "grants", "alerts", "config_changes", "screen_text")
 
 
@@ -89,6 +90,11 @@ class PostgresStore(SqlStore):
 
     async def _lock_migrations(self, tx: Any) -> None:
         await tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+
+    async def _lock_key(self, tx: Any, key: str) -> None:
+        # Held until the transaction ends; under READ COMMITTED the statements after it
+        # see what the transaction that held it before committed.
+        await tx.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", (KEY_LOCKS, key))
 
     # --- wake-ups: LISTEN ------------------------------------------------------------
 

@@ -69,6 +69,11 @@ class SqlCore:
     async def _lock_migrations(self, tx: Tx) -> None:
         """Serialise schema migrations between processes starting at once."""
 
+    async def _lock_key(self, tx: Tx, key: str) -> None:
+        """Serialise, between processes, the transactions that check and then write about
+        `key` (an identity's pending requests). SQLite needs nothing: `BEGIN IMMEDIATE`
+        already makes every writer wait for the one before it."""
+
     # --- small helpers --------------------------------------------------------------
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict
 
 from bastion.errors import NotFound
-from bastion.store.errors import Conflict, RequestClosed
+from bastion.store.errors import Conflict, RequestClosed, TooManyPending
 from bastion.store.records import (
     REQUEST_STATES,
     Approval,
@@ -36,13 +36,21 @@ class RequestOps(AuditOps):
     # --- the holding session's side ------------------------------------------------
 
     async def create_request(
-        self, request: NewRequest, audit: AuditEvent | None = None
+        self,
+        request: NewRequest,
+        audit: AuditEvent | None = None,
+        *,
+        max_pending: int | None = None,
     ) -> RequestRecord:
+        """A new pending request; TooManyPending if its identity has `max_pending`
+        pending already (counted and created under one lock, whichever node asks)."""
         values = asdict(request)
         values["heartbeat"] = request.created
         values["node"] = self.node
         marks = ", ".join("?" for _ in values)
         async with self.transaction() as tx:
+            if max_pending is not None:
+                await self._check_pending(tx, request, max_pending)
             row = await tx.one(
                 f"INSERT INTO requests ({', '.join(values)}) VALUES ({marks}) RETURNING id",
                 tuple(values.values()),
@@ -53,6 +61,17 @@ class RequestOps(AuditOps):
                 await self._append_audit(tx, _with_detail(audit, f"request {request_id}"))
             await self._publish(tx, "request.created", request_id)
             return await self._get(tx, request_id)
+
+    async def _check_pending(self, tx: Tx, request: NewRequest, limit: int) -> None:
+        await self._lock_key(tx, f"pending-requests:{request.identity}")
+        row = await tx.one(
+            "SELECT COUNT(*) AS n FROM requests"
+            " WHERE identity = ? AND state = 'pending' AND expires > ?",
+            (request.identity, request.created),
+        )
+        pending = int(row["n"]) if row else 0
+        if pending >= limit:
+            raise TooManyPending(request.identity, pending, limit)
 
     async def request_state(self, request_id: int) -> RequestState:
         row = await self._one(
