@@ -95,6 +95,8 @@ class Relay:
         self._exit_status: int | None = None
         self._exit_signal: tuple[str, bool, str, str] | None = None
         self._ended = False
+        self._echoes: list[bytes] = []  # the bastion's own drawing, behind held-back output
+        self.redact_input = False  # typed keys are secret: listeners see stars
 
     # --- wiring ------------------------------------------------------------------------
 
@@ -118,7 +120,7 @@ class Relay:
     def from_agent(self, data: bytes) -> None:
         if self.closed:
             return
-        self.listeners.emit(Input(data))
+        self.listeners.emit(Input(b"*" * len(data) if self.redact_input else data))
         if self.input_handler is None:
             self._pending.append(data)
             self._pending_size += len(data)
@@ -167,8 +169,8 @@ class Relay:
 
     def _flush_output(self) -> None:
         self._flush_scheduled = False
-        if not self._out:
-            return
+        if not self._out or self._echoes:
+            return  # output behind a waiting echo goes after it (release_held)
         raw = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
         if self.closed:
@@ -214,9 +216,19 @@ class Relay:
         self.release_held()
 
     def release_held(self) -> None:
-        """Everything gathered or held back goes out now (idle, EOF, the channel's end)."""
-        self._flush_output()
-        if self.transform is None or self.closed:
+        """Everything gathered or held back goes out now (idle, EOF, the channel's end).
+
+        In order: what the transform held, the bastion's drawing that waited
+        behind it, then the output that arrived after that drawing.
+        """
+        if not self._echoes:
+            self._flush_output()
+        if self.closed:
+            self._echoes.clear()
+            return
+        if self.transform is None:
+            self._emit_echoes()
+            self._flush_output()
             return
         try:
             released = self.transform.flush()
@@ -225,6 +237,30 @@ class Relay:
             return
         for stream, data in released:
             self._emit_output(data, stream, b"")
+        if self._echoes:
+            self._emit_echoes()
+            self._flush_output()
+
+    def echo(self, data: bytes) -> None:
+        """The bastion's own drawing on the agent's terminal (the line editor, its messages).
+
+        It keeps its place in the output: output that arrived before it goes
+        first (what the transform holds back, masking waiting for the rest of
+        a line, is waited for, never forced out), output after it goes after.
+        """
+        if self.closed or not data:
+            return
+        if not self._echoes and self._out:
+            self._flush_output()  # what arrived before this drawing, first
+        if self._echoes or (self.transform is not None and self.transform.release_at() is not None):
+            self._echoes.append(data)
+            return
+        self._emit_output(data, Stream.STDOUT, b"")
+
+    def _emit_echoes(self) -> None:
+        echoes, self._echoes = self._echoes, []
+        for data in echoes:
+            self._emit_output(data, Stream.STDOUT, b"")
 
     def _transform_failed(self, exc: Exception) -> None:
         log.error("output transform failed: %r", exc)
@@ -291,9 +327,7 @@ class Relay:
 
     def say_on_terminal(self, message: str) -> None:
         """A message on its own line of the agent's terminal (a shell's denied line)."""
-        if not self.closed:
-            data = b"\r\n" + message.encode("utf-8", "replace") + b"\r\n"
-            self._emit_output(data, Stream.STDOUT, b"")
+        self.echo(b"\r\n" + message.encode("utf-8", "replace") + b"\r\n")
 
     def hold_input(self) -> None:
         self.flow.stop_agent("gate")
