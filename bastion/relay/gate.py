@@ -111,8 +111,10 @@ class LineDecision:
 class GateRelay(Protocol):
     """What the gate needs of the relay."""
 
-    redact_input: bool
+    input_events: bool
+    eof_to_agent: bool
 
+    def input_read(self, data: bytes) -> None: ...
     def to_target(self, data: bytes) -> None: ...
     def echo(self, data: bytes) -> None: ...
     def hold_input(self) -> None: ...
@@ -168,6 +170,10 @@ class ShellGate(Listener):
         self._paused = False
         self._closed = False
         self._start_timer: asyncio.TimerHandle | None = None
+        self._unread = bytearray()  # keys typed, not read by the editor yet (to record)
+        self._front = 0  # keys handed back to the editor, in front of them (recorded already)
+        relay.input_events = False  # the gate records keys as it reads them
+        relay.eof_to_agent = False  # until the shell started: its failure is told first
 
     # --- life ---------------------------------------------------------------------------
 
@@ -245,8 +251,6 @@ class ShellGate(Listener):
         elif self.state is State.FULL_SCREEN and not self._tail.alternate_screen:
             self.state = State.RUNNING
             self._soon(self._pump)
-        if self.state is State.RUNNING and not self.editor.active and self._tail.password_prompt:
-            self._relay.redact_input = True
         return text
 
     def _mark(self, mark: Mark) -> None:
@@ -273,12 +277,13 @@ class ShellGate(Listener):
     def _command_ended(self, status: int | None) -> None:
         if self.state is State.STARTING and self._start_timer is not None:
             self._start_timer.cancel()
+            self._relay.eof_to_agent = True
         self._epoch += 1
         if self._line_running:
             self._line_running = False
             self._session.line_ended(status)
         self._reader = None
-        if self.state is State.RUNNING and not self._relay.redact_input:
+        if self.state is State.RUNNING and not self.editor.secret:
             # Typed while the program was ending: most likely typed ahead for the shell.
             unsent = "".join(f"{line}\r" for line in self._statement)
             if self.editor.active:
@@ -287,7 +292,6 @@ class ShellGate(Listener):
         self._statement.clear()
         self._answer_due = False
         self._tail.alternate_screen = False
-        self._relay.redact_input = False
         self.editor.cancel()
         self.state = State.SYNCING
         self._collecting = None
@@ -306,6 +310,7 @@ class ShellGate(Listener):
         self._relay.echo(self.editor.begin(self._prompt, history=self._history("shell")))
         handed_back, self._handed_back = self._handed_back, b""
         self.editor.feed_front(handed_back)
+        self._front += len(handed_back)
         self._pump()
 
     # --- input ----------------------------------------------------------------------------
@@ -314,6 +319,7 @@ class ShellGate(Listener):
         if self._closed:
             return
         self.editor.feed(data)
+        self._unread += data
         if self.editor.pending > MAX_HELD and not self._paused:
             self._paused = True
             self._relay.hold_input()
@@ -336,7 +342,9 @@ class ShellGate(Listener):
                     self._begin_program_line()
                 if not self.editor.active:
                     break
+                before, secret = self.editor.pending, self.editor.secret
                 step = self.editor.step()
+                self._read(before - self.editor.pending, secret)
                 self._relay.echo(step.echo)
                 if step.event is None:
                     break
@@ -356,12 +364,22 @@ class ShellGate(Listener):
             prompt = CONTINUATION
         else:
             prompt = self._tail.row
-        self._relay.redact_input = secret
         name = reader.name if reader is not None and reader.program is not None else "program"
         self._relay.echo(self.editor.begin(prompt, secret=secret, history=self._history(name)))
 
+    def _read(self, count: int, secret: bool) -> None:
+        """The editor read `count` keys: listeners (the recording) learn of them now."""
+        handed_back = min(count, self._front)
+        self._front -= handed_back
+        count -= handed_back
+        if count > 0:
+            keys = bytes(self._unread[:count])
+            del self._unread[:count]
+            self._relay.input_read(b"*" * len(keys) if secret else keys)
+
     def _keys_to_full_screen(self) -> None:
         keys = self.editor.take_pending()
+        self._read(len(keys), False)
         if not keys:
             return
         if self._full_screen_ok:
@@ -478,7 +496,6 @@ class ShellGate(Listener):
             self._send(line, decision)
         else:
             self._refused(line, decision)
-        self._relay.redact_input = False
         if self.state is State.PROMPT and not self.editor.active:
             self._at_prompt()
         self._pump()

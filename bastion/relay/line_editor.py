@@ -142,6 +142,9 @@ class LineEditor:
         self._search: str | None = None  # the query, while searching history (Ctrl-R)
         self._search_hit: int | None = None
         self._search_saved: tuple[list[str], int] = ([], 0)
+        self._dirty = False  # the line changed since it was last drawn
+        self._appended = ""  # typed at its end since it was last drawn (drawn as is)
+        self._end = (0, 0)  # where the drawn line ends, (row, col)
 
     # --- what the caller drives ------------------------------------------------------
 
@@ -152,6 +155,11 @@ class LineEditor:
     @property
     def text(self) -> str:
         return "".join(self._chars)
+
+    @property
+    def secret(self) -> bool:
+        """The line being edited is secret (not drawn, not remembered)."""
+        return self._active and self._secret
 
     @property
     def pending(self) -> int:
@@ -168,6 +176,7 @@ class LineEditor:
         self._start_col = text_width(visible_text(prompt)) % self.width
         self._chars, self._cursor, self._cursor_row = [], 0, 0
         self._search = None
+        self._dirty, self._appended, self._end = False, "", (0, self._start_col)
         if history is not None:
             self.history = history
         self._hist_index = len(self.history.entries)
@@ -217,10 +226,10 @@ class LineEditor:
         while self._input and self._active:
             event = self._next_key(out)
             if event is not None:
-                return Step(bytes(out), event)
-            if event is None and self._incomplete:
+                return Step(bytes(out) + self._draw(), event)
+            if self._incomplete:
                 break
-        return Step(bytes(out), None)
+        return Step(bytes(out) + self._draw(), None)
 
     def finish(self, *, newline: bool = True) -> bytes:
         """After a submitted line: the cursor to its end, then (unless told not to) a newline."""
@@ -295,13 +304,13 @@ class LineEditor:
             if cursor:
                 del chars[cursor - 1]
                 self._cursor -= 1
-                out += self._render()
+                self._touch()
         elif byte == CTRL_D:
             if not chars:
                 return Signal("eof")
             if cursor < len(chars):
                 del chars[cursor]
-                out += self._render()
+                self._touch()
         elif byte == CTRL_C:
             out += self._move_to_end() + b"^C"
             self._active = False
@@ -326,8 +335,8 @@ class LineEditor:
             self._cut(_word_start(chars, cursor, str.isspace), cursor, out)
         elif byte == ctrl("Y"):
             for ch in self._kill:
-                self._insert(ch, out, draw=False)
-            out += self._render()
+                self._insert(ch, out)
+            self._touch()
         elif byte == ctrl("T"):
             self._transpose(out)
         elif byte == ctrl("L"):
@@ -371,7 +380,7 @@ class LineEditor:
             return None  # an escape inside a paste is not a key
         if self._search is not None and seq not in (b"\x1b\x1b",):
             self._accept_search()
-            out += self._render()
+            self._touch()
         return self._escape_key(seq, out)
 
     def _escape_key(self, seq: bytes, out: bytearray) -> Event | None:
@@ -390,7 +399,7 @@ class LineEditor:
         elif key == "delete":
             if cursor < len(chars):
                 del chars[cursor]
-                out += self._render()
+                self._touch()
         elif key in ("up", "down"):
             self._history(-1 if key == "up" else 1, out)
         elif key == "word-left":
@@ -437,23 +446,27 @@ class LineEditor:
 
     # --- editing -----------------------------------------------------------------------
 
-    def _insert(self, ch: str, out: bytearray, *, draw: bool = True) -> None:
+    def _insert(self, ch: str, out: bytearray) -> None:
         if self._search is not None:
             self._search_type(ch, out)
             return
         if len(self._chars) >= MAX_LINE:
-            out += BELL
+            if not out.endswith(BELL):
+                out += BELL
             return
+        appending = self._cursor == len(self._chars)
         self._chars.insert(self._cursor, ch)
         self._cursor += 1
-        if draw:
-            out += self._render()
+        if appending and not self._dirty:
+            self._appended += ch  # typed at the end: often just the character is drawn
+        else:
+            self._touch()
 
     def _move(self, position: int, out: bytearray) -> None:
         position = max(0, min(len(self._chars), position))
         if position != self._cursor:
             self._cursor = position
-            out += self._render()
+            self._touch()
 
     def _cut(self, start: int, end: int, out: bytearray) -> None:
         if end <= start:
@@ -461,7 +474,7 @@ class LineEditor:
         self._kill = "".join(self._chars[start:end])
         del self._chars[start:end]
         self._cursor = start
-        out += self._render()
+        self._touch()
 
     def _transpose(self, out: bytearray) -> None:
         chars, cursor = self._chars, self._cursor
@@ -471,7 +484,7 @@ class LineEditor:
             cursor -= 1
         chars[cursor - 1], chars[cursor] = chars[cursor], chars[cursor - 1]
         self._cursor = cursor + 1
-        out += self._render()
+        self._touch()
 
     def _history(self, direction: int, out: bytearray) -> None:
         entries = self.history.entries
@@ -483,7 +496,7 @@ class LineEditor:
         self._hist_index = index
         self._chars = list(entries[index]) if index < len(entries) else list(self._draft)
         self._cursor = len(self._chars)
-        out += self._render()
+        self._touch()
 
     # --- reverse search (Ctrl-R) -------------------------------------------------------
 
@@ -493,7 +506,7 @@ class LineEditor:
         self._search = ""
         self._search_hit = None
         self._search_saved = (list(self._chars), self._cursor)
-        out += self._render()
+        self._touch()
 
     def _search_type(self, ch: str, out: bytearray) -> None:
         assert self._search is not None
@@ -508,9 +521,10 @@ class LineEditor:
         for index in range(start, -1, -1):
             if query in entries[index]:
                 self._search_hit = index
-                out += self._render()
+                self._touch()
                 return
-        out += BELL + self._render()
+        out += BELL
+        self._touch()
 
     def _search_key(self, byte: int, out: bytearray) -> Event | None:
         if byte == ctrl("R"):
@@ -528,7 +542,7 @@ class LineEditor:
             if self._search:
                 self._find(len(self.history.entries) - 1, out)
             else:
-                out += self._render()
+                self._touch()
             return None
         if byte == ctrl("G"):
             self._cancel_search(out)
@@ -537,7 +551,7 @@ class LineEditor:
             self._search = None
             return self._control(byte, out)
         self._accept_search()
-        out += self._render()
+        self._touch()
         return self._control(byte, out)
 
     def _accept_search(self) -> None:
@@ -549,7 +563,7 @@ class LineEditor:
     def _cancel_search(self, out: bytearray) -> None:
         self._search = None
         self._chars, self._cursor = list(self._search_saved[0]), self._search_saved[1]
-        out += self._render()
+        self._touch()
 
     # --- drawing -----------------------------------------------------------------------
 
@@ -562,6 +576,25 @@ class LineEditor:
         at = hit.find(self._search) if self._search else 0
         return label + hit, len(label) + max(0, at)
 
+    def _touch(self) -> None:
+        """The line changed: it is drawn again once the keys read now are done."""
+        self._dirty = True
+
+    def _draw(self) -> bytes:
+        if self._dirty:
+            return self._render()
+        appended, self._appended = self._appended, ""
+        if not appended:
+            return b""
+        row, col = self._end
+        fits = all(char_width(ch) == 1 for ch in appended) and col + len(appended) < self.width
+        if fits and self._search is None and self._cursor_row == row:
+            if self._secret:
+                return b""
+            self._end = (row, col + len(appended))
+            return appended.encode("utf-8")
+        return self._render()
+
     def _rows(self) -> int:
         shown, _ = self._shown()
         return layout(shown, self._start_col, self.width)[-1][0] + 1
@@ -573,10 +606,12 @@ class LineEditor:
         return out
 
     def _render(self) -> bytes:
+        self._dirty, self._appended = False, ""
         if self._secret:
             return b""
         shown, cursor = self._shown()
         positions = layout(shown, self._start_col, self.width)
+        self._end = positions[-1]
         out = bytearray(self._to_start())
         out += b"\x1b[J" + shown.encode("utf-8")
         end_row, end_col = positions[-1]

@@ -96,7 +96,10 @@ class Relay:
         self._exit_signal: tuple[str, bool, str, str] | None = None
         self._ended = False
         self._echoes: list[bytes] = []  # the bastion's own drawing, behind held-back output
-        self.redact_input = False  # typed keys are secret: listeners see stars
+        # A shell's gate tells listeners of the keys itself, when it reads them (a key
+        # typed for a password prompt is then known as secret), with `input_read`.
+        self.input_events = True
+        self.eof_to_agent = True  # a shell not started yet keeps the channel open for its reason
 
     # --- wiring ------------------------------------------------------------------------
 
@@ -120,7 +123,8 @@ class Relay:
     def from_agent(self, data: bytes) -> None:
         if self.closed:
             return
-        self.listeners.emit(Input(b"*" * len(data) if self.redact_input else data))
+        if self.input_events:
+            self.listeners.emit(Input(data))
         if self.input_handler is None:
             self._pending.append(data)
             self._pending_size += len(data)
@@ -129,9 +133,17 @@ class Relay:
             return
         self.input_handler(data)
 
+    def input_read(self, data: bytes) -> None:
+        """Keys the shell's gate read (secret ones as stars): what listeners record as input."""
+        if data and not self.closed:
+            self.listeners.emit(Input(data))
+
     def to_target(self, data: bytes) -> None:
         if self.target is not None and not self.closed:
-            self.target.write(data)
+            try:
+                self.target.write(data)
+            except BrokenPipeError:
+                pass  # the target is going away; its channel reports how (target_closed)
 
     def agent_eof(self) -> None:
         if self.target is not None and self.input_handler is not None:
@@ -273,7 +285,7 @@ class Relay:
 
     def target_eof(self) -> None:
         self.release_held()
-        if not self.closed:
+        if not self.closed and self.eof_to_agent:
             self.agent.write_eof()
 
     def target_exit_status(self, status: int) -> None:

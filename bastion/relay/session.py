@@ -372,7 +372,7 @@ class ChannelSession:
         decider = self.bastion.decider
         program = reader.program
         if typed.secret:
-            if reader.passwords:
+            if reader.passwords or (program is not None and program.reads == "data"):
                 return Verdict("allow", None, "typed at a password prompt"), 0
             why = f"a password prompt from {reader.name}, which the bastion does not know"
             return Verdict("deny", "secret-input", why + "; the input was not sent"), 3

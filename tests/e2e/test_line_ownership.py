@@ -302,3 +302,74 @@ def test_exit_statuses_of_shell_lines_are_recorded(term: Tmux, bastion: BastionP
     assert wait_until(lambda: status("(exit 3)") == 3)
     assert wait_until(lambda: status("false") == 1)
     assert wait_until(lambda: status("echo status-$((1+1))") == 0)
+
+
+# --- secrets, full screen, and a target without bash -------------------------------------
+
+
+def test_a_secret_line_is_not_echoed_recorded_or_audited(
+    term: Tmux, bastion: BastionProcess
+) -> None:
+    term.line("read -rs pw")
+    term.type("hunter2-secret")
+    term.keys("Enter")
+    term.line("echo length-${#pw}")
+    term.wait_for("length-14\n")
+    assert "hunter2" not in term.history()
+    rows = decided(bastion, "(secret input, not recorded)", "allow")
+    assert rows and all("hunter2" not in (r.command or "") for r in audit_rows(bastion.state))
+    session = rows[-1].session_id
+    recording = next(Path(bastion.state.root).rglob(f"{session}.cast"))
+    assert "hunter2" not in recording.read_text(errors="replace")
+
+
+def test_a_full_screen_program_known_safe_gets_the_keys(
+    term: Tmux, bastion: BastionProcess
+) -> None:
+    term.line("less /etc/passwd")
+    term.wait_for("root:x:0:0")
+    term.type("q")  # raw to less, which quits
+    term.wait_for(f"{TEST_LOGIN}@", count=2)
+    alive(term, 16)
+
+
+def test_a_full_screen_program_not_known_safe_gets_no_keys(
+    term: Tmux, bastion: BastionProcess
+) -> None:
+    term.line("env -u LESSSECURE less /etc/passwd")
+    term.wait_for("keys are not passed")
+    term.type(f"!{payload('17')}\r")  # less's shell escape, were the keys passed
+    term.type("q")
+    term.keys("C-z")  # this one passes: less stops, the shell prompts again
+    term.wait_for("Stopped")
+    term.line("kill -9 %1")
+    alive(term, 17)
+    never_ran(bastion, "17")
+
+
+def test_a_target_without_bash_refuses_the_shell_with_a_reason(
+    agent: Agent, bastion: BastionProcess, tmp_path: Path, test_login: str
+) -> None:
+    from harness import state_store
+    from ptydriver import PtyProcess
+
+    from bastion.localsshd import start_sshd
+    from bastion.targets import Target
+
+    sshd = start_sshd(
+        tmp_path / "sshd",
+        trusted_user_ca=(bastion.state.keys / "target_ca.pub").read_text(),
+        allow_user=test_login,
+        options=("SetEnv PATH=/nonexistent",),  # bash is nowhere on the PATH
+    )
+    try:
+        with state_store(bastion.state) as store:
+            store.add_target(Target("nobash1", "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
+        shell = PtyProcess(agent.ssh("-tt", "-J", "bastion", f"{TEST_LOGIN}@nobash1"))
+        try:
+            shell.expect(b"target nobash1 has no bash")
+            assert shell.wait() == 127
+        finally:
+            shell.kill()
+    finally:
+        sshd.stop()

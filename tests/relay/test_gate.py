@@ -80,7 +80,9 @@ class FakeShell:
 class Harness:
     def __init__(self, decide: Callable[[TypedLine], LineDecision] | None = None) -> None:
         self.screen = bytearray()
-        self.redact_input = False
+        self.input_events = True
+        self.eof_to_agent = True
+        self.recorded = bytearray()
         self.decisions: list[TypedLine] = []
         self.statuses: list[int | None] = []
         self.sent_lines: list[str] = []
@@ -96,6 +98,9 @@ class Harness:
 
     def echo(self, data: bytes) -> None:
         self.screen += data
+
+    def input_read(self, data: bytes) -> None:
+        self.recorded += data
 
     def release_held(self) -> None: ...
     def hold_input(self) -> None: ...
@@ -170,6 +175,7 @@ def test_an_allowed_line_is_sent_whole_and_its_exit_status_comes_back() -> None:
         h.gate.input(b"ls -lx\x7fa\r")
         await settle()
         assert h.shell.commands == ["ls -la"]
+        assert h.recorded == b"ls -lx\x7fa\r"  # keys are recorded as typed, once
         assert h.statuses == [0]
         assert h.gate.state is State.PROMPT
 
@@ -310,14 +316,14 @@ def test_a_password_prompt_makes_the_next_line_secret() -> None:
         )
         h.gate.input(b"sudo true\r")
         await settle()
-        assert h.redact_input
         before = len(h.screen)
         h.gate.input(b"hunter2\r")
         await settle()
-        assert b"hunter2" not in h.screen[before:]
+        assert b"hunter2" not in h.screen[before:] and b"hunter2" not in h.recorded
+        assert h.recorded.endswith(b"*" * len(b"hunter2\r"))
         secret = [d for d in h.decisions if d.secret]
         assert secret and secret[0].text == "hunter2"
-        assert h.shell.fed == ["hunter2"] and not h.redact_input
+        assert h.shell.fed == ["hunter2"]
 
     reader = Reader("sudo true", PROGRAMS["sudo"], ("sudo", "true"), passwords=True)
     run(test, decide=lambda line: LineDecision(True, None, reader))
