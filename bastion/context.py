@@ -16,11 +16,12 @@ from bastion.audit import AuditLog
 from bastion.config import Config
 from bastion.connections import LiveConnections
 from bastion.decide import Decider
+from bastion.decisions.pool import DecisionPool
 from bastion.exchange import TokenExchange
 from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
 from bastion.identity.resolver import IdentityResolver
-from bastion.relay.recording import Recorder
+from bastion.recordings import RecordingStore
 from bastion.search import Indexer
 from bastion.session_log import SessionLog
 from bastion.statedir import StateDir
@@ -45,14 +46,15 @@ class Bastion:
     config: Config
     authorities: Authorities
     store: Store
-    decider: Decider
+    decider: Decider  # in this process: `bastion rules test`, and the workers' own copy
+    decisions: DecisionPool  # what the relay asks: the same rules, in worker processes
     audit: AuditLog
     alerts: AlertSink
     sessions: SessionLog
     identities: IdentityResolver
     connections: LiveConnections
     requests: HeldRequests
-    recordings: Recorder
+    recordings: RecordingStore  # where recordings are written and uploaded (bastion/recordings/)
     targets: TargetDirectory
     events: StoreEvents
     exchange: TokenExchange | None = None
@@ -62,7 +64,7 @@ class Bastion:
         """The long-running tasks of the collaborators, for the server to run."""
         tasks = [
             self.events.follow_forever(),
-            self.recordings.flush_forever(),
+            self.recordings.run_forever(),
             self.connections.enforce_revocations_forever(),
             self.requests.expire_abandoned_forever(),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import signal
 import socket
 
@@ -15,6 +16,7 @@ from bastion.config import load_config, parse_listen
 from bastion.connections import LiveConnections
 from bastion.context import Bastion, TargetDirectory
 from bastion.decide import Decider
+from bastion.decisions.pool import DecisionPool
 from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
 from bastion.held_requests import HeldRequests
@@ -22,7 +24,7 @@ from bastion.identity.authorities import Authorities
 from bastion.identity.resolver import IdentityResolver
 from bastion.nodes import heartbeat_forever, start_node, this_node
 from bastion.notify import Webhook
-from bastion.relay.recording import Recorder
+from bastion.recordings import open_recording_store
 from bastion.search import Indexer
 from bastion.session_log import SessionLog
 from bastion.ssh.listener import start_listener
@@ -56,7 +58,7 @@ def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
         Alert("audit-recovered", identity=None, detail="the store accepts audit writes again")
     )
     audit = AuditLog(store, on_entry=alerts.audited, health=health)
-    indexer = Indexer(store)
+    indexer = Indexer(store, config.recordings, state.root)
     connections = LiveConnections(store, audit)
     requests = HeldRequests(
         store, Webhook(config.approvals.webhook) if config.approvals.webhook else None
@@ -67,13 +69,14 @@ def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
         authorities=authorities,
         store=store,
         decider=decider,
+        decisions=DecisionPool(state.root, workers=os.cpu_count() or 1),
         audit=audit,
         alerts=alerts,
         sessions=SessionLog(store, alerts, on_closed=indexer.session_ended, health=health),
         identities=IdentityResolver(store, config.roles, roles_enforced=config.roles_enforced),
         connections=connections,
         requests=requests,
-        recordings=Recorder(state.recordings),
+        recordings=open_recording_store(config.recordings, state.root, store, name),
         targets=TargetDirectory(store),
         events=StoreEvents(store, requests, connections),
         exchange=TokenExchange(config, authorities) if config.issuers else None,
@@ -91,8 +94,10 @@ async def run_bastion(
     """Serve until cancelled or SIGTERM/SIGINT; `ready` gets the bound port."""
     await bastion.store.open()
     try:
+        await bastion.decisions.start()
         await _serve(bastion, listen, ready, sock, reuse_port)
     finally:
+        await bastion.decisions.close()
         await bastion.drain_writes()
         await bastion.store.close()
 
@@ -133,8 +138,8 @@ async def _serve(
         for task in background:
             task.cancel()
         server.close()
-        bastion.recordings.flush_all()
         await asyncio.gather(*background, return_exceptions=True)
+        await bastion.recordings.stop()
         await server.wait_closed()
 
 

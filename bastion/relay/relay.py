@@ -112,7 +112,9 @@ class Relay:
         self.flow.attach_target(target.pause_reading, target.resume_reading)
         pending, self._pending = self._pending, []
         self._pending_size = 0
-        for data in pending:
+        for data in pending:  # listeners see it now: they were attached after it arrived
+            if self.input_events:
+                self.listeners.emit(Input(data))
             self.input_handler(data)
         self.flow.go_agent("pending")
         if self._pending_eof:
@@ -123,14 +125,14 @@ class Relay:
     def from_agent(self, data: bytes) -> None:
         if self.closed:
             return
-        if self.input_events:
-            self.listeners.emit(Input(data))
         if self.input_handler is None:
             self._pending.append(data)
             self._pending_size += len(data)
             if self._pending_size > MAX_PENDING_INPUT:
                 self.flow.stop_agent("pending")
             return
+        if self.input_events:
+            self.listeners.emit(Input(data))
         self.input_handler(data)
 
     def input_read(self, data: bytes) -> None:

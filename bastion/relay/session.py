@@ -31,7 +31,7 @@ from bastion.relay.events import Decided, Opened
 from bastion.relay.gate import LineDecision, ShellGate, ShellOutput, TypedLine
 from bastion.relay.listeners import Listener, Listeners
 from bastion.relay.masking import MaskingTransform
-from bastion.relay.recording import RecordingListener, RecordingMeta
+from bastion.relay.recording import RecordingListener, RecordingMeta, open_recording
 from bastion.relay.relay import EXIT_UPSTREAM_FAILED, AgentEnd, Relay, TargetEnd
 from bastion.relay.request import ChannelRequest
 from bastion.relay.sftp import SftpRelay
@@ -101,6 +101,7 @@ class ChannelSession:
         self._upstream = upstream
         self._task: asyncio.Task[None] | None = None
         self._end_timer: asyncio.TimerHandle | None = None
+        self._recording_refused: str | None = None  # set when "close" and it cannot start
 
     # --- the life of the channel -----------------------------------------------------
 
@@ -135,10 +136,13 @@ class ChannelSession:
                 command=request.what,
                 peer=self.peer,
                 started=time.time(),
-                recording=str(self.bastion.recordings.location(self.session_id)),
+                recording=self.bastion.recordings.location(self.session_id),
             )
         )
         self._attach_listeners(request)
+        if self._recording_refused is not None:  # no recording, and the policy is to close
+            self._finish(EXIT_DENIED, self._recording_refused)
+            return
         self.listeners.emit(Opened(request))
         for what in self.notices:
             self.relay.say(f"bastion: {what} refused: not permitted by policy")
@@ -199,11 +203,20 @@ class ChannelSession:
             request.what,
         )
         try:
-            writer = bastion.recordings.create(meta, width=width, height=height)
+            sink = open_recording(
+                bastion.recordings,
+                meta,
+                width=width,
+                height=height,
+                on_failure=self._recording_failed,
+            )
         except OSError as exc:
-            self._recording_failed(exc)
+            reason = f"recording failed: {exc.strerror or exc}"
+            if self._closes_on_recording_failure:
+                self._recording_refused = f"bastion: {reason}; session not started"
+            self._recording_failed(reason, starting=True)
         else:
-            self.listeners.attach(RecordingListener(bastion.recordings, writer, kind=request.kind))
+            self.listeners.attach(RecordingListener(sink, kind=request.kind))
 
     async def _open_upstream(self, request: ChannelRequest, admission: Admission) -> None:
         if request.kind == "shell":
@@ -252,7 +265,7 @@ class ChannelSession:
     # --- decisions -------------------------------------------------------------------
 
     async def _verdict(self, command: str, source: str) -> Verdict:
-        return self.bastion.decider.command(
+        return await self.bastion.decisions.command(
             self.identity, self.target, self.login, command, source=source
         )
 
@@ -295,9 +308,9 @@ class ChannelSession:
             return LineDecision(False, "bastion: session is closing")
         reader = typed.reader
         if reader is None:
-            verdict, severity, detail = self._shell_line_verdict(typed.text)
+            verdict, severity, detail = await self._shell_line_verdict(typed.text)
         else:
-            verdict, severity = self._input_verdict(typed)
+            verdict, severity = await self._input_verdict(typed)
             detail = f"typed into {reader.name} (started by: {reader.line})"[:1000]
         command = "(secret input, not recorded)" if typed.secret else typed.text
         handle = await self._record(
@@ -345,27 +358,28 @@ class ChannelSession:
         elif not typed.secret:
             self.shell_context.fed(typed.reader, typed.text)
 
-    def _shell_line_verdict(self, text: str) -> tuple[Verdict, int, str | None]:
+    async def _shell_line_verdict(self, text: str) -> tuple[Verdict, int, str | None]:
         """(verdict, severity of the session's script with this line, audit detail).
 
         The one place where a shell line meets the session's earlier lines: when
         the rules engine's own session context lands, it is passed from here.
         """
-        decider = self.bastion.decider
-        alone = decider.line(self.identity, self.target, self.login, text)
+        alone = await self.bastion.decisions.line(
+            self.identity, self.target, self.login, text, certain=True, reason=None
+        )
         refused = refusal_of_line(text, alone.commands)
         if refused is not None:
             return Verdict("deny", refused.rule, refused.reason, commands=alone.commands), 3, None
         if self.shell_context.empty:
             return alone, alone.severity, None
-        script = self._verdict_of(self.shell_context.script(text))
+        script = await self._verdict_of(self.shell_context.script(text))
         if script.severity > max(alone.severity, self.shell_context.severity):
             reason = f"{script.reason} (with what earlier lines of this session set up)"
             in_context = replace(script, reason=reason, commands=alone.commands)
             return in_context, script.severity, "decided with the session's earlier lines"
         return alone, script.severity, None
 
-    def _input_verdict(self, typed: TypedLine) -> tuple[Verdict, int]:
+    async def _input_verdict(self, typed: TypedLine) -> tuple[Verdict, int]:
         """Text typed into a program the shell runs, judged as that program's input."""
         reader = typed.reader
         assert reader is not None
@@ -382,16 +396,16 @@ class ChannelSession:
         misread = misread_reason(program, typed.text)
         if misread is not None:
             return decider.not_understood(misread), 2
-        alone = self._verdict_of(reader.stdin_command([typed.text]))
+        alone = await self._verdict_of(reader.stdin_command([typed.text]))
         if self.shell_context.empty:
             return alone, alone.severity
-        script = self._verdict_of(self.shell_context.fed_script(reader, typed.text))
+        script = await self._verdict_of(self.shell_context.fed_script(reader, typed.text))
         if script.severity > max(alone.severity, self.shell_context.severity):
             return script, script.severity
         return alone, alone.severity
 
-    def _verdict_of(self, script: str) -> Verdict:
-        return self.bastion.decider.command(
+    async def _verdict_of(self, script: str) -> Verdict:
+        return await self.bastion.decisions.command(
             self.identity, self.target, self.login, script, source="line"
         )
 
@@ -501,22 +515,35 @@ class ChannelSession:
     def _listener_failed(self, listener: Listener, exc: Exception) -> None:
         if isinstance(listener, RecordingListener):
             listener.abandon()
-            self._recording_failed(exc)
+            self._recording_failed(f"recording failed: {type(exc).__name__}: {exc}")
             return
         self._note("error", detail=f"{listener.name} turned off: {type(exc).__name__}: {exc}"[:500])
 
-    def _recording_failed(self, exc: Exception) -> None:
-        log.error("session %s: recording turned off: %s", self.session_id, exc)
-        self._note("recording-error", detail=str(exc)[:500])
+    @property
+    def _closes_on_recording_failure(self) -> bool:
+        return self.bastion.config.recordings.on_failure == "close"
+
+    def _recording_failed(self, reason: str, *, starting: bool = False) -> None:
+        """Once per recording: by its sink (a failed write), or when it could not start."""
+        closing = self._closes_on_recording_failure
+        outcome = "session closed" if closing else "session continued unrecorded"
+        log.error("session %s: %s; %s", self.session_id, reason, outcome)
+        self._note("recording-error", detail=reason[:500])
+        what = self.request.what if self.request else None
         self.bastion.alerts.raise_alert(
             Alert(
                 "recording-failed",
                 identity=self.identity.name,
-                detail=f"recording turned off: {exc}"[:500],
+                detail=f"{reason} ({outcome})"[:500],
                 session_id=self.session_id,
                 target=self.target.name,
+                command=what[:500] if what else None,
             )
         )
+        if closing and not starting:
+            # Not from inside the relay call whose write failed: on the next loop turn.
+            message = f"bastion: {reason}; session closed"
+            asyncio.get_running_loop().call_soon(self._finish, EXIT_DENIED, message)
 
     def _end_by_rule(self, verdict: Verdict, command: str, message: str) -> None:
         """The command is refused and explained first; then the session ends."""
