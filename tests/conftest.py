@@ -95,4 +95,5 @@ def bastion(state: StateDir, target_sshd: LocalSshd):
 
 @pytest.fixture(scope="session")
 def agent(bastion: BastionProcess, tmp_path_factory: pytest.TempPathFactory) -> Agent:
-    return make_agent(tmp_path_factory.mktemp("agent"), bastion.state, bastion.port)
+    # An hour: the whole suite shares this agent, and on a loaded machine it outlasts 10 minutes.
+    return make_agent(tmp_path_factory.mktemp("agent"), bastion.state, bastion.port, ttl=3600)

@@ -35,7 +35,6 @@ lsof and strace on a process.
 from __future__ import annotations
 
 import shlex
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -189,7 +188,7 @@ def statement_complete(program: TerminalProgram, pending: Sequence[str]) -> bool
         and (first.split(maxsplit=1)[0].lower().rstrip(";") in _MYSQL_COMMANDS)
     ):
         return True
-    return sqlite3.complete_statement("\n".join(pending))
+    return _ends_with_semicolon("\n".join(pending))
 
 
 def misread_reason(program: TerminalProgram, text: str) -> str | None:
@@ -199,6 +198,38 @@ def misread_reason(program: TerminalProgram, text: str) -> str | None:
     if program.name in ("mysql", "mariadb") and text.strip().lower().startswith("delimiter"):
         return "a new statement delimiter (the bastion would not see where statements end)"
     return None
+
+
+def _ends_with_semicolon(text: str) -> bool:
+    """A `;` outside quotes and comments ends the text (what sqlite3_complete() checks)."""
+    complete = False
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in "'\"`":
+            end = text.find(ch, i + 1)
+            while end >= 0 and text[end + 1 : end + 2] == ch:  # a doubled quote is a quote
+                end = text.find(ch, end + 2)
+            if end < 0:
+                return False  # an open string: more is coming
+            i, complete = end + 1, False
+            continue
+        if text.startswith("--", i):
+            newline = text.find("\n", i)
+            i = n if newline < 0 else newline + 1
+            continue
+        if text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                return False
+            i = end + 2
+            continue
+        if ch == ";":
+            complete = True
+        elif not ch.isspace():
+            complete = False
+        i += 1
+    return complete
 
 
 def _reads_terminal(command: EngineCommand) -> bool:

@@ -59,6 +59,11 @@ def test_statements_are_whole_before_they_are_sent() -> None:
     assert not statement_complete(sqlite, ["select"])
     assert statement_complete(sqlite, ["select", "1;"])
     assert not statement_complete(sqlite, ["select ';"])  # inside a string
+    assert statement_complete(sqlite, ["select 'it''s;'", ";"])
+    assert statement_complete(sqlite, ["select 1; -- done;"])  # as sqlite3_complete() says
+    assert not statement_complete(sqlite, ["select 1 /* ; */"])
+    assert statement_complete(sqlite, ["select 1; /* c */"])
+    assert not statement_complete(sqlite, ["select 1; select"])
     assert statement_complete(sqlite, [".shell id"])
     assert statement_complete(psql, ["\\! id"])
     assert statement_complete(mysql, ["system id"])
