@@ -54,7 +54,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -439,12 +439,12 @@ class ShellGate(Listener):
                 return
             self._decide(TypedLine(event.text, None))
             return
-        reader = self._reader
+        reader = self._reader or Reader("")  # RUNNING: always somebody's input, known or not
         if event.secret:
             self._relay.echo(self.editor.finish())
             self._decide(TypedLine(event.text, reader, secret=True))
             return
-        program = reader.program if reader is not None else None
+        program = reader.program
         if program is not None and program.reads == "sql":
             self._statement.append(event.text)
             if not statement_complete(program, self._statement):
@@ -467,7 +467,7 @@ class ShellGate(Listener):
         self._deciding = asyncio.ensure_future(self._decided(line, self._epoch))
 
     async def _decided(self, line: TypedLine, epoch: int) -> None:
-        if line.reader is not None and line.reader.program is None and not line.secret:
+        if line.reader is not None and not line.reader.understands_input and not line.secret:
             deadline = time.monotonic() + TYPE_AHEAD_WAIT
             while self._epoch == epoch and time.monotonic() < deadline and not self._closed:
                 await asyncio.sleep(0.01)
@@ -593,5 +593,3 @@ class _Transform(Protocol):
     def flush(self) -> list[tuple[Stream, bytes]]: ...
     def release_at(self) -> float | None: ...
 
-
-Decide = Callable[[TypedLine], Awaitable[LineDecision]]

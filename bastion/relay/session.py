@@ -390,7 +390,7 @@ class ChannelSession:
                 return Verdict("allow", None, "typed at a password prompt"), 0
             why = f"a password prompt from {reader.name}, which the bastion does not know"
             return Verdict("deny", "secret-input", why + "; the input was not sent"), 3
-        if program is None or program.reads in ("passwords", "screen"):
+        if program is None or not reader.understands_input:
             why = f"typed into {reader.name}, a program whose input the bastion does not understand"
             return decider.not_understood(why), 2
         misread = misread_reason(program, typed.text)

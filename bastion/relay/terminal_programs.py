@@ -126,6 +126,11 @@ class Reader:
         return self.program.name if self.program else (self.argv[0] if self.argv else "a program")
 
     @property
+    def understands_input(self) -> bool:
+        """The bastion knows what this program does with the lines it reads."""
+        return self.program is not None and self.program.reads in ("sql", "redis", "data")
+
+    @property
     def secret(self) -> bool:
         """Everything typed is secret (read -s)."""
         if self.program is None:
