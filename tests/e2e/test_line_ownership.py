@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, audit_rows, wait_until
-from tmuxdriver import Tmux
+from tmuxterm import TmuxTerminal
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 
@@ -35,22 +35,27 @@ def payload(n: str) -> str:
 
 
 @pytest.fixture
-def term(agent: Agent, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Tmux]:
+def term(agent: Agent) -> Iterator[TmuxTerminal]:
     for old in home().glob("marker-*"):
         old.unlink()
-    tmux = Tmux(agent.ssh("-tt", "-J", "bastion", DEST), tmp_path / "tmux", width=100, height=40)
+    tmux = TmuxTerminal(agent.ssh("-tt", "-J", "bastion", DEST), cols=100, rows=40)
     try:
-        tmux.wait_for(f"{TEST_LOGIN}@")
-        tmux.wait_for("$ ")
+        wait(tmux, f"{TEST_LOGIN}@")
+        wait(tmux, "$ ")
         yield tmux
     finally:
         tmux.close()
 
 
-def alive(term: Tmux, n: int) -> None:
+def wait(term: TmuxTerminal, text: str, **how: float) -> str:
+    """Until `text` was shown (rows the terminal wrapped joined, trailing spaces kept)."""
+    return term.wait_for(text, joined=True, **how)  # type: ignore[arg-type]
+
+
+def alive(term: TmuxTerminal, n: int) -> None:
     """The shell still answers: the output (not the typed line) of an arithmetic echo."""
-    term.line(f"echo alive-$((1000+{n}))")
-    term.wait_for(f"alive-{1000 + n}\n")
+    term.type(f"echo alive-$((1000+{n}))")
+    wait(term, f"alive-{1000 + n}\n")
 
 
 def lines_run(bastion: BastionProcess, text: str) -> list:
@@ -81,66 +86,68 @@ def never_ran(bastion: BastionProcess, n: str) -> None:
 # --- bash's own editing: gone ------------------------------------------------------------
 
 
-def test_ctrl_o_operate_and_get_next_runs_nothing(term: Tmux, bastion: BastionProcess) -> None:
-    term.type(payload("1"))
-    term.keys("C-o")  # readline would run the line without Enter
-    term.keys("C-j")  # another spelling of accept-line: the bastion's Enter, decided
-    term.wait_for("denied by rule credential-read")
+def test_ctrl_o_operate_and_get_next_runs_nothing(
+    term: TmuxTerminal, bastion: BastionProcess
+) -> None:
+    term.send(payload("1"))
+    term.press("C-o")  # readline would run the line without Enter
+    term.press("C-j")  # another spelling of accept-line: the bastion's Enter, decided
+    wait(term, "denied by rule credential-read")
     never_ran(bastion, "1")
     alive(term, 1)
 
 
 def test_a_bind_macro_is_refused_and_its_key_runs_nothing(
-    term: Tmux, bastion: BastionProcess
+    term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
-    term.line("""bind '"\\C-t": accept-line'""")
-    term.wait_for("denied by rule shell-line-editing")
-    term.type(payload("2"))
-    term.keys("C-t")
-    term.keys("C-u")
+    term.type("""bind '"\\C-t": accept-line'""")
+    wait(term, "denied by rule shell-line-editing")
+    term.send(payload("2"))
+    term.press("C-t")
+    term.press("C-u")
     alive(term, 2)
     never_ran(bastion, "2")
 
 
-def test_bind_x_is_refused(term: Tmux, bastion: BastionProcess) -> None:
-    term.line(f"""bind -x '"\\C-t": {payload("3")}'""")
-    term.wait_for("denied by rule shell-line-editing")
-    term.keys("C-t")
+def test_bind_x_is_refused(term: TmuxTerminal, bastion: BastionProcess) -> None:
+    term.type(f"""bind -x '"\\C-t": {payload("3")}'""")
+    wait(term, "denied by rule shell-line-editing")
+    term.press("C-t")
     alive(term, 3)
     never_ran(bastion, "3")
 
 
-def test_vi_mode_and_its_v_editor_run_nothing(term: Tmux, bastion: BastionProcess) -> None:
-    term.line("set -o vi")
-    term.wait_for("denied by rule shell-line-editing")
-    term.type(payload("4"))
-    term.keys("Escape", "v")
-    term.keys("C-u")
+def test_vi_mode_and_its_v_editor_run_nothing(term: TmuxTerminal, bastion: BastionProcess) -> None:
+    term.type("set -o vi")
+    wait(term, "denied by rule shell-line-editing")
+    term.send(payload("4"))
+    term.press("Escape", "v")
+    term.press("C-u")
     alive(term, 4)
     never_ran(bastion, "4")
 
 
-def test_fc_and_fc_substitution_are_refused(term: Tmux, bastion: BastionProcess) -> None:
-    term.line("cat /etc/passwd > /dev/null")
-    term.line("fc -s passwd=shadow /dev/null=~/marker-5")
-    term.wait_for("denied by rule shell-history")
-    term.line("fc")
-    term.wait_for("denied by rule shell-history", count=2)
+def test_fc_and_fc_substitution_are_refused(term: TmuxTerminal, bastion: BastionProcess) -> None:
+    term.type("cat /etc/passwd > /dev/null")
+    term.type("fc -s passwd=shadow /dev/null=~/marker-5")
+    wait(term, "denied by rule shell-history")
+    term.type("fc")
+    wait(term, "denied by rule shell-history", count=2)
     alive(term, 5)
     never_ran(bastion, "5")
     assert decided(bastion, "fc", "deny")
 
 
 def test_histchars_cannot_be_changed_and_history_never_expands(
-    term: Tmux, bastion: BastionProcess
+    term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
-    term.line("cat /etc/passwd > /dev/null")
-    term.line("histchars='@%#'")
-    term.wait_for("denied by rule shell-prompt")
-    term.line("%passwd%shadow")
-    term.wait_for("%passwd%shadow: no such job")  # run as typed (a job name): no expansion
-    term.line("^/dev/null^~/marker-6")
-    term.wait_for("denied by rule history-expansion")
+    term.type("cat /etc/passwd > /dev/null")
+    term.type("histchars='@%#'")
+    wait(term, "denied by rule shell-prompt")
+    term.type("%passwd%shadow")
+    wait(term, "%passwd%shadow: no such job")  # run as typed (a job name): no expansion
+    term.type("^/dev/null^~/marker-6")
+    wait(term, "denied by rule history-expansion")
     alive(term, 6)
     never_ran(bastion, "6")
 
@@ -149,40 +156,42 @@ def test_histchars_cannot_be_changed_and_history_never_expands(
 
 
 def test_a_variable_set_on_one_line_and_used_on_the_next(
-    term: Tmux, bastion: BastionProcess
+    term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
-    term.line("p=/etc/shadow")
-    term.line("cat $p > ~/marker-7a")
-    term.wait_for("denied by rule credential-read")
+    term.type("p=/etc/shadow")
+    term.type("cat $p > ~/marker-7a")
+    wait(term, "denied by rule credential-read")
     alive(term, 7)
     never_ran(bastion, "7a")
 
 
-def test_an_alias_and_a_function_defined_then_used(term: Tmux, bastion: BastionProcess) -> None:
-    term.line(f"alias c='{payload('7b')}'")
-    term.wait_for("denied by rule credential-read")
-    term.line(f"f() {{ {payload('7c')}; }}")
-    term.wait_for("denied by rule credential-read", count=2)
-    term.line("c; f")
-    term.wait_for("c: command not found")
+def test_an_alias_and_a_function_defined_then_used(
+    term: TmuxTerminal, bastion: BastionProcess
+) -> None:
+    term.type(f"alias c='{payload('7b')}'")
+    wait(term, "denied by rule credential-read")
+    term.type(f"f() {{ {payload('7c')}; }}")
+    wait(term, "denied by rule credential-read", count=2)
+    term.type("c; f")
+    wait(term, "c: command not found")
     alive(term, 71)
     never_ran(bastion, "7b")
     never_ran(bastion, "7c")
 
 
-def test_cd_then_a_relative_path(term: Tmux, bastion: BastionProcess) -> None:
-    term.line("cd /etc")
-    term.line("cat shadow > ~/marker-8")
-    term.wait_for("denied by rule credential-read")
+def test_cd_then_a_relative_path(term: TmuxTerminal, bastion: BastionProcess) -> None:
+    term.type("cd /etc")
+    term.type("cat shadow > ~/marker-8")
+    wait(term, "denied by rule credential-read")
     alive(term, 8)
     never_ran(bastion, "8")
 
 
-def test_read_then_use_what_was_typed(term: Tmux, bastion: BastionProcess) -> None:
-    term.line("read x")
-    term.line("/etc/shadow")
-    term.line('cat "$x" > ~/marker-9')
-    term.wait_for("denied by rule credential-read")
+def test_read_then_use_what_was_typed(term: TmuxTerminal, bastion: BastionProcess) -> None:
+    term.type("read x")
+    term.type("/etc/shadow")
+    term.type('cat "$x" > ~/marker-9')
+    wait(term, "denied by rule credential-read")
     alive(term, 9)
     never_ran(bastion, "9")
     rows = decided(bastion, "/etc/shadow", "allow")
@@ -192,35 +201,37 @@ def test_read_then_use_what_was_typed(term: Tmux, bastion: BastionProcess) -> No
 # --- programs that read the terminal ----------------------------------------------------
 
 
-def test_python_repl_input_is_not_understood_and_held(term: Tmux, bastion: BastionProcess) -> None:
-    term.line("python3 -i /dev/null")
-    term.wait_for(">>> ")
-    term.line("open('/home/bastiontest/marker-10', 'w').write('PWNED')")
-    term.wait_for("held for review as request")
-    term.keys("C-c")  # the agent gives up: the request is cancelled, nothing was sent
-    term.wait_for("cancelled")
+def test_python_repl_input_is_not_understood_and_held(
+    term: TmuxTerminal, bastion: BastionProcess
+) -> None:
+    term.type("python3 -i /dev/null")
+    wait(term, ">>> ")
+    term.type("open('/home/bastiontest/marker-10', 'w').write('PWNED')")
+    wait(term, "held for review as request")
+    term.press("C-c")  # the agent gives up: the request is cancelled, nothing was sent
+    wait(term, "cancelled")
     never_ran(bastion, "10")
-    term.keys("C-d")  # end of input: python exits, the shell prompts again
+    term.press("C-d")  # end of input: python exits, the shell prompts again
     alive(term, 10)
     rows = decided(bastion, "open('/home/bastiontest/marker-10', 'w').write('PWNED')")
     assert rows and rows[-1].rule == "not-understood"
 
 
 def test_sqlite_lines_are_decided_as_sql_and_a_refused_one_leaves_nothing_behind(
-    term: Tmux, bastion: BastionProcess
+    term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
-    term.line("sqlite3 -cmd '.mode list'")
-    term.wait_for("sqlite> ")
-    term.line(f".shell {payload('11')}")
-    term.wait_for("denied by rule sql-shell-escape")
-    term.line("select 40+2;")  # the refused line must not run along with this one
-    term.wait_for("\n42\n")
-    term.line(f".system {payload('11b')}")
-    term.wait_for("denied by rule sql-shell-escape", count=2)
-    term.line("select")
-    term.line("6*7;")  # a statement over two lines: decided, and sent, when whole
-    term.wait_for("\n42\n", count=2)
-    term.line(".quit")
+    term.type("sqlite3 -cmd '.mode list'")
+    wait(term, "sqlite> ")
+    term.type(f".shell {payload('11')}")
+    wait(term, "denied by rule sql-shell-escape")
+    term.type("select 40+2;")  # the refused line must not run along with this one
+    wait(term, "\n42\n")
+    term.type(f".system {payload('11b')}")
+    wait(term, "denied by rule sql-shell-escape", count=2)
+    term.type("select")
+    term.type("6*7;")  # a statement over two lines: decided, and sent, when whole
+    wait(term, "\n42\n", count=2)
+    term.type(".quit")
     alive(term, 11)
     never_ran(bastion, "11")
     never_ran(bastion, "11b")
@@ -228,15 +239,15 @@ def test_sqlite_lines_are_decided_as_sql_and_a_refused_one_leaves_nothing_behind
 
 
 def test_script_starts_a_shell_the_bastion_cannot_follow(
-    term: Tmux, bastion: BastionProcess
+    term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
-    term.line("script -q /dev/null")
-    term.wait_for(f"{TEST_LOGIN}@", count=2)  # the inner shell's own prompt
-    term.line(payload("12"))
-    term.wait_for("held for review as request")
-    term.keys("C-c")
-    term.wait_for("cancelled")
-    term.keys("C-d")  # the inner shell ends, then script
+    term.type("script -q /dev/null")
+    wait(term, f"{TEST_LOGIN}@", count=2)  # the inner shell's own prompt
+    term.type(payload("12"))
+    wait(term, "held for review as request")
+    term.press("C-c")
+    wait(term, "cancelled")
+    term.press("C-d")  # the inner shell ends, then script
     alive(term, 12)
     never_ran(bastion, "12")
 
@@ -244,56 +255,60 @@ def test_script_starts_a_shell_the_bastion_cannot_follow(
 # --- ordinary use ---------------------------------------------------------------------
 
 
-def test_editing_moving_and_history(term: Tmux, bastion: BastionProcess) -> None:
-    term.type("echo helo-$((2+3))")
-    term.keys(*["Left"] * 10)
-    term.type("l")
-    term.keys("End", "BSpace", "BSpace", "BSpace")
-    term.type("4))")
-    term.keys("Enter")
-    term.wait_for("hello-6\n")
-    term.keys("Up", "Enter")
-    term.wait_for("hello-6\n", count=2)
-    term.keys("C-r")
-    term.type("hello")
-    term.keys("Enter")
-    term.wait_for("hello-6\n", count=3)
-    term.type("echo one two")
-    term.keys("C-w")
-    term.type("three")
-    term.keys("C-a", "C-k", "C-y", "Enter")
-    term.wait_for("one three\n")
+def test_editing_moving_and_history(term: TmuxTerminal, bastion: BastionProcess) -> None:
+    term.send("echo helo-$((2+3))")
+    term.press(*["Left"] * 10)
+    term.send("l")
+    term.press("End", "BSpace", "BSpace", "BSpace")
+    term.send("4))")
+    term.press("Enter")
+    wait(term, "hello-6\n")
+    term.press("Up", "Enter")
+    wait(term, "hello-6\n", count=2)
+    term.press("C-r")
+    term.send("hello")
+    term.press("Enter")
+    wait(term, "hello-6\n", count=3)
+    term.send("echo one two")
+    term.press("C-w")
+    term.send("three")
+    term.press("C-a", "C-k", "C-y", "Enter")
+    wait(term, "one three\n")
     assert decided(bastion, "echo hello-$((2+4))", "allow")
 
 
-def test_a_long_line_wraps_and_runs_whole(term: Tmux, bastion: BastionProcess) -> None:
+def test_a_long_line_wraps_and_runs_whole(term: TmuxTerminal, bastion: BastionProcess) -> None:
     term.resize(40, 30)
     words = " ".join(f"w{i:02d}" for i in range(40))
-    term.type(f"echo {words}")
-    term.wait_for(f"echo {words}")  # the rows the terminal wrapped, joined
+    term.send(f"echo {words}")
+    wait(term, f"echo {words}")  # the rows the terminal wrapped, joined
     assert all(len(row) <= 40 for row in term.screen().splitlines())
-    term.keys("C-a", "C-e", "Enter")
-    term.wait_for(words.split()[-1] + "\n", count=2)
+    term.press("C-a", "C-e", "Enter")
+    wait(term, words.split()[-1] + "\n", count=2)
     assert decided(bastion, f"echo {words}", "allow")
 
 
-def test_a_multi_line_paste_is_decided_line_by_line(term: Tmux, bastion: BastionProcess) -> None:
+def test_a_multi_line_paste_is_decided_line_by_line(
+    term: TmuxTerminal, bastion: BastionProcess
+) -> None:
     term.paste(f"echo one-$((0+1))\n{payload('15')}\necho two-$((1+1))\n")
-    term.wait_for("two-2\n")
-    term.wait_for("denied by rule credential-read")
+    wait(term, "two-2\n")
+    wait(term, "denied by rule credential-read")
     for line in ("echo one-$((0+1))", payload("15"), "echo two-$((1+1))"):
         assert decided(bastion, line), line
     never_ran(bastion, "15")
     alive(term, 15)
 
 
-def test_exit_statuses_of_shell_lines_are_recorded(term: Tmux, bastion: BastionProcess) -> None:
-    term.line("(exit 3)")
-    term.line("false")
-    term.line("echo status-$((1+1))")
-    term.wait_for("status-2\n")
-    term.line("echo done-$((2+2))")
-    term.wait_for("done-4\n")
+def test_exit_statuses_of_shell_lines_are_recorded(
+    term: TmuxTerminal, bastion: BastionProcess
+) -> None:
+    term.type("(exit 3)")
+    term.type("false")
+    term.type("echo status-$((1+1))")
+    wait(term, "status-2\n")
+    term.type("echo done-$((2+2))")
+    wait(term, "done-4\n")
 
     def status(text: str) -> int | None:
         rows = decided(bastion, text, "allow")
@@ -308,14 +323,14 @@ def test_exit_statuses_of_shell_lines_are_recorded(term: Tmux, bastion: BastionP
 
 
 def test_a_secret_line_is_not_echoed_recorded_or_audited(
-    term: Tmux, bastion: BastionProcess
+    term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
-    term.line("read -rs pw")
-    term.type("hunter2-secret")
-    term.keys("Enter")
-    term.line("echo length-${#pw}")
-    term.wait_for("length-14\n")
-    assert "hunter2" not in term.history()
+    term.type("read -rs pw")
+    term.send("hunter2-secret")
+    term.press("Enter")
+    term.type("echo length-${#pw}")
+    wait(term, "length-14\n")
+    assert "hunter2" not in term.history(joined=True)
     rows = decided(bastion, "(secret input, not recorded)", "allow")
     assert rows and all("hunter2" not in (r.command or "") for r in audit_rows(bastion.state))
     session = rows[-1].session_id
@@ -324,25 +339,25 @@ def test_a_secret_line_is_not_echoed_recorded_or_audited(
 
 
 def test_a_full_screen_program_known_safe_gets_the_keys(
-    term: Tmux, bastion: BastionProcess
+    term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
-    term.line("less /etc/passwd")
-    term.wait_for("root:x:0:0")
-    term.type("q")  # raw to less, which quits
-    term.wait_for(f"{TEST_LOGIN}@", count=2)
+    term.type("less /etc/passwd")
+    wait(term, "root:x:0:0")
+    term.send("q")  # raw to less, which quits
+    wait(term, f"{TEST_LOGIN}@", count=2)
     alive(term, 16)
 
 
 def test_a_full_screen_program_not_known_safe_gets_no_keys(
-    term: Tmux, bastion: BastionProcess
+    term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
-    term.line("env -u LESSSECURE less /etc/passwd")
-    term.wait_for("keys are not passed")
-    term.type(f"!{payload('17')}\r")  # less's shell escape, were the keys passed
-    term.type("q")
-    term.keys("C-z")  # this one passes: less stops, the shell prompts again
-    term.wait_for("Stopped")
-    term.line("kill -9 %1")
+    term.type("env -u LESSSECURE less /etc/passwd")
+    wait(term, "keys are not passed")
+    term.send(f"!{payload('17')}\r")  # less's shell escape, were the keys passed
+    term.send("q")
+    term.press("C-z")  # this one passes: less stops, the shell prompts again
+    wait(term, "Stopped")
+    term.type("kill -9 %1")
     alive(term, 17)
     never_ran(bastion, "17")
 
