@@ -12,6 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bastion.errors import ConfigError
 from bastion.identity.model import Identity
@@ -43,10 +44,15 @@ class Verdict:
     timeout: float | None = None
     approvers: int = 1
     end_session: bool = False  # the rule ends the session: the command does not run
+    commands: tuple[Any, ...] = ()  # the simple commands the engine read (program, argv)
 
     @property
     def allowed(self) -> bool:
         return self.action in ("allow", "alert") and not self.end_session
+
+    @property
+    def severity(self) -> int:
+        return Action(self.action).severity
 
 
 class Decider:
@@ -62,6 +68,10 @@ class Decider:
     role (`default_action = "deny"` and allow rules) restricts an identity
     only when it holds no broader role for that target.
     """
+
+    # What input the bastion does not understand gets (text typed into a program it does
+    # not know). Until roles carry an `unknown_action` of their own: held for review.
+    unknown_action = "review"
 
     def __init__(
         self,
@@ -117,6 +127,7 @@ class Decider:
                 timeout,
                 decision.approvers,
                 decision.end_session,
+                tuple(decision.commands),
             )
         except Exception:  # fail closed: an internal error denies, never allows
             log.exception("decision failed for %s on %s; denying", identity.name, target.name)
@@ -158,6 +169,10 @@ class Decider:
             cached = self._by_roles[names] = (policies, default)
         return cached[0], cached[1], names
 
+    def not_understood(self, why: str) -> Verdict:
+        """Input the bastion cannot judge: the unknown action, naming why."""
+        return Verdict(self.unknown_action, "not-understood", why, DEFAULT_REVIEW_TIMEOUT)
+
     def line(
         self,
         identity: Identity,
@@ -165,10 +180,10 @@ class Decider:
         login: str,
         line: str,
         *,
-        certain: bool,
-        reason: str | None,
+        certain: bool = True,
+        reason: str | None = None,
     ) -> Verdict:
-        """A line read off the terminal model; one it could not read is opaque, never allowed."""
+        """A line typed in a shell; one that could not be read exactly is never allowed."""
         if _HISTORY_EXPANSION.search(line):
             return Verdict(
                 "deny",

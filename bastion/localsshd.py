@@ -95,8 +95,10 @@ def start_sshd(
     allow_user: str,
     port: int | None = None,
     host_ca: asyncssh.SSHKey | None = None,
+    options: tuple[str, ...] = (),
 ) -> LocalSshd:
-    """Start sshd; with `host_ca`, its host key is certified for 127.0.0.1 by that CA."""
+    """Start sshd; with `host_ca`, its host key is certified for 127.0.0.1 by that CA.
+    `options`: more sshd_config lines."""
     sshd = find_sshd()
     if sshd is None:
         raise BastionError("no sshd found (install openssh-server)")
@@ -147,6 +149,7 @@ def start_sshd(
                 "MaxSessions 100",
                 "X11Forwarding no",
                 "AllowAgentForwarding no",
+                *options,
                 "",
             ]
         )

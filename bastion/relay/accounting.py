@@ -1,8 +1,8 @@
 """Byte counts per session and per command, written when each ends.
 
 A session's commands are its exec string, or the lines entered in its
-shell one after another: a line's counts run until the next line is
-entered (the shell does not say when a command ends).
+shell one after another: a line's counts run until its prompt mark says it
+ended (with its exit status), or until the next line.
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ class Accounting(Listener):
         self._command_ended(None)
         self._command = (handle, self.bytes_in, self.bytes_out, exits)
 
+    def command_ended(self, status: int | None) -> None:
+        """The running command ended with `status` (a shell line, told by the prompt's mark)."""
+        self._command_ended(status, own=True)
+
     def on_exit(self, event: Exit) -> None:
         self._command_ended(event.status)
         self._sessions.closed(
@@ -71,10 +75,11 @@ class Accounting(Listener):
             ),
         )
 
-    def _command_ended(self, status: int | None) -> None:
+    def _command_ended(self, status: int | None, *, own: bool = False) -> None:
         if self._command is None:
             return
         handle, start_in, start_out, exits = self._command
+        exits = exits or own
         self._command = None
         sent = self.bytes_out - start_out
         self._audit.finish(

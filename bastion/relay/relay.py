@@ -103,6 +103,11 @@ class Relay:
         self._exit_status: int | None = None
         self._exit_signal: tuple[str, bool, str, str] | None = None
         self._ended = False
+        self._echoes: list[bytes] = []  # the bastion's own drawing, behind held-back output
+        # A shell's gate tells listeners of the keys itself, when it reads them (a key
+        # typed for a password prompt is then known as secret), with `input_read`.
+        self.input_events = True
+        self.eof_to_agent = True  # a shell not started yet keeps the channel open for its reason
 
     # --- wiring ------------------------------------------------------------------------
 
@@ -116,7 +121,8 @@ class Relay:
         pending, self._pending = self._pending, []
         self._pending_size = 0
         for data in pending:  # listeners see it now: they were attached after it arrived
-            self.listeners.emit(Input(data))
+            if self.input_events:
+                self.listeners.emit(Input(data))
             self.input_handler(data)
         self.flow.go_agent("pending")
         if self._pending_eof:
@@ -133,12 +139,21 @@ class Relay:
             if self._pending_size > MAX_PENDING_INPUT:
                 self.flow.stop_agent("pending")
             return
-        self.listeners.emit(Input(data))
+        if self.input_events:
+            self.listeners.emit(Input(data))
         self.input_handler(data)
+
+    def input_read(self, data: bytes) -> None:
+        """Keys the shell's gate read (secret ones as stars): what listeners record as input."""
+        if data and not self.closed:
+            self.listeners.emit(Input(data))
 
     def to_target(self, data: bytes) -> None:
         if self.target is not None and not self.closed:
-            self.target.write(data)
+            try:
+                self.target.write(data)
+            except BrokenPipeError:
+                pass  # the target is going away; its channel reports how (target_closed)
 
     def agent_eof(self) -> None:
         if self.target is not None and self.input_handler is not None:
@@ -176,8 +191,8 @@ class Relay:
 
     def _flush_output(self) -> None:
         self._flush_scheduled = False
-        if not self._out:
-            return
+        if not self._out or self._echoes:
+            return  # output behind a waiting echo goes after it (release_held)
         raw = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
         if self.closed:
@@ -234,9 +249,19 @@ class Relay:
         self._arm_release()
 
     def release_held(self) -> None:
-        """Everything gathered or held back goes out now (idle, EOF, the channel's end)."""
-        self._flush_output()
-        if self.transform is None or self.closed:
+        """Everything gathered or held back goes out now (idle, EOF, the channel's end).
+
+        In order: what the transform held, the bastion's drawing that waited
+        behind it, then the output that arrived after that drawing.
+        """
+        if not self._echoes:
+            self._flush_output()
+        if self.closed:
+            self._echoes.clear()
+            return
+        if self.transform is None:
+            self._emit_echoes()
+            self._flush_output()
             return
         try:
             released = self.transform.flush()
@@ -245,6 +270,30 @@ class Relay:
             return
         for stream, data in released:
             self._emit_output(data, stream, b"")
+        if self._echoes:
+            self._emit_echoes()
+            self._flush_output()
+
+    def echo(self, data: bytes) -> None:
+        """The bastion's own drawing on the agent's terminal (the line editor, its messages).
+
+        It keeps its place in the output: output that arrived before it goes
+        first (what the transform holds back, masking waiting for the rest of
+        a line, is waited for, never forced out), output after it goes after.
+        """
+        if self.closed or not data:
+            return
+        if not self._echoes and self._out:
+            self._flush_output()  # what arrived before this drawing, first
+        if self._echoes or (self.transform is not None and self.transform.release_at() is not None):
+            self._echoes.append(data)
+            return
+        self._emit_output(data, Stream.STDOUT, b"")
+
+    def _emit_echoes(self) -> None:
+        echoes, self._echoes = self._echoes, []
+        for data in echoes:
+            self._emit_output(data, Stream.STDOUT, b"")
 
     def _transform_failed(self, exc: Exception) -> None:
         log.error("output transform failed: %r", exc)
@@ -257,7 +306,7 @@ class Relay:
 
     def target_eof(self) -> None:
         self.release_held()
-        if not self.closed:
+        if not self.closed and self.eof_to_agent:
             self.agent.write_eof()
 
     def target_exit_status(self, status: int) -> None:
@@ -311,9 +360,7 @@ class Relay:
 
     def say_on_terminal(self, message: str) -> None:
         """A message on its own line of the agent's terminal (a shell's denied line)."""
-        if not self.closed:
-            data = b"\r\n" + message.encode("utf-8", "replace") + b"\r\n"
-            self._emit_output(data, Stream.STDOUT, b"")
+        self.echo(b"\r\n" + message.encode("utf-8", "replace") + b"\r\n")
 
     def hold_input(self) -> None:
         self.flow.stop_agent("gate")

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Protocol
 
 from bastion import logs, metrics
@@ -28,18 +29,21 @@ from bastion.masking import describe_counts, transfer_audit, transfer_protocol
 from bastion.relay.accounting import Accounting
 from bastion.relay.admission import Admission, admit
 from bastion.relay.events import Decided, Opened
-from bastion.relay.gate import LineDecision, ShellGate
+from bastion.relay.gate import LineDecision, ShellGate, ShellOutput, TypedLine
 from bastion.relay.listeners import Listener, Listeners
 from bastion.relay.masking import MaskingTransform, describe_event
 from bastion.relay.recording import RecordingListener, RecordingMeta, open_recording
 from bastion.relay.relay import EXIT_UPSTREAM_FAILED, AgentEnd, Relay, TargetEnd
 from bastion.relay.request import ChannelRequest
 from bastion.relay.sftp import SftpRelay
+from bastion.relay.shell_context import ShellContext
+from bastion.relay.shell_guard import refusal_of_line
+from bastion.relay.shell_start import new_shell_start, not_started_reason
+from bastion.relay.terminal_programs import misread_reason, reader_for
 from bastion.review import Held, hold_for_review
 from bastion.session_log import SessionOpened
 from bastion.targets import Target
 from masking import Event as MaskingEvent
-from recorder import EnteredLine
 
 log = logging.getLogger("bastion.session")
 
@@ -95,6 +99,7 @@ class ChannelSession:
         self.request: ChannelRequest | None = None
         self.accounting: Accounting | None = None
         self.gate: ShellGate | None = None
+        self.shell_context = ShellContext()  # what earlier lines of the shell set up
         self._upstream = upstream
         self._task: asyncio.Task[None] | None = None
         self._end_timer: asyncio.TimerHandle | None = None
@@ -223,20 +228,33 @@ class ChannelSession:
             self.listeners.attach(RecordingListener(sink, kind=request.kind))
 
     async def _open_upstream(self, request: ChannelRequest, admission: Admission) -> None:
+        if request.kind == "shell":
+            await self._open_shell(request, admission)
+            return
         target = await self._upstream.open(request, dict(admission.env), self)
         if self.relay.closed:  # the agent went away during the handshake
             self._upstream.close()
             return
-        if request.kind == "shell":
-            width, height = request.size
-            self.gate = ShellGate(self.relay, self._decide_lines, width=width, height=height)
-            self.listeners.attach(self.gate)
-            self.relay.attach_target(target, self.gate.input)
-        elif request.kind == "subsystem":
+        if request.kind == "subsystem":
             sftp = SftpRelay(self.relay, self._decide_sftp)
             self.relay.attach_target(target, sftp.input)
         else:
             self.relay.attach_target(target)
+
+    async def _open_shell(self, request: ChannelRequest, admission: Admission) -> None:
+        """The target runs the bastion's bash (bastion/relay/shell_start.py), not a plain shell."""
+        start = new_shell_start()
+        shell = replace(request, kind="exec", command=start.command, term_modes=start.term_modes)
+        target = await self._upstream.open(shell, dict(admission.env), self)
+        if self.relay.closed:
+            self._upstream.close()
+            return
+        width, _ = request.size
+        self.gate = ShellGate(self.relay, self, start, width=width, target_name=self.target.name)
+        self.relay.transform = ShellOutput(self.gate, self.relay.transform)
+        self.listeners.attach(self.gate)
+        self.relay.attach_target(target, self.gate.input)
+        self.gate.begin()
 
     def agent_gone(self, exc: Exception | None) -> None:
         """The agent's channel closed, whatever we were doing."""
@@ -248,6 +266,8 @@ class ChannelSession:
         self._upstream.close()
 
     def target_gone(self, exc: Exception | None) -> None:
+        if self.gate is not None and not self.gate.started:
+            self.relay.say(not_started_reason(self.target.name, self.relay.exit_status))
         self.relay.target_closed(exc, self.target.name)
         self._upstream.close()
 
@@ -289,49 +309,122 @@ class ChannelSession:
         self._finish(EXIT_DENIED, message)
         return False
 
-    async def _decide_lines(self, lines: list[EnteredLine]) -> LineDecision:
-        """The Enter key was pressed: decide each line it submits."""
+    # --- shell lines: the gate's GateSession --------------------------------------------
+
+    async def decide_line(self, typed: TypedLine) -> LineDecision:
+        """A line the agent submitted in the shell: for the shell, or for what runs there."""
         if self.relay.closed:
             return LineDecision(False, "bastion: session is closing")
-        refusal = None
-        for line in lines:
-            verdict = await self.bastion.decisions.line(
-                self.identity,
-                self.target,
-                self.login,
-                line.text,
-                certain=line.certain,
-                reason=line.reason,
-            )
-            handle = await self._record(
-                "line",
-                command=line.text,
-                certain=line.certain,
-                decision=verdict.action,
-                rule=verdict.rule,
-                started=time.time(),
-                detail=line.reason,
-            )
-            assert self.accounting is not None
+        reader = typed.reader
+        if reader is None:
+            verdict, severity, detail = await self._shell_line_verdict(typed.text)
+        else:
+            verdict, severity = await self._input_verdict(typed)
+            detail = f"typed into {reader.name} (started by: {reader.line})"[:1000]
+        command = "(secret input, not recorded)" if typed.secret else typed.text
+        handle = await self._record(
+            "line",
+            command=command,
+            certain=True,
+            decision=verdict.action,
+            rule=verdict.rule,
+            started=time.time(),
+            detail=detail,
+        )
+        assert self.accounting is not None and self.gate is not None
+        self.listeners.emit(Decided("line", command, verdict.action, verdict.rule))
+        allowed, message = verdict.allowed, None
+        if not allowed and verdict.action == "review" and not typed.secret:
+            shown = typed.text if reader is None else f"[typed into {reader.name}] {typed.text}"
+            allowed, message = await self._review(verdict, shown, self.gate.say)
+            if allowed:
+                self.gate.say(message)
+                message = None
+        elif not allowed:
+            message = refusal_message(verdict)
+            if verdict.end_session:
+                self._end_by_rule(verdict, command, message)
+        if reader is None:
             self.accounting.command_started(handle, exits=False)
-            self.listeners.emit(Decided("line", line.text, verdict.action, verdict.rule))
-            if verdict.allowed or refusal is not None:
-                continue
-            if verdict.action == "review":
-                approved, message = await self._review(
-                    verdict, line.text, self.relay.say_on_terminal
-                )
-                if not approved:
-                    refusal = message
-            else:
-                refusal = refusal_message(verdict)
-                if verdict.end_session:
-                    self._session_ended_by(verdict, line.text)
-                    loop = asyncio.get_running_loop()
-                    self._end_timer = loop.call_later(
-                        END_BY_RULE_DELAY, self._finish, EXIT_DENIED, refusal
-                    )
-        return LineDecision(refusal is None, refusal)
+            if not allowed:
+                self.accounting.command_ended(None)
+        if not allowed:
+            return LineDecision(False, message)
+        if reader is None:
+            next_reader = reader_for(typed.text, verdict.commands)
+            return LineDecision(True, None, next_reader, severity, verdict.commands)
+        return LineDecision(True, None, severity=severity)
+
+    def line_sent(self, typed: TypedLine, decision: LineDecision) -> None:
+        """An allowed line went to the target: later lines are decided with it."""
+        if typed.reader is None:
+            self.shell_context.ran(
+                typed.text,
+                severity=decision.severity,
+                commands=decision.commands,  # type: ignore[arg-type]
+                reader=decision.reader,
+            )
+        elif not typed.secret:
+            self.shell_context.fed(typed.reader, typed.text)
+
+    async def _shell_line_verdict(self, text: str) -> tuple[Verdict, int, str | None]:
+        """(verdict, severity of the session's script with this line, audit detail).
+
+        The one place where a shell line meets the session's earlier lines: when
+        the rules engine's own session context lands, it is passed from here.
+        """
+        alone = await self.bastion.decisions.line(
+            self.identity, self.target, self.login, text, certain=True, reason=None
+        )
+        refused = refusal_of_line(text, alone.commands)
+        if refused is not None:
+            return Verdict("deny", refused.rule, refused.reason, commands=alone.commands), 3, None
+        if self.shell_context.empty:
+            return alone, alone.severity, None
+        script = await self._verdict_of(self.shell_context.script(text))
+        if script.severity > max(alone.severity, self.shell_context.severity):
+            reason = f"{script.reason} (with what earlier lines of this session set up)"
+            in_context = replace(script, reason=reason, commands=alone.commands)
+            return in_context, script.severity, "decided with the session's earlier lines"
+        return alone, script.severity, None
+
+    async def _input_verdict(self, typed: TypedLine) -> tuple[Verdict, int]:
+        """Text typed into a program the shell runs, judged as that program's input."""
+        reader = typed.reader
+        assert reader is not None
+        decider = self.bastion.decider
+        program = reader.program
+        if typed.secret:
+            if reader.passwords or (program is not None and program.reads == "data"):
+                return Verdict("allow", None, "typed at a password prompt"), 0
+            why = f"a password prompt from {reader.name}, which the bastion does not know"
+            return Verdict("deny", "secret-input", why + "; the input was not sent"), 3
+        if program is None or not reader.understands_input:
+            why = f"typed into {reader.name}, a program whose input the bastion does not understand"
+            return decider.not_understood(why), 2
+        misread = misread_reason(program, typed.text)
+        if misread is not None:
+            return decider.not_understood(misread), 2
+        alone = await self._verdict_of(reader.stdin_command([typed.text]))
+        if self.shell_context.empty:
+            return alone, alone.severity
+        script = await self._verdict_of(self.shell_context.fed_script(reader, typed.text))
+        if script.severity > max(alone.severity, self.shell_context.severity):
+            return script, script.severity
+        return alone, alone.severity
+
+    async def _verdict_of(self, script: str) -> Verdict:
+        return await self.bastion.decisions.command(
+            self.identity, self.target, self.login, script, source="line"
+        )
+
+    def line_ended(self, status: int | None) -> None:
+        """The shell's prompt mark said the running line ended, with this exit status."""
+        if self.accounting is not None:
+            self.accounting.command_ended(status)
+
+    def shell_not_started(self, reason: str) -> None:
+        self._fail(reason.removeprefix("bastion: "), kind="upstream-error")
 
     async def _decide_sftp(self, commands: tuple[str, ...]) -> tuple[Verdict | None, str, str]:
         """(the first verdict that does not allow a command, the command, the agent's message).
@@ -352,11 +445,7 @@ class ChannelSession:
                 return verdict, command, message
             message = refusal_message(verdict)
             if verdict.end_session:
-                self._session_ended_by(verdict, command)
-                loop = asyncio.get_running_loop()
-                self._end_timer = loop.call_later(
-                    END_BY_RULE_DELAY, self._finish, EXIT_DENIED, message
-                )
+                self._end_by_rule(verdict, command, message)
             return verdict, command, message
         return None, "", ""
 
@@ -476,6 +565,12 @@ class ChannelSession:
             # Not from inside the relay call whose write failed: on the next loop turn.
             message = f"bastion: {reason}; session closed"
             asyncio.get_running_loop().call_soon(self._finish, EXIT_DENIED, message)
+
+    def _end_by_rule(self, verdict: Verdict, command: str, message: str) -> None:
+        """The command is refused and explained first; then the session ends."""
+        self._session_ended_by(verdict, command)
+        loop = asyncio.get_running_loop()
+        self._end_timer = loop.call_later(END_BY_RULE_DELAY, self._finish, EXIT_DENIED, message)
 
     def _session_ended_by(self, verdict: Verdict, command: str) -> None:
         self.bastion.alerts.raise_alert(

@@ -70,7 +70,7 @@ def test_denied_shell_line_is_cleared_and_shell_stays_usable(
         shell.expect(b"$ ")
         shell.send(b"cat /etc/shadow\r")
         shell.expect(b"bastion: denied by rule credential-read")
-        shell.expect(b"^C", timeout=10)  # the target dropped the line
+        shell.expect(b"$ ", timeout=10)  # the prompt drawn again; the target received nothing
         shell.send(b"echo still-$((40+2))\r")
         shell.expect(b"still-42")
         shell.send(b"exit\r")
@@ -128,19 +128,25 @@ def test_review_holds_then_times_out_and_denies(agent: Agent, bastion: BastionPr
         assert store.request_state(request_id).state == "expired"
 
 
-def test_a_line_the_model_cannot_read_is_not_allowed(agent: Agent) -> None:
+def test_tab_is_not_forwarded_and_the_line_is_what_was_typed(
+    agent: Agent, bastion: BastionProcess
+) -> None:
+    """The bastion edits the line: Tab rings its bell, the target never completes anything."""
     shell = PtyProcess(agent.ssh("-tt", "-J", "bastion", DEST))
     try:
         shell.expect(b"$ ")
-        shell.send(b"ech\thi\r")  # tab completion: the line is read off the screen, not trusted
-        shell.expect(b"bastion: denied by rule unreadable-line")
-        shell.expect(b"^C", timeout=10)
+        shell.send(b"ech\thi\r")
+        shell.expect(b"echhi: command not found")
+        assert b"\x07" in shell.buffer
         shell.send(b"echo typed-$((1+1))\r")
         shell.expect(b"typed-2\r\n")
         shell.send(b"exit 0\r")
         assert shell.wait() == 0
     finally:
         shell.kill()
+    assert wait_until(
+        lambda: [r for r in audit_rows(bastion.state) if r.kind == "line" and r.command == "echhi"]
+    )
 
 
 def test_shell_without_a_terminal_is_refused(agent: Agent) -> None:

@@ -35,26 +35,50 @@ class TmuxTerminal:
 
     def type(self, text: str) -> None:
         """Type text (literally) and press Enter."""
-        self._tmux("send-keys", "-t", "t", "-l", text)
-        self._tmux("send-keys", "-t", "t", "Enter")
+        self.send(text)
+        self.press("Enter")
+
+    def send(self, text: str) -> None:
+        """Type text as it is, no Enter (as bytes: tmux reads nothing into it, not even `;`)."""
+        data = text.encode()
+        for start in range(0, len(data), 200):
+            chunk = data[start : start + 200]
+            self._tmux("send-keys", "-t", "t", "-H", *(f"{b:02x}" for b in chunk))
+
+    def press(self, *keys: str) -> None:
+        """Named keys: Enter, C-o, Escape, Up, Left, BSpace..."""
+        self._tmux("send-keys", "-t", "t", *keys)
+
+    def paste(self, text: str) -> None:
+        """A paste, bracketed when the program asked for it (as a terminal does)."""
+        self._tmux("set-buffer", "-b", "p", "--", text)
+        self._tmux("paste-buffer", "-p", "-d", "-b", "p", "-t", "t")
+
+    def resize(self, cols: int, rows: int) -> None:
+        self._tmux("resize-window", "-t", "t", "-x", str(cols), "-y", str(rows))
 
     def screen(self) -> str:
         """What the terminal shows now (its visible lines, joined)."""
         return self._tmux("capture-pane", "-t", "t", "-p")
 
-    def history(self) -> str:
-        """The screen and the lines that scrolled off it."""
-        return self._tmux("capture-pane", "-t", "t", "-p", "-S", "-")
+    def history(self, *, joined: bool = False) -> str:
+        """The screen and the lines that scrolled off it (`joined`: rows it wrapped, one line)."""
+        return self._tmux("capture-pane", "-t", "t", "-p", "-S", "-", *(["-J"] if joined else []))
 
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+    def wait_for(
+        self, text: str, timeout: float = 30.0, *, count: int = 1, joined: bool = False
+    ) -> str:
+        """Poll until `text` has been shown `count` times; return the history."""
         deadline = time.monotonic() + timeout
         while True:
-            shown = self.history()
-            if text in shown:
+            shown = self.history(joined=joined)
+            if shown.count(text) >= count:
                 return shown
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{text!r} not on the screen; it shows:\n{shown[-2000:]}")
-            time.sleep(0.1)
+                raise TimeoutError(
+                    f"{text!r} not on the screen {count} times; it shows:\n{shown[-3000:]}"
+                )
+            time.sleep(0.05)
 
     def close(self) -> None:
         subprocess.run(
