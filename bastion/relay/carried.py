@@ -287,7 +287,8 @@ class CarriedFiles:
             if not writers:
                 state.writers.pop(path, None)
         if self._generations.get(key) != writing.generation:
-            result = result.unknown("changed while it was being written")
+            failed = result.sha256 is None and result.why  # its own reason comes first
+            result = result.unknown(failed or "changed while it was being written")
         self._store(scope, result)
 
     def put(self, identity: str, target: str, entry: CarriedFile) -> None:

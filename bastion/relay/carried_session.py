@@ -25,7 +25,7 @@ from bastion.relay.carried import CarriedFiles, Writing
 from bastion.relay.carried_effects import Applied, Effects, effects_of, stdin_targets
 from bastion.relay.carried_runs import CarriedJudge, Judgement, most_severe, not_understood
 from bastion.relay.events import Exit, Input
-from bastion.relay.listeners import Listener, Listeners
+from bastion.relay.listeners import Listener
 from bastion.relay.relay import Relay
 from bastion.relay.scp_sink import ScpUpload, ScpUploadListener
 from bastion.relay.sftp_carry import SftpWatcher
@@ -105,19 +105,18 @@ class Carriage:
         self, judge: CarriedJudge, substituted: str, relay: Relay
     ) -> tuple[Verdict, str | None]:
         data, ended = await relay.pending_input(MAX_PAYLOAD, PIPELINE_TIMEOUT)
+        detail = f"pipelined python code on stdin ({len(data)} bytes)"
         if not ended:
             why = f"more than {MAX_PAYLOAD} bytes" if len(data) > MAX_PAYLOAD else "no end"
-            return not_understood(
-                f"python code on stdin with {why} in {PIPELINE_TIMEOUT:.0f}s"
-            ), None
+            return not_understood(f"{detail} with {why} in {PIPELINE_TIMEOUT:.0f}s"), detail
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            return not_understood("python code on stdin that is not UTF-8"), None
+            return not_understood(f"{detail} that is not UTF-8"), detail
         if not looks_like_ansiballz(text):
-            return not_understood("python code on stdin that is not an Ansible module"), None
+            return not_understood(f"{detail} that is not an Ansible module"), detail
         effects = Effects()
-        notes: list[str] = []
+        notes: list[str] = [detail]
         home = self.record.home(self.identity, self.target, self.login) or f"~{self.login}"
         module = judge.ansible(text, home, effects, notes)  # python runs in the home directory
         wrapper = judge.judge(substituted)
@@ -126,18 +125,25 @@ class Carriage:
         verdicts = [module, self.decide(substituted)]
         if wrapper.verdict is not None:
             verdicts.append(wrapper.verdict)
-        return most_severe(verdicts), "; ".join(["pipelined", *notes])[:1000]
+        return most_severe(verdicts), "; ".join(notes)[:1000]
 
-    def exec_allowed(self, command: str, listeners: Listeners) -> None:
-        """The exec runs now: apply its effects, and follow what it writes."""
+    def exec_allowed(self, command: str, relay: Relay) -> None:
+        """The exec runs now (its target not open yet): apply its effects, and follow what it
+        writes, from the input the relay buffered so far on."""
         judgement = self._judgement or self.judge().judge(command)
         applied = Applied(self.record, self.identity, self.target, judgement.effects)
         applied.before()
         captured = self._stdin_capture(command)
         upload = self._scp_upload(command)
-        listeners.attach(ExecFollower(applied, self.record, captured))
+        early = relay.pending_bytes()
+        follower = ExecFollower(applied, self.record, captured)
+        if early:
+            follower.on_input(Input(early))
+        relay.listeners.attach(follower)
         if upload is not None:
-            listeners.attach(ScpUploadListener(upload))
+            if early:
+                upload.source(early)
+            relay.listeners.attach(ScpUploadListener(upload))
 
     def _stdin_capture(self, command: str) -> list[Writing]:
         """`cat > f`, `tee f`, `dd of=f`: the agent's stdin becomes f's bytes."""

@@ -131,6 +131,11 @@ class Relay:
             return
         self.input_handler(data)
 
+    def pending_bytes(self) -> bytes:
+        """Agent input buffered so far, before the target opened (listeners attached late
+        see the rest as Input events)."""
+        return b"".join(self._pending)
+
     async def pending_input(self, limit: int, timeout: float) -> tuple[bytes, bool]:
         """Agent input buffered before the target opened: (bytes, True) once the agent ended
         its input, (bytes so far, False) past `limit` bytes, `timeout` seconds or the close.
@@ -155,7 +160,7 @@ class Relay:
                     break
         finally:
             self._pending_changed = None
-        return b"".join(self._pending), self._pending_eof and self._pending_size <= limit
+        return self.pending_bytes(), self._pending_eof and self._pending_size <= limit
 
     def to_target(self, data: bytes) -> None:
         if self.target is not None and not self.closed:

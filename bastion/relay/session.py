@@ -271,14 +271,14 @@ class ChannelSession:
         self.listeners.emit(Decided(source, command, verdict.action, verdict.rule))
         if verdict.allowed:
             if source == "exec":
-                self.carriage.exec_allowed(command, self.listeners)
+                self.carriage.exec_allowed(command, self.relay)
             return True
         if verdict.action == "review":
             approved, message = await self._review(verdict, command, self.relay.say)
             if approved:
                 self.relay.say(message)
                 if source == "exec":
-                    self.carriage.exec_allowed(command, self.listeners)
+                    self.carriage.exec_allowed(command, self.relay)
                 return True
         else:
             message = refusal_message(verdict)
