@@ -7,17 +7,18 @@ with ANSIBLE_KEEP_REMOTE_FILES=1, which leaves the payload files behind.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-ANSIBLE = Path(sys.executable).with_name("ansible")
+ANSIBLE = [sys.executable, "-m", "ansible.cli.adhoc"]  # the `ansible` command, wherever pip put it
 
 
 def make_payloads(root: Path) -> dict[str, str]:
     """module name -> the text of its AnsiballZ payload."""
-    if not ANSIBLE.exists():
+    if importlib.util.find_spec("ansible") is None:
         raise RuntimeError("ansible-core is part of the test extra: pip install -e '.[test]'")
     remote = root / "remote"
     source = root / "source.txt"
@@ -41,7 +42,7 @@ def make_payloads(root: Path) -> dict[str, str]:
         ("copy", f"src={source} dest={root / 'copied.txt'}"),  # runs stat, then copy
     ]
     for module, args in runs:
-        argv = [str(ANSIBLE), "localhost", "-c", "local", "-m", module]
+        argv = [*ANSIBLE, "localhost", "-c", "local", "-m", module]
         argv += ["-e", f"ansible_python_interpreter={sys.executable}"]
         if args:
             argv += ["-a", args]
