@@ -142,9 +142,10 @@ class Writing:
 
 
 class _ScopeState:
-    __slots__ = ("count", "bytes", "homes", "poisoned", "writers", "version")
+    __slots__ = ("count", "bytes", "homes", "poisoned", "writers", "version", "paths")
 
     def __init__(self) -> None:
+        self.paths: dict[str, None] = {}  # this scope's entries, oldest first
         self.version = 0  # bumped by every change, so a later exact update can tell
         self.count = 0
         self.bytes = 0
@@ -186,7 +187,8 @@ class CarriedFiles:
 
     def paths(self, identity: str, target: str) -> list[str]:
         scope = (identity, target)
-        return [path for (s, path) in self._entries if s == scope]
+        state = self._scopes.get(scope)
+        return list(state.paths) if state else []
 
     def matching(self, identity: str, target: str, pattern: str) -> list[str]:
         """Entries a glob (as the shell would expand it) names, or that lie under a directory."""
@@ -320,7 +322,7 @@ class CarriedFiles:
         """A command ran whose effect on files is unknown: nothing carried here is known now;
         with `spread` (why), their text may also have been copied anywhere (`poisoned`)."""
         scope = (identity, target)
-        if not any(s == scope for (s, _) in self._entries):
+        if not self.paths(identity, target):
             return
         state = self._state(scope)
         if spread:
@@ -375,8 +377,8 @@ class CarriedFiles:
         return state
 
     def _drop_scope(self, scope: Scope) -> None:
-        for key in [k for k in self._entries if k[0] == scope]:
-            self._drop(key)
+        for path in self.paths(*scope):
+            self._drop((scope, path))
             self.evicted += 1
         self._scopes.pop(scope, None)
         for key in [k for k in self._generations if k[0] == scope]:
@@ -397,6 +399,7 @@ class CarriedFiles:
         self._entries[key] = entry
         cost = entry.cost()
         state.version += 1
+        state.paths[entry.path] = None
         state.count += 1
         state.bytes += cost
         self._bytes += cost
@@ -411,13 +414,13 @@ class CarriedFiles:
         state = self._scopes.get(key[0])
         if state is not None:
             state.version += 1
+            state.paths.pop(key[1], None)
             state.count -= 1
             state.bytes -= cost
 
     def _evict(self, scope: Scope, state: _ScopeState) -> None:
         while state.count > self.max_files_per_scope or state.bytes > self.max_bytes_per_scope:
-            oldest = next(k for k in self._entries if k[0] == scope)
-            self._drop(oldest)
+            self._drop((scope, next(iter(state.paths))))
             self.evicted += 1
         while len(self._entries) > self.max_files or self._bytes > self.max_bytes:
             oldest = next(iter(self._entries))

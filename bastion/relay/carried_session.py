@@ -16,6 +16,7 @@ ChannelSession (bastion/relay/session.py) asks a Carriage three things:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping
 
@@ -32,6 +33,8 @@ from bastion.relay.sftp_carry import SftpWatcher
 from rules import analyse
 
 PIPELINE_TIMEOUT = 60.0  # seconds to wait for a pipelined module's stdin to end
+FAILED = Verdict("deny", "internal-error", "the bastion could not judge the files this runs")
+log = logging.getLogger("bastion.carried")
 
 _PY = r"(?:/[A-Za-z0-9_.+-]+)*/python[0-9.]*|python[0-9.]*"
 _SH = r"/(?:usr/)?bin/(?:sh|bash|dash)"
@@ -90,7 +93,16 @@ class Carriage:
     async def decide_exec(
         self, command: str, verdict: Verdict, env: Mapping[str, str], relay: Relay
     ) -> tuple[Verdict, str | None]:
-        """(the verdict, a detail for the audit row)."""
+        """(the verdict, a detail for the audit row); an internal error denies."""
+        try:
+            return await self._decide_exec(command, verdict, env, relay)
+        except Exception:  # fail closed, loudly
+            log.exception("judging carried files for %r failed; denying", command[:200])
+            return FAILED, None
+
+    async def _decide_exec(
+        self, command: str, verdict: Verdict, env: Mapping[str, str], relay: Relay
+    ) -> tuple[Verdict, str | None]:
         judge = self.judge(env)
         substituted = pipelined_python(command)
         if substituted is not None:
@@ -200,7 +212,11 @@ class Carriage:
     def line(self, text: str, verdict: Verdict) -> Verdict:
         """A shell line: judged like an exec; unless denied, its effects are applied (there
         is no exit status per line, so only the worst case)."""
-        judgement = self.judge().judge(text)
+        try:
+            judgement = self.judge().judge(text)
+        except Exception:  # fail closed, loudly
+            log.exception("judging carried files for a line failed; denying")
+            return FAILED
         if judgement.verdict is not None:
             verdict = most_severe([verdict, judgement.verdict])
         if verdict.action != "deny":  # it may run (a review may approve it)
