@@ -16,6 +16,7 @@ from bastion.audit import AuditLog
 from bastion.config import Config
 from bastion.connections import LiveConnections
 from bastion.decide import Decider
+from bastion.decisions.pool import DecisionPool
 from bastion.exchange import TokenExchange
 from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
@@ -46,7 +47,8 @@ class Bastion:
     config: Config
     authorities: Authorities
     store: Store
-    decider: Decider
+    decider: Decider  # in this process: `bastion rules test`, and the workers' own copy
+    decisions: DecisionPool  # what the relay asks: the same rules, in worker processes
     audit: AuditLog
     alerts: AlertSink
     sessions: SessionLog

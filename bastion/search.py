@@ -6,7 +6,11 @@ PostgreSQL); this module only extracts it.
 A session is indexed after it ends, off the data path: its recording is
 played through the terminal model (recorder/screen_text.py) in a child
 process, and the lines go into `screen_text` in chunks, each with the time
-into the session of its first line. A bastion that crashed leaves sessions
+into the session of its first line. That work is bounded twice: only the
+first DEFAULT_MAX_CHARS of output are played (the file is not even read
+past them), and the child, at the lowest CPU priority, sleeps as needed to
+use at most `cpu_share` of one core, so indexing never competes with live
+sessions for more than that. A bastion that crashed leaves sessions
 unindexed; `serve` picks them up at start, and `bastion search --reindex`
 does it on demand.
 """
@@ -16,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +29,14 @@ from pathlib import Path
 from bastion.store import Store
 from bastion.store.records import UnindexedSession
 from recorder.cast import CastFormatError, CastReader
-from recorder.screen_text import ScreenText
+from recorder.screen_text import DEFAULT_MAX_CHARS, ScreenText
 
 log = logging.getLogger("bastion.search")
 
 MAX_QUEUE = 10000
+
+
+DEFAULT_CPU_SHARE = 0.25  # of one core, for indexing ended sessions
 
 
 @dataclass(frozen=True)
@@ -36,19 +45,46 @@ class ScreenLines:
     skipped_chars: int
 
 
-def extract(path: Path, kind: str) -> ScreenLines:
+class CpuShare:
+    """Sleeps often enough that the process uses at most `share` of one core."""
+
+    def __init__(self, share: float) -> None:
+        self.share = min(1.0, max(0.01, share))
+        self._cpu = time.process_time()
+        self._wall = time.monotonic()
+
+    def pace(self) -> None:
+        used = time.process_time() - self._cpu
+        allowed = (time.monotonic() - self._wall) * self.share
+        if used > allowed:
+            time.sleep((used - allowed) / self.share)
+
+
+def extract(
+    path: Path, kind: str, cpu_share: float = 1.0, max_chars: int = DEFAULT_MAX_CHARS
+) -> ScreenLines:
     """Blocking: play a recording and return the lines it showed."""
+    pace = CpuShare(cpu_share)
     with CastReader(path) as reader:
-        text = ScreenText(reader.header.width, reader.header.height, newline_mode=kind != "shell")
+        text = ScreenText(
+            reader.header.width,
+            reader.header.height,
+            newline_mode=kind != "shell",
+            max_chars=max_chars,
+        )
         lines: list[tuple[float, str]] = []
         for event in reader:
             if event.kind == "o":
                 text.feed(event.time, event.data)
                 lines.extend(text.lines())
+                if text.full:
+                    text.skipped_chars += reader.bytes_left()  # counted, never parsed
+                    break
             elif event.kind == "r":
                 cols, _, rows = event.data.partition("x")
                 if cols.isdigit() and rows.isdigit():
                     text.resize(int(cols), int(rows))
+            pace.pace()
         lines.extend(text.finish())
     return ScreenLines(lines, text.skipped_chars)
 
@@ -67,20 +103,28 @@ async def _store(
 
 
 def _extract_safely(
-    session_id: str, recording: str, kind: str
+    session_id: str, recording: str, kind: str, cpu_share: float = 1.0
 ) -> tuple[ScreenLines | None, str | None]:
     try:
-        return extract(Path(recording), kind), None
+        return extract(Path(recording), kind, cpu_share), None
     except (OSError, CastFormatError) as exc:
         log.warning("session %s: cannot index %s: %s", session_id, recording, exc)
         return None, str(exc)[:500]
 
 
+def _lowest_priority() -> None:
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+
+
 class Indexer:
     """Indexes ended sessions one at a time in the background."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, cpu_share: float = DEFAULT_CPU_SHARE) -> None:
         self.store = store
+        self.cpu_share = cpu_share
         self._queue: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUE)
         # pyte is pure Python: in a thread it would take the GIL from the data path,
         # so recordings are played in one child process (spawned, not forked: the
@@ -112,9 +156,16 @@ class Indexer:
         if session.recording is None or session.kind == "subsystem":
             return
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_lowest_priority
+            )
         loop = asyncio.get_running_loop()
         found, error = await loop.run_in_executor(
-            self._pool, _extract_safely, session_id, session.recording, session.kind
+            self._pool,
+            _extract_safely,
+            session_id,
+            session.recording,
+            session.kind,
+            self.cpu_share,
         )
         await _store(self.store, session_id, found, error)

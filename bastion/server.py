@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import signal
 import socket
 
@@ -15,6 +16,7 @@ from bastion.config import load_config, parse_listen
 from bastion.connections import LiveConnections
 from bastion.context import Bastion, TargetDirectory
 from bastion.decide import Decider
+from bastion.decisions.pool import DecisionPool
 from bastion.errors import NotInitialised
 from bastion.exchange import TokenExchange
 from bastion.held_requests import HeldRequests
@@ -67,6 +69,7 @@ def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
         authorities=authorities,
         store=store,
         decider=decider,
+        decisions=DecisionPool(state.root, workers=os.cpu_count() or 1),
         audit=audit,
         alerts=alerts,
         sessions=SessionLog(store, alerts, on_closed=indexer.session_ended, health=health),
@@ -91,8 +94,10 @@ async def run_bastion(
     """Serve until cancelled or SIGTERM/SIGINT; `ready` gets the bound port."""
     await bastion.store.open()
     try:
+        await bastion.decisions.start()
         await _serve(bastion, listen, ready, sock, reuse_port)
     finally:
+        await bastion.decisions.close()
         await bastion.drain_writes()
         await bastion.store.close()
 

@@ -248,6 +248,11 @@ class CastReader:
     def __exit__(self, *_: object) -> None:
         self._handle.close()
 
+    def bytes_left(self) -> int:
+        """What the file holds past the events read so far (to count what is not read)."""
+        here = self._handle.tell()
+        return max(0, os.fstat(self._handle.fileno()).st_size - here)
+
     def __iter__(self) -> Iterator[Event]:
         number = 1
         while True:

@@ -242,7 +242,7 @@ class ChannelSession:
     # --- decisions -------------------------------------------------------------------
 
     async def _verdict(self, command: str, source: str) -> Verdict:
-        return self.bastion.decider.command(
+        return await self.bastion.decisions.command(
             self.identity, self.target, self.login, command, source=source
         )
 
@@ -293,7 +293,7 @@ class ChannelSession:
             return LineDecision(False, "bastion: session is closing")
         refusal = None
         for line in lines:
-            verdict = self.bastion.decider.line(
+            verdict = await self.bastion.decisions.line(
                 self.identity,
                 self.target,
                 self.login,
