@@ -158,6 +158,42 @@ class Decider:
             cached = self._by_roles[names] = (policies, default)
         return cached[0], cached[1], names
 
+    def carried(
+        self,
+        identity: Identity,
+        target: Target,
+        login: str,
+        command: str,
+        record: object,
+        env: dict[str, str],
+        pipelined: str | None = None,
+        payload: str | None = None,
+    ) -> Verdict:
+        """Runs of files the bastion carried (bastion/relay/carried_runs.py), decided with
+        this Decider's rules; `record` is the scope's copy of the CarriedFiles."""
+        from bastion.relay.carried_runs import judge_exec
+
+        def decide(text: str) -> Verdict:
+            return self.command(identity, target, login, text, source="exec")
+
+        try:
+            return judge_exec(
+                decide,
+                record,  # type: ignore[arg-type]
+                identity=identity.name,
+                target=target.name,
+                login=login,
+                command=command,
+                env=env,
+                pipelined=pipelined,
+                payload=payload,
+            )
+        except Exception:  # fail closed: an internal error denies, never allows
+            log.exception("judging carried files failed for %s on %s", identity.name, target.name)
+            return Verdict(
+                "deny", "internal-error", "the bastion could not judge the files this runs"
+            )
+
     def line(
         self,
         identity: Identity,

@@ -274,6 +274,25 @@ class DecisionPool:
             {"certain": certain, "reason": reason},
         )
 
+    async def carried(
+        self,
+        identity: Identity,
+        target: Target,
+        login: str,
+        command: str,
+        record: Any,
+        env: dict[str, str],
+        pipelined: str | None = None,
+        payload: str | None = None,
+    ) -> Verdict:
+        """Decider.carried in a worker: a CarriedVerdict, or a denying Verdict on failure."""
+        return await self._submit(
+            identity.name,
+            "carried",
+            (identity, target, login, command, record, env, pipelined, payload),
+            {},
+        )
+
     # --- scheduling ----------------------------------------------------------------------
 
     async def _submit(

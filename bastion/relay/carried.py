@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 
 MAX_CONTENT = 1 << 20  # text kept per file
 MAX_FILES_PER_SCOPE = 256
-MAX_BYTES_PER_SCOPE = 16 << 20
+MAX_BYTES_PER_SCOPE = 6 << 20  # a scope's copy goes to a decision worker with the line
 MAX_FILES = 4096
 MAX_BYTES = 128 << 20
 MAX_SCOPES = 1024
@@ -236,6 +236,21 @@ class CarriedFiles:
     @property
     def bytes(self) -> int:
         return self._bytes
+
+    def scope_copy(self, identity: str, target: str) -> CarriedFiles:
+        """A record holding only this scope (entries, homes, poisoning), for a decision worker:
+        what judging a line reads, small enough to pickle (MAX_BYTES_PER_SCOPE)."""
+        copy = CarriedFiles()
+        scope = (identity, target)
+        state = self._scopes.get(scope)
+        if state is None:
+            return copy
+        mine = copy._state(scope)
+        mine.homes = dict(state.homes)
+        mine.poisoned = state.poisoned
+        for path in state.paths:
+            copy._store(scope, self._entries[(scope, path)])
+        return copy
 
     # --- writing ----------------------------------------------------------------------
 

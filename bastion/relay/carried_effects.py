@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bastion.relay.carried import CarriedFiles, resolve
-from rules import SimpleCommand
+from rules import SimpleCommand, analyse
 
 # Programs that write no file (beyond redirections, read separately) and run no code of
 # their own; wrappers are here too, as the analysis reports the wrapped command apart.
@@ -287,3 +287,41 @@ class Applied:
             record.copy(identity, target, source, destination)
         for source in dict.fromkeys(source for source, _ in effects.moves):
             record.remove(identity, target, source)
+
+
+def stdin_files(command: str, resolver: Resolver) -> list[str]:
+    """`cat > f`, `tee f`, `dd of=f` and nothing else on the line: the files the agent's
+    stdin becomes (appending forms excluded: earlier bytes would remain)."""
+    commands = analyse(command)
+    if len(commands) != 1 or ">>" in command:
+        return []
+    only = commands[0]
+    if only.opaque or only.reads or only.cwd or only.open_args:
+        return []
+    if only.program == "cat" and only.argv in (("cat",), ("cat", "-")):
+        if len(only.writes) != 1:
+            return []
+        found = resolver.path(only.writes[0])
+        return [found] if found else []
+    if only.program in ("tee", "dd") and not only.writes:
+        paths, append = stdin_targets(only, resolver)
+        return [] if paths is None or append else paths[:16]
+    return []
+
+
+def scp_sink(command: str, resolver: Resolver) -> tuple[str | None, bool] | None:
+    """`scp -t [-d] [-r] [-p] [-v] [--] DEST`, the sink of a legacy scp upload:
+    (DEST as the record names it, or None when it cannot be known; DEST must be a
+    directory); None for any other command."""
+    commands = analyse(command)
+    if len(commands) != 1 or commands[0].program != "scp" or commands[0].opaque:
+        return None
+    words = list(commands[0].argv[1:])
+    flags: set[str] = set()
+    while words and words[0].startswith("-") and words[0] != "--":
+        flags.update(words.pop(0)[1:])
+    if words and words[0] == "--":
+        words.pop(0)
+    if "t" not in flags or not flags <= set("tdrpvq") or len(words) != 1:
+        return None
+    return resolver.path(words[0]), "d" in flags

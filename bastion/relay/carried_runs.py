@@ -33,7 +33,14 @@ from bastion.ansible.ansiballz import NotAnsiballz, decode, looks_like_ansiballz
 from bastion.ansible.modules import NotUnderstood, module_commands
 from bastion.decide import Verdict
 from bastion.relay.carried import CarriedFile, CarriedFiles
-from bastion.relay.carried_effects import SHELLS, Effects, Resolver, effects_of
+from bastion.relay.carried_effects import (
+    SHELLS,
+    Effects,
+    Resolver,
+    effects_of,
+    scp_sink,
+    stdin_files,
+)
 from rules import SimpleCommand, analyse
 
 NOT_UNDERSTOOD = "not-understood"
@@ -333,4 +340,84 @@ def _about(verdict: Verdict, where: str) -> Verdict:
         verdict.timeout,
         verdict.approvers,
         verdict.end_session,
+    )
+
+
+@dataclass(frozen=True)
+class CarriedVerdict(Verdict):
+    """The answer of a decision worker on the carried files of one exec or line.
+
+    A Verdict (so the decision pool carries it like any other), plus what the relay
+    needs to follow the command: `judged` False means the line runs no carried file
+    and the verdict adds nothing.
+    """
+
+    judged: bool = False
+    effects: Effects = field(default_factory=Effects)
+    detail: str | None = None
+    stdin_files: tuple[str, ...] = ()  # `cat > f`: the agent's stdin becomes these files
+    scp: tuple[str | None, bool] | None = None  # `scp -t DEST`: (DEST, DEST is a directory)
+
+
+def judge_exec(
+    decide: Callable[[str], Verdict],
+    record: CarriedFiles,
+    *,
+    identity: str,
+    target: str,
+    login: str,
+    command: str,
+    env: Mapping[str, str] | None = None,
+    pipelined: str | None = None,
+    payload: str | None = None,
+) -> CarriedVerdict:
+    """What running `command` does with carried files (run in a decision worker, with a
+    scope copy of the record). With `pipelined` (the command with its stdin-reading python
+    replaced by `true`), `payload` is that stdin: an Ansible module, or not understood."""
+    judge = CarriedJudge(record, decide, identity=identity, target=target, login=login, env=env)
+    if pipelined is not None:
+        return _judge_pipelined(judge, pipelined, payload or "")
+    judgement = judge.judge(command)
+    verdict = judgement.verdict or Verdict("allow", None, "runs no carried file")
+    resolver = judge.resolver
+    return CarriedVerdict(
+        verdict.action,
+        verdict.rule,
+        verdict.reason,
+        verdict.timeout,
+        verdict.approvers,
+        verdict.end_session,
+        judged=judgement.verdict is not None,
+        effects=judgement.effects,
+        detail=judgement.detail,
+        stdin_files=tuple(stdin_files(command, resolver)),
+        scp=scp_sink(command, resolver),
+    )
+
+
+def _judge_pipelined(judge: CarriedJudge, substituted: str, text: str) -> CarriedVerdict:
+    detail = f"pipelined python code on stdin ({len(text)} characters)"
+    effects = Effects()
+    notes = [detail]
+    if looks_like_ansiballz(text):
+        home = judge.record.home(judge.identity, judge.target, judge.login) or f"~{judge.login}"
+        verdicts = [judge.ansible(text, home, effects, notes)]  # python runs in the home
+    else:
+        verdicts = [not_understood(f"{detail} that is not an Ansible module")]
+    verdicts.append(judge.decide(substituted))
+    wrapper = judge.judge(substituted)
+    effects.merge(wrapper.effects)
+    if wrapper.verdict is not None:
+        verdicts.append(wrapper.verdict)
+    found = most_severe(verdicts)
+    return CarriedVerdict(
+        found.action,
+        found.rule,
+        found.reason,
+        found.timeout,
+        found.approvers,
+        found.end_session,
+        judged=True,
+        effects=effects,
+        detail="; ".join(notes)[:1000],
     )

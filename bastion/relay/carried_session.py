@@ -7,7 +7,9 @@ ChannelSession (bastion/relay/session.py) asks a Carriage three things:
   replaced when the exec is Ansible's pipelining form (`/bin/sh -c
   '/usr/bin/python3 && sleep 0'`): then the whole of stdin is awaited
   (bounded in bytes and time; nothing reaches the target meanwhile) and the
-  AnsiballZ payload on it decided;
+  AnsiballZ payload on it decided. The judging itself (shell parsing,
+  decoding, the rules) runs in a decision worker, as every decision does,
+  with a copy of this identity's and target's part of the record;
 - `exec_allowed`: the exec will run: what it may write is applied to the
   record, and listeners follow `scp -t` uploads, `cat > f`/`tee f`/`dd of=f`
   fed from the agent's stdin, and its exit status (exact effects on 0);
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
-from bastion.ansible.ansiballz import MAX_PAYLOAD, looks_like_ansiballz
+from bastion.ansible.ansiballz import MAX_PAYLOAD
 from bastion.decide import Verdict
 from bastion.relay.carried import CarriedFiles, Writing
-from bastion.relay.carried_effects import Applied, Effects, effects_of, stdin_targets
-from bastion.relay.carried_runs import CarriedJudge, Judgement, most_severe, not_understood
+from bastion.relay.carried_effects import Applied, Resolver, effects_of
+from bastion.relay.carried_runs import CarriedVerdict, most_severe, not_understood
 from bastion.relay.events import Exit, Input
 from bastion.relay.listeners import Listener
 from bastion.relay.relay import Relay
@@ -61,32 +63,36 @@ def pipelined_python(command: str) -> str | None:
     return None
 
 
+# Worth asking a decision worker about even where nothing was carried: a line that may
+# write a file (whose bytes then are not known), or take the agent's stdin into one.
+_MAY_WRITE = re.compile(r">|\b(?:scp|cat|tee|dd)\b")
+
+# (line, the scope's copy of the record, env, pipelined form, payload) -> a CarriedVerdict,
+# or a denying Verdict when the worker failed (bastion/decisions/pool.py: DecisionPool.carried)
+Ask = Callable[[str, CarriedFiles, dict[str, str], str | None, str | None], Awaitable[Verdict]]
+
+
 class Carriage:
     def __init__(
-        self,
-        record: CarriedFiles,
-        decide: Callable[[str], Verdict],
-        *,
-        identity: str,
-        target: str,
-        login: str,
+        self, record: CarriedFiles, ask: Ask, *, identity: str, target: str, login: str
     ) -> None:
         self.record = record
-        self.decide = decide
+        self.ask = ask
         self.identity = identity
         self.target = target
         self.login = login
-        self._judgement: Judgement | None = None
+        self._answer: CarriedVerdict | None = None
 
-    def judge(self, env: Mapping[str, str] | None = None) -> CarriedJudge:
-        return CarriedJudge(
-            self.record,
-            self.decide,
-            identity=self.identity,
-            target=self.target,
-            login=self.login,
-            env=env,
-        )
+    def _worth_asking(self, line: str) -> bool:
+        carried = self.record.paths(self.identity, self.target)
+        poisoned = self.record.poisoned(self.identity, self.target)
+        return bool(carried or poisoned or _MAY_WRITE.search(line))
+
+    async def _ask(
+        self, line: str, env: Mapping[str, str], pipelined: str | None, payload: str | None
+    ) -> Verdict:
+        copy = self.record.scope_copy(self.identity, self.target)
+        return await self.ask(line, copy, dict(env), pipelined, payload)
 
     # --- exec ---------------------------------------------------------------------
 
@@ -103,129 +109,86 @@ class Carriage:
     async def _decide_exec(
         self, command: str, verdict: Verdict, env: Mapping[str, str], relay: Relay
     ) -> tuple[Verdict, str | None]:
-        judge = self.judge(env)
-        substituted = pipelined_python(command)
-        if substituted is not None:
-            return await self._pipelined(judge, substituted, relay)
-        judgement = judge.judge(command)
-        self._judgement = judgement
-        if judgement.verdict is None:
+        pipelined = pipelined_python(command)
+        payload = None
+        if pipelined is not None:  # the engine's opaque verdict is replaced by the payload's
+            data, ended = await relay.pending_input(MAX_PAYLOAD, PIPELINE_TIMEOUT)
+            detail = f"pipelined python code on stdin ({len(data)} bytes)"
+            if not ended:
+                why = f"more than {MAX_PAYLOAD} bytes" if len(data) > MAX_PAYLOAD else "no end"
+                return not_understood(f"{detail} with {why} in {PIPELINE_TIMEOUT:.0f}s"), detail
+            try:
+                payload = data.decode("utf-8")
+            except UnicodeDecodeError:
+                return not_understood(f"{detail} that is not UTF-8"), detail
+        elif not self._worth_asking(command):
             return verdict, None
-        return most_severe([verdict, judgement.verdict]), judgement.detail
-
-    async def _pipelined(
-        self, judge: CarriedJudge, substituted: str, relay: Relay
-    ) -> tuple[Verdict, str | None]:
-        data, ended = await relay.pending_input(MAX_PAYLOAD, PIPELINE_TIMEOUT)
-        detail = f"pipelined python code on stdin ({len(data)} bytes)"
-        if not ended:
-            why = f"more than {MAX_PAYLOAD} bytes" if len(data) > MAX_PAYLOAD else "no end"
-            return not_understood(f"{detail} with {why} in {PIPELINE_TIMEOUT:.0f}s"), detail
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return not_understood(f"{detail} that is not UTF-8"), detail
-        if not looks_like_ansiballz(text):
-            return not_understood(f"{detail} that is not an Ansible module"), detail
-        effects = Effects()
-        notes: list[str] = [detail]
-        home = self.record.home(self.identity, self.target, self.login) or f"~{self.login}"
-        module = judge.ansible(text, home, effects, notes)  # python runs in the home directory
-        wrapper = judge.judge(substituted)
-        effects.merge(wrapper.effects)
-        self._judgement = Judgement(module, effects, notes)
-        verdicts = [module, self.decide(substituted)]
-        if wrapper.verdict is not None:
-            verdicts.append(wrapper.verdict)
-        return most_severe(verdicts), "; ".join(notes)[:1000]
+        answer = await self._ask(command, env, pipelined, payload)
+        if not isinstance(answer, CarriedVerdict):  # the worker failed or ran out of time
+            return most_severe([verdict, answer]), None
+        self._answer = answer
+        if pipelined is not None:
+            return answer, answer.detail
+        if not answer.judged:
+            return verdict, None
+        return most_severe([verdict, answer]), answer.detail
 
     def exec_allowed(self, command: str, relay: Relay) -> None:
         """The exec runs now (its target not open yet): apply its effects, and follow what it
         writes, from the input the relay buffered so far on."""
-        judgement = self._judgement or self.judge().judge(command)
-        applied = Applied(self.record, self.identity, self.target, judgement.effects)
+        answer = self._answer
+        if answer is None:
+            return  # nothing carried here, and nothing this command could write
+        applied = Applied(self.record, self.identity, self.target, answer.effects)
         applied.before()
-        captured = self._stdin_capture(command)
-        upload = self._scp_upload(command)
+        captured = [
+            self.record.begin(self.identity, self.target, path, via="stdin")
+            for path in answer.stdin_files
+        ]
         early = relay.pending_bytes()
         follower = ExecFollower(applied, self.record, captured)
         if early:
             follower.on_input(Input(early))
         relay.listeners.attach(follower)
-        if upload is not None:
-            if early:
-                upload.source(early)
-            relay.listeners.attach(ScpUploadListener(upload))
+        if answer.scp is not None:
+            self._follow_scp(answer.scp, early, relay)
 
-    def _stdin_capture(self, command: str) -> list[Writing]:
-        """`cat > f`, `tee f`, `dd of=f`: the agent's stdin becomes f's bytes."""
-        commands = analyse(command)
-        if len(commands) != 1 or ">>" in command:
-            return []
-        only = commands[0]
-        if only.opaque or only.reads or only.cwd or only.open_args:
-            return []
-        resolver = self.judge().resolver
-        if only.program == "cat" and only.argv in (("cat",), ("cat", "-")):
-            if len(only.writes) != 1:
-                return []
-            paths = [resolver.path(only.writes[0])]
-        elif only.program in ("tee", "dd") and not only.writes:
-            found, append = stdin_targets(only, resolver)
-            if found is None or append:
-                return []
-            paths = list(found)
-        else:
-            return []
-        if any(p is None for p in paths):
-            return []
-        return [self.record.begin(self.identity, self.target, p, via="stdin") for p in paths if p][
-            :16
-        ]
-
-    def _scp_upload(self, command: str) -> ScpUpload | None:
-        """`scp -t [-d] [-r] [-p] [-v] [--] DEST`: the sink of a legacy scp upload."""
-        commands = analyse(command)
-        if len(commands) != 1 or commands[0].program != "scp" or commands[0].opaque:
-            return None
-        words = list(commands[0].argv[1:])
-        flags: set[str] = set()
-        while words and words[0].startswith("-") and words[0] != "--":
-            flags.update(words.pop(0)[1:])
-        if words and words[0] == "--":
-            words.pop(0)
-        if "t" not in flags or not flags <= set("tdrpvq") or len(words) != 1:
-            return None
-        destination = self.judge().resolver.path(words[0])
+    def _follow_scp(self, sink: tuple[str | None, bool], early: bytes, relay: Relay) -> None:
+        destination, directory = sink
         if destination is None:
-            self.record.poison(
-                self.identity, self.target, "an scp upload to a path the bastion cannot know",
-                spread="an scp upload to a path the bastion cannot know",
-            )  # fmt: skip
-            return None
-        return ScpUpload(
-            self.record, self.identity, self.target, [destination], directory="d" in flags
+            why = "an scp upload to a path the bastion cannot know"
+            self.record.poison(self.identity, self.target, why, spread=why)
+            return
+        upload = ScpUpload(
+            self.record, self.identity, self.target, [destination], directory=directory
         )
+        if early:
+            upload.source(early)
+        relay.listeners.attach(ScpUploadListener(upload))
 
     # --- shell lines and SFTP ------------------------------------------------------
 
-    def line(self, text: str, verdict: Verdict) -> Verdict:
+    async def line(self, text: str, verdict: Verdict) -> Verdict:
         """A shell line: judged like an exec; unless denied, its effects are applied (there
         is no exit status per line, so only the worst case)."""
+        if not self._worth_asking(text):
+            return verdict
         try:
-            judgement = self.judge().judge(text)
+            answer = await self._ask(text, {}, None, None)
         except Exception:  # fail closed, loudly
             log.exception("judging carried files for a line failed; denying")
             return FAILED
-        if judgement.verdict is not None:
-            verdict = most_severe([verdict, judgement.verdict])
+        if not isinstance(answer, CarriedVerdict):
+            return most_severe([verdict, answer])
+        if answer.judged:
+            verdict = most_severe([verdict, answer])
         if verdict.action != "deny":  # it may run (a review may approve it)
-            Applied(self.record, self.identity, self.target, judgement.effects).before()
+            Applied(self.record, self.identity, self.target, answer.effects).before()
         return verdict
 
     def commands_ran(self, commands: tuple[str, ...]) -> None:
         """Equivalent commands of SFTP requests, once the SFTP watcher cannot follow."""
-        resolver = self.judge().resolver
+        resolver = Resolver(self.login, self.record.home(self.identity, self.target, self.login))
         for command in commands:
             effects = effects_of(analyse(command), resolver)
             Applied(self.record, self.identity, self.target, effects).before()

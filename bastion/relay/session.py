@@ -99,7 +99,9 @@ class ChannelSession:
         self._end_timer: asyncio.TimerHandle | None = None
         self.carriage = Carriage(
             bastion.carried,
-            lambda line: bastion.decider.command(identity, target, login, line, source="exec"),
+            lambda line, record, env, pipelined, payload: bastion.decisions.carried(
+                identity, target, login, line, record, env, pipelined, payload
+            ),
             identity=identity.name,
             target=target.name,
             login=login,
@@ -301,7 +303,7 @@ class ChannelSession:
                 certain=line.certain,
                 reason=line.reason,
             )
-            verdict = self.carriage.line(line.text, verdict)  # runs of carried files
+            verdict = await self.carriage.line(line.text, verdict)  # runs of carried files
             handle = await self._record(
                 "line",
                 command=line.text,

@@ -4,12 +4,13 @@ pipelining form waits for its stdin (bastion/relay/carried_session.py)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from bastion.decide import Verdict
 from bastion.relay.carried import CarriedFiles
-from bastion.relay.carried_runs import CarriedJudge, file_runs, shebang_kind
+from bastion.relay.carried_runs import CarriedJudge, file_runs, judge_exec, shebang_kind
 from bastion.relay.carried_session import Carriage, pipelined_python
 from bastion.relay.listeners import Listeners
 from bastion.relay.relay import Relay
@@ -207,7 +208,16 @@ class Agent:
 
 
 def carriage(record: CarriedFiles) -> Carriage:
-    return Carriage(record, decide, identity=ID, target=TARGET, login=LOGIN)
+    """A Carriage whose decision worker is this process: the pool's workers run judge_exec
+    with their Decider; here the default pack decides (the pool itself is tested apart)."""
+
+    async def ask(line, copy, env, pipelined, payload):  # type: ignore[no-untyped-def]
+        return judge_exec(
+            decide, copy, identity=ID, target=TARGET, login=LOGIN, command=line, env=env,
+            pipelined=pipelined, payload=payload,
+        )  # fmt: skip
+
+    return Carriage(record, ask, identity=ID, target=TARGET, login=LOGIN)
 
 
 def test_a_pipelined_module_is_decided_once_its_stdin_ended(payloads: dict[str, str]) -> None:
@@ -255,3 +265,30 @@ def test_a_pipelined_stdin_that_never_ends_is_not_understood(
 
     verdict = asyncio.run(scenario())
     assert verdict.rule == "not-understood" and "no end" in verdict.reason
+
+
+def test_the_decision_workers_judge_carried_files(tmp_path: Path) -> None:
+    """Through the real pool: a worker process gets the scope's copy and answers."""
+    from harness import make_state
+
+    from bastion.decisions.pool import DecisionPool
+    from bastion.identity.model import Identity
+    from bastion.relay.carried_runs import CarriedVerdict
+    from bastion.targets import Target
+
+    agent = Identity(ID, (LOGIN,), (), 1, 2e9)
+    web1 = Target(TARGET, "127.0.0.1", 22, host_key="ssh-ed25519 AAAA")
+    record = carried({BAD: "cat /etc/shadow\n"})
+
+    async def go() -> Verdict:
+        pool = DecisionPool(make_state(tmp_path / "state").root, workers=1)
+        await pool.start()
+        try:
+            copy = record.scope_copy(ID, TARGET)
+            return await pool.carried(agent, web1, LOGIN, "sh bad.sh", copy, {})
+        finally:
+            await pool.close()
+
+    verdict = asyncio.run(go())
+    assert isinstance(verdict, CarriedVerdict) and verdict.judged
+    assert verdict.rule == "credential-read" and "runs carried" in (verdict.detail or "")
