@@ -171,7 +171,7 @@ class Decider:
     ) -> Verdict:
         """Runs of files the bastion carried (bastion/relay/carried_runs.py), decided with
         this Decider's rules; `record` is the scope's copy of the CarriedFiles."""
-        from bastion.relay.carried_runs import judge_exec
+        judge_exec = _carried_runs.judge_exec
 
         def decide(text: str) -> Verdict:
             return self.command(identity, target, login, text, source="exec")
@@ -227,3 +227,8 @@ def _load(name: str, base: Path, where: str) -> Policy:
         return default_policy() if name == "default" else load_policy(base / name)
     except PolicyError as exc:
         raise ConfigError(f"{where}: policy {name!r}: {exc}") from None
+
+
+# Judging carried files (Decider.carried) uses this module's Verdict; imported here, after
+# it, so a decision worker loads it with the rules and not inside a decision's time budget.
+from bastion.relay import carried_runs as _carried_runs  # noqa: E402,F401
