@@ -1,7 +1,7 @@
 """bastion.toml -> frozen dataclasses, validated once at the edge.
 
 Tables: [server], [store], [rules], [approvals], [alerts], [audit], [masking],
-[[issuer]] (OIDC issuers) and [[role]]. tomllib
+[recordings], [[issuer]] (OIDC issuers) and [[role]]. tomllib
 keeps no positions, so errors in [[role]] and [[issuer]] tables name the line
 of the table's header, found by scanning the text.
 """
@@ -22,6 +22,7 @@ from bastion.identity.oidc import IssuerConfig
 from bastion.identity.roles import Role, parse_roles
 from bastion.masking import MaskingConfig, parse_masking
 from bastion.notify import check_webhook_url
+from bastion.recordings.config import RecordingsConfig, parse_recordings
 
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -74,6 +75,16 @@ detectors = ["all"]
 binary = "pass"
 # How long a partial line may wait for the rest of a secret (milliseconds).
 holdback_ms = 40
+
+[recordings]
+# Where session recordings (asciicast v2) go: "local" (<state dir>/recordings), or
+# S3-compatible storage, written through a local spool uploaded as sessions run:
+# url = "s3://bucket/prefix"
+# endpoint = "https://s3.example.com"   # else $AWS_ENDPOINT_URL; keys else $AWS_ACCESS_KEY_ID...
+# A recording that cannot be written raises an alert; "close" also ends the session.
+on_failure = "continue"
+# Exec stdin recorded as input events per session (bytes); past this only counted.
+max_input_bytes = 1048576
 
 # Roles: with at least one [[role]], an identity needs a matching role to reach
 # anything (its certificate's groups, or its token's claims, are matched).
@@ -140,6 +151,7 @@ class Config:
     approvals: ApprovalsConfig = ApprovalsConfig()
     alerts: AlertsConfig = AlertsConfig()
     masking: MaskingConfig = MaskingConfig()
+    recordings: RecordingsConfig = RecordingsConfig()
     roles: tuple[Role, ...] = ()
     issuers: tuple[IssuerConfig, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -185,6 +197,7 @@ def load_config(path: Path) -> Config:
             "approvals",
             "alerts",
             "masking",
+            "recordings",
         )
     ]
     server = data.get("server", {})
@@ -226,6 +239,7 @@ def load_config(path: Path) -> Config:
         warnings,
         {role.name: role.mask_patterns for role in roles if role.mask_patterns},
     )
+    recordings = parse_recordings(data.get("recordings", {}), str(path), warnings)
     return Config(
         server=ServerConfig(host, port, tuple(names), float(timeout), node, proxies),
         store=_store(data.get("store", {}), path, warnings),
@@ -234,6 +248,7 @@ def load_config(path: Path) -> Config:
         approvals=approvals,
         alerts=alerts,
         masking=masking,
+        recordings=recordings,
         roles=tuple(roles),
         issuers=tuple(issuers),
         warnings=tuple(warnings),

@@ -21,8 +21,8 @@ from bastion.exchange import TokenExchange
 from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
 from bastion.identity.resolver import IdentityResolver
+from bastion.recordings import RecordingStore
 from bastion.relay.carried import CarriedFiles
-from bastion.relay.recording import Recorder
 from bastion.search import Indexer
 from bastion.session_log import SessionLog
 from bastion.statedir import StateDir
@@ -55,7 +55,7 @@ class Bastion:
     identities: IdentityResolver
     connections: LiveConnections
     requests: HeldRequests
-    recordings: Recorder
+    recordings: RecordingStore  # where recordings are written and uploaded (bastion/recordings/)
     targets: TargetDirectory
     events: StoreEvents
     exchange: TokenExchange | None = None
@@ -66,7 +66,7 @@ class Bastion:
         """The long-running tasks of the collaborators, for the server to run."""
         tasks = [
             self.events.follow_forever(),
-            self.recordings.flush_forever(),
+            self.recordings.run_forever(),
             self.connections.enforce_revocations_forever(),
             self.requests.expire_abandoned_forever(),
         ]

@@ -25,7 +25,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from bastion.recordings import RecordingUnavailable, open_recording
+from bastion.recordings.config import RecordingsConfig
 from bastion.store import Store
 from bastion.store.records import UnindexedSession
 from recorder.cast import CastFormatError, CastReader
@@ -61,11 +64,15 @@ class CpuShare:
 
 
 def extract(
-    path: Path, kind: str, cpu_share: float = 1.0, max_chars: int = DEFAULT_MAX_CHARS
+    stream: Path | BinaryIO,
+    kind: str,
+    cpu_share: float = 1.0,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    name: str = "recording",
 ) -> ScreenLines:
-    """Blocking: play a recording and return the lines it showed."""
+    """Blocking: play a recording (any binary stream) and return the lines it showed."""
     pace = CpuShare(cpu_share)
-    with CastReader(path) as reader:
+    with CastReader(stream, name) as reader:
         text = ScreenText(
             reader.header.width,
             reader.header.height,
@@ -89,9 +96,11 @@ def extract(
     return ScreenLines(lines, text.skipped_chars)
 
 
-async def index_one(store: Store, item: UnindexedSession) -> None:
+async def index_one(
+    store: Store, item: UnindexedSession, config: RecordingsConfig, root: Path
+) -> None:
     """Extract in the calling thread and store (the CLI's --reindex)."""
-    found, error = _extract_safely(item.session_id, item.recording, item.kind)
+    found, error = _extract_safely(item.session_id, item.recording, item.kind, config, root)
     await _store(store, item.session_id, found, error)
 
 
@@ -103,11 +112,18 @@ async def _store(
 
 
 def _extract_safely(
-    session_id: str, recording: str, kind: str, cpu_share: float = 1.0
+    session_id: str,
+    recording: str,
+    kind: str,
+    config: RecordingsConfig,
+    root: Path,
+    cpu_share: float = 1.0,
 ) -> tuple[ScreenLines | None, str | None]:
+    """Read the recording from whichever store holds it; unreadable is an indexing error."""
     try:
-        return extract(Path(recording), kind, cpu_share), None
-    except (OSError, CastFormatError) as exc:
+        stream = open_recording(recording, config, root)
+        return extract(stream, kind, cpu_share, name=f"recording of session {session_id}"), None
+    except (OSError, CastFormatError, RecordingUnavailable) as exc:
         log.warning("session %s: cannot index %s: %s", session_id, recording, exc)
         return None, str(exc)[:500]
 
@@ -122,8 +138,16 @@ def _lowest_priority() -> None:
 class Indexer:
     """Indexes ended sessions one at a time in the background."""
 
-    def __init__(self, store: Store, cpu_share: float = DEFAULT_CPU_SHARE) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: RecordingsConfig,
+        root: Path,
+        cpu_share: float = DEFAULT_CPU_SHARE,
+    ) -> None:
         self.store = store
+        self.config = config
+        self.root = root
         self.cpu_share = cpu_share
         self._queue: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUE)
         # pyte is pure Python: in a thread it would take the GIL from the data path,
@@ -166,6 +190,8 @@ class Indexer:
             session_id,
             session.recording,
             session.kind,
+            self.config,
+            self.root,
             self.cpu_share,
         )
         await _store(self.store, session_id, found, error)

@@ -24,7 +24,7 @@ from bastion.identity.authorities import Authorities
 from bastion.identity.resolver import IdentityResolver
 from bastion.nodes import heartbeat_forever, start_node, this_node
 from bastion.notify import Webhook
-from bastion.relay.recording import Recorder
+from bastion.recordings import open_recording_store
 from bastion.search import Indexer
 from bastion.session_log import SessionLog
 from bastion.ssh.listener import start_listener
@@ -58,7 +58,7 @@ def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
         Alert("audit-recovered", identity=None, detail="the store accepts audit writes again")
     )
     audit = AuditLog(store, on_entry=alerts.audited, health=health)
-    indexer = Indexer(store)
+    indexer = Indexer(store, config.recordings, state.root)
     connections = LiveConnections(store, audit)
     requests = HeldRequests(
         store, Webhook(config.approvals.webhook) if config.approvals.webhook else None
@@ -76,7 +76,7 @@ def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
         identities=IdentityResolver(store, config.roles, roles_enforced=config.roles_enforced),
         connections=connections,
         requests=requests,
-        recordings=Recorder(state.recordings),
+        recordings=open_recording_store(config.recordings, state.root, store, name),
         targets=TargetDirectory(store),
         events=StoreEvents(store, requests, connections),
         exchange=TokenExchange(config, authorities) if config.issuers else None,
@@ -138,8 +138,8 @@ async def _serve(
         for task in background:
             task.cancel()
         server.close()
-        bastion.recordings.flush_all()
         await asyncio.gather(*background, return_exceptions=True)
+        await bastion.recordings.stop()
         await server.wait_closed()
 
 

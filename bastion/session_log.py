@@ -32,7 +32,7 @@ class SessionOpened:
     command: str | None
     peer: str | None
     started: float
-    recording: str | None
+    recording: str | None  # the recording store's location (opaque here)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import socket
 
 from bastion.config import DEFAULT_CONFIG, load_config
 from bastion.identity.authorities import Authorities
+from bastion.recordings import spool_dir
+from bastion.recordings.config import RecordingsConfig
 from bastion.statedir import StateDir
 from bastion.store import BlockingStore, open_store
 
@@ -26,8 +28,9 @@ def initialise(state: StateDir, *, listen: str | None = None) -> list[str]:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         created.append("bastion.toml")
-    if not state.recordings.exists():
-        state.recordings.mkdir(mode=0o700)
+    recordings = spool_dir(RecordingsConfig(), state.root)  # the default "local" store
+    if not recordings.exists():
+        recordings.mkdir(mode=0o700)
         created.append("recordings/")
     created += [f"keys/{name}" for name in Authorities.initialise(state.keys)]
     url = state.store_url(load_config(state.config_file).store.url)

@@ -39,10 +39,6 @@ class StateDir:
         return configured or f"sqlite://{self.database}"
 
     @property
-    def recordings(self) -> Path:
-        return self.root / "recordings"
-
-    @property
     def keys(self) -> Path:
         return self.root / "keys"
 

@@ -30,6 +30,31 @@ from bastion.targets import Target
 
 
 @pytest.fixture(scope="session")
+def ceph_rgw(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3-compatible server (Ceph RGW: one monitor, one in-memory OSD) on 127.0.0.1,
+    with one bucket, `bastion-test`, for the whole run. Installed by .ci/run; where it is
+    not installed the tests that need it are skipped, except under CI, where they fail."""
+    from ceph_rgw import CephUnavailable, create_bucket, missing_binaries, start_ceph_rgw
+
+    missing = missing_binaries()
+    if missing:
+        message = f"Ceph RGW is not installed ({', '.join(missing)}); .ci/run installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        with start_ceph_rgw(tmp_path_factory.mktemp("ceph")) as rgw:
+            create_bucket(rgw, S3_BUCKET)
+            print(f"\nCeph RGW ready in {rgw.started_in:.1f} s at {rgw.endpoint}")
+            yield rgw
+    except CephUnavailable as exc:
+        pytest.fail(f"Ceph RGW did not start: {exc}")
+
+
+S3_BUCKET = "bastion-test"
+
+
+@pytest.fixture(scope="session")
 def test_login() -> str:
     if os.geteuid() != 0:
         pytest.fail("the e2e fixtures create an unprivileged login and need root (CI runs as root)")

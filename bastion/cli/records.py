@@ -5,11 +5,21 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import typer
 
-from bastion.cli.common import StateDirOption, fmt_time, open_state_store, print_json, print_table
+from bastion.cli.common import (
+    StateDirOption,
+    fmt_time,
+    open_state_store,
+    print_json,
+    print_table,
+    state_dir,
+)
+from bastion.config import load_config
 from bastion.errors import BastionError, NotFound, UsageError
+from bastion.recordings import RecordingUnavailable, open_recording
 from bastion.search import index_one
 
 
@@ -58,15 +68,19 @@ def sessions(
     )
 
 
-def _recording_path(session_id: str, state_dir_path: Path | None) -> Path:
+def _open_recording(session_id: str, state_dir_path: Path | None) -> BinaryIO:
+    """The session's recording, from whichever store holds it, as whole lines."""
     with open_state_store(state_dir_path) as store:
         record = store.get_session(session_id)
     if not record.recording:
         raise NotFound(f"session {session_id} has no recording")
-    path = Path(record.recording)
-    if not path.is_file():
-        raise NotFound(f"recording {path} is missing")
-    return path
+    state = state_dir(state_dir_path)
+    try:
+        return open_recording(
+            record.recording, load_config(state.config_file).recordings, state.root
+        )
+    except RecordingUnavailable as exc:
+        raise NotFound(str(exc)) from None
 
 
 def replay(
@@ -83,11 +97,13 @@ def replay(
         raise UsageError("--speed must be greater than 0")
     if idle_limit is not None and idle_limit < 0:
         raise UsageError("--idle-limit must not be negative")
-    path = _recording_path(session_id, state_dir_path)
+    stream = _open_recording(session_id, state_dir_path)
     try:
-        cast = read_cast(path)
+        cast = read_cast(stream, f"recording of session {session_id}")
     except CastFormatError as exc:
-        raise BastionError(f"cannot replay {path}: {exc}") from None
+        raise BastionError(f"cannot replay: {exc}") from None
+    except OSError as exc:
+        raise BastionError(f"cannot read the recording of session {session_id}: {exc}") from None
     play(cast, sys.stdout, speed=speed, idle_limit=idle_limit)
     sys.stdout.flush()
 
@@ -97,9 +113,13 @@ def export(
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Write a session's asciicast v2 file to stdout."""
-    path = _recording_path(session_id, state_dir_path)
-    with path.open("rb") as handle:
-        shutil.copyfileobj(handle, sys.stdout.buffer)
+    with _open_recording(session_id, state_dir_path) as handle:
+        try:
+            shutil.copyfileobj(handle, sys.stdout.buffer, 1 << 20)
+        except OSError as exc:
+            raise BastionError(
+                f"cannot read the recording of session {session_id}: {exc}"
+            ) from None
     sys.stdout.flush()
 
 
@@ -223,9 +243,11 @@ def search(
     """Find sessions by what was on their screen; shows where to replay from."""
     with open_state_store(state_dir_path) as store:
         if reindex:
+            state = state_dir(state_dir_path)
+            recordings = load_config(state.config_file).recordings
             pending = store.unindexed_sessions(limit=100000)
             for item in pending:
-                store.call(index_one(store.store, item))
+                store.call(index_one(store.store, item, recordings, state.root))
             typer.echo(f"indexed {len(pending)} sessions", err=True)
         hits = store.search_screen(query, raw=fts, identity=identity, target=target, limit=limit)
     rows = [hit.to_json() for hit in hits]

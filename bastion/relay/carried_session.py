@@ -135,7 +135,7 @@ class Carriage:
 
     def exec_allowed(self, command: str, relay: Relay) -> None:
         """The exec runs now (its target not open yet): apply its effects, and follow what it
-        writes, from the input the relay buffered so far on."""
+        writes."""
         answer = self._answer
         if answer is None:
             return  # nothing carried here, and nothing this command could write
@@ -145,15 +145,13 @@ class Carriage:
             self.record.begin(self.identity, self.target, path, via="stdin")
             for path in answer.stdin_files
         ]
-        early = relay.pending_bytes()
-        follower = ExecFollower(applied, self.record, captured)
-        if early:
-            follower.on_input(Input(early))
-        relay.listeners.attach(follower)
+        # The relay hands input that arrived before the target opened to the listeners when
+        # it opens: these see all of the exec's stdin, in order.
+        relay.listeners.attach(ExecFollower(applied, self.record, captured))
         if answer.scp is not None:
-            self._follow_scp(answer.scp, early, relay)
+            self._follow_scp(answer.scp, relay)
 
-    def _follow_scp(self, sink: tuple[str | None, bool], early: bytes, relay: Relay) -> None:
+    def _follow_scp(self, sink: tuple[str | None, bool], relay: Relay) -> None:
         destination, directory = sink
         if destination is None:
             why = "an scp upload to a path the bastion cannot know"
@@ -162,8 +160,6 @@ class Carriage:
         upload = ScpUpload(
             self.record, self.identity, self.target, [destination], directory=directory
         )
-        if early:
-            upload.source(early)
         relay.listeners.attach(ScpUploadListener(upload))
 
     # --- shell lines and SFTP ------------------------------------------------------

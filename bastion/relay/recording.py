@@ -1,28 +1,23 @@
-"""Recording a channel as asciicast: the Recorder service and its listener.
+"""Recording a channel: the listener that feeds a session's RecordingSink.
 
-The listener appends each event to the asciicast writer's buffer (cheap:
-the writer coalesces and writes one line per event); the Recorder flushes
-every open writer ten times a second, so a crash leaves a readable prefix.
-A write that fails raises out of the listener, which the relay then turns
-off for this channel (reported, audited and alerted by the session); the
-session itself goes on unless `[recordings] on_failure` says otherwise.
+The recording store (bastion/recordings/) opens a sink per session and keeps
+it flushed; this listener only forwards events to it (each call an append to
+a buffer). The sink never raises: a write that fails closes the recording
+(the file stays valid, the descriptor is released) and calls the session's
+failure callback once, which alerts and, with `[recordings] on_failure =
+"close"`, ends the session. Input is bounded by the sink
+(`[recordings] max_input_bytes`); SFTP's binary protocol is not recorded.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from bastion.recordings import RecordingHeader, RecordingSink, RecordingStore
 from bastion.relay.events import Decided, Exit, Input, Output, Resize
 from bastion.relay.listeners import Listener
-from recorder import AsciicastWriter
-
-log = logging.getLogger("bastion.recording")
-
-MAX_EXEC_INPUT_RECORDED = 1 << 20  # exec stdin recorded up to this many bytes, then only counted
 
 
 @dataclass(frozen=True)
@@ -40,96 +35,53 @@ class RecordingMeta:
         return f"{self.identity} -> {self.login}@{self.target}: {what}"
 
 
-class Recorder:
-    """Creates recordings in the state dir's recordings/ and keeps them flushed."""
-
-    def __init__(self, directory: Path, flush_interval: float = 0.1) -> None:
-        self.directory = directory
-        self._interval = flush_interval
-        self._open: set[AsciicastWriter] = set()
-
-    def location(self, session_id: str) -> Path:
-        return self.directory / f"{session_id}.cast"
-
-    def create(self, meta: RecordingMeta, *, width: int, height: int) -> AsciicastWriter:
-        writer = AsciicastWriter.create(
-            self.location(meta.session_id),
-            width=width,
-            height=height,
-            title=meta.title,
-            timestamp=int(time.time()),
-            command=meta.command,
-        )
-        self._open.add(writer)
-        return writer
-
-    def release(self, writer: AsciicastWriter) -> None:
-        self._open.discard(writer)
-
-    def flush_all(self) -> None:
-        for writer in list(self._open):
-            try:
-                writer.flush()
-            except (OSError, ValueError) as exc:
-                # The writer's own listener reports it at its next write; stop flushing it.
-                log.error("flushing a recording failed: %s", exc)
-                self._open.discard(writer)
-
-    async def flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            self.flush_all()
+def open_recording(
+    store: RecordingStore,
+    meta: RecordingMeta,
+    *,
+    width: int,
+    height: int,
+    on_failure: Callable[[str], None],
+) -> RecordingSink:
+    """The session's sink; raises OSError if the recording cannot even start."""
+    header = RecordingHeader(
+        session_id=meta.session_id,
+        title=meta.title,
+        width=width,
+        height=height,
+        timestamp=int(time.time()),
+        command=meta.command,
+    )
+    return store.open_session(header, on_failure=on_failure)
 
 
 class RecordingListener(Listener):
-    """Writes what the agent saw (and typed) into one asciicast file."""
+    """Writes what the agent saw (and typed, or sent on stdin) into the session's sink."""
 
     name = "recording"
 
-    def __init__(self, recorder: Recorder, writer: AsciicastWriter, *, kind: str) -> None:
-        self._recorder = recorder
-        self._writer: AsciicastWriter | None = writer
+    def __init__(self, sink: RecordingSink, *, kind: str) -> None:
+        self._sink = sink
         self._io = kind != "subsystem"  # SFTP's binary protocol is not a screen
-        self._shell = kind == "shell"
-        self._input_left = MAX_EXEC_INPUT_RECORDED
-        self.input_not_recorded = 0
 
     def on_output(self, event: Output) -> None:
-        if self._writer is not None and self._io:
-            self._writer.output(event.data)
+        if self._io:
+            self._sink.output(event.data)
 
     def on_input(self, event: Input) -> None:
-        if self._writer is None or not self._io:
-            return
-        if self._shell:
-            self._writer.input(event.data)
-            return
-        data = event.data[: self._input_left]
-        self._input_left -= len(data)
-        self.input_not_recorded += len(event.data) - len(data)
-        if data:
-            self._writer.input(data)
+        if self._io:
+            self._sink.input(event.data)
 
     def on_resize(self, event: Resize) -> None:
-        if self._writer is not None:
-            self._writer.resize(event.width, event.height)
+        self._sink.resize(event.width, event.height)
 
     def on_decision(self, event: Decided) -> None:
-        if self._writer is not None and event.action not in ("allow", "alert"):
-            self._writer.marker(f"{event.action}: {event.rule}")
+        if event.action not in ("allow", "alert"):
+            self._sink.marker(f"{event.action}: {event.rule}")
 
     def on_exit(self, event: Exit) -> None:
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        self._recorder.release(writer)
-        if self.input_not_recorded:
-            writer.marker(f"input: {self.input_not_recorded} more bytes not recorded")
-        writer.close()
+        self._sink.close()
 
     def abandon(self) -> None:
-        """The listener was turned off after a failure: close the file, leak nothing."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            self._recorder.release(writer)
-            writer.abandon()
+        """The listener was turned off for another reason: finish the file, leak nothing."""
+        self._sink.close()

@@ -109,7 +109,8 @@ class Relay:
         self.flow.attach_target(target.pause_reading, target.resume_reading)
         pending, self._pending = self._pending, []
         self._pending_size = 0
-        for data in pending:
+        for data in pending:  # listeners see it now: they were attached after it arrived
+            self.listeners.emit(Input(data))
             self.input_handler(data)
         self.flow.go_agent("pending")
         if self._pending_eof:
@@ -120,7 +121,6 @@ class Relay:
     def from_agent(self, data: bytes) -> None:
         if self.closed:
             return
-        self.listeners.emit(Input(data))
         if self.input_handler is None:
             self._pending.append(data)
             self._pending_size += len(data)
@@ -129,11 +129,11 @@ class Relay:
             if self._pending_changed is not None:
                 self._pending_changed.set()
             return
+        self.listeners.emit(Input(data))
         self.input_handler(data)
 
     def pending_bytes(self) -> bytes:
-        """Agent input buffered so far, before the target opened (listeners attached late
-        see the rest as Input events)."""
+        """Agent input buffered so far, before the target opened."""
         return b"".join(self._pending)
 
     async def pending_input(self, limit: int, timeout: float) -> tuple[bytes, bool]:

@@ -31,7 +31,7 @@ from bastion.relay.events import Decided, Opened
 from bastion.relay.gate import LineDecision, ShellGate
 from bastion.relay.listeners import Listener, Listeners
 from bastion.relay.masking import MaskingTransform
-from bastion.relay.recording import RecordingListener, RecordingMeta
+from bastion.relay.recording import RecordingListener, RecordingMeta, open_recording
 from bastion.relay.relay import EXIT_UPSTREAM_FAILED, AgentEnd, Relay, TargetEnd
 from bastion.relay.request import ChannelRequest
 from bastion.relay.sftp import SftpRelay
@@ -97,6 +97,7 @@ class ChannelSession:
         self._upstream = upstream
         self._task: asyncio.Task[None] | None = None
         self._end_timer: asyncio.TimerHandle | None = None
+        self._recording_refused: str | None = None  # set when "close" and it cannot start
         self.carriage = Carriage(
             bastion.carried,
             lambda line, record, env, pipelined, payload: bastion.decisions.carried(
@@ -140,10 +141,13 @@ class ChannelSession:
                 command=request.what,
                 peer=self.peer,
                 started=time.time(),
-                recording=str(self.bastion.recordings.location(self.session_id)),
+                recording=self.bastion.recordings.location(self.session_id),
             )
         )
         self._attach_listeners(request)
+        if self._recording_refused is not None:  # no recording, and the policy is to close
+            self._finish(EXIT_DENIED, self._recording_refused)
+            return
         self.listeners.emit(Opened(request))
         for what in self.notices:
             self.relay.say(f"bastion: {what} refused: not permitted by policy")
@@ -204,11 +208,20 @@ class ChannelSession:
             request.what,
         )
         try:
-            writer = bastion.recordings.create(meta, width=width, height=height)
+            sink = open_recording(
+                bastion.recordings,
+                meta,
+                width=width,
+                height=height,
+                on_failure=self._recording_failed,
+            )
         except OSError as exc:
-            self._recording_failed(exc)
+            reason = f"recording failed: {exc.strerror or exc}"
+            if self._closes_on_recording_failure:
+                self._recording_refused = f"bastion: {reason}; session not started"
+            self._recording_failed(reason, starting=True)
         else:
-            self.listeners.attach(RecordingListener(bastion.recordings, writer, kind=request.kind))
+            self.listeners.attach(RecordingListener(sink, kind=request.kind))
 
     async def _open_upstream(self, request: ChannelRequest, admission: Admission) -> None:
         target = await self._upstream.open(request, dict(admission.env), self)
@@ -436,22 +449,35 @@ class ChannelSession:
     def _listener_failed(self, listener: Listener, exc: Exception) -> None:
         if isinstance(listener, RecordingListener):
             listener.abandon()
-            self._recording_failed(exc)
+            self._recording_failed(f"recording failed: {type(exc).__name__}: {exc}")
             return
         self._note("error", detail=f"{listener.name} turned off: {type(exc).__name__}: {exc}"[:500])
 
-    def _recording_failed(self, exc: Exception) -> None:
-        log.error("session %s: recording turned off: %s", self.session_id, exc)
-        self._note("recording-error", detail=str(exc)[:500])
+    @property
+    def _closes_on_recording_failure(self) -> bool:
+        return self.bastion.config.recordings.on_failure == "close"
+
+    def _recording_failed(self, reason: str, *, starting: bool = False) -> None:
+        """Once per recording: by its sink (a failed write), or when it could not start."""
+        closing = self._closes_on_recording_failure
+        outcome = "session closed" if closing else "session continued unrecorded"
+        log.error("session %s: %s; %s", self.session_id, reason, outcome)
+        self._note("recording-error", detail=reason[:500])
+        what = self.request.what if self.request else None
         self.bastion.alerts.raise_alert(
             Alert(
                 "recording-failed",
                 identity=self.identity.name,
-                detail=f"recording turned off: {exc}"[:500],
+                detail=f"{reason} ({outcome})"[:500],
                 session_id=self.session_id,
                 target=self.target.name,
+                command=what[:500] if what else None,
             )
         )
+        if closing and not starting:
+            # Not from inside the relay call whose write failed: on the next loop turn.
+            message = f"bastion: {reason}; session closed"
+            asyncio.get_running_loop().call_soon(self._finish, EXIT_DENIED, message)
 
     def _session_ended_by(self, verdict: Verdict, command: str) -> None:
         self.bastion.alerts.raise_alert(

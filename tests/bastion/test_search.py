@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bastion.errors import UsageError
+from bastion.recordings.config import RecordingsConfig
 from bastion.search import extract, index_one
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
@@ -41,7 +42,7 @@ def test_colour_codes_carriage_returns_and_clears_give_the_text_a_person_saw() -
 
 def test_exec_output_without_carriage_returns_does_not_staircase(tmp_path: Path) -> None:
     path = cast(tmp_path / "e.cast", b"alpha\nbeta\n")
-    assert [line for _, line in extract(path, "exec").lines] == ["alpha", "beta"]
+    assert [line for _, line in extract(path.open("rb"), "exec").lines] == ["alpha", "beta"]
 
 
 def test_the_budget_bounds_work_on_huge_output() -> None:
@@ -80,7 +81,7 @@ def add_session(db: BlockingStore, session_id: str, recording: Path, kind: str =
 
 def index_all(db: BlockingStore) -> None:
     for item in db.unindexed_sessions():
-        db.call(index_one(db.store, item))
+        db.call(index_one(db.store, item, RecordingsConfig(), Path("/nonexistent-state")))
 
 
 def test_search_finds_phrases_and_paths_and_reports_where(
@@ -109,6 +110,9 @@ def test_an_unreadable_recording_is_recorded_not_fatal(db: BlockingStore, tmp_pa
     bad = tmp_path / "bad.cast"
     bad.write_text("not a cast\n")
     add_session(db, "s3", bad)
+    add_session(db, "s4", tmp_path / "missing.cast")
     index_all(db)
     state = db.screen_index_state("s3")
     assert state is not None and state.lines == 0 and "header" in state.error
+    missing = db.screen_index_state("s4")
+    assert missing is not None and missing.lines == 0 and "No such file" in missing.error

@@ -16,6 +16,7 @@ from harness import (
     Agent,
     BastionProcess,
     audit_rows,
+    recording_path,
     state_store,
     wait_until,
 )
@@ -68,10 +69,10 @@ def test_exec_output_is_masked_and_the_recording_holds_the_masked_text(
 
     session = _finished_session(bastion, tag)
     assert session is not None
-    played = asciinema_cat(Path(session.recording))
+    played = asciinema_cat(recording_path(bastion.state, session.id))
     assert played.returncode == 0, played.stderr
     assert b"key=[MASKED:aws-access-key]" in played.stdout
-    recorded = Path(session.recording).read_bytes()
+    recorded = recording_path(bastion.state, session.id).read_bytes()
     for secret in (AWS_KEY, CARD, EMAIL):
         assert secret.encode() not in recorded and secret.encode() not in played.stdout
     rows = wait_until(
@@ -125,18 +126,18 @@ def test_shell_output_is_masked_on_the_terminal_and_in_the_recording(
     finally:
         shell.kill()
     session = find_session(
-        bastion.state, lambda s: s.kind == "shell" and s.ended and _holds(s, tag)
+        bastion.state, lambda s: s.kind == "shell" and s.ended and _holds(bastion.state, s, tag)
     )
     assert session is not None
-    recorded = Path(session.recording).read_bytes()
+    recorded = recording_path(bastion.state, session.id).read_bytes()
     assert b"[MASKED:aws-access-key]" in recorded and AWS_KEY.encode() not in recorded
-    played = asciinema_cat(Path(session.recording))
+    played = asciinema_cat(recording_path(bastion.state, session.id))
     assert played.returncode == 0 and AWS_KEY.encode() not in played.stdout
 
 
-def _holds(session, tag: str) -> bool:
+def _holds(state, session, tag: str) -> bool:
     try:
-        return tag.encode() in Path(session.recording).read_bytes()
+        return tag.encode() in recording_path(state, session.id).read_bytes()
     except OSError:
         return False
 

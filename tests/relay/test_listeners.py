@@ -10,15 +10,12 @@ from bastion.alert_sink import AlertSink
 from bastion.alerts import AlertDetector, AlertThresholds
 from bastion.audit import AuditEntry, AuditLog
 from bastion.masking import ChannelMasking, MaskingConfig
+from bastion.recordings import open_recording_store
+from bastion.recordings.config import RecordingsConfig
 from bastion.relay.accounting import Accounting
 from bastion.relay.events import Decided, Exit, Input, Output, Resize, Stream
 from bastion.relay.masking import MaskingTransform
-from bastion.relay.recording import (
-    MAX_EXEC_INPUT_RECORDED,
-    Recorder,
-    RecordingListener,
-    RecordingMeta,
-)
+from bastion.relay.recording import RecordingListener, RecordingMeta, open_recording
 from bastion.session_log import SessionLog, SessionOpened
 from bastion.store import open_store
 from recorder import read_cast
@@ -26,19 +23,36 @@ from recorder import read_cast
 META = RecordingMeta("s1", "agent", "web1", "deploy", "exec", "cat big")
 
 
+def record(
+    tmp_path: Path, meta: RecordingMeta, feed, config: RecordingsConfig | None = None
+) -> Path:
+    """Feed a RecordingListener over a real local recording store; the file it wrote."""
+
+    async def go() -> Path:
+        store = open_store(f"sqlite://{tmp_path / 'r.db'}", node="test", create=True)
+        await store.open()
+        recordings = open_recording_store(config or RecordingsConfig(), tmp_path, store, "test")
+        await recordings.start()
+        sink = open_recording(recordings, meta, width=80, height=24, on_failure=print)
+        feed(RecordingListener(sink, kind=meta.kind))
+        await recordings.stop()
+        await store.close()
+        return Path(recordings.location(meta.session_id))
+
+    return asyncio.run(go())
+
+
 def test_the_recording_holds_what_the_agent_saw_typed_and_resized(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path)
-    writer = recorder.create(
-        RecordingMeta("s1", "agent", "web1", "deploy", "shell", None), width=80, height=24
-    )
-    listener = RecordingListener(recorder, writer, kind="shell")
-    listener.on_input(Input(b"ls\r"))
-    listener.on_output(Output(b"[MASKED:email]\r\n", Stream.STDOUT, b"jane@example.com\r\n"))
-    listener.on_resize(Resize(100, 30))
-    listener.on_decision(Decided("line", "cat /etc/shadow", "deny", "credential-read"))
-    listener.on_decision(Decided("line", "ls", "allow", None))
-    listener.on_exit(Exit(0, None, None))
-    cast = read_cast(recorder.location("s1"))
+    def feed(listener: RecordingListener) -> None:
+        listener.on_input(Input(b"ls\r"))
+        listener.on_output(Output(b"[MASKED:email]\r\n", Stream.STDOUT, b"jane@example.com\r\n"))
+        listener.on_resize(Resize(100, 30))
+        listener.on_decision(Decided("line", "cat /etc/shadow", "deny", "credential-read"))
+        listener.on_decision(Decided("line", "ls", "allow", None))
+        listener.on_exit(Exit(0, None, None))
+
+    meta = RecordingMeta("s1", "agent", "web1", "deploy", "shell", None)
+    cast = read_cast(record(tmp_path, meta, feed))
     kinds = [(e.kind, e.data) for e in cast.events]
     assert ("i", "ls\r") in kinds and ("r", "100x30") in kinds
     assert ("m", "deny: credential-read") in kinds and ("m", "allow: None") not in kinds
@@ -46,38 +60,36 @@ def test_the_recording_holds_what_the_agent_saw_typed_and_resized(tmp_path: Path
 
 
 def test_exec_stdin_is_recorded_up_to_its_bound_then_counted(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path)
-    listener = RecordingListener(recorder, recorder.create(META, width=80, height=24), kind="exec")
+    limit = RecordingsConfig().max_input_bytes
     chunk = b"x" * 65536
-    for _ in range(MAX_EXEC_INPUT_RECORDED // len(chunk) + 2):
-        listener.on_input(Input(chunk))
-    listener.on_exit(Exit(0, None, None))
-    events = read_cast(recorder.location("s1")).events
+
+    def feed(listener: RecordingListener) -> None:
+        for _ in range(limit // len(chunk) + 2):
+            listener.on_input(Input(chunk))
+        listener.on_exit(Exit(0, None, None))
+
+    events = read_cast(record(tmp_path, META, feed)).events
     recorded = sum(len(e.data) for e in events if e.kind == "i")
-    assert recorded == MAX_EXEC_INPUT_RECORDED
-    assert any(e.kind == "m" and "131072 more bytes not recorded" in e.data for e in events)
+    assert recorded == limit
+    assert any(e.kind == "m" and e.data == "input not recorded: 131072 bytes" for e in events)
 
 
 def test_sftp_bytes_are_not_recorded_as_a_screen(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path)
+    def feed(listener: RecordingListener) -> None:
+        listener.on_input(Input(b"\x00\x00\x00\x05\x01\x00\x00\x00\x03"))
+        listener.on_output(Output(b"binary", Stream.STDOUT, b"binary"))
+        listener.on_exit(Exit(0, None, None))
+
     meta = RecordingMeta("s2", "agent", "web1", "deploy", "subsystem", "sftp")
-    listener = RecordingListener(
-        recorder, recorder.create(meta, width=80, height=24), kind="subsystem"
-    )
-    listener.on_input(Input(b"\x00\x00\x00\x05\x01\x00\x00\x00\x03"))
-    listener.on_output(Output(b"binary", Stream.STDOUT, b"binary"))
-    listener.on_exit(Exit(0, None, None))
-    assert read_cast(recorder.location("s2")).events == []
+    assert read_cast(record(tmp_path, meta, feed)).events == []
 
 
 def test_an_abandoned_recording_closes_its_file(tmp_path: Path) -> None:
-    recorder = Recorder(tmp_path)
-    writer = recorder.create(META, width=80, height=24)
-    listener = RecordingListener(recorder, writer, kind="exec")
-    listener.abandon()
-    listener.on_output(Output(b"after", Stream.STDOUT, b"after"))  # turned off: ignored
-    recorder.flush_all()
-    assert read_cast(recorder.location("s1")).events == []
+    def feed(listener: RecordingListener) -> None:
+        listener.abandon()
+        listener.on_output(Output(b"after", Stream.STDOUT, b"after"))  # turned off: ignored
+
+    assert read_cast(record(tmp_path, META, feed)).events == []
 
 
 def test_accounting_writes_each_commands_bytes_and_the_sessions(tmp_path: Path) -> None:

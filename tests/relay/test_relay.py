@@ -139,6 +139,17 @@ def test_input_before_the_target_waits_then_flows_in_order() -> None:
     assert [e.data for e in debug.events if isinstance(e, Input)] == [b"one", b"two", b"late"]
 
 
+def test_early_input_reaches_listeners_attached_before_the_target_opens() -> None:
+    """Exec stdin often arrives while the session row is written: a listener attached
+    after it arrived (the recording, the accounting) still sees it."""
+    relay = Relay(AgentEnd(), Listeners(), pty=False)
+    relay.from_agent(b"id\n")
+    late = DebugListener()
+    relay.listeners.attach(late)
+    relay.attach_target(TargetEnd())
+    assert [e.data for e in late.events if isinstance(e, Input)] == [b"id\n"]
+
+
 def test_too_much_early_input_pauses_the_agent_until_the_target_is_ready() -> None:
     async def run() -> tuple[bool, bool]:
         relay, agent, _ = make()

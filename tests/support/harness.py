@@ -262,6 +262,23 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
         time.sleep(interval)
 
 
+def recording_row(state: StateDir, session_id: str, timeout: float = 10.0):
+    """The store's record of a session's recording (written asynchronously: waited for)."""
+
+    def lookup():
+        with state_store(state) as store:
+            return store.get_recording(session_id)
+
+    return wait_until(lookup, timeout)
+
+
+def recording_path(state: StateDir, session_id: str) -> Path:
+    """Where the local store keeps a session's recording (its location is a path)."""
+    row = recording_row(state, session_id)
+    assert row is not None and row.location, f"no recording row for session {session_id}"
+    return Path(row.location)
+
+
 def audit_rows(state: StateDir):
     with state_store(state) as store:
         return store.list_audit()
