@@ -71,10 +71,13 @@ enabled = true
 detectors = ["all"]
 # Extra regexes; a group named `secret` limits what is masked:
 # patterns = ['internal-token=(?P<secret>[A-Za-z0-9]{32})']
-# Binary output of exec channels: pass (untouched, audited), mask, or close.
-binary = "pass"
-# How long a partial line may wait for the rest of a secret (milliseconds).
+# A secret in binary exec output: mask (overwritten, same length), pass (left
+# as it is, alerted), or close (the channel). File transfers are never changed.
+binary = "mask"
+# How long a partial line that could be a secret's start waits for the rest,
+# and how long any other partial line (typed echo) waits (milliseconds).
 holdback_ms = 40
+echo_ms = 5
 
 [recordings]
 # Where session recordings (asciicast v2) go: "local" (<state dir>/recordings), or
@@ -126,6 +129,12 @@ class AuditConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    # The share of one core that indexing ended sessions' screen text may use.
+    index_cpu_share: float = 0.25
+
+
+@dataclass(frozen=True)
 class RulesConfig:
     policy: tuple[str, ...] = ("default",)
     default_action: str = "allow"
@@ -147,6 +156,7 @@ class Config:
     server: ServerConfig
     store: StoreConfig = StoreConfig()
     audit: AuditConfig = AuditConfig()
+    search: SearchConfig = SearchConfig()
     rules: RulesConfig = RulesConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
     alerts: AlertsConfig = AlertsConfig()
@@ -191,6 +201,7 @@ def load_config(path: Path) -> Config:
             "server",
             "store",
             "audit",
+            "search",
             "rules",
             "role",
             "issuer",
@@ -244,6 +255,7 @@ def load_config(path: Path) -> Config:
         server=ServerConfig(host, port, tuple(names), float(timeout), node, proxies),
         store=_store(data.get("store", {}), path, warnings),
         audit=_audit(data.get("audit", {}), path, warnings),
+        search=_search(data.get("search", {}), path, warnings),
         rules=RulesConfig(tuple(policy), default_action),
         approvals=approvals,
         alerts=alerts,
@@ -290,6 +302,18 @@ def _store(table: Any, path: Path, warnings: list[str]) -> StoreConfig:
     if not isinstance(url, str) or not url.startswith(("sqlite:", "postgresql:", "postgres:")):
         raise ConfigError(f"{path}: store.url must be sqlite:///PATH or postgresql://...")
     return StoreConfig(url)
+
+
+def _search(table: Any, path: Path, warnings: list[str]) -> SearchConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [search] must be a table")
+    warnings += [
+        f"{path}: unknown key search.{key} ignored" for key in table if key != "index_cpu_share"
+    ]
+    share = table.get("index_cpu_share", SearchConfig.index_cpu_share)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.01 <= share <= 1:
+        raise ConfigError(f"{path}: search.index_cpu_share must be a number from 0.01 to 1")
+    return SearchConfig(float(share))
 
 
 def _audit(table: Any, path: Path, warnings: list[str]) -> AuditConfig:

@@ -8,8 +8,8 @@ played through the terminal model (recorder/screen_text.py) in a child
 process, and the lines go into `screen_text` in chunks, each with the time
 into the session of its first line. That work is bounded twice: only the
 first DEFAULT_MAX_CHARS of output are played (the file is not even read
-past them), and the child, at the lowest CPU priority, sleeps as needed to
-use at most `cpu_share` of one core, so indexing never competes with live
+past them), and the child, at the lowest CPU priority (unless its share is
+a whole core), sleeps as needed to use at most `cpu_share` of one core, so indexing never competes with live
 sessions for more than that. A bastion that crashed leaves sessions
 unindexed; `serve` picks them up at start, and `bastion search --reindex`
 does it on demand.
@@ -85,7 +85,7 @@ def extract(
                 text.feed(event.time, event.data)
                 lines.extend(text.lines())
                 if text.full:
-                    text.skipped_chars += reader.bytes_left()  # counted, never parsed
+                    text.skipped_chars += reader.skip_rest()  # counted, never parsed
                     break
             elif event.kind == "r":
                 cols, _, rows = event.data.partition("x")
@@ -181,7 +181,9 @@ class Indexer:
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_lowest_priority
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lowest_priority if self.cpu_share < 1 else None,
             )
         loop = asyncio.get_running_loop()
         found, error = await loop.run_in_executor(

@@ -58,7 +58,7 @@ def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
         Alert("audit-recovered", identity=None, detail="the store accepts audit writes again")
     )
     audit = AuditLog(store, on_entry=alerts.audited, health=health)
-    indexer = Indexer(store, config.recordings, state.root)
+    indexer = Indexer(store, config.recordings, state.root, cpu_share=config.search.index_cpu_share)
     connections = LiveConnections(store, audit)
     requests = HeldRequests(
         store, Webhook(config.approvals.webhook) if config.approvals.webhook else None

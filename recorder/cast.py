@@ -352,10 +352,12 @@ class CastReader:
     def __exit__(self, *_: object) -> None:
         self._handle.close()
 
-    def bytes_left(self) -> int:
-        """What the file holds past the events read so far (to count what is not read)."""
-        here = self._handle.tell()
-        return max(0, os.fstat(self._handle.fileno()).st_size - here)
+    def skip_rest(self) -> int:
+        """Read past every event left without parsing any; return how many bytes that was."""
+        skipped = 0
+        while block := self._handle.read(1 << 20):
+            skipped += len(block)
+        return skipped
 
     def __iter__(self) -> Iterator[Event]:
         number = 1

@@ -96,9 +96,8 @@ def bastion(state: StateDir, target_sshd: LocalSshd):
 
 @pytest.fixture(scope="session")
 def agent(bastion: BastionProcess, tmp_path_factory: pytest.TempPathFactory) -> Agent:
-    # One certificate for the whole session: valid longer than the suite takes on a busy
-    # machine (tests of expiry make agents of their own).
-    return make_agent(tmp_path_factory.mktemp("agent"), bastion.state, bastion.port, ttl=3600)
+    # The whole suite shares this agent: its certificate must outlive the run (CI machines vary).
+    return make_agent(tmp_path_factory.mktemp("agent"), bastion.state, bastion.port, ttl=12 * 3600)
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,11 @@ it loaded; the worker loads the same file and refuses to serve a different
 one (the operator edited it since the server started: restart to apply).
 Then each request is `(method, args, kwargs, budget)` and each reply
 `("ok", Verdict)`, `("over-budget", seconds)` or `("error", one line)`. The
-budget is enforced here with an interval timer, so an expensive line costs
-at most its budget and the worker lives on; the parent kills a worker only
-if it does not answer well past that (stuck in C code). The parent is trusted (it started us); nothing else
+budget is CPU time, enforced here with a profiling interval timer, so an
+expensive line costs at most its budget and the worker lives on, and a busy
+machine (which stretches wall time, not CPU time) does not deny ordinary
+lines; the parent kills a worker only if it does not answer long past that
+(stuck in C code, or starved). The parent is trusted (it started us); nothing else
 writes to these pipes.
 
 Run only by bastion.decisions.pool: `python -m bastion.decisions.worker`.
@@ -62,6 +64,15 @@ def _decider(root: Path, digest: str) -> Any:
     return Decider.from_names(config.rules.policy, config.rules.default_action, root, config.roles)
 
 
+def _warm_up() -> tuple[Any, ...]:
+    from bastion.identity.model import Identity
+    from bastion.targets import Target
+
+    identity = Identity("warm-up", ("warm-up",), (), 0, 0.0)
+    target = Target("warm-up", "127.0.0.1", 22, host_key="ssh-ed25519 AAAA")
+    return identity, target, "warm-up", "psql -c 'select 1' | grep -c x; cat ~/.bashrc"
+
+
 class OverBudget(BaseException):
     """The decision ran past its budget (a BaseException: no `except Exception` swallows it)."""
 
@@ -78,7 +89,7 @@ def _decide(decider: Any, method: str, args: Any, kwargs: Any, budget: float) ->
     global _deciding
     try:
         _deciding = True
-        signal.setitimer(signal.ITIMER_REAL, budget)
+        signal.setitimer(signal.ITIMER_PROF, budget)
         return "ok", getattr(decider, method)(*args, **kwargs)
     except OverBudget:
         return "over-budget", budget
@@ -86,7 +97,7 @@ def _decide(decider: Any, method: str, args: Any, kwargs: Any, budget: float) ->
         return "error", f"{type(exc).__name__}: {exc}"[:500]
     finally:
         _deciding = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 def main() -> None:
@@ -105,7 +116,8 @@ def main() -> None:
     except Exception as exc:  # the parent logs it and decides nothing with us
         write_frame(stdout, ("error", f"decision worker could not load the rules: {exc}"))
         return
-    signal.signal(signal.SIGALRM, _over_budget)
+    signal.signal(signal.SIGPROF, _over_budget)
+    _decide(decider, "command", _warm_up(), {"source": "exec"}, 30.0)  # lazy imports, first parses
     write_frame(stdout, ("ok", "ready"))
     while (request := read_frame(stdin)) is not None:
         method, args, kwargs, budget = request

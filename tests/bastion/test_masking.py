@@ -21,8 +21,8 @@ def _config(tmp_path: Path, extra: str):
 
 def test_default_config_masks_with_every_detector(tmp_path: Path) -> None:
     config = _config(tmp_path, "")
-    assert config.masking.enabled and config.masking.binary == "pass"
-    assert config.masking.holdback_ms == 40
+    assert config.masking.enabled and config.masking.binary == "mask"
+    assert config.masking.holdback_ms == 40 and config.masking.echo_ms == 5
     assert {d.name for d in config.masking.compiled} >= {"email", "card", "aws-access-key"}
     assert config.warnings == ()
 
@@ -38,7 +38,9 @@ def test_masking_table_choices_and_custom_patterns(tmp_path: Path) -> None:
     )
     config = load_config(path)
     masking = config.masking
-    assert [d.name for d in masking.compiled] == ["email", "us-ssn", "in-aadhaar", "custom"]
+    names = [d.name for d in masking.compiled]
+    assert names[-1] == "custom" and {"email", "us-ssn", "in-aadhaar", "uk-nino"} <= set(names)
+    assert "aws-access-key" not in names
     assert masking.binary == "close" and masking.holdback_ms == 25
     assert [d.name for d in masking.detectors_for(["ops"])][-1] == "role:ops"
     assert masking.detectors_for(["other"]) == masking.compiled
@@ -52,6 +54,7 @@ def test_masking_table_choices_and_custom_patterns(tmp_path: Path) -> None:
         ("patterns = ['(']\n", "does not compile"),
         ('binary = "maybe"\n', "masking.binary must be one of"),
         ("holdback_ms = 0\n", "holdback_ms"),
+        ("echo_ms = -1\n", "echo_ms"),
         ("enabled = 1\n", "masking.enabled"),
     ],
 )

@@ -55,6 +55,8 @@ def faulty_bastion(root: Path, login: str, disk: Path, on_failure: str):
         edit=lambda text: text.replace(
             'on_failure = "continue"', f'on_failure = "{on_failure}"\n{keys}'
         ),
+        # The test waits for ended sessions to be indexed: at full speed, not the default share.
+        config="\n[search]\nindex_cpu_share = 1.0\n",
     )
 
 

@@ -141,7 +141,7 @@ def test_accounting_writes_each_commands_bytes_and_the_sessions(tmp_path: Path) 
 def test_masking_as_a_transform_masks_holds_and_reports() -> None:
     found: list[dict] = []
     binary: list[tuple[str, int]] = []
-    config = MaskingConfig()
+    config = MaskingConfig(binary="pass")  # binary passed through is what the relay reports
     transform = MaskingTransform(
         ChannelMasking(config, config.detectors_for([]), pty=False),
         holdback=0.04,
@@ -149,7 +149,8 @@ def test_masking_as_a_transform_masks_holds_and_reports() -> None:
         on_found=lambda counts: found.append(dict(counts)),
     )
     sent = transform.feed(Stream.STDOUT, b"key AKIAIOSFODNN7EXAMPLE done\npartial jane@exa")
-    assert b"AKIAIOSFODNN7EXAMPLE" not in sent and sent.endswith(b"\n")
+    # the address that may be starting is held; what precedes it on the line may go at once
+    assert b"AKIAIOSFODNN7EXAMPLE" not in sent and b"jane@exa" not in sent
     assert transform.release_at() is not None and transform.release_at() >= time.monotonic() - 1
     rest = b"".join(data for _, data in transform.flush())
     assert b"jane@exa" in rest or b"MASKED" in rest

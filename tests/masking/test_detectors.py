@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rules.masking import BUILTIN, NAMES, Masker, custom_detector, describe, select
-from rules.masking.validators import aadhaar, card_number, e164_phone, iban, luhn, us_ssn
+from masking import BUILTIN, Masker, custom_detector, select
+from masking.validators import aadhaar, card_number, e164_phone, iban, luhn, us_ssn
 
 EVERYDAY = Path(__file__).parent / "everyday"
 
@@ -16,6 +16,11 @@ def mask(text: bytes, detectors=BUILTIN) -> tuple[bytes, dict[str, int]]:
     masker = Masker(detectors)
     out = masker.feed(text) + masker.flush()
     return out, dict(masker.counts)
+
+
+def names_of(name: str) -> set[str]:
+    """A detector's name, or the names an alias or group stands for."""
+    return {d.name for d in select([name])}
 
 
 POSITIVES = [
@@ -88,13 +93,109 @@ POSITIVES = [
         b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
     ),
     ("bearer-token", b"> Authorization: Bearer abc.def-123_xyz", b"abc.def-123_xyz"),
-    ("bearer-token", b"{'authorization': 'Basic dXNlcjpwYXNzd29yZA=='}", b"dXNlcjpwYXNzd29yZA=="),
-    ("bearer-token", b"using Bearer 9f8e7d6c5b4a39281706f5e4", b"9f8e7d6c5b4a39281706f5e4"),
+    (
+        "basic-auth-header",
+        b"{'authorization': 'Basic dXNlcjpwYXNzd29yZA=='}",
+        b"dXNlcjpwYXNzd29yZA==",
+    ),
+    ("bearer-token-bare", b"using Bearer 9f8e7d6c5b4a39281706f5e4", b"9f8e7d6c5b4a39281706f5e4"),
     ("url-password", b"postgres://app:s3cr3t-pw@db.example.com:5432/app", b"s3cr3t-pw"),
     ("url-password", b"https://user:p@ss@host.example.com/x", b"p@ss"),
     ("phone", b"call +1 415 555 2671 now", b"+1 415 555 2671"),
     ("phone", b"tel:+442071838750", b"+442071838750"),
     ("phone", b"+49 (30) 901820-00", b"+49 (30) 901820-00"),
+    # The families the issue found unmasked, in the formats their providers document.
+    (
+        "azure-ad-client-secret",
+        b"AZURE_CLIENT_SECRET=Kx78Q~Zm2.P4vR9_sT6uW1yB3dF5hJ7kL0nQ2sV",
+        b"Kx78Q~Zm2.P4vR9_sT6uW1yB3dF5hJ7kL0nQ2sV",
+    ),
+    (
+        "slack-webhook-url",
+        b"url: https://hooks.slack.com/services/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",
+        b"T0ABCD123/B0ABCD4567/q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds",
+    ),
+    (
+        "slack-app-token",
+        b"SLACK_APP_TOKEN=xapp-1-A0ABCDE1234-5512345678901-0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6",
+        b"xapp-1-A0ABCDE1234-5512345678901-0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6",
+    ),
+    (
+        "npm-access-token",
+        b"//registry.npmjs.org/:_authToken=npm_q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj0Kl2Mn",
+        b"npm_q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj0Kl2Mn",
+    ),
+    (
+        "pypi-upload-token",
+        b"password = pypi-AgEIcHlwaS5vcmcCJDk4ZjRjYTNhLTQ0ZGUtNDFhZS1hZDM4LTk3ZDRiMGFhZGY1NAACKlszLCJmMGE",
+        b"pypi-AgEIcHlwaS5vcmcCJDk4ZjRjYTNhLTQ0ZGUtNDFhZS1hZDM4LTk3ZDRiMGFhZGY1NAACKlszLCJmMGE",
+    ),
+    (
+        "twilio-api-key",
+        b"TWILIO_API_KEY SK0123456789abcdef0123456789abcdef ok",
+        b"SK0123456789abcdef0123456789abcdef",
+    ),
+    (
+        "sendgrid-api-token",
+        b"SENDGRID=SG.q8Zt2LmVx9Rk4Pw7Yb3Nc6.Ds1Fg5Hj0Kl2MnQ8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj0K",
+        b"SG.q8Zt2LmVx9Rk4Pw7Yb3Nc6.Ds1Fg5Hj0Kl2MnQ8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj0K",
+    ),
+    (
+        "curl-auth-user",
+        b"curl -u deploy:Xq7-pw2!hb https://ci.example.com/api",
+        b"deploy:Xq7-pw2!hb",
+    ),
+    ("password", b"password=Tr0ub4dor&3", b"Tr0ub4dor&3"),
+    ("secret", b'api_key: "a8f5f167f44f4964e6c998dee827110c"', b"a8f5f167f44f4964e6c998dee827110c"),
+    (
+        "api-key-header",
+        b"X-Api-Key: 7d9f3b2a1c8e4f6a9b0d2c4e6f8a1b3c",
+        b"7d9f3b2a1c8e4f6a9b0d2c4e6f8a1b3c",
+    ),
+    ("stripe-key", b"sk_test_51H8q2LmVx9Rk4Pw7Yb3Nc6Ds", b"sk_test_51H8q2LmVx9Rk4Pw7Yb3Nc6Ds"),
+    ("stripe-key", b"rk_test_51H8q2LmVx9Rk4Pw7Yb3Nc6Ds", b"rk_test_51H8q2LmVx9Rk4Pw7Yb3Nc6Ds"),
+    (
+        "stripe-key",
+        b"whsec_q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj0K",
+        b"whsec_q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj0K",
+    ),
+    ("gitlab-token", b"glrt-q8Zt2LmVx9Rk4Pw7Yb3N", b"glrt-q8Zt2LmVx9Rk4Pw7Yb3N"),
+    (
+        "gitlab-token",
+        b"glptt-0123456789abcdef0123456789abcdef01234567",
+        b"glptt-0123456789abcdef0123456789abcdef01234567",
+    ),
+    ("gitlab-token", b"gldt-q8Zt2LmVx9Rk4Pw7Yb3N", b"gldt-q8Zt2LmVx9Rk4Pw7Yb3N"),
+    ("gitlab-token", b"glft-q8Zt2LmVx9Rk4Pw7Yb3N", b"glft-q8Zt2LmVx9Rk4Pw7Yb3N"),
+    ("gitlab-token", b"GR1348941q8Zt2LmVx9Rk4Pw7Yb3N", b"GR1348941q8Zt2LmVx9Rk4Pw7Yb3N"),
+    (
+        "gitlab-token",
+        b"token glpat-q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg.01.0f1e2d3c4 done",
+        b"glpat-q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg.01.0f1e2d3c4",
+    ),
+    (
+        "gitlab-token",
+        b"token glpat-q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj.01150gy1z done",
+        b"glpat-q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj.01150gy1z",
+    ),
+    ("card", b"dotted 4111.1111.1111.1111 ok", b"4111.1111.1111.1111"),
+    ("iban", b"IBAN DE89-3704-0044-0532-0130-00 ok", b"DE89-3704-0044-0532-0130-00"),
+    ("email", b"to ops@xn--bcher-kva.example and", b"ops@xn--bcher-kva.example"),
+    ("email", b"to ops@bucher.xn--p1ai and", b"ops@bucher.xn--p1ai"),
+    ("uk-nino", b"NI number AB 12 34 56 C", b"AB 12 34 56 C"),
+    ("ca-sin", b"SIN 123-456-782", b"123-456-782"),
+    ("es-dni", b"DNI 12345678Z", b"12345678Z"),
+    ("br-cpf", b"CPF 529.982.247-25", b"529.982.247-25"),
+    (
+        "password-hash",
+        b"root:$6$rounds=5000$saltsalt$Mq1NhmZ5Xb2bC7o1Qd3e0J:19000:0:99999:7:::",
+        b"$6$rounds=5000$saltsalt$Mq1NhmZ5Xb2bC7o1Qd3e0J",
+    ),
+    (
+        "jwt",
+        b"tok eyJhbGciOiJIUzI1NiJ9\t.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        b"eyJhbGciOiJIUzI1NiJ9\t.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ),
 ]
 
 
@@ -102,8 +203,8 @@ POSITIVES = [
 def test_detector_masks_true_positive(name: str, text: bytes, secret: bytes) -> None:
     out, counts = mask(text)
     assert secret not in out
-    assert f"[MASKED:{name}]".encode() in out
-    assert counts.get(name, 0) >= 1
+    assert any(f"[MASKED:{n}]".encode() in out for n in names_of(name)), out
+    assert set(counts) & names_of(name)
     # Only the secret goes: what surrounded it is still there.
     before, _, after = text.partition(secret)
     assert out.startswith(before) and out.endswith(after)
@@ -138,6 +239,29 @@ NEAR_MISSES = [
     b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----\n",
     b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZI\n-----END PUBLIC KEY-----\n",
     b"secret_access_key is set",
+    # Everyday output the old masker took for secrets.
+    b"  getty@tty1.service        loaded active running Getty on tty1",
+    b"  user@1000.service         loaded active running User Manager for UID 1000",
+    b"  systemd-fsck@dev-disk-by\\x2duuid-1234.service loaded active exited",
+    b"20190427014516 2 6 100 2047 2 E00F4F6C9F8A3B1C5D7E9F0A2B4C6D8E1F3A5B7C9D0E2F4A6B8C",
+    b"20230316183029 2 6 100 3071 5 D1F3B5A7C9E1F2A4B6C8D0E2F4A6B8C0D2E4F6A8B0C2D4E6F8",
+    b"00000000: 3132 3334 3536 3738 3930 3132 3334 3536  1234567890123456",
+    b"00000010: 4111 1111 1111 1111 0a0a 0a0a 0a0a 0a0a  A...............",
+    b"cards: 16 ok, timestamps 1700000000123 1712345678901",
+    b"PasswordAuthentication no",
+    b"passwd:         files systemd",
+    b"  --password-stdin    Take the password from stdin",
+    b"password: ********",
+    b'"password": "${DB_PASSWORD}"',
+    b"token_type: bearer",
+    b'"prompt_tokens": 1234, "max_tokens": 4096',
+    b"secretName: my-tls-secret",
+    b"key: app.kubernetes.io/name",
+    b"sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    b"commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+    b"Linux 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01) x86_64",
+    b"inet 192.168.10.24/24 brd 192.168.10.255 scope global eth0",
+    b"version 1.22.3-alpine3.19 released 2024-05-01T12:30:45.123456789Z",
 ]
 
 
@@ -194,7 +318,7 @@ def test_encrypted_pem_headers_are_part_of_the_block() -> None:
 def test_one_line_key_in_json_is_masked() -> None:
     line = b'{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBg\\nkqhkiG9w0B\\n-----END PRIVATE KEY-----\\n", "x": 1}\n'
     out, counts = mask(line)
-    assert out == b'{"private_key": "[MASKED:private-key]\\n", "x": 1}\n'
+    assert out == b'{"private_key": "[MASKED:private-key]", "x": 1}\n'
     assert counts == {"private-key": 1}
 
 
@@ -231,17 +355,20 @@ def test_custom_pattern_errors_are_one_line(pattern: str, error: str) -> None:
 
 def test_select_by_name_and_group() -> None:
     chosen = select(["email", "national-id"])
-    assert {d.name for d in chosen} == {"email", "us-ssn", "in-aadhaar"}
+    assert {d.name for d in chosen} >= {"email", "us-ssn", "in-aadhaar", "uk-nino"}
     out, counts = mask(b"jane@example.com AKIAIOSFODNN7EXAMPLE 536-22-1234\n", chosen)
     assert out == b"[MASKED:email] AKIAIOSFODNN7EXAMPLE [MASKED:us-ssn]\n"
     with pytest.raises(ValueError, match="unknown detector 'nope'"):
         select(["nope"])
 
 
-def test_every_detector_is_described_with_an_example_it_masks() -> None:
-    described = describe()
-    assert [name for name, _, _ in described] == list(NAMES)
-    for name, description, example in described:
-        assert description
-        out, counts = mask(b"x " + example + b" y\n")
-        assert counts == {name: 1}, (name, out)
+def test_three_cards_on_one_line_are_all_masked() -> None:
+    out, counts = mask(b"cards 4111111111111111, 5555 5555 5555 4444 and 3782-822463-10005\n")
+    assert out == b"cards [MASKED:card], [MASKED:card] and [MASKED:card]\n"
+    assert counts == {"card": 3}
+
+
+def test_a_routable_gitlab_token_is_masked_whole() -> None:
+    token = b"glpat-q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg.01.0f1e2d3c4"
+    out, _ = mask(b"token " + token + b"\n")
+    assert out == b"token [MASKED:gitlab-pat-routable]\n"
