@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bastion import logs, metrics
 from bastion.alerts import Alert, AlertDetector
 from bastion.audit import AuditEntry
 from bastion.notify import Webhook
@@ -32,12 +33,14 @@ class AlertSink:
 
     def raise_alert(self, alert: Alert) -> None:
         """Store, log and announce one alert."""
+        metrics.alert_raised(alert.kind)
         log.warning(
             "ALERT %s: %s (identity %s, session %s)",
             alert.kind,
             alert.detail,
             alert.identity,
             alert.session_id,
+            extra=logs.fields("alert", alert.identity, alert.session_id, alert.target),
         )
         task = asyncio.ensure_future(self._store.add_alert(AlertRecord(**alert.to_json())))
         self._tasks.add(task)
@@ -78,6 +81,7 @@ class AlertSink:
                 float(fields["time"]),
                 outcome=outcome,
                 window=self.detector.thresholds.burst_seconds,
+                window_key=f"{identity}\x1f{fields.get('kind')}",  # bursts are per kind
             )
         except Exception as exc:  # the store is down: this node's own counts
             log.warning("alert counters unavailable (%s); counting locally", exc)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.alerts import AlertThresholds
-from bastion.errors import BastionError, ConfigError
+from bastion.errors import BastionError, ConfigError, UsageError
 from bastion.identity.oidc import IssuerConfig
 from bastion.identity.roles import Role, parse_roles
 from bastion.masking import MaskingConfig, parse_masking
@@ -34,6 +34,10 @@ listen = "127.0.0.1:2222"
 host_names = ["localhost", "127.0.0.1"]
 # Seconds the bastion waits for a target's SSH handshake.
 upstream_timeout = 10
+# Live agent connections one identity may hold at once; more are refused and audited.
+max_connections_per_identity = 100
+# Prometheus /metrics, /healthz and /readyz on this HOST:PORT (off unless set).
+# metrics = "127.0.0.1:9120"
 # This node's name in the sessions table (default: the host name). Nodes sharing
 # one store need different names; a restarted node ends its own open sessions.
 # node = "bastion-1"
@@ -60,8 +64,13 @@ default_action = "allow"
 # Stored (`bastion alerts`), logged, and POSTed here if set.
 # webhook = "https://hooks.example.com/bastion-alerts"
 # denied_streak = 5          # denials in a row for one identity
-# burst_commands = 30        # commands from one identity within burst_seconds
+# Bursts: decisions of one kind from one identity within burst_seconds.
+# burst_commands = 30        # shell lines
+# burst_exec = 100           # exec commands (an Ansible task makes several per host)
+# burst_sftp = 1000          # SFTP requests (an sftp batch makes one per file operation)
+# burst_channels = 100       # shells and subsystems opened
 # burst_seconds = 10
+# alert_on_transfers = false # scp/rsync/git/sftp transfers are audited, not alerted
 # output_bytes = 104857600   # bytes one command or session sends to the agent
 
 [masking]
@@ -108,12 +117,17 @@ max_input_bytes = 1048576
 """
 
 
+MAX_CONNECTIONS_PER_IDENTITY = 100
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 2222
     host_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     upstream_timeout: float = 10.0
+    metrics: tuple[str, int] | None = None  # (host, port) of the operations listener
+    max_connections_per_identity: int = MAX_CONNECTIONS_PER_IDENTITY
     node: str | None = None  # None: the host name
     proxy_protocol: tuple[str, ...] = ()  # balancer addresses that send PROXY v2 headers
 
@@ -124,14 +138,14 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
-class AuditConfig:
-    anchor_key: str | None = None  # an OpenSSH private key file that signs anchors
-
-
-@dataclass(frozen=True)
 class SearchConfig:
     # The share of one core that indexing ended sessions' screen text may use.
     index_cpu_share: float = 0.25
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    anchor_key: str | None = None  # an OpenSSH private key file that signs anchors
 
 
 @dataclass(frozen=True)
@@ -183,6 +197,46 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), port
 
 
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+
+
+def validate_host_name(name: str) -> str:
+    """A name (or address) agents reach the bastion by: a principal of its host certificate."""
+    if not _HOST_NAME.match(name) and not _is_ip_address(name):
+        raise UsageError(f"invalid host name {name!r}: expected a DNS name or an IP address")
+    return name
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_bastion_address(text: str) -> tuple[str, int]:
+    """`HOST[:PORT]` (port 22 by default; IPv6 as `[::1]:2222`)."""
+    host, port = text, "22"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                host = ""
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    elif ":" in text:  # a bare IPv6 address
+        host = text
+    try:
+        validate_host_name(host)
+    except UsageError:
+        host = ""
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise UsageError(f"invalid bastion address {text!r}: expected HOST[:PORT]")
+    return host, int(port)
+
+
 def load_config(path: Path) -> Config:
     if not path.is_file():
         raise ConfigError(f"no configuration at {path}: run `bastion init` first")
@@ -214,17 +268,7 @@ def load_config(path: Path) -> Config:
     server = data.get("server", {})
     if not isinstance(server, dict):
         raise ConfigError(f"{path}: [server] must be a table")
-    known = {"listen", "host_names", "upstream_timeout", "node", "proxy_protocol"}
-    warnings += [f"{path}: unknown key server.{key} ignored" for key in server if key not in known]
-    host, port = parse_listen(str(server.get("listen", "127.0.0.1:2222")))
-    names = server.get("host_names", ["localhost", "127.0.0.1", socket.gethostname()])
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"{path}: server.host_names must be a list of strings")
-    timeout = server.get("upstream_timeout", 10)
-    if not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
-        raise ConfigError(f"{path}: server.upstream_timeout must be a number of seconds (1-300)")
-    node = check_node_name(server.get("node"), path)
-    proxies = _proxy_addresses(server.get("proxy_protocol", []), path)
+    server_config = _server(server, path, warnings)
     rules = data.get("rules", {})
     if not isinstance(rules, dict):
         raise ConfigError(f"{path}: [rules] must be a table")
@@ -252,7 +296,7 @@ def load_config(path: Path) -> Config:
     )
     recordings = parse_recordings(data.get("recordings", {}), str(path), warnings)
     return Config(
-        server=ServerConfig(host, port, tuple(names), float(timeout), node, proxies),
+        server=server_config,
         store=_store(data.get("store", {}), path, warnings),
         audit=_audit(data.get("audit", {}), path, warnings),
         search=_search(data.get("search", {}), path, warnings),
@@ -264,6 +308,47 @@ def load_config(path: Path) -> Config:
         roles=tuple(roles),
         issuers=tuple(issuers),
         warnings=tuple(warnings),
+    )
+
+
+def _server(server: dict[str, Any], path: Path, warnings: list[str]) -> ServerConfig:
+    known = {"listen", "host_names", "upstream_timeout", "node", "proxy_protocol"}
+    known |= {"metrics", "max_connections_per_identity"}
+    warnings += [f"{path}: unknown key server.{key} ignored" for key in server if key not in known]
+    host, port = parse_listen(str(server.get("listen", "127.0.0.1:2222")))
+    names = server.get("host_names", ["localhost", "127.0.0.1", socket.gethostname()])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{path}: server.host_names must be a list of strings")
+    for name in names:
+        try:
+            validate_host_name(name)
+        except UsageError as exc:
+            raise ConfigError(f"{path}: server.host_names: {exc}") from None
+    timeout = server.get("upstream_timeout", 10)
+    if not isinstance(timeout, (int, float)) or not 0 < timeout <= 300:
+        raise ConfigError(f"{path}: server.upstream_timeout must be a number of seconds (1-300)")
+    metrics = server.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, str):
+            raise ConfigError(f"{path}: server.metrics must be a HOST:PORT string")
+        try:
+            metrics = parse_listen(metrics)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: server.metrics: {exc}") from None
+    cap = server.get("max_connections_per_identity", MAX_CONNECTIONS_PER_IDENTITY)
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= 100000:
+        raise ConfigError(
+            f"{path}: server.max_connections_per_identity must be a whole number from 1 to 100000"
+        )
+    return ServerConfig(
+        host,
+        port,
+        tuple(names),
+        float(timeout),
+        node=check_node_name(server.get("node"), path),
+        proxy_protocol=_proxy_addresses(server.get("proxy_protocol", []), path),
+        metrics=metrics,
+        max_connections_per_identity=cap,
     )
 
 
@@ -347,15 +432,19 @@ def _approvals(table: Any, path: Path, warnings: list[str]) -> ApprovalsConfig:
 _ALERT_LIMITS = {
     "denied_streak": (2, 1000),
     "burst_commands": (2, 100000),
+    "burst_exec": (2, 1000000),
+    "burst_sftp": (2, 1000000),
+    "burst_channels": (2, 1000000),
     "burst_seconds": (1, 3600),
     "output_bytes": (1024, 1 << 50),
 }
+_ALERT_SWITCHES = ("alert_on_transfers",)
 
 
 def _alerts(table: Any, path: Path, warnings: list[str]) -> AlertsConfig:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [alerts] must be a table")
-    known = {"webhook", *_ALERT_LIMITS}
+    known = {"webhook", *_ALERT_LIMITS, *_ALERT_SWITCHES}
     warnings += [f"{path}: unknown key alerts.{key} ignored" for key in table if key not in known]
     webhook = table.get("webhook")
     if webhook is not None:
@@ -374,6 +463,11 @@ def _alerts(table: Any, path: Path, warnings: list[str]) -> AlertsConfig:
                     f"{path}: alerts.{key} must be a whole number from {low} to {high}"
                 )
             values[key] = value
+    for key in _ALERT_SWITCHES:
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"{path}: alerts.{key} must be true or false")
+            values[key] = table[key]
     return AlertsConfig(webhook, AlertThresholds(**values))
 
 

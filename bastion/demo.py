@@ -25,7 +25,7 @@ from bastion.devissuer import DevIssuer
 from bastion.embedded_target import start_embedded_target
 from bastion.errors import BastionError
 from bastion.localsshd import ensure_unprivileged_user, find_sshd, free_port, start_sshd
-from bastion.login import LoginResult, read_token
+from bastion.login import LoginResult, plan_login, read_token
 from bastion.login import login as do_login
 from bastion.server import open_bastion, run_bastion
 from bastion.setup_state import initialise
@@ -107,13 +107,8 @@ async def log_in(setup: DemoSetup, identity: str) -> LoginResult:
     token_file = out / "token"
     token_file.write_text(setup.issuer.id_token(identity))
     os.chmod(token_file, 0o600)
-    return await asyncio.to_thread(
-        do_login,
-        f"127.0.0.1:{setup.port}",
-        read_token(token_file, None),
-        out,
-        setup.state.keys / "host_ca.pub",
-    )
+    plan = plan_login(f"127.0.0.1:{setup.port}", out, setup.state.keys / "host_ca.pub")
+    return await asyncio.to_thread(do_login, plan, read_token(token_file, None))
 
 
 async def start_target(setup: DemoSetup, kind: str) -> None:

@@ -225,6 +225,15 @@ def transfer_protocol(command: str | None) -> str | None:
     return None
 
 
+def transfer_audit(protocol: str) -> dict[str, str]:
+    """The audit row for a channel serving a file transfer: named as one, not as masking off.
+
+    The relay writes `self._audit(**transfer_audit(protocol), command=...)` for
+    such channels; the alert detector raises nothing for it by default.
+    """
+    return {"kind": "transfer", "detail": f"{protocol} file transfer: output scanned, not modified"}
+
+
 def stream_name(datatype: int | None) -> str:
     return "stderr" if datatype == asyncssh.EXTENDED_DATA_STDERR else "stdout"
 

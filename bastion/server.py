@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
 import signal
 import socket
+from collections.abc import Sequence
 
+from bastion import installed_version, metrics, observe
 from bastion.alert_sink import AlertSink
 from bastion.alerts import Alert, AlertDetector
-from bastion.audit import AuditLog, StoreHealth
+from bastion.audit import AuditEntry, AuditLog, StoreHealth
 from bastion.config import load_config, parse_listen
 from bastion.connections import LiveConnections
 from bastion.context import Bastion, TargetDirectory
@@ -24,6 +27,8 @@ from bastion.identity.authorities import Authorities
 from bastion.identity.resolver import IdentityResolver
 from bastion.nodes import heartbeat_forever, start_node, this_node
 from bastion.notify import Webhook
+from bastion.ops_http import OpsServer
+from bastion.readiness import probes_for
 from bastion.recordings import open_recording_store
 from bastion.search import Indexer
 from bastion.session_log import SessionLog
@@ -35,13 +40,29 @@ from bastion.store_events import StoreEvents
 log = logging.getLogger("bastion")
 
 
-def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
-    """The bastion of a state dir, its store not opened yet (run_bastion opens it)."""
+def open_bastion(
+    state: StateDir,
+    node: str | None = None,
+    *,
+    host_names: Sequence[str] = (),
+    metrics_listen: tuple[str, int] | None = None,
+) -> Bastion:
+    """The bastion of a state dir, its store not opened yet (run_bastion opens it).
+
+    `host_names` and `metrics_listen` override `[server]` for this run
+    (`bastion serve --host-name`, `--metrics`)."""
     if not state.is_initialised():
         raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
     config = load_config(state.config_file)
     for warning in config.warnings:
-        log.warning("%s", warning)
+        log.warning("%s", warning, extra={"event": "config.warning"})
+    server = config.server
+    if host_names:
+        names = tuple(dict.fromkeys([*host_names, "localhost", "127.0.0.1"]))
+        server = dataclasses.replace(server, host_names=names)
+    if metrics_listen is not None:
+        server = dataclasses.replace(server, metrics=metrics_listen)
+    config = dataclasses.replace(config, server=server)
     authorities = Authorities(state.keys)
     decider = Decider.from_names(
         config.rules.policy, config.rules.default_action, state.root, config.roles
@@ -57,7 +78,12 @@ def open_bastion(state: StateDir, node: str | None = None) -> Bastion:
     health.on_recovered = lambda: alerts.raise_alert(
         Alert("audit-recovered", identity=None, detail="the store accepts audit writes again")
     )
-    audit = AuditLog(store, on_entry=alerts.audited, health=health)
+
+    def on_entry(entry: AuditEntry) -> None:
+        observe.audited(entry.fields())  # the serve log and the metrics
+        alerts.audited(entry)
+
+    audit = AuditLog(store, on_entry=on_entry, health=health)
     indexer = Indexer(store, config.recordings, state.root, cpu_share=config.search.index_cpu_share)
     connections = LiveConnections(store, audit)
     requests = HeldRequests(
@@ -118,29 +144,69 @@ async def _serve(
     await record_config(bastion)
     server = await start_listener(bastion, host, port, sock=sock, reuse_port=reuse_port)
     bound = server.sockets[0].getsockname()[1]
+    ops = await _start_ops(bastion)
+    metrics.set_version(installed_version())
     log.info(
-        "bastion node %s listening on %s:%s (state %s)", node.name, host, bound, bastion.state.root
+        "bastion %s node %s listening on %s:%s (state %s, host names %s)",
+        installed_version(),
+        node.name,
+        host,
+        bound,
+        bastion.state.root,
+        ", ".join(bastion.config.server.host_names),
+        extra={"event": "bastion.start"},
     )
     if ready is not None and not ready.done():
         ready.set_result(bound)
     background = [asyncio.ensure_future(task) for task in bastion.background()]
     background.append(asyncio.ensure_future(heartbeat_forever(bastion.store, node)))
     stop = asyncio.Event()
+    stopped_by: list[str] = []
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        stopped_by.append(sig.name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
     try:
         await stop.wait()
+        log.info(
+            "stopping on %s: closing %d agent connection(s)",
+            stopped_by[0] if stopped_by else "request",
+            len(bastion.connections),
+            extra={"event": "bastion.stopping"},
+        )
     finally:
         for task in background:
             task.cancel()
         server.close()
+        if ops is not None:
+            ops.close()
         await asyncio.gather(*background, return_exceptions=True)
         await bastion.recordings.stop()
         await server.wait_closed()
+        log.info("bastion stopped", extra={"event": "bastion.stop"})
+
+
+async def _start_ops(bastion: Bastion) -> asyncio.Server | None:
+    """The /metrics, /healthz, /readyz listener, if `[server] metrics` (or --metrics) is set."""
+    where = bastion.config.server.metrics
+    if where is None:
+        return None
+    ops = await OpsServer(probes_for(bastion)).start(*where)
+    bound = ops.sockets[0].getsockname()
+    log.info(
+        "metrics, /healthz and /readyz on http://%s:%s",
+        bound[0],
+        bound[1],
+        extra={"event": "metrics.start"},
+    )
+    return ops
 
 
 async def record_config(bastion: Bastion) -> None:

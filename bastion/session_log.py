@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bastion import metrics
 from bastion.alert_sink import AlertSink
 from bastion.audit import AUDIT_UNAVAILABLE, AuditUnavailable, StoreHealth
 from bastion.store import Store
@@ -73,11 +74,13 @@ class SessionLog:
             raise AuditUnavailable(AUDIT_UNAVAILABLE) from None
         self._health.succeeded()
         self._open[row.id] = row
+        metrics.session_started(row.id, row.kind)
 
     def closed(self, session_id: str, end: SessionClosed) -> None:
         row = self._open.pop(session_id, None)
         if row is None:
             return  # never opened (its row could not be written)
+        metrics.session_finished(session_id, None, None)  # bytes counted as they passed
         task = asyncio.ensure_future(self._finish(session_id, SessionEnd(**asdict(end))))
         self._tasks.add(task)
         task.add_done_callback(self._written)

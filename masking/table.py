@@ -142,7 +142,9 @@ def _detector(kind: str, row: dict[str, Any], where: str) -> Detector:
     regex, width = None, MAX_MATCH
     if kind != "builtin":
         pattern, flags = _pattern(kind, row)
-        regex = re.compile(pattern, flags)
+        # The engine searches a window of the stream with pos/endpos: `^` and `$` must
+        # mean the start and end of a line, not of the window (MULTILINE).
+        regex = re.compile(pattern, flags | re.MULTILINE)
         width = _width(pattern, flags)
     groups: tuple[str | int, ...] = tuple(row.get("secret_groups", ()))
     if not groups:

@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import asyncssh
 import typer
 
 from bastion.cli.common import (
@@ -19,9 +18,10 @@ from bastion.cli.common import (
     state_dir,
 )
 from bastion.durations import parse_duration
-from bastion.errors import UsageError
+from bastion.errors import NotFound, NotInitialised, UsageError
 from bastion.identity.authorities import CA_NAMES, Authorities
 from bastion.identity.issuing import sign_user_certificate
+from bastion.keyfiles import read_public_key
 
 cert_app = typer.Typer(no_args_is_help=True, help="Agent certificates signed by the user CA.")
 ca_app = typer.Typer(no_args_is_help=True, help="The bastion's certificate authorities.")
@@ -39,10 +39,9 @@ def issue(
 ) -> None:
     """Sign an agent's public key with the user CA."""
     seconds = parse_duration(ttl)
-    try:
-        key = asyncssh.read_public_key(pubkey)
-    except (OSError, asyncssh.KeyImportError, ValueError) as exc:
-        raise UsageError(f"cannot read public key {pubkey}: {exc}") from None
+    key = read_public_key(pubkey, "--pubkey")
+    if out is not None and not out.parent.is_dir():
+        raise UsageError(f"--out {out}: no directory {out.parent}")
     state = state_dir(state_dir_path)
     cert, record = sign_user_certificate(
         Authorities(state.keys),
@@ -59,9 +58,15 @@ def issue(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise UsageError(
+                f"--out {out}: {exc.strerror or exc} (certificate serial {record.serial} was"
+                " issued; revoke it or write it again)"
+            ) from None
         typer.echo(f"wrote {out}", err=True)
     typer.echo(
         f"issued serial {record.serial} to {identity} for {', '.join(principal)}, valid {ttl}",
@@ -103,6 +108,11 @@ def list_certificates(
 def revoke(
     serial: str | None = typer.Argument(None, help="Serial of one certificate."),
     identity: str | None = typer.Option(None, help="Revoke every certificate of this identity."),
+    unknown_ok: bool = typer.Option(
+        False,
+        "--unknown-ok",
+        help="With --identity: revoke it even if no certificate was ever issued to it.",
+    ),
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Revoke certificates; a running bastion closes their sessions within seconds."""
@@ -119,6 +129,11 @@ def revoke(
             )
         else:
             assert identity is not None
+            if not unknown_ok and not store.list_certificates(identity=identity):
+                raise NotFound(
+                    f"no certificate was ever issued to {identity!r} (a typo?);"
+                    " --unknown-ok revokes the name anyway"
+                )
             count = store.revoke_identity(identity, by=by)
             typer.echo(
                 f"revoked {count} certificate(s) of {identity}; no new certificate is issued"
@@ -140,18 +155,58 @@ def unrevoke(
 @ca_app.command("export")
 def export(
     which: str = typer.Argument(..., help="user, host or target."),
+    known_hosts: bool = typer.Option(
+        False,
+        "--known-hosts",
+        help="host only: the whole known_hosts line, `@cert-authority * KEY`.",
+    ),
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Print a CA's public key line.
 
-    host: paste after `@cert-authority *` in agents' known_hosts.
-    target: put in targets' TrustedUserCAKeys.
-    user: for tools that verify agent certificates.
+    host: paste after `@cert-authority *` in agents' known_hosts (or use
+    --known-hosts for the whole line). target: put in targets'
+    TrustedUserCAKeys. user: for tools that verify agent certificates.
     """
     if which not in CA_NAMES:
         raise UsageError(f"unknown CA {which!r}: choose user, host or target")
+    if known_hosts and which != "host":
+        raise UsageError("--known-hosts goes with `ca export host` only")
+    line = _public_line(state_dir_path, f"{which}_ca.pub")
+    typer.echo(f"@cert-authority * {line}" if known_hosts else line)
+
+
+def host_key(
+    known_hosts: str | None = typer.Option(
+        None,
+        "--known-hosts",
+        metavar="HOST[:PORT]",
+        help="Print a known_hosts line for this address instead of the bare key.",
+    ),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Print the bastion's own host public key, to pin where a client cannot use the host CA.
+
+    paramiko (and so Fabric) cannot read `@cert-authority` lines: give such
+    clients this key for the bastion. It is the same key for every name the
+    bastion answers to, and for the targets it presents in process.
+    """
+    line = _public_line(state_dir_path, "host_key.pub")
+    key = " ".join(line.split()[:2])
+    if known_hosts is None:
+        typer.echo(key)
+        return
+    from bastion.config import parse_bastion_address
+
+    host, port = parse_bastion_address(known_hosts)
+    typer.echo(f"{host if port == 22 else f'[{host}]:{port}'} {key}")
+
+
+def _public_line(state_dir_path: Path | None, name: str) -> str:
     state = state_dir(state_dir_path)
-    pub = state.keys / f"{which}_ca.pub"
+    if not state.is_initialised():
+        raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
+    pub = state.keys / name
     if not pub.is_file():
-        raise UsageError(f"{pub} is missing: run `bastion init` first")
-    typer.echo(pub.read_text().strip())
+        raise NotInitialised(f"{pub} is missing: run `bastion init` first")
+    return pub.read_text().strip()

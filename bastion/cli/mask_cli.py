@@ -13,7 +13,17 @@ import typer
 from bastion.cli.common import StateDirOption, print_json, state_dir
 from bastion.errors import UsageError
 from bastion.masking import _POLICY, BINARY_CHOICES, MaskingConfig, describe_counts, parse_masking
-from masking import ENGINE, GROUPS, BinaryOutput, EncodedSecret, Found, Masker, Stopped, describe
+from masking import (
+    ENGINE,
+    GROUPS,
+    BinaryOutput,
+    EncodedSecret,
+    Found,
+    Masker,
+    Stopped,
+    custom_detector,
+    describe,
+)
 
 READ_SIZE = 64 * 1024
 
@@ -87,6 +97,11 @@ def _config(
         table = _as_table(load_config(state.config_file).masking)
     if detectors:
         table["detectors"] = detectors
+    for regex in patterns:  # a bad -p is the caller's mistake (2), not the config's (5)
+        try:
+            custom_detector(regex, "custom")
+        except ValueError as exc:
+            raise UsageError(f"-p {regex!r}: {exc}") from None
     if patterns:
         table["patterns"] = list(table.get("patterns", [])) + patterns  # type: ignore[call-overload]
     if binary is not None:

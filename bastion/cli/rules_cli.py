@@ -122,14 +122,32 @@ def _configured(path: Path | None) -> Callable[[Request], Decision] | None:
     with open_state_store(state.root) as store:
         targets = {t.name: t for t in store.list_targets()}
 
+    warned: set[str] = set()
+    warned_identities: set[tuple[str, tuple[str, ...]]] = set()
+
     def decide(request: Request) -> Decision:
         name = request.target or "-"
+        if request.target and name not in targets and name not in warned:
+            warned.add(name)
+            typer.echo(
+                f"warning: no target {name!r} is registered in {state.root}; deciding as if it"
+                " were, with no labels (`bastion targets list` shows the registered ones)",
+                err=True,
+            )
         target = targets.get(name) or Target(name, "-", 22, host_key="-")
         grants = (
             grants_for(config.roles, {"sub": request.user or ""}, request.groups, None)
             if config.roles_enforced
             else None
         )
+        who = (request.user or "-", request.groups)
+        if grants is not None and not grants.any and who not in warned_identities:
+            warned_identities.add(who)
+            typer.echo(
+                f"warning: no [[role]] matches user {who[0]!r} with groups"
+                f" {list(who[1]) or 'none'}: the bastion would refuse the connection",
+                err=True,
+            )
         login = request.login or "-"
         identity = Identity(request.user or "-", (login,), request.groups, 0, 0.0, grants=grants)
         return decider.explain(identity, target, login, request.command)

@@ -10,6 +10,7 @@ import typer
 
 from bastion.cli.common import StateDirOption, open_state_store, print_json, print_table
 from bastion.errors import BastionError, UsageError
+from bastion.keyfiles import read_key_text
 from bastion.targets import (
     Target,
     normalise_public_key,
@@ -19,8 +20,6 @@ from bastion.targets import (
 )
 
 app = typer.Typer(no_args_is_help=True, help="Register the servers agents may reach.")
-
-MAX_KEY_FILE = 64 * 1024
 
 
 @app.command("add")
@@ -45,9 +44,12 @@ def add(
             raise UsageError(f"target {name!r} already exists; remove it first")
     pinned_key = pinned_ca = None
     if host_key is not None:
-        pinned_key = normalise_public_key(_read_key_file(host_key), f"--host-key {host_key}")
+        text = read_key_text(host_key, "--host-key")
+        pinned_key = normalise_public_key(text, f"--host-key {host_key}")
     elif host_ca is not None:
-        pinned_ca = normalise_public_key(_read_key_file(host_ca), f"--host-ca {host_ca}")
+        pinned_ca = normalise_public_key(
+            read_key_text(host_ca, "--host-ca"), f"--host-ca {host_ca}"
+        )
     else:
         pinned_key = asyncio.run(_scan(host, port))
         fingerprint = asyncssh.import_public_key(pinned_key).get_fingerprint()
@@ -56,15 +58,6 @@ def add(
     with open_state_store(state_dir_path) as store:
         store.add_target(target)
     typer.echo(f"added target {name} ({host}:{port}, {target.verification})")
-
-
-def _read_key_file(path: Path) -> str:
-    try:
-        if path.stat().st_size > MAX_KEY_FILE:
-            raise UsageError(f"{path} is too large to be a public key file")
-        return path.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 async def _scan(host: str, port: int) -> str:

@@ -24,11 +24,13 @@ import logging
 import pickle
 import struct
 import sys
+import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bastion import metrics
 from bastion.decide import Verdict
 from bastion.decisions.worker import MAX_FRAME, config_digest
 from bastion.identity.model import Identity
@@ -246,6 +248,14 @@ class DecisionPool:
     async def command(
         self, identity: Identity, target: Target, login: str, command: str, *, source: str
     ) -> Verdict:
+        started = time.perf_counter()
+        verdict = await self._command(identity, target, login, command, source)
+        metrics.decision(source, verdict.action, verdict.rule, time.perf_counter() - started)
+        return verdict
+
+    async def _command(
+        self, identity: Identity, target: Target, login: str, command: str, source: str
+    ) -> Verdict:
         key = None
         if len(command) <= CACHEABLE_COMMAND:
             key = _cache_key(identity, target, login, command, source)
@@ -269,12 +279,15 @@ class DecisionPool:
         certain: bool,
         reason: str | None,
     ) -> Verdict:
-        return await self._submit(
+        started = time.perf_counter()
+        verdict = await self._submit(
             identity.name,
             "line",
             (identity, target, login, line),
             {"certain": certain, "reason": reason},
         )
+        metrics.decision("line", verdict.action, verdict.rule, time.perf_counter() - started)
+        return verdict
 
     async def carried(
         self,

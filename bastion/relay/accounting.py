@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from bastion import metrics
 from bastion.alert_sink import AlertSink
 from bastion.audit import AuditHandle, AuditLog, AuditOutcome
 from bastion.relay.events import Exit, Input, Output
@@ -41,9 +42,11 @@ class Accounting(Listener):
 
     def on_input(self, event: Input) -> None:
         self.bytes_in += len(event.data)
+        metrics.bytes_relayed("in", len(event.data))
 
     def on_output(self, event: Output) -> None:
         self.bytes_out += len(event.data)
+        metrics.bytes_relayed("out", len(event.data))
 
     def command_started(self, handle: AuditHandle, *, exits: bool) -> None:
         """`handle`'s command runs from now; the one before it has ended.

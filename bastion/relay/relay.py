@@ -60,9 +60,17 @@ class OutputTransform(Protocol):
     """Rewrites target output before anyone sees it (masking). Raising closes the channel."""
 
     def feed(self, stream: Stream, data: bytes) -> bytes: ...
-    def flush(self) -> list[tuple[Stream, bytes]]: ...
+
     def release_at(self) -> float | None:
-        """When (time.monotonic()) held-back bytes must be released if nothing else comes."""
+        """When (time.monotonic()) `release` must be called next, or None."""
+        ...
+
+    def release(self) -> list[tuple[Stream, bytes]]:
+        """What is due now (held tails past their time, corrections)."""
+        ...
+
+    def flush(self) -> list[tuple[Stream, bytes]]:
+        """Everything held (the output ended)."""
         ...
 
 
@@ -231,24 +239,35 @@ class Relay:
                 self.agent.write(data)
 
     def _arm_release(self) -> None:
+        """A timer for the transform's next deadline (moved earlier if that changed)."""
         assert self.transform is not None
         when = self.transform.release_at()
-        if when is None or self._release_timer is not None:
+        if when is None:
             return
         loop = asyncio.get_running_loop()
-        delay = max(0.0, when - time.monotonic())
-        self._release_timer = loop.call_later(delay, self._release_due)
+        at = loop.time() + max(0.0, when - time.monotonic())
+        if self._release_timer is not None:
+            if self._release_timer.when() <= at + 0.0005:
+                return
+            self._release_timer.cancel()
+        self._release_timer = loop.call_at(at, self._release_due)
 
     def _release_due(self) -> None:
-        """The transform's hold-back expired: send what it held, unless it wants longer."""
+        """The transform's time came: send what is due, and wait for the next one."""
         self._release_timer = None
         if self.closed or self.transform is None:
             return
-        when = self.transform.release_at()
-        if when is not None and when > time.monotonic() + 0.001:
-            self._arm_release()
+        self._flush_output()
+        if self.closed:
             return
-        self.release_held()
+        try:
+            released = self.transform.release()
+        except Exception as exc:  # fail closed
+            self._transform_failed(exc)
+            return
+        for stream, data in released:
+            self._emit_output(data, stream, b"")
+        self._arm_release()
 
     def release_held(self) -> None:
         """Everything gathered or held back goes out now (idle, EOF, the channel's end)."""

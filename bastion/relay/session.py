@@ -17,20 +17,21 @@ import time
 from collections.abc import Mapping
 from typing import Protocol
 
+from bastion import logs, metrics
 from bastion.alerts import Alert
 from bastion.audit import AUDIT_UNAVAILABLE, AuditEntry, AuditHandle, AuditUnavailable
 from bastion.context import Bastion
 from bastion.decide import DEFAULT_REVIEW_TIMEOUT, Verdict
 from bastion.errors import UpstreamError
 from bastion.identity.model import Identity
-from bastion.masking import ChannelMasking, describe_counts, transfer_protocol
+from bastion.masking import describe_counts, transfer_audit, transfer_protocol
 from bastion.relay.accounting import Accounting
 from bastion.relay.admission import Admission, admit
 from bastion.relay.carried_session import Carriage
 from bastion.relay.events import Decided, Opened
 from bastion.relay.gate import LineDecision, ShellGate
 from bastion.relay.listeners import Listener, Listeners
-from bastion.relay.masking import MaskingTransform
+from bastion.relay.masking import MaskingTransform, describe_event
 from bastion.relay.recording import RecordingListener, RecordingMeta, open_recording
 from bastion.relay.relay import EXIT_UPSTREAM_FAILED, AgentEnd, Relay, TargetEnd
 from bastion.relay.request import ChannelRequest
@@ -38,6 +39,7 @@ from bastion.relay.sftp import SftpRelay
 from bastion.review import Held, hold_for_review
 from bastion.session_log import SessionOpened
 from bastion.targets import Target
+from masking import Event as MaskingEvent
 from recorder import EnteredLine
 
 log = logging.getLogger("bastion.session")
@@ -116,6 +118,12 @@ class ChannelSession:
         self._task = asyncio.ensure_future(self._run(request))
 
     async def _run(self, request: ChannelRequest) -> None:
+        logs.bind(
+            session_id=self.session_id,
+            identity=self.identity.name,
+            target=self.target.name,
+            login=self.login,
+        )
         try:
             await self._open(request)
         except AuditUnavailable:
@@ -155,6 +163,7 @@ class ChannelSession:
             self._note("env-refused", detail="not forwarded: " + " ".join(admission.env_refused))
         if admission.refusal is not None:
             refusal = admission.refusal
+            metrics.decision_counted(request.kind, "deny", refusal.rule)
             await self._record(
                 "shell" if request.kind == "shell" else request.kind,
                 decision="deny",
@@ -397,46 +406,58 @@ class ChannelSession:
     # --- masking ---------------------------------------------------------------------
 
     def _masking(self, request: ChannelRequest) -> MaskingTransform | None:
-        """Output masking for exec and shell channels; SFTP's binary protocol is left alone."""
+        """The channel's masking: exec and shell output masked; file transfers
+        (SFTP, and exec channels serving scp, rsync or git) scanned, never
+        modified, and an alert for any secret that goes through."""
         config = self.bastion.config.masking
-        if not config.enabled or request.kind == "subsystem":
+        if not config.enabled:
             return None
-        protocol = transfer_protocol(request.command) if request.kind == "exec" else None
+        protocol = "sftp" if request.kind == "subsystem" else transfer_protocol(request.command)
         if protocol is not None:
-            self._note(
-                "masking-off",
-                command=request.command,
-                detail=f"{protocol} file transfer: output not masked",
-            )
-            return None
+            self._note(**transfer_audit(protocol), command=request.what)
         grants = self.identity.grants
         roles = [role.name for role in grants.roles] if grants is not None else []
-        masking = ChannelMasking(config, config.detectors_for(roles), pty=request.pty)
+        masker = config.channel(
+            roles,
+            terminal=request.pty,
+            transfer=protocol is not None,
+            screen=request.size if request.pty else None,
+        )
         transform = MaskingTransform(
-            masking,
-            holdback=config.holdback_ms / 1000,
-            on_binary=self._binary_output,
+            masker,
             on_found=self._masked,
+            on_events=self._masking_events,
+            on_stopped=self._masking_stopped,
         )
         self.listeners.attach(transform)
         return transform
 
     def _masked(self, found: Mapping[str, int]) -> None:
-        command = self.request.command if self.request else None
+        command = self.request.what if self.request else None
         self._note("masked", command=command, detail=describe_counts(found))
 
-    def _binary_output(self, stream: str, offset: int) -> None:
-        """A stream turned binary: audited, and with `binary = "close"` the channel ends."""
-        command = self.request.command if self.request else None
-        if self.bastion.config.masking.binary == "close":
-            reason = f"binary output on {stream} refused by the masking policy; channel closed"
-            log.warning("session %s: %s", self.session_id, reason)
-            self._note("masking-off", command=command, detail=reason)
-            self._finish(EXIT_DENIED, f"bastion: {reason}")
-            return
-        detail = f"binary output on {stream} from byte {offset}: passed unmasked"
-        log.warning("session %s: %s", self.session_id, detail)
-        self._note("masking-off", command=command, detail=detail)
+    def _masking_events(self, events: list[MaskingEvent]) -> None:
+        """Secrets that went through, binary output, encoded secrets: audited and alerted."""
+        command = self.request.what if self.request else None
+        for event in events:
+            kind, detail = describe_event(event)
+            log.warning("session %s: %s", self.session_id, detail)
+            self._note(kind, command=command, detail=detail)
+            self.bastion.alerts.raise_alert(
+                Alert(
+                    kind,
+                    identity=self.identity.name,
+                    detail=detail,
+                    session_id=self.session_id,
+                    target=self.target.name,
+                    command=(command or "")[:500] or None,
+                )
+            )
+
+    def _masking_stopped(self) -> None:
+        """`binary = "close"` and a secret in binary output: nothing of it was sent."""
+        reason = "a secret in binary output, refused by the masking policy; channel closed"
+        self._finish(EXIT_DENIED, f"bastion: {reason}")
 
     def _masking_broke(self, exc: Exception) -> None:
         log.error("session %s: output masking failed: %r", self.session_id, exc)

@@ -21,6 +21,7 @@ import time
 
 import asyncssh
 
+from bastion import logs, metrics
 from bastion.audit import AuditEntry
 from bastion.context import Bastion
 from bastion.exchange import LOGIN_USER
@@ -135,6 +136,15 @@ class OuterServer(asyncssh.SSHServer):
             self.bastion.audit.note(
                 AuditEntry(kind="refused", identity=info.key_id, detail=str(exc))
             )
+            metrics.connection_refused("certificate")
+            return False
+        over = self._over_connection_limit(self.identity.name)
+        if over is not None:
+            assert self._conn is not None
+            self._conn.send_auth_banner(f"bastion: {over}\r\n")
+            self.bastion.audit.note(AuditEntry(kind="refused", identity=info.key_id, detail=over))
+            metrics.connection_refused("per-identity-limit")
+            self.identity = None
             return False
         self.bastion.connections.authenticated(self._conn, self.identity)
         log.info(
@@ -143,8 +153,18 @@ class OuterServer(asyncssh.SSHServer):
             info.key_id,
             info.serial,
             self.peer,
+            extra=logs.fields("agent.authenticated", info.key_id, peer=self.peer),
         )
         return True
+
+    def _over_connection_limit(self, name: str) -> str | None:
+        """Why one more connection of `name` is refused, if it is (`[server]
+        max_connections_per_identity`): one agent must not exhaust the bastion."""
+        cap = self.bastion.config.server.max_connections_per_identity
+        held = self.bastion.connections.count_for(name)
+        if held < cap:
+            return None
+        return f"too many connections for {name} ({held} open, at most {cap}); close some first"
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:

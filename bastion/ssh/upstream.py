@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import asyncssh
 
+from bastion import metrics
 from bastion.errors import UpstreamError
 from bastion.identity.authorities import Authorities
 from bastion.relay.relay import TargetEnd
@@ -47,6 +49,24 @@ async def connect_upstream(
     Every failure is an UpstreamError whose message is the one line the
     agent sees on stderr.
     """
+    started = time.monotonic()
+    try:
+        conn = await _connect(authorities, target, login, identity, session_id, timeout)
+    except UpstreamError as exc:
+        metrics.upstream_failed(exc.reason, time.monotonic() - started)
+        raise
+    metrics.upstream_connected(time.monotonic() - started)
+    return conn
+
+
+async def _connect(
+    authorities: Authorities,
+    target: Target,
+    login: str,
+    identity: str,
+    session_id: str,
+    timeout: float,
+) -> asyncssh.SSHClientConnection:
     creds = authorities.session_credentials(login=login, identity=identity, session_id=session_id)
     try:
         return await asyncio.wait_for(
@@ -69,18 +89,24 @@ async def connect_upstream(
         )
     except asyncssh.HostKeyNotVerifiable as exc:
         raise UpstreamError(
-            f"host key verification failed for target {target.name}: {exc.reason}"
+            f"host key verification failed for target {target.name}: {exc.reason}",
+            reason="host-key",
         ) from None
     except asyncssh.PermissionDenied:
         raise UpstreamError(
-            f"target {target.name} refused login {login!r} with the bastion's certificate"
+            f"target {target.name} refused login {login!r} with the bastion's certificate",
+            reason="login",
         ) from None
     except asyncssh.Error as exc:
-        raise UpstreamError(f"SSH error from target {target.name}: {exc.reason}") from None
-    except (TimeoutError, OSError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "timed out"
         raise UpstreamError(
-            f"cannot reach target {target.name} ({target.host}:{target.port}): {reason}"
+            f"SSH error from target {target.name}: {exc.reason}", reason="ssh"
+        ) from None
+    except (TimeoutError, OSError) as exc:
+        timed_out = not (isinstance(exc, OSError) and exc.strerror)
+        reason = "timed out" if timed_out else str(exc.strerror)
+        raise UpstreamError(
+            f"cannot reach target {target.name} ({target.host}:{target.port}): {reason}",
+            reason="timeout" if timed_out else "unreachable",
         ) from None
 
 

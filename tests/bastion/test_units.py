@@ -18,13 +18,13 @@ from bastion.targets import normalise_public_key, parse_labels, validate_target_
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), ("45", 45)]
+    ("text", "seconds"), [("90s", 90), ("10m", 600), ("2h", 7200), ("1d", 86400), (" 45s ", 45)]
 )
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "0m", "-5m", "10 minutes", "1y", "m"])
+@pytest.mark.parametrize("text", ["", "0m", "-5m", "10 minutes", "1y", "m", "45", "10"])
 def test_bad_durations(text: str) -> None:
     with pytest.raises(UsageError):
         parse_duration(text)

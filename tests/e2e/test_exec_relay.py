@@ -53,5 +53,3 @@ def test_direct_addressing_login_percent_target(agent: Agent) -> None:
     result = agent.run(f"{TEST_LOGIN}%{TARGET_NAME}@bastion", "whoami; exit 7")
     assert result.stdout == f"{TEST_LOGIN}\n".encode()
     assert result.returncode == 7
-
-

@@ -81,9 +81,7 @@ def session_of(bastion: BastionProcess, predicate, timeout: float = 20.0):
 
 def completed(bastion: BastionProcess, session_id: str, timeout: float = 30.0):
     return wait_until(
-        lambda: (
-            (row := recording_row(bastion.state, session_id, 1)) and row.completed and row
-        ),
+        lambda: (row := recording_row(bastion.state, session_id, 1)) and row.completed and row,
         timeout,
         interval=0.2,
     )

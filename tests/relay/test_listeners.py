@@ -9,12 +9,12 @@ from pathlib import Path
 from bastion.alert_sink import AlertSink
 from bastion.alerts import AlertDetector, AlertThresholds
 from bastion.audit import AuditEntry, AuditLog
-from bastion.masking import ChannelMasking, MaskingConfig
+from bastion.masking import MaskingConfig
 from bastion.recordings import open_recording_store
 from bastion.recordings.config import RecordingsConfig
 from bastion.relay.accounting import Accounting
 from bastion.relay.events import Decided, Exit, Input, Output, Resize, Stream
-from bastion.relay.masking import MaskingTransform
+from bastion.relay.masking import MaskingTransform, describe_event
 from bastion.relay.recording import RecordingListener, RecordingMeta, open_recording
 from bastion.session_log import SessionLog, SessionOpened
 from bastion.store import open_store
@@ -140,21 +140,52 @@ def test_accounting_writes_each_commands_bytes_and_the_sessions(tmp_path: Path) 
 
 def test_masking_as_a_transform_masks_holds_and_reports() -> None:
     found: list[dict] = []
-    binary: list[tuple[str, int]] = []
-    config = MaskingConfig(binary="pass")  # binary passed through is what the relay reports
+    events: list = []
+    stopped: list[bool] = []
     transform = MaskingTransform(
-        ChannelMasking(config, config.detectors_for([]), pty=False),
-        holdback=0.04,
-        on_binary=lambda stream, offset: binary.append((stream, offset)),
+        MaskingConfig(binary="pass").channel(),  # binary passed through is what is reported
         on_found=lambda counts: found.append(dict(counts)),
+        on_events=events.extend,
+        on_stopped=lambda: stopped.append(True),
     )
     sent = transform.feed(Stream.STDOUT, b"key AKIAIOSFODNN7EXAMPLE done\npartial jane@exa")
     # the address that may be starting is held; what precedes it on the line may go at once
     assert b"AKIAIOSFODNN7EXAMPLE" not in sent and b"jane@exa" not in sent
-    assert transform.release_at() is not None and transform.release_at() >= time.monotonic() - 1
+    assert transform.release_at() is not None
     rest = b"".join(data for _, data in transform.flush())
     assert b"jane@exa" in rest or b"MASKED" in rest
-    transform.feed(Stream.STDOUT, b"\x00\x01\x02\x03" * 64)
+    transform.feed(Stream.STDOUT, b"\x00\x01\x02\x03" * 64 + b"AKIAIOSFODNN7EXAMPLE\n")
+    transform.flush()
     transform.on_exit(Exit(0, None, None))
     assert found and sum(sum(c.values()) for c in found) >= 1
-    assert binary and binary[0][0] == "stdout"
+    kinds = {describe_event(e)[0] for e in events}
+    assert "binary-output" in kinds and "unmasked-secret" in kinds and not stopped
+
+
+def test_a_secret_in_binary_output_stops_the_channel_when_the_policy_says_close() -> None:
+    stopped: list[bool] = []
+    transform = MaskingTransform(
+        MaskingConfig(binary="close").channel(),
+        on_found=lambda counts: None,
+        on_events=lambda events: None,
+        on_stopped=lambda: stopped.append(True),
+    )
+    sent = transform.feed(Stream.STDOUT, b"\x00\x01\x02\x03" * 64 + b"AKIAIOSFODNN7EXAMPLE\n")
+    transform.flush()
+    assert stopped == [True] and b"AKIAIOSFODNN7EXAMPLE" not in sent
+
+
+def test_a_file_transfer_is_scanned_never_modified_and_what_goes_through_is_reported() -> None:
+    events: list = []
+    transform = MaskingTransform(
+        MaskingConfig().channel(transfer=True),
+        on_found=lambda counts: None,
+        on_events=events.extend,
+        on_stopped=lambda: None,
+    )
+    data = b"AWS_KEY=AKIAIOSFODNN7EXAMPLE\n" * 3
+    sent = transform.feed(Stream.STDOUT, data) + b"".join(d for _, d in transform.flush())
+    transform.on_exit(Exit(0, None, None))
+    assert sent == data
+    assert {describe_event(e)[0] for e in events} == {"unmasked-secret"}
+    assert sum(e.count for e in events) == 3

@@ -198,6 +198,9 @@ class BrokenTransform:
     def flush(self) -> list[tuple[Stream, bytes]]:
         return []
 
+    def release(self) -> list[tuple[Stream, bytes]]:
+        return []
+
     def release_at(self) -> float | None:
         return None
 
@@ -241,6 +244,10 @@ class HoldTail:
     def flush(self) -> list[tuple[Stream, bytes]]:
         held, self.held = self.held, b""
         return [(Stream.STDOUT, held)] if held else []
+
+    def release(self) -> list[tuple[Stream, bytes]]:
+        due = self.release_at()
+        return self.flush() if due is not None and due <= time.monotonic() else []
 
     def release_at(self) -> float | None:
         return self.last + self.hold if self.held else None

@@ -108,7 +108,11 @@ def state_store(state: StateDir) -> Iterator[BlockingStore]:
 
 
 def start_bastion(
-    state: StateDir, port: int | None = None, *, node: str | None = None
+    state: StateDir,
+    port: int | None = None,
+    *,
+    node: str | None = None,
+    args: tuple[str, ...] = (),
 ) -> BastionProcess:
     """A `bastion serve` on 127.0.0.1:PORT; its node is named after the port unless given
     (bastions started on one state dir at once are different nodes)."""
@@ -129,6 +133,7 @@ def start_bastion(
             "debug",
             "--node",
             node or f"test-{port}",
+            *args,
         ],
         stdout=log,
         stderr=log,
@@ -151,6 +156,7 @@ def bastion_with_target(
     files: dict[str, str] | None = None,
     edit: Callable[[str], str] | None = None,
     targets: tuple[str, ...] = (TARGET_NAME,),
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[BastionProcess]:
     """A bastion of its own (extra bastion.toml text, files beside it) and a real sshd
     registered under each of `targets`; both stop when the block ends."""
@@ -167,7 +173,7 @@ def bastion_with_target(
         with state_store(state) as store:
             for name in targets:
                 store.add_target(Target(name, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
-        bastion = start_bastion(state)
+        bastion = start_bastion(state, args=serve_args)
         try:
             yield bastion
         finally:
@@ -201,7 +207,7 @@ def make_agent(
     identity: str = "test-agent",
     principals: tuple[str, ...] = (TEST_LOGIN,),
     groups: tuple[str, ...] = (),
-    ttl: int = 600,
+    ttl: int = 3 * 3600,  # the session-scoped agent must outlive the whole suite (18 min here)
     cert: bytes | None = None,
 ) -> Agent:
     directory.mkdir(parents=True, exist_ok=True)

@@ -99,14 +99,23 @@ class AuditOps(SqlCore):
         return [AlertRecord(**row) for row in reversed(rows)]
 
     async def count_command(
-        self, identity: str, now: float, *, outcome: str, window: float
+        self,
+        identity: str,
+        now: float,
+        *,
+        outcome: str,
+        window: float,
+        window_key: str | None = None,
     ) -> CommandCounts:
         """Count one decided command of `identity`, whichever node saw it.
 
         `outcome` "deny" extends the identity's denial streak, "allow" ends
         it, anything else leaves it; the burst window counts every command
-        within the last `window` seconds.
+        within the last `window` seconds under `window_key` (default: the
+        identity; the alert detector keys it by identity and kind, since an
+        SFTP batch and typed shell lines have different thresholds).
         """
+        key = window_key or identity
         async with self.transaction() as tx:
             step = {"deny": "alert_streaks.denied + 1", "allow": "0"}.get(
                 outcome, "alert_streaks.denied"
@@ -117,14 +126,12 @@ class AuditOps(SqlCore):
                 f" ON CONFLICT (identity) DO UPDATE SET denied = {step} RETURNING denied",
                 (identity, first),
             )
+            await tx.execute("INSERT INTO alert_window (identity, time) VALUES (?, ?)", (key, now))
             await tx.execute(
-                "INSERT INTO alert_window (identity, time) VALUES (?, ?)", (identity, now)
-            )
-            await tx.execute(
-                "DELETE FROM alert_window WHERE identity = ? AND time < ?", (identity, now - window)
+                "DELETE FROM alert_window WHERE identity = ? AND time < ?", (key, now - window)
             )
             count = await tx.one(
-                "SELECT COUNT(*) AS n FROM alert_window WHERE identity = ?", (identity,)
+                "SELECT COUNT(*) AS n FROM alert_window WHERE identity = ?", (key,)
             )
         return CommandCounts(int(row["denied"]) if row else 0, int(count["n"]) if count else 0)
 
