@@ -8,7 +8,7 @@ and use the one or two collaborators they need.
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bastion.alert_sink import AlertSink
@@ -22,6 +22,7 @@ from bastion.held_requests import HeldRequests
 from bastion.identity.authorities import Authorities
 from bastion.identity.resolver import IdentityResolver
 from bastion.recordings import RecordingStore
+from bastion.relay.carried import CarriedFiles
 from bastion.search import Indexer
 from bastion.session_log import SessionLog
 from bastion.statedir import StateDir
@@ -59,6 +60,7 @@ class Bastion:
     events: StoreEvents
     exchange: TokenExchange | None = None
     indexer: Indexer | None = None  # screen text for `bastion search`
+    carried: CarriedFiles = field(default_factory=CarriedFiles)  # files carried, per process
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
         """The long-running tasks of the collaborators, for the server to run."""

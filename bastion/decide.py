@@ -173,6 +173,42 @@ class Decider:
         """Input the bastion cannot judge: the unknown action, naming why."""
         return Verdict(self.unknown_action, "not-understood", why, DEFAULT_REVIEW_TIMEOUT)
 
+    def carried(
+        self,
+        identity: Identity,
+        target: Target,
+        login: str,
+        command: str,
+        record: object,
+        env: dict[str, str],
+        pipelined: str | None = None,
+        payload: str | None = None,
+    ) -> Verdict:
+        """Runs of files the bastion carried (bastion/relay/carried_runs.py), decided with
+        this Decider's rules; `record` is the scope's copy of the CarriedFiles."""
+        judge_exec = _carried_runs.judge_exec
+
+        def decide(text: str) -> Verdict:
+            return self.command(identity, target, login, text, source="exec")
+
+        try:
+            return judge_exec(
+                decide,
+                record,  # type: ignore[arg-type]
+                identity=identity.name,
+                target=target.name,
+                login=login,
+                command=command,
+                env=env,
+                pipelined=pipelined,
+                payload=payload,
+            )
+        except Exception:  # fail closed: an internal error denies, never allows
+            log.exception("judging carried files failed for %s on %s", identity.name, target.name)
+            return Verdict(
+                "deny", "internal-error", "the bastion could not judge the files this runs"
+            )
+
     def line(
         self,
         identity: Identity,
@@ -206,3 +242,8 @@ def _load(name: str, base: Path, where: str) -> Policy:
         return default_policy() if name == "default" else load_policy(base / name)
     except PolicyError as exc:
         raise ConfigError(f"{where}: policy {name!r}: {exc}") from None
+
+
+# Judging carried files (Decider.carried) uses this module's Verdict; imported here, after
+# it, so a decision worker loads it with the rules and not inside a decision's time budget.
+from bastion.relay import carried_runs as _carried_runs  # noqa: E402,F401

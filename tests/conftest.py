@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from ansible_payloads import make_payloads
 from harness import (
     TARGET_NAME,
     TEST_LOGIN,
@@ -97,3 +98,9 @@ def bastion(state: StateDir, target_sshd: LocalSshd):
 def agent(bastion: BastionProcess, tmp_path_factory: pytest.TempPathFactory) -> Agent:
     # The whole suite shares this agent: its certificate must outlive the run (CI machines vary).
     return make_agent(tmp_path_factory.mktemp("agent"), bastion.state, bastion.port, ttl=12 * 3600)
+
+
+@pytest.fixture(scope="session")
+def ansible_payloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Real AnsiballZ payloads of the installed ansible-core, by module name."""
+    return make_payloads(tmp_path_factory.mktemp("ansiballz"))

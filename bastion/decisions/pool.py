@@ -289,6 +289,25 @@ class DecisionPool:
         metrics.decision("line", verdict.action, verdict.rule, time.perf_counter() - started)
         return verdict
 
+    async def carried(
+        self,
+        identity: Identity,
+        target: Target,
+        login: str,
+        command: str,
+        record: Any,
+        env: dict[str, str],
+        pipelined: str | None = None,
+        payload: str | None = None,
+    ) -> Verdict:
+        """Decider.carried in a worker: a CarriedVerdict, or a denying Verdict on failure."""
+        return await self._submit(
+            identity.name,
+            "carried",
+            (identity, target, login, command, record, env, pipelined, payload),
+            {},
+        )
+
     # --- scheduling ----------------------------------------------------------------------
 
     async def _submit(

@@ -96,6 +96,8 @@ class Relay:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._pending_eof = False
+        self._pending_limit = MAX_PENDING_INPUT
+        self._pending_changed: asyncio.Event | None = None  # someone waits in pending_input
         self._out: list[bytes] = []
         self._out_stream = Stream.STDOUT
         self._flush_scheduled = False
@@ -136,8 +138,10 @@ class Relay:
         if self.input_handler is None:
             self._pending.append(data)
             self._pending_size += len(data)
-            if self._pending_size > MAX_PENDING_INPUT:
+            if self._pending_size > self._pending_limit:
                 self.flow.stop_agent("pending")
+            if self._pending_changed is not None:
+                self._pending_changed.set()
             return
         if self.input_events:
             self.listeners.emit(Input(data))
@@ -147,6 +151,36 @@ class Relay:
         """Keys the shell's gate read (secret ones as stars): what listeners record as input."""
         if data and not self.closed:
             self.listeners.emit(Input(data))
+
+    def pending_bytes(self) -> bytes:
+        """Agent input buffered so far, before the target opened."""
+        return b"".join(self._pending)
+
+    async def pending_input(self, limit: int, timeout: float) -> tuple[bytes, bool]:
+        """Agent input buffered before the target opened: (bytes, True) once the agent ended
+        its input, (bytes so far, False) past `limit` bytes, `timeout` seconds or the close.
+
+        A decision that needs the whole of an exec's stdin (Python code piped to `python3`)
+        waits here; nothing reaches the target until attach_target.
+        """
+        self._pending_limit = max(self._pending_limit, limit)
+        self.flow.go_agent("pending")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._pending_changed = asyncio.Event()
+        try:
+            while not (self._pending_eof or self.closed or self._pending_size > limit):
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._pending_changed.clear()
+                try:
+                    await asyncio.wait_for(self._pending_changed.wait(), remaining)
+                except TimeoutError:
+                    break
+        finally:
+            self._pending_changed = None
+        return self.pending_bytes(), self._pending_eof and self._pending_size <= limit
 
     def to_target(self, data: bytes) -> None:
         if self.target is not None and not self.closed:
@@ -160,6 +194,8 @@ class Relay:
             self.target.write_eof()
         else:
             self._pending_eof = True
+            if self._pending_changed is not None:
+                self._pending_changed.set()
 
     def resize(self, width: int, height: int, pixwidth: int = 0, pixheight: int = 0) -> None:
         self.listeners.emit(Resize(width, height))
@@ -399,6 +435,8 @@ class Relay:
         if self._ended:
             return
         self._ended = True
+        if self._pending_changed is not None:
+            self._pending_changed.set()
         if self._release_timer is not None:
             self._release_timer.cancel()
             self._release_timer = None

@@ -28,6 +28,7 @@ from bastion.identity.model import Identity
 from bastion.masking import describe_counts, transfer_audit, transfer_protocol
 from bastion.relay.accounting import Accounting
 from bastion.relay.admission import Admission, admit
+from bastion.relay.carried_session import Carriage
 from bastion.relay.events import Decided, Opened
 from bastion.relay.gate import LineDecision, ShellGate, ShellOutput, TypedLine
 from bastion.relay.listeners import Listener, Listeners
@@ -104,6 +105,15 @@ class ChannelSession:
         self._task: asyncio.Task[None] | None = None
         self._end_timer: asyncio.TimerHandle | None = None
         self._recording_refused: str | None = None  # set when "close" and it cannot start
+        self.carriage = Carriage(
+            bastion.carried,
+            lambda line, record, env, pipelined, payload: bastion.decisions.carried(
+                identity, target, login, line, record, env, pipelined, payload
+            ),
+            identity=identity.name,
+            target=target.name,
+            login=login,
+        )
 
     # --- the life of the channel -----------------------------------------------------
 
@@ -236,7 +246,9 @@ class ChannelSession:
             self._upstream.close()
             return
         if request.kind == "subsystem":
-            sftp = SftpRelay(self.relay, self._decide_sftp)
+            watcher = self.carriage.sftp_watcher()
+            self.listeners.attach(watcher)
+            sftp = SftpRelay(self.relay, self._decide_sftp, watcher)
             self.relay.attach_target(target, sftp.input)
         else:
             self.relay.attach_target(target)
@@ -283,24 +295,34 @@ class ChannelSession:
         source = "exec" if request.kind == "exec" else "subsystem"
         command = request.what or ""
         verdict = await self._verdict(command, source)
+        carried = None
+        if source == "exec":  # files the bastion carried, run by this command
+            verdict, carried = await self.carriage.decide_exec(
+                command, verdict, dict(admission.env), self.relay
+            )
         env = " ".join(f"{name}={value}" for name, value in admission.env)
+        detail = "; ".join(filter(None, [f"env: {env}" if env else None, carried]))
         handle = await self._record(
             source,
             command=command,
             decision=verdict.action,
             rule=verdict.rule,
             started=time.time(),
-            detail=f"env: {env}"[:1000] if env else None,
+            detail=detail[:1000] or None,
         )
         assert self.accounting is not None
         self.accounting.command_started(handle, exits=True)
         self.listeners.emit(Decided(source, command, verdict.action, verdict.rule))
         if verdict.allowed:
+            if source == "exec":
+                self.carriage.exec_allowed(command, self.relay)
             return True
         if verdict.action == "review":
             approved, message = await self._review(verdict, command, self.relay.say)
             if approved:
                 self.relay.say(message)
+                if source == "exec":
+                    self.carriage.exec_allowed(command, self.relay)
                 return True
         else:
             message = refusal_message(verdict)
@@ -318,6 +340,7 @@ class ChannelSession:
         reader = typed.reader
         if reader is None:
             verdict, severity, detail = await self._shell_line_verdict(typed.text)
+            verdict = await self.carriage.line(typed.text, verdict)  # runs of carried files
         else:
             verdict, severity = await self._input_verdict(typed)
             detail = f"typed into {reader.name} (started by: {reader.line})"[:1000]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bastion.decide import Verdict
 from bastion.relay.relay import EXIT_UPSTREAM_FAILED, Relay
@@ -31,10 +32,19 @@ MAX_BUFFERED = 1 << 20  # agent bytes held behind a pending decision before read
 SftpDecider = Callable[[tuple[str, ...]], Awaitable[tuple[Verdict | None, str, str]]]
 
 
+class ForwardWatcher(Protocol):
+    """Sees each request as it goes to the target (bastion/relay/sftp_carry.py: SftpWatcher)."""
+
+    def forwarded(self, request: SftpRequest) -> None: ...
+
+
 class SftpRelay:
-    def __init__(self, relay: Relay, decide: SftpDecider) -> None:
+    def __init__(
+        self, relay: Relay, decide: SftpDecider, watcher: ForwardWatcher | None = None
+    ) -> None:
         self._relay = relay
         self._decide = decide
+        self._watcher = watcher
         self._guard = SftpGuard()
         self._deciding: asyncio.Task[None] | None = None
 
@@ -47,16 +57,16 @@ class SftpRelay:
         self._drain()
 
     def _drain(self) -> None:
-        allowed: list[bytes] = []
+        allowed: list[SftpRequest] = []
         try:
             for request in self._guard.requests():
                 if request.request_id is None:  # INIT: no file operation
-                    allowed.append(request.raw)
+                    allowed.append(request)
                 elif request.refusal is not None:
                     self._flush(allowed)
                     self._refuse(request, f"bastion: {request.refusal}")
                 elif not request.commands:
-                    allowed.append(request.raw)
+                    allowed.append(request)
                 else:
                     self._flush(allowed)
                     self._deciding = asyncio.ensure_future(self._decide_then_go_on(request))
@@ -69,9 +79,12 @@ class SftpRelay:
         self._flush(allowed)
         self._relay.flow.go_agent("sftp")
 
-    def _flush(self, allowed: list[bytes]) -> None:
+    def _flush(self, allowed: list[SftpRequest]) -> None:
         if allowed:
-            self._relay.to_target(b"".join(allowed))
+            if self._watcher is not None:
+                for request in allowed:
+                    self._watcher.forwarded(request)
+            self._relay.to_target(b"".join(request.raw for request in allowed))
             allowed.clear()
 
     def _refuse(self, request: SftpRequest, message: str) -> None:
@@ -93,5 +106,5 @@ class SftpRelay:
         if refused:
             self._refuse(request, message)
         else:
-            self._relay.to_target(request.raw)
+            self._flush([request])
         self._drain()
