@@ -1,0 +1,721 @@
+"""One simple command: its words expanded, its program found, its arguments read
+against the catalog, and the facts rules match on (a `Command`).
+
+The program a word names is, in bash's order: an alias (both readings are
+judged: the alias and the word as a program), a function of this session
+(its body, run with these arguments), a shell builtin (rules/builtins.py),
+or a program: by name from the catalog, or by path (a system directory's
+program is the catalog's; a script file elsewhere is judged by its content
+when the session wrote or carried it, else it is a local program).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from rules import paths as P
+from rules.catalog import CATALOG, Node as Program
+from rules.catalog.model import PATH_KINDS
+from rules.context import CarriedFile, ShellState
+from rules.grammar import Given, Parsed, parse
+from rules.model import Command, Reason
+from rules.pure import output, output_class
+from rules.shell import AGENT, NOTHING, BudgetExceeded, Feed, Outcome, Walker
+from rules.values import ANY, SAFE, UNKNOWN, Word, is_known, path_form, text_of
+from rules.words import Expander, node_text
+
+SYSTEM_BIN = frozenset(
+    "/bin /usr/bin /sbin /usr/sbin /usr/local/bin /usr/local/sbin /usr/libexec /snap/bin".split()
+)
+TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/", "/run/shm/")
+_NETWORK_REDIRECT = re.compile(r"^/dev/(tcp|udp)/([^/]+)/")
+
+
+def expander(walker: Walker, state: ShellState, via: tuple[str, ...], depth: int,
+             reasons: list[Reason] | None = None) -> Expander:
+    sink = reasons if reasons is not None else []
+
+    def run(node: Node, label: str) -> tuple[str | None, int]:
+        outcome, commands = walker.substitution(node, state, via, depth)
+        if node.type == "process_substitution":
+            for command in commands:
+                walker.proc_caps.update(command.caps)
+        elif outcome.text is None and any(c.reads for c in commands):
+            made.local_data = True
+        return outcome.text, outcome.unknown
+
+    def reason(word: str, why: str) -> None:
+        sink.append(Reason(word, why))
+
+    made = Expander(state, run, reason)
+    made.reparse = reparse_word
+    return made
+
+
+def reparse_word(text: str) -> Node | None:
+    """A word's text, parsed as the argument of a command (for operands tree-sitter-bash
+    leaves unparsed); the tree is kept alive by the node."""
+    from rules.shell import _PARSER
+
+    if len(text) > 4096:
+        return None
+    tree = _PARSER.parse((": " + text).encode("utf-8", errors="replace"))
+    if tree.root_node.has_error:
+        return None
+    command = tree.root_node.children[0] if tree.root_node.children else None
+    if command is None or command.type != "command":
+        return None
+    arguments = [c for c in command.children if c.type != "command_name" and c.is_named]
+    return arguments[0] if len(arguments) == 1 else None
+
+
+@dataclass(slots=True)
+class Redirects:
+    reads: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    feed: Feed | None = None
+    stdout_null: bool = False
+    stdout_files: list[tuple[str, bool]] = field(default_factory=list)  # (path, appended)
+    reasons: list[Reason] = field(default_factory=list)
+
+
+# --- entry points from the walker ---------------------------------------------------
+
+
+def simple_command(
+    walker: Walker,
+    node: Node,
+    state: ShellState,
+    feed: Feed,
+    via: tuple[str, ...],
+    depth: int,
+    redirects: tuple[Node, ...],
+) -> Outcome:
+    reasons: list[Reason] = []
+    expand = expander(walker, state, via, depth, reasons)
+    assignments: list[tuple[Node, Node]] = []
+    word_nodes: list[Node] = []
+    redirect_nodes = list(redirects)
+    keyword: str | None = None
+    kind = node.type
+    if kind == "variable_assignment":
+        assignments.append((node, node))
+    elif kind in ("declaration_command", "unset_command"):
+        keyword = node_text(node.children[0]) if node.children else None
+        word_nodes = [c for c in node.children[1:] if c.is_named]
+    elif kind.endswith("redirect"):
+        redirect_nodes.append(node)
+    elif kind == "command":
+        for child in node.children:
+            ckind = child.type
+            if ckind == "variable_assignment":
+                assignments.append((child, child))
+            elif ckind.endswith("redirect"):
+                redirect_nodes.append(child)
+            elif ckind == "command_name" or child.is_named:
+                word_nodes.append(child)
+    elif kind == "variable_assignments":
+        assignments.extend((c, c) for c in node.children if c.type == "variable_assignment")
+    else:
+        word_nodes = [node]
+    words: list[str | Word] = []
+    computed = False
+    if keyword is not None:
+        words.append(keyword)
+        for child in word_nodes:
+            if child.type == "variable_assignment":
+                words.append(_assignment_word(expand, child))
+            else:
+                words.extend(expand.words(child))
+    else:
+        for child in word_nodes:
+            target = child.children[0] if child.type == "command_name" and child.children else child
+            if child.type == "command_name" and _has_substitution(target):
+                computed = True
+            words.extend(expand.words(target))
+    redirect = read_redirects(walker, redirect_nodes, state, via, depth, reasons)
+    if redirect.feed is not None:
+        feed = redirect.feed
+    env: list[tuple[str, str | Word]] = []
+    for assignment, _ in assignments:
+        parsed = _assignment(expand, assignment)
+        if parsed is not None:
+            env.append(parsed)
+    if not words:
+        for name, value in env:
+            from rules.builtins import assign
+
+            assign(walker, state, name, value, via, depth, reasons)
+        if redirect.reads or redirect.writes or redirect.hosts or reasons:
+            return emit(walker, ":", (":",), None, reasons, redirect, via, feed, state)
+        return NOTHING
+    return invoke(walker, words, env, redirect, state, feed, via, depth, reasons,
+                  name_computed=computed, local_data=expand.local_data)
+
+
+def _has_substitution(node: Node) -> bool:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type in ("command_substitution", "process_substitution"):
+            return True
+        stack.extend(current.children)
+    return False
+
+
+def _assignment(expand: Expander, node: Node) -> tuple[str, str | Word] | None:
+    name = node.child_by_field_name("name")
+    value = node.child_by_field_name("value")
+    if name is None:
+        return None
+    text = node_text(name)
+    append = any(c.type == "+=" for c in node.children)
+    if value is not None and value.type == "array":
+        items: list[str] = []
+        for child in value.children:
+            if child.is_named:
+                for word in expand.words(child):
+                    if not isinstance(word, str):
+                        return text + ("+" if append else "") + "=()", Word(UNKNOWN, None, ANY)
+                    items.append(word)
+        return text + ("+" if append else "") + "=()", "\x00".join(items)
+    word = expand.value(value, assignment=True)
+    return text + ("+" if append else ""), word
+
+
+def _assignment_word(expand: Expander, node: Node) -> str | Word:
+    """`declare x=VALUE`: the argument as one word NAME=VALUE."""
+    parsed = _assignment(expand, node)
+    if parsed is None:
+        return node_text(node)
+    name, value = parsed
+    if name.endswith("=()"):
+        return Word(name[:-3] + "=" + UNKNOWN, None, ANY) if not isinstance(value, str) else (
+            name[:-3] + "=(" + value + ")"
+        )
+    if isinstance(value, str):
+        return f"{name}={value}"
+    return Word(f"{name}={value.text}", None, value.unknown, False)
+
+
+def redirect_only(
+    walker: Walker, redirects: tuple[Node, ...], state: ShellState, via: tuple[str, ...],
+    depth: int,
+) -> Feed | None:
+    reasons: list[Reason] = []
+    info = read_redirects(walker, list(redirects), state, via, depth, reasons)
+    if info.reads or info.writes or info.hosts or reasons:
+        emit(walker, ":", (":",), None, reasons, info, via, AGENT, state)
+    return info.feed
+
+
+def file_read_substitution(
+    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...], depth: int
+) -> Outcome:
+    """$(< FILE) prints FILE."""
+    reasons: list[Reason] = []
+    info = read_redirects(walker, [node], state, via, depth, reasons)
+    emit(walker, ":", (":",), None, reasons, info, via, AGENT, state)
+    if info.reads and info.reads[0] in state.files:
+        content = state.files[info.reads[0]].content
+        if content is not None:
+            return Outcome(content, 0)
+    return Outcome(None, ANY)
+
+
+def read_redirects(
+    walker: Walker,
+    nodes: list[Node],
+    state: ShellState,
+    via: tuple[str, ...],
+    depth: int,
+    reasons: list[Reason],
+) -> Redirects:
+    info = Redirects()
+    if not nodes:
+        return info
+    expand = expander(walker, state, via, depth, reasons)
+    for node in nodes:
+        kind = node.type
+        if kind == "file_redirect":
+            operator = next((c.type for c in node.children if not c.is_named), ">")
+            destination = node.child_by_field_name("destination")
+            descriptor = node.child_by_field_name("descriptor")
+            if destination is None:
+                continue
+            if destination.type == "number" or operator in (">&", "<&", ">&-", "<&-") and (
+                node_text(destination).rstrip("-").isdigit() or node_text(destination) == "-"
+            ):
+                continue
+            words = expand.words(destination)
+            if len(words) != 1:
+                reasons.append(Reason(node_text(destination), "a redirect to several or no files"))
+                continue
+            word = words[0]
+            target = _redirect_path(word, state, reasons, node_text(destination))
+            if target is None:
+                continue
+            spelled, text = target
+            network = _NETWORK_REDIRECT.match(text)
+            if network:
+                info.hosts.append(network.group(2))
+            if text == "/dev/null":
+                if operator in (">", ">>", "&>", "&>>", ">|") and (
+                    descriptor is None or node_text(descriptor) == "1"
+                ):
+                    info.stdout_null = True
+                continue
+            if text in ("/dev/stdout", "/dev/stderr", "/dev/tty"):
+                continue
+            if operator in ("<", "<>"):
+                info.reads.extend(spelled)
+                if descriptor is None or node_text(descriptor) == "0":
+                    content = state.files.get(spelled[0])
+                    info.feed = Feed("file", content.content if content else None,
+                                     frozenset({"net"}) if network else frozenset(),
+                                     spelled[0])
+            if operator != "<":
+                info.writes.extend(spelled)
+                if operator in (">", ">>", ">|", "&>", "&>>") and (
+                    descriptor is None or node_text(descriptor) == "1"
+                ):
+                    info.stdout_files.append((spelled[0], operator.endswith(">>")))
+        elif kind == "heredoc_redirect":
+            text, known = _heredoc(walker, node, state, via, depth, reasons)
+            info.feed = Feed("text", text if known else None)
+            _heredoc_tail(walker, node, state, via, depth)
+        elif kind == "herestring_redirect":
+            word = next((c for c in node.children if c.is_named), None)
+            if word is None:
+                continue
+            value = expand.value(word, assignment=False)
+            info.feed = Feed("text", (value + "\n") if isinstance(value, str) else None)
+    return info
+
+
+def _redirect_path(
+    word: str | Word, state: ShellState, reasons: list[Reason], shown: str
+) -> tuple[tuple[str, ...], str] | None:
+    form = path_form(word)
+    if form is None:
+        reasons.append(Reason(shown, "a redirect to a file whose name is not known"))
+        return None
+    text, _ = form
+    spelled = P.resolve(text, state.cwd, state.home)
+    if spelled is None:
+        reasons.append(Reason(shown, "a redirect to a path that cannot be known here"))
+        return None
+    return spelled, text
+
+
+def _heredoc(
+    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...], depth: int,
+    reasons: list[Reason],
+) -> tuple[str, bool]:
+    """The here-document's text, expanded unless its delimiter is quoted."""
+    start = next((c for c in node.children if c.type == "heredoc_start"), None)
+    body = next((c for c in node.children if c.type == "heredoc_body"), None)
+    raw = _heredoc_raw(node)
+    if start is None:
+        return "", True
+    delimiter = node_text(start)
+    if any(q in delimiter for q in "'\"\\") or body is None:
+        return raw, True
+    if "$" not in raw and "`" not in raw:
+        return raw.replace("\\\n", ""), True
+    expand = expander(walker, state, via, depth, reasons)
+    parts: list[str] = []
+    known = True
+    for child in body.children:
+        if child.type in ("heredoc_content",):
+            parts.append(node_text(child))
+        elif child.type == "heredoc_end":
+            continue
+        else:
+            value = expand.value(child, assignment=False)
+            if isinstance(value, str):
+                parts.append(value)
+            else:
+                known = False
+    if not body.children:
+        parts.append(node_text(body))
+    text = "".join(parts) if parts else raw
+    return text, known
+
+
+def _heredoc_raw(redirect: Node) -> str:
+    """The lines between the line holding `<<WORD` and the end marker, read from the source
+    (tree-sitter-bash's body is empty when the first line starts with a backslash)."""
+    start = next((c for c in redirect.children if c.type == "heredoc_start"), None)
+    end = next((c for c in redirect.children if c.type == "heredoc_end"), None)
+    raw = redirect.text or b""
+    if start is None:
+        return ""
+    newline = raw.find(b"\n", start.end_byte - redirect.start_byte)
+    if newline < 0:
+        return ""
+    stop = end.start_byte - redirect.start_byte if end is not None else len(raw)
+    return raw[newline + 1 : stop].decode(errors="replace")
+
+
+def _heredoc_tail(
+    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...], depth: int
+) -> None:
+    """tree-sitter-bash nests what follows `<<EOF` on its line (`| sh`, `&& rm x`) inside
+    the heredoc node: walk it (a pipe out of the heredoc reads its text)."""
+    for child in node.children:
+        if child.type in ("<<", "<<-", "heredoc_start", "heredoc_body", "heredoc_end"):
+            continue
+        if child.is_named:
+            walker.statement(child, state, Feed("pipe"), via, depth)
+
+
+# --- the command itself -------------------------------------------------------------
+
+
+def invoke(
+    walker: Walker,
+    words: list[str | Word],
+    env: list[tuple[str, str | Word]],
+    redirect: Redirects,
+    state: ShellState,
+    feed: Feed,
+    via: tuple[str, ...],
+    depth: int,
+    reasons: list[Reason],
+    *,
+    as_program: bool = False,
+    name_computed: bool = False,
+    local_data: bool = False,
+) -> Outcome:
+    """Judge one command line's words; `as_program` when a wrapper runs it (no builtins,
+    functions or aliases: sudo, env, xargs start a program)."""
+    from rules.builtins import BUILTINS, PROGRAM_BUILTINS, env_effects
+
+    walker.check_budget()
+    name = words[0]
+
+    env_state = state
+    if env:
+        env_state = state.copy()
+        for variable, value in env:
+            env_effects(walker, env_state, variable, value, via, depth, reasons)
+    if isinstance(name, str) and name_computed:
+        reasons.append(Reason(name, "the command name is computed by a substitution"))
+    if not isinstance(name, str):
+        reasons.append(Reason(text_of(name), "the command name is not known before it runs"))
+        return emit(walker, text_of(name), _argv(words), None, reasons, redirect, via, feed,
+                    state)
+    if not as_program:
+        alias = state.aliases.get(name)
+        if alias is not None and name not in walker.expanding_aliases:
+            walker.expanding_aliases.add(name)
+            try:
+                rest = " ".join(_quote(w) for w in words[1:])
+                walker.line(f"{alias} {rest}", state.copy(), via=(*via, f"alias {name}"),
+                            depth=depth + 1, feed=feed)
+            finally:
+                walker.expanding_aliases.discard(name)
+        body = state.functions.get(name)
+        if body is not None:
+            return call_function(walker, name, body, words, state, feed, via, depth, reasons,
+                                 redirect)
+        builtin = BUILTINS.get(name)
+        if builtin is not None:
+            return builtin(walker, words, env, redirect, state, feed, via, depth, reasons)
+    elif name in BUILTINS and name not in PROGRAM_BUILTINS:
+        reasons.append(Reason(name, "a shell builtin, not a program another program can run"))
+        return emit(walker, name, _argv(words), None, reasons, redirect, via, feed, state)
+    program, node, where = resolve_program(name, state)
+    if node is None:
+        if where is not None:
+            return run_file(walker, where, words, redirect, state, feed, via, depth, reasons)
+        reasons.append(Reason(name, "not a program the bastion knows"))
+        return emit(walker, program, _argv(words), None, reasons, redirect, via, feed, state)
+    if state.path_changed and "/" not in name:
+        reasons.append(Reason(name, "PATH was changed to look elsewhere first"))
+    parsed = parse(node, words[1:])
+    from rules.effects import facts
+
+    return facts(walker, program, node, parsed, words, redirect, env_state, feed, via, depth,
+                 reasons, local_data)
+
+
+def resolve_program(name: str, state: ShellState) -> tuple[str, Program | None, str | None]:
+    """(program name, catalog node, path of a file to run when it is one)."""
+    if "/" not in name:
+        return name, CATALOG.program(name), None
+    directory, _, base = name.rstrip("/").rpartition("/")
+    if not base:
+        return name, None, None
+    if directory.startswith("~") or directory.startswith(P.HOME):
+        directory = directory.replace(P.HOME, "~", 1)
+    canonical = P.resolve(name, state.cwd, state.home)
+    if directory in SYSTEM_BIN or (canonical and canonical[0].rpartition("/")[0] in SYSTEM_BIN):
+        return base, CATALOG.program(base), None
+    return base, None, canonical[0] if canonical else name
+
+
+def call_function(
+    walker: Walker, name: str, body: str, words: list[str | Word], state: ShellState,
+    feed: Feed, via: tuple[str, ...], depth: int, reasons: list[Reason], redirect: Redirects,
+) -> Outcome:
+    if walker.calling.count(name) >= 2:
+        reasons.append(Reason(name, "a function that calls itself"))
+        return emit(walker, name, _argv(words), None, reasons, redirect, via, feed, state)
+    saved = state.positional
+    state.positional = list(words[1:])
+    walker.calling.append(name)
+    try:
+        if redirect.reads or redirect.writes or redirect.hosts or reasons:
+            emit(walker, ":", (":",), None, reasons, redirect, via, feed, state)
+        return walker.line(body, state, via=(*via, f"function {name}"), depth=depth + 1, feed=feed)
+    finally:
+        walker.calling.pop()
+        state.positional = saved
+
+
+def run_file(
+    walker: Walker, path: str, words: list[str | Word], redirect: Redirects, state: ShellState,
+    feed: Feed, via: tuple[str, ...], depth: int, reasons: list[Reason],
+) -> Outcome:
+    """`./x`, `/opt/app/bin/x`: a file run as a program."""
+    from rules.effects import judge_script
+
+    spelled = P.resolve(path, state.cwd, state.home) if not path.startswith(("/", "~")) else (
+        path,
+    )
+    target = spelled[0] if spelled else path
+    caps = {"exec", "build"}
+    extra: dict[str, object] = {"runs": (target,)}
+    if target in state.downloaded:
+        extra["runs_downloaded"] = True
+        reasons.append(Reason(text_of(words[0]), "runs a file this session downloaded"))
+    elif target.startswith(TEMP_DIRS):
+        reasons.append(Reason(text_of(words[0]), "runs a program from a temporary directory"))
+    else:
+        judge_script(walker, target, None, words[1:], state, feed, via, depth, reasons)
+    return emit(walker, target.rsplit("/", 1)[-1], _argv(words), None, reasons, redirect, via,
+                feed, state, caps=frozenset(caps), **extra)  # type: ignore[arg-type]
+
+
+def emit(
+    walker: Walker,
+    program: str,
+    argv: tuple[str, ...],
+    parsed: Parsed | None,
+    reasons: list[Reason],
+    redirect: Redirects,
+    via: tuple[str, ...],
+    feed: Feed,
+    state: ShellState,
+    *,
+    caps: frozenset[str] = frozenset(),
+    output_text: str | None = None,
+    out_class: int = ANY,
+    **fields: object,
+) -> Outcome:
+    reads = tuple(fields.pop("reads", ())) + tuple(redirect.reads)  # type: ignore[arg-type]
+    writes = tuple(fields.pop("writes", ())) + tuple(redirect.writes)  # type: ignore[arg-type]
+    hosts = tuple(fields.pop("hosts", ())) + tuple(redirect.hosts)  # type: ignore[arg-type]
+    all_reasons = tuple(dict.fromkeys([*redirect.reasons, *reasons]))
+    derived = set(caps)
+    if writes:
+        derived.add("write")
+    if fields.get("deletes"):
+        derived.add("delete")
+    if hosts:
+        derived.add("net")
+    if fields.get("sends"):
+        derived.add("send")
+    known_paths = {p for p, _ in redirect.stdout_files} if output_text is not None else set()
+    if output_text is not None:
+        # `cat > x.sh <<EOF`, `echo CODE > x`: the file's text is known from here on
+        for path, appended in redirect.stdout_files:
+            old = state.files.get(path)
+            if appended and old is not None and old.content is not None:
+                state.files[path] = CarriedFile(old.content + output_text)
+            elif appended and path in state.written:
+                known_paths.discard(path)
+                continue
+            else:
+                state.files[path] = CarriedFile(output_text)
+            state.written.discard(path)
+    for path in writes:
+        if path not in known_paths:
+            state.written.add(path)
+            state.files.pop(path, None)  # what it holds now is not known
+    runs = tuple(fields.get("runs", ()))  # type: ignore[arg-type]
+    feeds = feed.caps if feed.kind in ("pipe", "file") else frozenset()
+    if any(p.startswith("/proc/self/fd/") for p in runs):
+        fields["runs_input"] = True  # a script read from a pipe or process substitution
+        feeds = feeds | frozenset(walker.proc_caps)
+    if any(p in state.downloaded for p in runs):
+        fields["runs_downloaded"] = True
+    command = Command(
+        program=program,
+        argv=argv,
+        subcommand=parsed.node.path() if parsed is not None else (),
+        flags=parsed.flags if parsed is not None else frozenset(),
+        options=tuple(
+            (g.spelling, text_of(g.value) if g.value is not None else "")
+            for g in (parsed.options if parsed is not None else ())
+        ),
+        caps=frozenset(derived),
+        reads=tuple(dict.fromkeys(reads)),
+        writes=tuple(dict.fromkeys(writes)),
+        hosts=tuple(dict.fromkeys(hosts)),
+        understood=not all_reasons,
+        reasons=all_reasons,
+        via=via,
+        feeds=feeds,
+        **fields,  # type: ignore[arg-type]
+    )
+    walker.emit(command)
+    if redirect.stdout_null:
+        return Outcome("", 0, command.caps)
+    return Outcome(output_text, out_class, command.caps)
+
+
+def _argv(words: list[str | Word]) -> tuple[str, ...]:
+    return tuple(text_of(w) for w in words)
+
+
+def _quote(word: str | Word) -> str:
+    if isinstance(word, str):
+        return "'" + word.replace("'", "'\\''") + "'"
+    return '"$__bastion_unknown__"'
+
+
+# --- loops, tests, arithmetic ---------------------------------------------------------
+
+
+def loop_values(
+    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...]
+) -> list[str | Word] | None:
+    values: list[str | Word] = []
+    seen_in = False
+    reasons: list[Reason] = []
+    expand = expander(walker, state, via, 0, reasons)
+    for position, child in enumerate(node.children):
+        if node.field_name_for_child(position) == "value":
+            seen_in = True
+            values.extend(expand.words(child))
+    if reasons:
+        emit(walker, "for", ("for",), None, reasons, Redirects(), via, AGENT, state)
+    if not seen_in:
+        return None  # `for x; do`: the positional parameters
+    return values
+
+
+def test_command(
+    walker: Walker, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
+) -> Outcome:
+    """`[[ ... ]]`: its words are expanded; `-v` with a subscript and arithmetic
+    comparisons evaluate text as arithmetic (which can run code)."""
+    reasons: list[Reason] = []
+    expand = expander(walker, state, via, depth, reasons)
+    words: list[str] = ["[["]
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        kind = current.type
+        if kind in ("binary_expression", "unary_expression", "parenthesized_expression",
+                    "test_command", "negated_expression", "postfix_expression"):
+            operator = current.child_by_field_name("operator")
+            op = node_text(operator) if operator is not None else ""
+            if op in ("-eq", "-ne", "-lt", "-le", "-gt", "-ge"):
+                for side in ("left", "right"):
+                    operand = current.child_by_field_name(side)
+                    if operand is not None:
+                        for word in expand.words(operand):
+                            _arith_operand(expand, word, reasons)
+            if op == "-v":
+                for child in current.children:
+                    if child.is_named and child.type != "test_operator":
+                        for word in expand.words(child):
+                            if "[" in text_of(word):
+                                reasons.append(Reason(text_of(word),
+                                                      "-v with a subscript evaluates it as arithmetic"))
+            stack.extend(reversed(current.children))
+            continue
+        if current.is_named and kind not in ("test_operator", "regex"):
+            for word in expand.words(current):
+                words.append(text_of(word))
+        elif kind == "regex":
+            words.append(node_text(current))
+    return emit(walker, "[[", tuple(words), None, reasons, Redirects(), via, feed, state,
+                caps=frozenset({"info"}), output_text="", out_class=0)
+
+
+def _arith_operand(expand: Expander, word: str | Word, reasons: list[Reason]) -> None:
+    from rules.arith import ArithError, evaluate_arith
+
+    if not isinstance(word, str):
+        if word.unknown == ANY:
+            reasons.append(Reason(text_of(word), "an arithmetic comparison of unknown text can run code"))
+        return
+    try:
+        evaluate_arith(word, expand._arith_lookup)
+    except ArithError as exc:
+        if exc.runs_code:
+            reasons.append(Reason(word, str(exc)))
+
+
+def arithmetic_statement(walker: Walker, node: Node, state: ShellState,
+                         via: tuple[str, ...]) -> Outcome:
+    """`(( ... ))` and `$(( ))` as a statement: evaluated for its risks; names it assigns
+    become unknown numbers."""
+    reasons: list[Reason] = []
+    expand = expander(walker, state, via, 0, reasons)
+    text = node_text(node)
+    inner = text[2:-2] if text.startswith("((") else text[3:-2] if text.startswith("$((") else text
+    for child in _substitutions(node):
+        walker.substitution(child, state, via, 0)
+    from rules.arith import ArithError, evaluate_arith
+
+    expression = re.sub(r"\$\(.*?\)|`[^`]*`", "0", inner, flags=re.S)
+    try:
+        evaluate_arith(re.sub(r"(\+\+|--|[-+*/%&|^]?=(?!=)|<<=|>>=)", "+", expression),
+                       expand._arith_lookup)
+    except ArithError as exc:
+        if exc.runs_code or "[" in expression or "$" in inner:
+            reasons.append(Reason(text[:60], str(exc)))
+    for name in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\+\+|--|[-+*/%&|^]?=(?!=)|<<=|>>=)",
+                           inner):
+        state.set_var(name, None, SAFE)
+    for name in re.findall(r"(?:\+\+|--)\s*([A-Za-z_][A-Za-z0-9_]*)", inner):
+        state.set_var(name, None, SAFE)
+    if reasons:
+        return emit(walker, "((", ("((", inner), None, reasons, Redirects(), via, AGENT, state)
+    return Outcome(None, SAFE)
+
+
+def _substitutions(node: Node) -> list[Node]:
+    found = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type in ("command_substitution", "process_substitution"):
+            found.append(current)
+            continue
+        stack.extend(current.children)
+    return found
+
+
+__all__ = [
+    "BudgetExceeded",
+    "emit",
+    "expander",
+    "invoke",
+    "output",
+    "output_class",
+    "is_known",
+    "PATH_KINDS",
+    "Given",
+    "SAFE",
+]
