@@ -106,6 +106,7 @@ class ShellState:
     path_changed: bool = False
     positional: list[object] | None = None  # $1.. inside a function (Words)
     oldpwd: str | None = None
+    base: Context | None = None  # the context this state started from
     arg0: object = None  # $0 of `sh -c CMD NAME`
 
     @staticmethod
@@ -124,6 +125,7 @@ class ShellState:
             links=dict(ctx.links),
             poisoned=ctx.poisoned,
             path_changed=ctx.path_changed,
+            base=ctx,
         )
 
     def copy(self) -> ShellState:
@@ -144,6 +146,7 @@ class ShellState:
             self.path_changed,
             self.positional,
             self.oldpwd,
+            None,
             self.arg0,
         )
 
@@ -164,7 +167,32 @@ class ShellState:
             return
         self.variables[name] = Var(value, unknown if value is None else 0, keep)
 
+    def unchanged(self) -> bool:
+        """Whether the line left the shell as it found it (the common case: reuse the
+        context object instead of building a new one)."""
+        base = self.base
+        if base is None or self.cwd != base.cwd or self.poisoned != base.poisoned:
+            return False
+        if self.path_changed != base.path_changed:
+            return False
+        pairs = (
+            (self.variables, base.variables), (self.functions, base.functions),
+            (self.aliases, base.aliases), (self.files, base.files), (self.links, base.links),
+        )
+        for mine, theirs in pairs:
+            if len(mine) != len(theirs) or (mine and mine != dict(theirs)):
+                return False
+        if len(self.written) != len(base.written) or len(self.downloaded) != len(base.downloaded):
+            return False
+        if self.written and self.written != set(base.written):
+            return False
+        if self.downloaded and self.downloaded != set(base.downloaded):
+            return False
+        return (self.options - _STANDARD_OPTIONS) == base.options
+
     def to_context(self) -> Context:
+        if self.unchanged():
+            return self.base  # type: ignore[return-value]
         functions = {k: v for k, v in self.functions.items() if len(v) <= MAX_FUNCTION}
         poisoned = self.poisoned or len(functions) != len(self.functions)
         poisoned = poisoned or len(functions) > MAX_FUNCTIONS or len(self.aliases) > MAX_ALIASES

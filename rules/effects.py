@@ -10,7 +10,6 @@ SQL...) get a handler (rules/handlers.py) after the generic pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from rules import paths as P
@@ -18,7 +17,7 @@ from rules.catalog import Node as Program
 from rules.context import ShellState
 from rules.grammar import Parsed
 from rules.model import Reason
-from rules.pure import output, output_class
+from rules.pure import PURE, output, output_class
 from rules.shell import AGENT, Feed, Outcome, Walker
 from rules.values import ANY, SAFE, UNKNOWN, Word, path_form, text_of
 
@@ -29,37 +28,50 @@ _CHANGES = frozenset({"disk", "write", "delete", "account", "schedule", "package
                       "system", "audit", "process", "power", "infra"})
 
 
-@dataclass(slots=True)
 class Facts:
-    walker: Walker
-    program: str
-    node: Program
-    parsed: Parsed
-    words: list[str | Word]
-    state: ShellState
-    feed: Feed
-    via: tuple[str, ...]
-    depth: int
-    reasons: list[Reason]
-    caps: set[str] = field(default_factory=set)
-    reads: list[str] = field(default_factory=list)
-    writes: list[str] = field(default_factory=list)
-    deletes: list[str] = field(default_factory=list)
-    runs: list[str] = field(default_factory=list)
-    uses: list[str] = field(default_factory=list)
-    hosts: list[str] = field(default_factory=list)
-    sends: list[str] = field(default_factory=list)
-    sql: list[str] = field(default_factory=list)
-    units: list[str] = field(default_factory=list)
-    targets: list[str] = field(default_factory=list)
-    runs_input: bool = False
-    runs_downloaded: bool = False
-    open_args: bool = False
-    recursive: bool = False
-    output_text: str | None = None
-    out_class: int = ANY
-    handled_stdin: bool = False
-    prints_paths: str | None = None  # a glob every path it prints matches (find, git ls-files)
+    """What one command does, gathered from its words (the handlers add to it)."""
+
+    __slots__ = (
+        "walker", "program", "node", "parsed", "words", "state", "feed", "via", "depth",
+        "reasons", "caps", "reads", "writes", "deletes", "runs", "uses", "hosts", "sends", "sql",
+        "units", "targets", "runs_input", "runs_downloaded", "open_args", "recursive",
+        "output_text", "out_class", "handled_stdin", "prints_paths",
+    )
+
+    def __init__(
+        self, walker: Walker, program: str, node: Program, parsed: Parsed,
+        words: list[str | Word], state: ShellState, feed: Feed, via: tuple[str, ...],
+        depth: int, reasons: list[Reason],
+    ) -> None:
+        self.walker = walker
+        self.program = program
+        self.node = node
+        self.parsed = parsed
+        self.words = words
+        self.state = state
+        self.feed = feed
+        self.via = via
+        self.depth = depth
+        self.reasons = reasons
+        self.caps: set[str] = set(node.caps)
+        self.reads: list[str] = []
+        self.writes: list[str] = []
+        self.deletes: list[str] = []
+        self.runs: list[str] = []
+        self.uses: list[str] = []
+        self.hosts: list[str] = []
+        self.sends: list[str] = []
+        self.sql: list[str] = []
+        self.units: list[str] = []
+        self.targets: list[str] = []
+        self.runs_input = False
+        self.runs_downloaded = False
+        self.open_args = False
+        self.recursive = False
+        self.output_text: str | None = None
+        self.out_class = ANY
+        self.handled_stdin = False
+        self.prints_paths: str | None = None  # a glob every path it prints matches
 
     # --- words of each kind ---------------------------------------------------------
 
@@ -118,8 +130,9 @@ class Facts:
             self.reasons.append(Reason(text, why))
             return []
         spelled = tuple(self._links(p) for p in spelled)
-        tree = self.recursive and kind in "waDp"
-        found = list(spelled) + ([P.join(p, "**") for p in spelled] if tree else [])
+        # A directory deleted or changed recursively is matched by its own path: rules name
+        # the roots they protect (`/etc`, `/var/log`, `**/.ssh`).
+        found = list(spelled)
         if kind == "W":
             found = [p.rstrip("/") + "/" for p in spelled]  # written into: DIR/
         if kind in "rpa":
@@ -189,9 +202,7 @@ class Facts:
                feed or self.feed, (*self.via, label), self.depth + 1, [], as_program=True)
         if open_args:
             commands = self.walker.analysis.commands
-            from dataclasses import replace
-
-            commands[start] = replace(commands[start], open_args=True)
+            commands[start] = commands[start]._replace(open_args=True)
 
     def line(self, word: str | Word, label: str, feed: Feed | None = None,
              same_shell: bool = False) -> Outcome | None:
@@ -243,70 +254,72 @@ def facts(
     from rules.handlers import HANDLERS
     from rules.invoke import emit
 
-    reasons.extend(parsed.reasons)
+    if parsed.reasons:
+        reasons.extend(parsed.reasons)
     here = Facts(walker, program, parsed.node, parsed, words, state, feed, via, depth, reasons)
-    here.caps.update(parsed.node.caps)
+    info_only = False
     for given in parsed.options:
-        here.caps.update(given.option.caps)
-    if any(given.option.caps == _INFO for given in parsed.options):
+        option = given.option
+        if option.caps:
+            here.caps.update(option.caps)
+            info_only = info_only or option.caps == _INFO
+        if not _TREE.isdisjoint(option.bare):
+            here.recursive = True
+    if info_only:
         # an option that makes the command only print (fdisk -l, crontab -l, passwd -S)
         here.caps = {c for c in here.caps if c not in _CHANGES} | {"info"}
-        if given.option.names and _TREE.intersection(n.lstrip("-") for n in given.option.names):
-            here.recursive = True
     for given in parsed.options:
         if given.value is not None and given.option.value is not None:
             for value in given.values or (given.value,):
                 here.value(value, given.option.value, given.spelling)
     for word, kind in parsed.positionals:
-        here.value(word, kind)
-    handler = _handler(parsed.node)
+        if kind not in _DATA:
+            here.value(word, kind)
+    handler = parsed.node.handler_cache
     if handler is not None:
         function = HANDLERS.get(handler)
         if function is None:
             reasons.append(Reason(program, f"no handler {handler!r} (a catalog error)"))
         else:
             function(here)
-    if parsed.rest is not None:
-        if parsed.rest_kind == "c":
-            here.argv(parsed.rest, program)
-    if "net" in here.caps:
+    if parsed.rest is not None and parsed.rest_kind == "c":
+        here.argv(parsed.rest, program)
+    caps = here.caps
+    if "net" in caps:
         if local_data:
             here.sends.append("$(...)")  # data read from local files, sent in the arguments
-            here.caps.add("send")
+            caps.add("send")
         if handler in _STDIN_SENDERS and feed.kind in ("file", "pipe"):
             here.sends.append(feed.path if feed.kind == "file" and feed.path else "-")
-            here.caps.add("send")
-    known = [w for w in words[1:] if isinstance(w, str)]
-    if len(known) == len(words) - 1 and here.output_text is None:
-        stdin = feed.text if feed.kind in ("pipe", "text", "file") else None
-        here.output_text = output(program, known, stdin)
+            caps.add("send")
+    argv = tuple([text_of(w) for w in words])
+    out = parsed.node.out
+    if here.output_text is None and program in PURE:
+        known = [w for w in words[1:] if type(w) is str]
+        if len(known) == len(words) - 1:
+            stdin = feed.text if feed.kind in ("pipe", "text", "file") else None
+            here.output_text = output(program, known, stdin)  # type: ignore[arg-type]
     if here.output_text is None:
-        here.out_class = output_class(program, known, parsed.node.out == "names")
-    if parsed.node.out == "none":
-        here.output_text = here.output_text if here.output_text is not None else ""
-    if parsed.node.out == "paths" and here.prints_paths is None and state.cwd is not None:
+        if out == "names" or program == "date":
+            known = [w for w in words[1:] if type(w) is str]
+            here.out_class = output_class(program, known, out == "names")  # type: ignore[arg-type]
+        if out == "none":
+            here.output_text = ""
+    if out == "paths" and here.prints_paths is None and state.cwd is not None:
         here.prints_paths = state.cwd.rstrip("/") + "/**"
     outcome = emit(
-        walker,
-        program,
-        tuple(text_of(w) for w in words),
-        parsed,
-        reasons,
-        redirect,  # type: ignore[arg-type]
-        via,
-        feed,
-        state,
-        caps=frozenset(here.caps),
+        walker, program, argv, parsed, reasons, redirect, via, feed, state,  # type: ignore[arg-type]
+        caps=frozenset(caps),
         output_text=here.output_text,
         out_class=here.out_class,
         reads=tuple(here.reads),
         writes=tuple(here.writes),
-        deletes=tuple(dict.fromkeys(here.deletes)),
-        runs=tuple(dict.fromkeys(here.runs)),
-        uses=tuple(dict.fromkeys(here.uses)),
+        deletes=tuple(here.deletes),
+        runs=tuple(here.runs),
+        uses=tuple(here.uses),
         hosts=tuple(here.hosts),
-        sends=tuple(dict.fromkeys(here.sends)),
-        sql=tuple(dict.fromkeys(here.sql)),
+        sends=tuple(here.sends),
+        sql=tuple(here.sql),
         units=tuple(here.units),
         targets=tuple(here.targets),
         runs_input=here.runs_input,
@@ -317,7 +330,12 @@ def facts(
     return outcome
 
 
+_DATA = frozenset("vPn")
+
+
 def _handler(node: Program) -> str | None:
+    if node.handler_cache is not None or node.handler is None and node.parent is None:
+        return node.handler_cache
     current: Program | None = node
     while current is not None:
         if current.handler is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from functools import lru_cache
 
 from rules.context import Context
 from rules.match import CompiledRule, RuleIndex, in_scope
@@ -51,11 +50,33 @@ def evaluate(
         )
 
 
-@lru_cache(maxsize=64)
+_STARTS: dict[str | None, Context] = {}
+
+
+def _start(login: str | None) -> Context:
+    """A fresh login shell's context, one per login name (at most 1,024 kept)."""
+    found = _STARTS.get(login)
+    if found is None:
+        if len(_STARTS) >= 1024:
+            _STARTS.clear()
+        found = _STARTS[login] = Context.start(login=login)
+    return found
+
+
+_INDEXES: dict[tuple[int, ...], tuple[tuple[Policy, ...], RuleIndex]] = {}
+MAX_INDEXES = 64
+
+
 def _index(policies: tuple[Policy, ...]) -> RuleIndex:
-    """One index per set of policies (policies are frozen and live as long as the config;
-    64 sets at most, each a few hundred rules)."""
-    return RuleIndex(policies)
+    """One index per set of policies, found by identity (hashing a policy would hash every
+    rule); policies are frozen and live as long as the configuration. 64 sets at most."""
+    key = tuple(id(p) for p in policies)
+    found = _INDEXES.get(key)
+    if found is None or any(a is not b for a, b in zip(found[0], policies, strict=True)):
+        if len(_INDEXES) >= MAX_INDEXES:
+            _INDEXES.clear()
+        found = _INDEXES[key] = (policies, RuleIndex(policies))
+    return found[1]
 
 
 def _evaluate(
@@ -66,21 +87,20 @@ def _evaluate(
     context: Context | None,
 ) -> Decision:
     if context is None:
-        context = Context.start(login=request.login)
+        context = _start(request.login)
     analysis = analyse(request.command, context)
     commands = list(analysis.commands)
     if analysis.reasons and not analysis.unparseable:
         commands.append(Command("", (), understood=False, reasons=tuple(analysis.reasons)))
     index = _index(policies)
     line = request.command
-    normalized = " ".join(line.split())
     scoped: dict[int, bool] = {}
 
     def applies(compiled: CompiledRule) -> bool:
         known = scoped.get(compiled.order)
         if known is None:
             known = scoped[compiled.order] = in_scope(compiled.rule.scope, request) and (
-                compiled.line_matches(line, normalized)
+                compiled.line_matches(line, " ".join(line.split()))
             )
         return known
 
@@ -92,7 +112,7 @@ def _evaluate(
         for compiled in index.candidates(command):
             if best is not None and compiled.severity < best[0]:
                 break  # nothing here can beat what the line already has
-            if applies(compiled) and compiled.matches(command):
+            if (compiled.unconditional or applies(compiled)) and compiled.matches(command):
                 chosen = compiled
                 break
         if chosen is not None:

@@ -21,6 +21,7 @@ from rules.model import Reason
 from rules.values import ANY, Word, may_be_option, text_of
 
 MAX_ARGS = 2048
+_NO_FLAGS: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -45,10 +46,11 @@ class Parsed:
 
     @property
     def flags(self) -> frozenset[str]:
+        if not self.options:
+            return _NO_FLAGS
         found: set[str] = set()
         for given in self.options:
-            for name in given.option.names:
-                found.add(name.lstrip("-+"))
+            found.update(given.option.bare)
         return frozenset(found)
 
 

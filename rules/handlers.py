@@ -529,6 +529,9 @@ def find(facts: Facts) -> None:
             facts.not_understood(text, "not a find test or action the bastion knows")
         i += 1
     stand_ins = _find_stand_ins(facts, roots, names)
+    if len(stand_ins) > MAX_STAND_INS:
+        facts.not_understood("find", f"more than {MAX_STAND_INS} starting points and names to judge")
+        return
     if len(roots) == 1 and isinstance(roots[0], str) and len(names) <= 1:
         base = P.resolve(roots[0], facts.state.cwd, facts.state.home)
         if base:  # what find prints, for a pipe into xargs
@@ -569,7 +572,7 @@ def _find_stand_ins(facts: Facts, roots: list[str | Word], names: list[str]) -> 
             leaf = name.lstrip("/") if "/" not in name.strip("*/") else name.rsplit("/", 1)[-1]
             found.append(Word(f"{base}/**/{leaf}", f"{_escape(base)}/**/{leaf}", 0))
             found.append(root)
-    return found[:MAX_STAND_INS]
+    return found
 
 
 def _escape(text: str) -> str:

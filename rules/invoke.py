@@ -83,6 +83,9 @@ class Redirects:
     reasons: list[Reason] = field(default_factory=list)
 
 
+NO_REDIRECTS = Redirects()  # shared: never changed
+
+
 # --- entry points from the walker ---------------------------------------------------
 
 
@@ -155,6 +158,27 @@ def simple_command(
         return NOTHING
     return invoke(walker, words, env, redirect, state, feed, via, depth, reasons,
                   name_computed=computed, local_data=expand.local_data)
+
+
+def plain_command(
+    walker: Walker,
+    words: list[str],
+    redirects: list[tuple[str, str | None, str]],
+    state: ShellState,
+    feed: Feed,
+    via: tuple[str, ...],
+    depth: int,
+) -> Outcome:
+    """A command rules/fastpath.py read: literal words and file redirects."""
+    reasons: list[Reason] = []
+    redirect = NO_REDIRECTS
+    if redirects:
+        redirect = Redirects()
+        for operator, descriptor, target in redirects:
+            file_redirect(redirect, operator, descriptor, target, target, state, reasons)
+        if redirect.feed is not None:
+            feed = redirect.feed
+    return invoke(walker, list(words), [], redirect, state, feed, via, depth, reasons)
 
 
 def _has_substitution(node: Node) -> bool:
@@ -235,9 +259,9 @@ def read_redirects(
     depth: int,
     reasons: list[Reason],
 ) -> Redirects:
-    info = Redirects()
     if not nodes:
-        return info
+        return NO_REDIRECTS
+    info = Redirects()
     expand = expander(walker, state, via, depth, reasons)
     for node in nodes:
         kind = node.type
@@ -255,35 +279,8 @@ def read_redirects(
             if len(words) != 1:
                 reasons.append(Reason(node_text(destination), "a redirect to several or no files"))
                 continue
-            word = words[0]
-            target = _redirect_path(word, state, reasons, node_text(destination))
-            if target is None:
-                continue
-            spelled, text = target
-            network = _NETWORK_REDIRECT.match(text)
-            if network:
-                info.hosts.append(network.group(2))
-            if text == "/dev/null":
-                if operator in (">", ">>", "&>", "&>>", ">|") and (
-                    descriptor is None or node_text(descriptor) == "1"
-                ):
-                    info.stdout_null = True
-                continue
-            if text in ("/dev/stdout", "/dev/stderr", "/dev/tty"):
-                continue
-            if operator in ("<", "<>"):
-                info.reads.extend(spelled)
-                if descriptor is None or node_text(descriptor) == "0":
-                    content = state.files.get(spelled[0])
-                    info.feed = Feed("file", content.content if content else None,
-                                     frozenset({"net"}) if network else frozenset(),
-                                     spelled[0])
-            if operator != "<":
-                info.writes.extend(spelled)
-                if operator in (">", ">>", ">|", "&>", "&>>") and (
-                    descriptor is None or node_text(descriptor) == "1"
-                ):
-                    info.stdout_files.append((spelled[0], operator.endswith(">>")))
+            file_redirect(info, operator, node_text(descriptor) if descriptor else None,
+                          words[0], node_text(destination), state, reasons)
         elif kind == "heredoc_redirect":
             text, known = _heredoc(walker, node, state, via, depth, reasons)
             info.feed = Feed("text", text if known else None)
@@ -295,6 +292,42 @@ def read_redirects(
             value = expand.value(word, assignment=False)
             info.feed = Feed("text", (value + "\n") if isinstance(value, str) else None)
     return info
+
+
+def file_redirect(
+    info: Redirects,
+    operator: str,
+    descriptor: str | None,
+    word: str | Word,
+    shown: str,
+    state: ShellState,
+    reasons: list[Reason],
+) -> None:
+    """One `>FILE`, `>>FILE`, `<FILE`, `2>FILE`...: what it reads, writes or connects to."""
+    target = _redirect_path(word, state, reasons, shown)
+    if target is None:
+        return
+    spelled, text = target
+    network = _NETWORK_REDIRECT.match(text)
+    if network:
+        info.hosts.append(network.group(2))
+    stdout = descriptor is None or descriptor == "1"
+    if text == "/dev/null":
+        if operator in (">", ">>", "&>", "&>>", ">|") and stdout:
+            info.stdout_null = True
+        return
+    if text in ("/dev/stdout", "/dev/stderr", "/dev/tty"):
+        return
+    if operator in ("<", "<>"):
+        info.reads.extend(spelled)
+        if descriptor is None or descriptor == "0":
+            content = state.files.get(spelled[0])
+            info.feed = Feed("file", content.content if content else None,
+                             frozenset({"net"}) if network else frozenset(), spelled[0])
+    if operator != "<":
+        info.writes.extend(spelled)
+        if operator in (">", ">>", ">|", "&>", "&>>") and stdout:
+            info.stdout_files.append((spelled[0], operator.endswith(">>")))
 
 
 def _redirect_path(
@@ -517,68 +550,102 @@ def emit(
     caps: frozenset[str] = frozenset(),
     output_text: str | None = None,
     out_class: int = ANY,
-    **fields: object,
+    reads: tuple[str, ...] = (),
+    writes: tuple[str, ...] = (),
+    hosts: tuple[str, ...] = (),
+    deletes: tuple[str, ...] = (),
+    runs: tuple[str, ...] = (),
+    uses: tuple[str, ...] = (),
+    sends: tuple[str, ...] = (),
+    sql: tuple[str, ...] = (),
+    units: tuple[str, ...] = (),
+    targets: tuple[str, ...] = (),
+    runs_input: bool = False,
+    runs_downloaded: bool = False,
+    open_args: bool = False,
 ) -> Outcome:
-    reads = tuple(fields.pop("reads", ())) + tuple(redirect.reads)  # type: ignore[arg-type]
-    writes = tuple(fields.pop("writes", ())) + tuple(redirect.writes)  # type: ignore[arg-type]
-    hosts = tuple(fields.pop("hosts", ())) + tuple(redirect.hosts)  # type: ignore[arg-type]
-    all_reasons = tuple(dict.fromkeys([*redirect.reasons, *reasons]))
-    derived = set(caps)
+    """Record one Command (the hot path: one call per simple command)."""
+    if redirect is not NO_REDIRECTS:
+        if redirect.reads:
+            reads = (*reads, *redirect.reads)
+        if redirect.writes:
+            writes = (*writes, *redirect.writes)
+        if redirect.hosts:
+            hosts = (*hosts, *redirect.hosts)
+        if redirect.reasons:
+            reasons = [*redirect.reasons, *reasons]
     if writes:
-        derived.add("write")
-    if fields.get("deletes"):
-        derived.add("delete")
-    if hosts:
-        derived.add("net")
-    if fields.get("sends"):
-        derived.add("send")
-    known_paths = {p for p, _ in redirect.stdout_files} if output_text is not None else set()
+        _remember_writes(state, writes, redirect, output_text)
+    extra = []
+    if writes and "write" not in caps:
+        extra.append("write")
+    if deletes and "delete" not in caps:
+        extra.append("delete")
+    if hosts and "net" not in caps:
+        extra.append("net")
+    if sends and "send" not in caps:
+        extra.append("send")
+    if extra:
+        caps = caps | frozenset(extra)
+    feeds = feed.caps if feed.kind in ("pipe", "file") else _NO_CAPS
+    if runs:
+        if any(p.startswith("/proc/self/fd/") for p in runs):
+            runs_input = True  # a script read from a pipe or process substitution
+            feeds = feeds | frozenset(walker.proc_caps)
+        if any(p in state.downloaded for p in runs):
+            runs_downloaded = True
+    if parsed is not None:
+        subcommand = parsed.node.path()
+        flags = parsed.flags
+        options = tuple(
+            (g.spelling, text_of(g.value) if g.value is not None else "") for g in parsed.options
+        ) if parsed.options else ()
+    else:
+        subcommand, flags, options = (), _NO_CAPS, ()
+    unique = _unique
+    command = Command(
+        program, argv, subcommand, flags, options, caps,
+        unique(reads), unique(writes), unique(deletes), unique(runs), unique(uses),
+        unique(hosts), unique(sends), unique(sql), units, targets,
+        not reasons, unique(tuple(reasons)) if reasons else (), via, feeds,
+        runs_input, runs_downloaded, open_args,
+    )
+    walker.emit(command)
+    if redirect.stdout_null:
+        return Outcome("", 0, caps)
+    return Outcome(output_text, out_class, caps)
+
+
+_NO_CAPS: frozenset[str] = frozenset()
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    if len(items) < 2:
+        return items
+    return tuple(dict.fromkeys(items))
+
+
+def _remember_writes(
+    state: ShellState, writes: tuple[str, ...], redirect: Redirects, output_text: str | None
+) -> None:
+    """Files written: their text is known when a redirect took known output (`cat > x.sh
+    <<EOF`, `echo CODE > x`); otherwise it is not known any more."""
+    known_paths = set()
     if output_text is not None:
-        # `cat > x.sh <<EOF`, `echo CODE > x`: the file's text is known from here on
         for path, appended in redirect.stdout_files:
             old = state.files.get(path)
             if appended and old is not None and old.content is not None:
                 state.files[path] = CarriedFile(old.content + output_text)
             elif appended and path in state.written:
-                known_paths.discard(path)
                 continue
             else:
                 state.files[path] = CarriedFile(output_text)
             state.written.discard(path)
+            known_paths.add(path)
     for path in writes:
         if path not in known_paths:
             state.written.add(path)
-            state.files.pop(path, None)  # what it holds now is not known
-    runs = tuple(fields.get("runs", ()))  # type: ignore[arg-type]
-    feeds = feed.caps if feed.kind in ("pipe", "file") else frozenset()
-    if any(p.startswith("/proc/self/fd/") for p in runs):
-        fields["runs_input"] = True  # a script read from a pipe or process substitution
-        feeds = feeds | frozenset(walker.proc_caps)
-    if any(p in state.downloaded for p in runs):
-        fields["runs_downloaded"] = True
-    command = Command(
-        program=program,
-        argv=argv,
-        subcommand=parsed.node.path() if parsed is not None else (),
-        flags=parsed.flags if parsed is not None else frozenset(),
-        options=tuple(
-            (g.spelling, text_of(g.value) if g.value is not None else "")
-            for g in (parsed.options if parsed is not None else ())
-        ),
-        caps=frozenset(derived),
-        reads=tuple(dict.fromkeys(reads)),
-        writes=tuple(dict.fromkeys(writes)),
-        hosts=tuple(dict.fromkeys(hosts)),
-        understood=not all_reasons,
-        reasons=all_reasons,
-        via=via,
-        feeds=feeds,
-        **fields,  # type: ignore[arg-type]
-    )
-    walker.emit(command)
-    if redirect.stdout_null:
-        return Outcome("", 0, command.caps)
-    return Outcome(output_text, out_class, command.caps)
+            state.files.pop(path, None)
 
 
 def _argv(words: list[str | Word]) -> tuple[str, ...]:

@@ -19,7 +19,9 @@ import re
 from collections.abc import Callable
 from fnmatch import translate
 
-from rules.globs import has_glob, overlaps, rule_regex
+from functools import lru_cache
+
+from rules.globs import _bash_regex, has_glob, overlaps, rule_regex
 from rules.model import Command, Policy, Request, Rule, Scope
 from rules.paths import canonical_prefix
 
@@ -30,7 +32,7 @@ class Patterns:
     """fnmatch patterns: exact names by set lookup, globs as one regex; optionally
     matched against words that are globs themselves."""
 
-    __slots__ = ("exact", "globs", "regex", "shell")
+    __slots__ = ("exact", "globs", "regex", "shell", "by_last", "literal_last")
 
     def __init__(self, patterns: tuple[str, ...], *, shell: bool = False,
                  paths: bool = False) -> None:
@@ -39,6 +41,15 @@ class Patterns:
         self.globs = tuple(p for p in patterns if p not in self.exact)
         convert = (lambda p: rule_regex(p) + r"\Z") if paths else translate
         self.regex = re.compile("|".join(convert(p) for p in self.globs)) if self.globs else None
+        # For glob words: each pattern by its last name, to try only those that could agree.
+        self.by_last: list[tuple[str, str, re.Pattern[str] | None]] = []
+        for pattern in (*self.exact, *self.globs):
+            last = pattern.rstrip("/").rsplit("/", 1)[-1]
+            literal = not any(ch in last for ch in "*?[")
+            self.by_last.append(
+                (pattern, last, None if literal else re.compile(rule_regex(last) + r"\Z"))
+            )
+        self.literal_last = [(p, last) for p, last, regex in self.by_last if regex is None]
 
     def match(self, value: str) -> bool:
         if value in self.exact:
@@ -61,16 +72,29 @@ class Patterns:
     def _overlaps(self, word: str) -> bool:
         """A rule pattern's wildcards describe the names it protects (`id_*`), not any
         name at all: a word whose last name is itself a wildcard (`*.py`, `**`) meets only
-        rule patterns whose last name is spelled out (`.env`, `id_rsa`, `shadow`)."""
-        if any(overlaps(word, p) for p in self.exact):
-            return True
+        rule patterns whose last name is spelled out (`.env`, `id_rsa`, `shadow`). Last
+        names are compared first (cheap); the full overlap search runs on the few left."""
         last = word.rstrip("/").rsplit("/", 1)[-1]
         if not last or any(ch in last for ch in "*?["):
-            return any(
-                overlaps(word, p) for p in self.globs
-                if not any(ch in p.rstrip("/").rsplit("/", 1)[-1] for ch in "*?[")
-            )
-        return any(overlaps(word, p) for p in self.globs)
+            if last == "**" or not last:
+                candidates = [p for p, _ in self.literal_last]
+            else:
+                name = _last_name_regex(last)
+                candidates = [p for p, name_last in self.literal_last if name.fullmatch(name_last)]
+            return any(overlaps(word, p) for p in candidates)
+        for pattern, name_last, regex in self.by_last:
+            if (name_last == last if regex is None else regex.match(last) is not None) and (
+                overlaps(word, pattern)
+            ):
+                return True
+        return False
+
+
+@lru_cache(maxsize=1024)
+def _last_name_regex(name: str) -> re.Pattern[str]:
+    """A glob word's last name as bash matches it (a wildcard never matches a leading dot);
+    a few hundred bytes each, 1,024 at most."""
+    return _bash_regex(name)
 
 
 def _paths(patterns: tuple[str, ...]) -> Patterns:
@@ -172,7 +196,7 @@ def _unit_names(units: tuple[str, ...]) -> list[str]:
 
 
 class CompiledRule:
-    __slots__ = ("rule", "tests", "line_regex", "line_exact", "order", "severity")
+    __slots__ = ("rule", "tests", "line_regex", "line_exact", "order", "severity", "unconditional")
 
     def __init__(self, rule: Rule, order: int) -> None:
         self.rule = rule
@@ -181,6 +205,11 @@ class CompiledRule:
         self.tests = command_tests(rule)
         self.line_regex = re.compile(rule.regex) if rule.regex is not None else None
         self.line_exact = frozenset(" ".join(line.split()) for line in rule.line)
+        scope = rule.scope
+        self.unconditional = (
+            self.line_regex is None and not self.line_exact and not scope.roles
+            and not scope.targets and not scope.logins and not scope.identities
+        )
 
     def line_matches(self, line: str, normalized: str) -> bool:
         if self.line_regex is not None and self.line_regex.search(line) is None:
@@ -251,7 +280,9 @@ class RuleIndex:
             command.program,
             command.caps,
             command.understood,
-            tuple(bool(getattr(command, f)) for f in _FEATURES),
+            bool(command.reads), bool(command.writes), bool(command.deletes), bool(command.runs),
+            bool(command.sends), bool(command.hosts), bool(command.sql), bool(command.units),
+            bool(command.targets),
         )
         found = self.cache.get(key)
         if found is None:

@@ -262,6 +262,9 @@ _TOOLS = {
 }
 
 
+PURE = frozenset(_TOOLS)
+
+
 def output_class(program: str, args: list[str], names: bool) -> int:
     """What an unknown output can hold: SAFE for tools that print names and numbers."""
     if program == "date":

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
+from rules import fastpath
 from rules.context import Context, ShellState
 from rules.model import Command, Reason
 from rules.values import ANY, SAFE, Word
@@ -89,6 +90,7 @@ class Walker:
 
         self.compile_seen = CATALOG.compile_seconds
         self.expanding_aliases: set[str] = set()
+        self.fast = True  # plain lines skip tree-sitter (rules/fastpath.py)
         self.proc_caps: set[str] = set()  # what process substitutions on the line do
         self.calling: list[str] = []
 
@@ -127,6 +129,10 @@ class Walker:
             self.analysis.reasons.append(Reason("", "the line holds a NUL byte"))
             return Outcome()
         text = _joined(text)
+        if self.fast:
+            plain = fastpath.tokens(text)
+            if plain is not None:
+                return self.plain(plain, state, feed, via, depth)
         safe, unusual = _parser_safe(text)
         if unusual:
             self.analysis.reasons.append(
@@ -139,6 +145,29 @@ class Walker:
             where = _first_error(root)
             self.analysis.reasons.append(Reason(where, "the line does not parse as shell"))
         return self.block(root, state, feed, via, depth)
+
+    def plain(
+        self, line: list, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
+    ) -> Outcome:
+        """A line rules/fastpath.py read: its words need no expansion."""
+        from rules.invoke import plain_command
+
+        outcome = NOTHING
+        for pipeline, _ in line:
+            if len(pipeline) == 1:
+                words, redirects = pipeline[0]
+                outcome = plain_command(self, words, redirects, state, feed, via, depth)
+                continue
+            current = feed
+            for position, (words, redirects) in enumerate(pipeline):
+                last = position == len(pipeline) - 1
+                stage_state = state.copy() if not (last and "lastpipe" in state.options) else state
+                start = len(self.analysis.commands)
+                outcome = plain_command(self, words, redirects, stage_state, current, via, depth)
+                caps = frozenset().union(*(c.caps for c in self.analysis.commands[start:]))
+                caps = caps | current.caps if current.kind == "pipe" else caps
+                current = Feed("pipe", outcome.text, caps, outcome.paths)
+        return outcome
 
     def block(
         self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
@@ -464,10 +493,12 @@ def _first_error(node: Node) -> str:
     return ""
 
 
-def analyse(line: str, context: Context | None = None) -> Analysis:
-    """Every command of `line`, read in `context`; never raises for any input."""
+def analyse(line: str, context: Context | None = None, *, fast: bool = True) -> Analysis:
+    """Every command of `line`, read in `context`; never raises for any input. `fast=False`
+    reads every line with tree-sitter (the property tests compare the two readings)."""
     context = context or Context.start()
     walker = Walker(context)
+    walker.fast = fast
     state = ShellState.from_context(context)
     try:
         walker.line(line, state, via=(), depth=0, feed=AGENT)

@@ -341,6 +341,10 @@ def _finish(node: Node, seen: set[int] | None = None) -> None:
         return
     seen.add(id(node))
     node.longs = tuple(sorted(n for n in node.options if n.startswith("--")))
+    current: Node | None = node
+    while current is not None and current.handler is None:
+        current = current.parent
+    node.handler_cache = current.handler if current is not None else None
     for child in node.subs.values():
         if child.parent is node:
             if not child.caps:

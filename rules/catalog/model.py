@@ -76,6 +76,11 @@ class Option:
     values: int = 1  # how many words the value takes (almost always one)
     attached: bool = False  # the value must be attached (--x=V): fig's requiresSeparator
 
+    @property
+    def bare(self) -> tuple[str, ...]:
+        """The spellings without dashes (`-r`, `--recursive` -> r, recursive)."""
+        return tuple(name.lstrip("-+") for name in self.names)
+
 
 @dataclass(slots=True)
 class ArgSpec:
@@ -106,6 +111,8 @@ class Node:
     parent: Node | None = None
     risky: bool | None = None  # computed: some option writes, deletes or runs code
     longs: tuple[str, ...] = ()  # computed: long spellings, for abbreviations
+    path_cache: tuple[str, ...] | None = None
+    handler_cache: str | None = None  # computed: this node's handler or an ancestor's
 
     def option(self, name: str) -> Option | None:
         """This node's option or one inherited from the nodes above it."""
@@ -150,9 +157,12 @@ class Node:
 
     def path(self) -> tuple[str, ...]:
         """Subcommand names from the program down to here (not the program's own name)."""
+        if self.path_cache is not None:
+            return self.path_cache
         names: list[str] = []
         node: Node | None = self
         while node is not None and node.parent is not None:
             names.append(node.name)
             node = node.parent
-        return tuple(reversed(names))
+        self.path_cache = tuple(reversed(names))
+        return self.path_cache
