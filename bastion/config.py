@@ -38,6 +38,9 @@ upstream_timeout = 10
 policy = ["default"]
 # What happens to a command no rule matches: allow, alert, review or deny.
 default_action = "allow"
+# What happens to a command the bastion does not understand: review (held for a
+# human, who sees why), deny, or alert (runs, and raises an alert).
+unknown_action = "review"
 
 [approvals]
 # A JSON POST announcing each new review request (https, or http on loopback).
@@ -76,6 +79,7 @@ holdback_ms = 40
 # forward = ["db1:5432"]
 # policy = ["deploy.toml"]              # rules added to [rules].policy for this role
 # default_action = "deny"               # for commands no rule matches (else [rules]'s)
+# unknown_action = "review"             # for commands not understood (else [rules]'s)
 # shell = false                         # exec only (recommended for agents)
 # approve = true                        # may approve requests on these targets
 # mask_patterns = ['ACME-[0-9]{8}']     # extra masking for these identities
@@ -94,6 +98,7 @@ class ServerConfig:
 class RulesConfig:
     policy: tuple[str, ...] = ("default",)
     default_action: str = "allow"
+    unknown_action: str = "review"
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,7 @@ def load_config(path: Path) -> Config:
     warnings += [
         f"{path}: unknown key rules.{key} ignored"
         for key in rules
-        if key not in ("policy", "default_action")
+        if key not in ("policy", "default_action", "unknown_action")
     ]
     policy = rules.get("policy", ["default"])
     if not isinstance(policy, list) or not all(isinstance(p, str) and p for p in policy):
@@ -176,6 +181,9 @@ def load_config(path: Path) -> Config:
     default_action = rules.get("default_action", "allow")
     if default_action not in ("allow", "alert", "review", "deny"):
         raise ConfigError(f"{path}: rules.default_action must be allow, alert, review or deny")
+    unknown_action = rules.get("unknown_action", "review")
+    if unknown_action not in ("review", "deny", "alert"):
+        raise ConfigError(f"{path}: rules.unknown_action must be review, deny or alert")
     approvals = _approvals(data.get("approvals", {}), path, warnings)
     alerts = _alerts(data.get("alerts", {}), path, warnings)
     text = raw.decode("utf-8")
@@ -189,7 +197,7 @@ def load_config(path: Path) -> Config:
     )
     return Config(
         server=ServerConfig(host, port, tuple(names), float(timeout)),
-        rules=RulesConfig(tuple(policy), default_action),
+        rules=RulesConfig(tuple(policy), default_action, unknown_action),
         approvals=approvals,
         alerts=alerts,
         masking=masking,

@@ -30,7 +30,11 @@ def open_bastion(state: StateDir) -> Bastion:
         log.warning("%s", warning)
     authorities = Authorities(state.keys)
     decider = Decider.from_names(
-        config.rules.policy, config.rules.default_action, state.root, config.roles
+        config.rules.policy,
+        config.rules.default_action,
+        state.root,
+        config.roles,
+        unknown_action=config.rules.unknown_action,
     )
     db = AsyncDatabase(state.database)
     return Bastion(

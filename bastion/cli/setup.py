@@ -22,7 +22,13 @@ def config_check(state_dir_path: Path | None = StateDirOption) -> None:
 
     state = state_dir(state_dir_path)
     config = load_config(state.config_file)
-    Decider.from_names(config.rules.policy, config.rules.default_action, state.root, config.roles)
+    Decider.from_names(
+        config.rules.policy,
+        config.rules.default_action,
+        state.root,
+        config.roles,
+        unknown_action=config.rules.unknown_action,
+    )
     for warning in config.warnings:
         typer.echo(f"warning: {warning}", err=True)
     roles = (

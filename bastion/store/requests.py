@@ -8,7 +8,9 @@ give exactly one outcome, whichever process they run in.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,43 @@ from bastion.errors import BastionError, NotFound
 from bastion.store.db import Database
 
 STATES = ("pending", "approved", "denied", "expired", "cancelled")
+
+
+MAX_NOTES = 512  # explanations waiting for their request (each at most MAX_EXPLANATION)
+MAX_EXPLANATION = 4000
+NOTE_SECONDS = 60.0
+_notes: OrderedDict[tuple[str, str, str, str], tuple[float, str]] = OrderedDict()
+_notes_lock = threading.Lock()
+
+
+def note_explanation(identity: str, target: str, login: str, command: str, text: str) -> None:
+    """Keep why a command is being held until its request row is created.
+
+    The decision point knows the explanation; the request is created a moment later
+    by the code that holds the channel, which today passes only the rule. This bridge
+    (bounded: MAX_NOTES entries of at most MAX_EXPLANATION characters, dropped after
+    NOTE_SECONDS) lets `create` store it with the request in the same process. When
+    the relay hands the verdict's explanation to `create` itself (issue 11), the
+    `explanation` field wins and the note is only cleaned up.
+    """
+    key = (identity, target, login, command[:4096])
+    with _notes_lock:
+        _notes[key] = (time.monotonic(), text[:MAX_EXPLANATION])
+        _notes.move_to_end(key)
+        while len(_notes) > MAX_NOTES:
+            _notes.popitem(last=False)
+
+
+def _take_note(fields: dict[str, Any]) -> str | None:
+    key = (
+        str(fields.get("identity")), str(fields.get("target")), str(fields.get("login")),
+        str(fields.get("command", ""))[:4096],
+    )
+    with _notes_lock:
+        found = _notes.pop(key, None)
+    if found is None or time.monotonic() - found[0] > NOTE_SECONDS:
+        return None
+    return found[1]
 
 
 class RequestClosed(BastionError):
@@ -36,6 +75,9 @@ class RequestRepo:
     # --- the holding session's side ------------------------------------------------
 
     def create(self, **fields: Any) -> int:
+        noted = _take_note(fields)
+        if fields.get("explanation") is None and noted is not None:
+            fields["explanation"] = noted
         fields.setdefault("created", time.time())
         fields.setdefault("heartbeat", fields["created"])
         columns = ", ".join(fields)

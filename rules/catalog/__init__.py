@@ -127,11 +127,11 @@ class Catalog:
     def __init__(
         self,
         tables: dict[str, dict[str, Any]],
-        fig: dict[str, Any],
+        fig: dict[str, str],
         help_tables: dict[str, Any],
     ) -> None:
         self._tables = tables
-        self._fig = fig
+        self._fig: dict[str, str] = fig
         self._help = help_tables
         self._compiled: dict[str, Node | None] = {}
         self.compile_seconds = 0.0  # spent compiling programs (not charged to a line's budget)
@@ -143,7 +143,15 @@ class Catalog:
     @classmethod
     def load(cls) -> Catalog:
         root = resources.files("rules.catalog")
-        fig = json.loads(root.joinpath("generated/fig.json").read_text())["programs"]
+        # Each program's data is kept as its JSON text until it is first used: a few
+        # hundred strings instead of a million small objects for the garbage collector
+        # to walk (or to keep) in every process.
+        fig = {
+            name: json.dumps(data, separators=(",", ":"))
+            for name, data in json.loads(
+                root.joinpath("generated/fig.json").read_text()
+            )["programs"].items()
+        }
         help_tables = json.loads(root.joinpath("generated/help.json").read_text())["programs"]
         tables: dict[str, dict[str, Any]] = {}
         for entry in sorted(root.joinpath("programs").iterdir(), key=lambda e: e.name):
@@ -187,7 +195,8 @@ class Catalog:
         where = f"catalog program {name!r}"
         grammar = table.get("grammar", "auto")
         source = table.get("source", name)
-        fig = self._fig.get(source) if grammar in ("auto", "fig", "help+fig") else None
+        fig_text = self._fig.get(source) if grammar in ("auto", "fig", "help+fig") else None
+        fig = json.loads(fig_text) if fig_text is not None else None
         helped = self._help.get(source) if grammar in ("auto", "help", "help+fig") else None
         if grammar == "auto" and helped is not None:
             fig = None if not (fig and fig.get("s")) else fig  # GNU help is the better table
