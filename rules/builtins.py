@@ -145,6 +145,11 @@ def _special(
     if kind == "code":
         if value != "":
             reasons.append(Reason(shown, f"{name} makes programs load code the bastion cannot see"))
+    elif kind == "implicit":
+        reasons.append(Reason(shown, f"{name} runs its command implicitly, before every prompt"))
+        if isinstance(value, str) and value.strip():
+            walker.line(value, state.copy(), via=(*via, f"${name}"), depth=depth + 1,
+                        feed=Feed("none"))
     elif kind in ("command", "program"):
         if not isinstance(value, str):
             reasons.append(Reason(shown, f"{name} names a command whose text is not known"))

@@ -68,7 +68,10 @@ class Context:
 
     @staticmethod
     def start(login: str | None = None, home: str | None = None) -> Context:
-        """A login shell's start: in the home directory, nothing defined."""
+        """A login shell's start: in the home directory, nothing defined. Without a home,
+        a login's is taken to be /root or /home/LOGIN (only `..` above it depends on it)."""
+        if home is None and login:
+            home = "/root" if login == "root" else f"/home/{login}"
         return Context(cwd="~", home=home, login=login)
 
     def with_files(self, files: dict[str, CarriedFile]) -> Context:

@@ -131,8 +131,11 @@ class Facts:
             return []
         spelled = tuple(self._links(p) for p in spelled)
         # A directory deleted or changed recursively is matched by its own path: rules name
-        # the roots they protect (`/etc`, `/var/log`, `**/.ssh`).
+        # the roots they protect (`/etc`, `/var/log`, `**/.ssh`). Every file under D
+        # (find's `D/**/*`) is as much as D itself when deleted or changed.
         found = list(spelled)
+        if kind in "wDa":
+            found += [p[:-5] or "/" for p in spelled if p.endswith("/**/*")]
         if kind == "W":
             found = [p.rstrip("/") + "/" for p in spelled]  # written into: DIR/
         if kind in "rpa":
@@ -256,15 +259,21 @@ def facts(
 
     if parsed.reasons:
         reasons.extend(parsed.reasons)
+    first = len(walker.analysis.commands)
     here = Facts(walker, program, parsed.node, parsed, words, state, feed, via, depth, reasons)
     info_only = False
+    changes = False
     for given in parsed.options:
         option = given.option
         if option.caps:
             here.caps.update(option.caps)
-            info_only = info_only or option.caps == _INFO
+            if option.caps == _INFO:
+                info_only = True
+            else:
+                changes = True
         if not _TREE.isdisjoint(option.bare):
             here.recursive = True
+    info_only = info_only and not changes
     if info_only:
         # an option that makes the command only print (fdisk -l, crontab -l, passwd -S)
         here.caps = {c for c in here.caps if c not in _CHANGES} | {"info"}
@@ -325,6 +334,7 @@ def facts(
         runs_input=here.runs_input,
         runs_downloaded=here.runs_downloaded,
         open_args=here.open_args,
+        at=first,
     )
     outcome.paths = here.prints_paths
     return outcome

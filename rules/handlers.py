@@ -176,7 +176,18 @@ def redis(facts: Facts) -> None:
     facts.caps.add("database")
     words = [w.lower() for w in _texts(_positional(facts))]
     if not words:
+        feed = facts.feed
+        if feed.kind in ("text", "pipe", "file") and feed.text is not None:
+            for line in feed.text.splitlines():
+                _redis_words(facts, line.lower().split())
+            return
         input_code(facts, "redis")
+        return
+    _redis_words(facts, words)
+
+
+def _redis_words(facts: Facts, words: list[str]) -> None:
+    if not words:
         return
     head = words[0]
     if head in ("flushall", "flushdb"):
@@ -406,7 +417,10 @@ def _unknown_items(facts: Facts) -> str | Word | None:
     """What an unknown input item can be: a path under find's starting points when find
     feeds the pipe (recorded by the find handler), else anything."""
     if facts.feed.kind == "pipe" and facts.feed.path is not None:
-        return Word(facts.feed.path, facts.feed.path, 0)
+        path = facts.feed.path  # canonical: `~` there is the home
+        if path.startswith("~"):
+            path = P.HOME + path[1:]
+        return Word(path, path, 0)
     return None
 
 
@@ -435,7 +449,8 @@ def parallel(facts: Facts) -> None:
             facts.line(item, "parallel")
         return
     shell_line = len(command) == 1 and isinstance(command[0], str) and " " in command[0]
-    for item in items if not from_input else [Word(UNKNOWN, None, ANY)]:
+    stand_in = _unknown_items(facts) if from_input else None
+    for item in items if not from_input else [stand_in or Word(UNKNOWN, None, ANY)]:
         placed = False
         built: list[str | Word] = []
         for word in command:
@@ -444,6 +459,9 @@ def parallel(facts: Facts) -> None:
                 placed = True
             elif isinstance(word, str) and word == "{}":
                 built.append(item)
+                placed = True
+            elif isinstance(word, str) and "{}" in word:
+                built.append(Word(word.replace("{}", UNKNOWN), None, ANY))
                 placed = True
             else:
                 built.append(word)
@@ -563,7 +581,7 @@ def _find_stand_ins(facts: Facts, roots: list[str | Word], names: list[str]) -> 
     (`find / -name id_rsa` hands on `/**/id_rsa`); a glob, so rules see every match."""
     found: list[str | Word] = []
     for root in roots:
-        base = text_of(root).rstrip("/") or "/"
+        base = (root if isinstance(root, str) else root.text).rstrip("/") or "/"
         if not isinstance(root, str):
             found.append(Word(UNKNOWN, None, ANY))
             continue
@@ -784,8 +802,51 @@ def ln(facts: Facts) -> None:
             facts.reads.append(target[0]) if False else None
 
 
-def tee(facts: Facts) -> None:
-    pass
+def ps(facts: Facts) -> None:
+    """BSD-style `ps e` (or `auxe`, `eww`) prints every process's environment."""
+    if len(facts.words) < 2:
+        return
+    first = text_of(facts.words[1])
+    if re.fullmatch(r"[aAcefhjlLmrsStTuvwxXOgn]+", first) and "e" in first:
+        facts.targets.append("environment")
+
+
+def ls(facts: Facts) -> None:
+    """Plain `ls` (one name a line into a pipe) prints names a later `xargs` gets."""
+    formats = [g for g in facts.parsed.options if g.option.bare and not set(g.option.bare) & {
+        "1", "a", "A", "all", "almost-all", "d", "directory", "r", "reverse", "t", "S", "U", "v",
+        "X", "color", "c", "u"}]
+    words = _positional(facts)
+    if formats or len(words) > 1 or facts.state.cwd is None:
+        return
+    here = facts.state.cwd.rstrip("/")
+    if not words:
+        facts.prints_paths = here + "/*"
+        return
+    word = words[0]
+    text = word.pattern if isinstance(word, Word) and word.pattern and not word.unknown else (
+        word if isinstance(word, str) else None)
+    if text is None:
+        return
+    if "/" in text.rstrip("/") or not any(ch in text for ch in "*?["):
+        facts.prints_paths = here + "/*"  # `ls DIR` prints DIR's entries' names
+        return
+    facts.prints_paths = here + "/" + text  # `ls *.log`: the names that match
+
+
+def start_stop_daemon(facts: Facts) -> None:
+    """`start-stop-daemon --start --exec PROGRAM -- ARGS`: PROGRAM runs with ARGS."""
+    words = [text_of(w) for w in facts.words[1:]]
+    program = None
+    for i, arg in enumerate(words):
+        if arg in ("--exec", "-x", "--startas", "-a") and i + 1 < len(words):
+            program = facts.words[1:][i + 1]
+        elif arg.startswith(("--exec=", "--startas=")):
+            program = arg.split("=", 1)[1]
+    if program is None:
+        return
+    rest = list(facts.words[1:][words.index("--") + 1 :]) if "--" in words else []
+    facts.argv([program, *rest], "start-stop-daemon")
 
 
 HANDLERS: dict[str, Callable[[Facts], None]] = {
@@ -811,6 +872,9 @@ HANDLERS: dict[str, Callable[[Facts], None]] = {
     "kill": kill,
     "chmod": chmod,
     "copy": copy,
+    "ps": ps,
+    "ls": ls,
+    "start-stop-daemon": start_stop_daemon,
     "install": install,
     "ln": ln,
 }

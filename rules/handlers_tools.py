@@ -234,8 +234,11 @@ def git(facts: Facts) -> None:
 
 
 def _git_ext(command: str) -> str:
+    """git's ext:: transport: words split on spaces, `% ` a literal space, `%%` a percent."""
+    import shlex
+
     words = re.split(r"(?<!%) ", command)
-    return " ".join(w.replace("% ", " ").replace("%%", "%") for w in words if w)
+    return " ".join(shlex.quote(w.replace("% ", " ").replace("%%", "%")) for w in words if w)
 
 
 # --- archives ------------------------------------------------------------------------------

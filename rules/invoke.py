@@ -140,6 +140,17 @@ def simple_command(
             if child.type == "command_name" and _has_substitution(target):
                 computed = True
             words.extend(expand.words(target))
+    if expand.saw_default and words:
+        # `cat ${F:-/etc/shadow}`: judged again as if F were unset (only ever stricter)
+        expand.defaults = True
+        again: list[str | Word] = []
+        for child in word_nodes:
+            target = child.children[0] if child.type == "command_name" and child.children else child
+            again.extend(expand.words(target))
+        if again and again != words:
+            invoke(walker, again, [], NO_REDIRECTS, state.copy(), feed,
+                   (*via, "if unset: ${...:-default}"), depth + 1, [])
+        expand.defaults = False
     redirect = read_redirects(walker, redirect_nodes, state, via, depth, reasons)
     if redirect.feed is not None:
         feed = redirect.feed
@@ -284,7 +295,7 @@ def read_redirects(
         elif kind == "heredoc_redirect":
             text, known = _heredoc(walker, node, state, via, depth, reasons)
             info.feed = Feed("text", text if known else None)
-            _heredoc_tail(walker, node, state, via, depth)
+            _heredoc_tail(walker, node, state, via, depth, text if known else None)
         elif kind == "herestring_redirect":
             word = next((c for c in node.children if c.is_named), None)
             if word is None:
@@ -396,15 +407,18 @@ def _heredoc_raw(redirect: Node) -> str:
 
 
 def _heredoc_tail(
-    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...], depth: int
+    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...], depth: int,
+    text: str | None,
 ) -> None:
     """tree-sitter-bash nests what follows `<<EOF` on its line (`| sh`, `&& rm x`) inside
-    the heredoc node: walk it (a pipe out of the heredoc reads its text)."""
+    the heredoc node: walk it. A pipe out of the heredoc is read as getting its text
+    (`cat <<EOF | sh` runs it; any other filter is judged as passing it on: stricter)."""
     for child in node.children:
         if child.type in ("<<", "<<-", "heredoc_start", "heredoc_body", "heredoc_end"):
             continue
         if child.is_named:
-            walker.statement(child, state, Feed("pipe"), via, depth)
+            feed = Feed("pipe", text) if child.type == "pipeline" else AGENT
+            walker.statement(child, state, feed, via, depth)
 
 
 # --- the command itself -------------------------------------------------------------
@@ -441,6 +455,9 @@ def invoke(
         reasons.append(Reason(name, "the command name is computed by a substitution"))
     if not isinstance(name, str):
         reasons.append(Reason(text_of(name), "the command name is not known before it runs"))
+        for program in _glob_programs(name):  # `/bin/r?`: each program it could be
+            invoke(walker, [program, *words[1:]], [], NO_REDIRECTS, state.copy(), feed,
+                   (*via, f"if {text_of(name)} is {program}"), depth + 1, [], as_program=True)
         return emit(walker, text_of(name), _argv(words), None, reasons, redirect, via, feed,
                     state)
     if not as_program:
@@ -476,6 +493,19 @@ def invoke(
 
     return facts(walker, program, node, parsed, words, redirect, env_state, feed, via, depth,
                  reasons, local_data)
+
+
+def _glob_programs(word: Word) -> list[str]:
+    """Catalog programs a command name that globs could run (`/bin/r?` -> rm), at most 16."""
+    if word.pattern is None or word.unknown:
+        return []
+    directory, _, base = word.pattern.rpartition("/")
+    if directory and directory not in SYSTEM_BIN and directory != "/usr/local/bin":
+        return []
+    from fnmatch import fnmatchcase
+
+    found = [name for name in CATALOG.names() if fnmatchcase(name, base)]
+    return found[:16]
 
 
 def resolve_program(name: str, state: ShellState) -> tuple[str, Program | None, str | None]:
@@ -563,8 +593,10 @@ def emit(
     runs_input: bool = False,
     runs_downloaded: bool = False,
     open_args: bool = False,
+    at: int | None = None,
 ) -> Outcome:
-    """Record one Command (the hot path: one call per simple command)."""
+    """Record one Command (the hot path: one call per simple command); `at` puts it before
+    the commands it runs, which were found first (a wrapper before what it wraps)."""
     if redirect is not NO_REDIRECTS:
         if redirect.reads:
             reads = (*reads, *redirect.reads)
@@ -610,7 +642,7 @@ def emit(
         not reasons, unique(tuple(reasons)) if reasons else (), via, feeds,
         runs_input, runs_downloaded, open_args,
     )
-    walker.emit(command)
+    walker.emit(command, at)
     if redirect.stdout_null:
         return Outcome("", 0, caps)
     return Outcome(output_text, out_class, caps)

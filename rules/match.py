@@ -71,17 +71,20 @@ class Patterns:
 
     def _overlaps(self, word: str) -> bool:
         """A rule pattern's wildcards describe the names it protects (`id_*`), not any
-        name at all: a word whose last name is itself a wildcard (`*.py`, `**`) meets only
-        rule patterns whose last name is spelled out (`.env`, `id_rsa`, `shadow`). Last
-        names are compared first (cheap); the full overlap search runs on the few left."""
+        name at all: a word whose last name is itself a wildcard (`cat *`, find's
+        `/etc/**/*`) meets only paths a rule spells out in full (`/etc/shadow`,
+        `~/.ssh/id_rsa`). Last names are compared first (cheap); the full overlap search
+        runs on the few left."""
         last = word.rstrip("/").rsplit("/", 1)[-1]
         if not last or any(ch in last for ch in "*?["):
+            # `cat *`, `/etc/**/*`: only the paths a rule spells out in full
             if last == "**" or not last:
-                candidates = [p for p, _ in self.literal_last]
-            else:
-                name = _last_name_regex(last)
-                candidates = [p for p, name_last in self.literal_last if name.fullmatch(name_last)]
-            return any(overlaps(word, p) for p in candidates)
+                return any(overlaps(word, p) for p in self.exact)
+            name = _last_name_regex(last)
+            return any(
+                overlaps(word, p) for p in self.exact
+                if name.fullmatch(p.rstrip("/").rsplit("/", 1)[-1])
+            )
         for pattern, name_last, regex in self.by_last:
             if (name_last == last if regex is None else regex.match(last) is not None) and (
                 overlaps(word, pattern)

@@ -7,6 +7,8 @@ system's own symbolic links resolved before rules see them.
     ('~/.ssh/id_rsa',)
     >>> resolve("../../../etc/shadow", "~/app", "/home/deploy")
     ('/etc/shadow',)
+    >>> resolve("../../etc/shadow", "~")
+    ('/etc/shadow',)
 
 Every path is absolute or under `~` (the login's home). `..` is applied
 after the symbolic links every Debian host has (`/bin -> usr/bin`,
@@ -86,7 +88,10 @@ def _walk(base: str, rest: str, cwd: str | None, *, physical: bool) -> str | Non
             if after_glob and physical:
                 return None  # a glob before `..` could name any symbolic link
             if parts == ["~"]:
-                return None  # above a home whose place is not known
+                # above a home whose place is not known: read as reaching / (true for
+                # /root, and stricter for /home/USER, whose `../../x` is /x either way)
+                parts = [""]
+                continue
             if len(parts) > 1:
                 parts.pop()
             continue

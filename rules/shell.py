@@ -108,9 +108,12 @@ class Walker:
             if time.monotonic() > self.deadline:
                 raise BudgetExceeded("the line took too long to analyse")
 
-    def emit(self, command: Command) -> None:
+    def emit(self, command: Command, at: int | None = None) -> None:
         self.check_budget()
-        self.analysis.commands.append(command)
+        if at is None or at >= len(self.analysis.commands):
+            self.analysis.commands.append(command)
+        else:
+            self.analysis.commands.insert(at, command)
 
     # --- lines ---------------------------------------------------------------------
 

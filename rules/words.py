@@ -87,6 +87,8 @@ class Expander:
         self.ifs: str | None = " \t\n"
         self.done: dict[tuple[int, int, str], tuple[str | None, int]] = {}
         self.local_data = False  # a substitution's output holds data read from local files
+        self.defaults = False  # read `${X:-D}` of an unknown X as D (the stricter second reading)
+        self.saw_default = False
         self.reparse: Callable[[str], Node | None] | None = None
         self.reparsed: dict[str, Node] = {}
         ifs = state.variables.get("IFS")
@@ -391,8 +393,11 @@ class Expander:
             var_set = value is not None or name in self.state.variables
             empty = value == ""
             use_default = (not var_set) or (operator.startswith(":") and empty)
-            if value is None and not name in self.state.variables:
-                return _UNKNOWN  # an environment variable: set or not is unknown
+            if value is None and name not in self.state.variables:
+                if operator in (":+", "+") or not self.defaults:
+                    self.saw_default = self.saw_default or operator not in (":+", "+")
+                    return _UNKNOWN  # an environment variable: set or not is unknown
+                return self._operand(operands)  # the reading where it is unset
             if operator in (":+", "+"):
                 return self._operand(operands) if not use_default else ""
             if not use_default:
