@@ -309,7 +309,7 @@ def facts(
             stdin = feed.text if feed.kind in ("pipe", "text", "file") else None
             here.output_text = output(program, known, stdin)  # type: ignore[arg-type]
     if here.output_text is None:
-        if out == "names" or program == "date":
+        if out == "names" or program in ("date", "cat"):
             known = [w for w in words[1:] if type(w) is str]
             here.out_class = output_class(program, known, out == "names")  # type: ignore[arg-type]
         if out == "none":

@@ -14,6 +14,7 @@ that fits none of this is a reason the command is not understood.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from rules.catalog.model import ArgSpec, Node, Option
@@ -177,8 +178,8 @@ def _option(parsed: Parsed, node: Node, word: str, words: list[str | Word], i: i
                     parsed.options.append(Given(Option((name,)), name, None))
             return i
     # short options: a cluster of letters, the last of which may take a value
-    if node.numeric and word[1:].isdigit():
-        parsed.options.append(Given(_NUMBER, word, word[1:]))
+    if node.numeric and (word[1:].isdigit() or _SIGNAL.fullmatch(word[1:])):
+        parsed.options.append(Given(_NUMBER, word, word[1:]))  # -5, -9, -HUP, -SIGTERM
         return i
     position = 1
     while position < len(word):
@@ -207,6 +208,11 @@ def _option(parsed: Parsed, node: Node, word: str, words: list[str | Word], i: i
 
 
 _NUMBER = Option(("-NUM",), "n")
+_SIGNAL = re.compile(
+    r"(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|IOT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|"
+    r"CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|POLL|PWR|SYS|RTMIN|"
+    r"RTMAX)([+-]\d+)?"
+)
 
 
 def _guess(node: Node) -> bool:
@@ -274,7 +280,8 @@ def _assign(parsed: Parsed, node: Node, words: list[str | Word]) -> None:
         return
     kinds = match_args(specs, len(words))
     if kinds is None:
-        if parsed.unknown_count:
+        if parsed.unknown_count or not node.args_exact or _lenient(node):
+            # fig's counts are loose, and a lenient program's unknown options may take values
             kinds = _spread(specs, len(words))
         else:
             parsed.reasons.append(

@@ -175,6 +175,10 @@ def sql_client(facts: Facts) -> None:
 def redis(facts: Facts) -> None:
     facts.caps.add("database")
     words = [w.lower() for w in _texts(_positional(facts))]
+    modes = {"scan", "stat", "latency", "latency-history", "latency-dist", "bigkeys", "memkeys",
+             "hotkeys", "rdb", "functions-rdb", "intrinsic-latency", "cluster", "version", "help"}
+    if not words and modes & facts.parsed.flags:
+        return  # a mode of its own: it reads no commands
     if not words:
         feed = facts.feed
         if feed.kind in ("text", "pipe", "file") and feed.text is not None:
@@ -569,7 +573,8 @@ def find(facts: Facts) -> None:
         if len(stand_ins) * len(actions) > MAX_STAND_INS:
             facts.not_understood(action, "find runs too many commands to judge")
             return
-        for stand_in in stand_ins:
+        handed = [s for s in stand_ins if not (names and s in roots)]
+        for stand_in in handed:
             replaced = [stand_in if (isinstance(w, str) and w == "{}") else
                         (w.replace("{}", text_of(stand_in)) if isinstance(w, str) else w)
                         for w in command]

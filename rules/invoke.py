@@ -38,13 +38,15 @@ def expander(walker: Walker, state: ShellState, via: tuple[str, ...], depth: int
              reasons: list[Reason] | None = None) -> Expander:
     sink = reasons if reasons is not None else []
 
-    def run(node: Node, label: str) -> tuple[str | None, int]:
+    def run(node: Node, label: str) -> tuple[str | None, int] | tuple[str | None, int, str]:
         outcome, commands = walker.substitution(node, state, via, depth)
         if node.type == "process_substitution":
             for command in commands:
                 walker.proc_caps.update(command.caps)
         elif outcome.text is None and any(c.reads for c in commands):
             made.local_data = True
+        if outcome.text is None and outcome.paths is not None:
+            return None, outcome.unknown, outcome.paths
         return outcome.text, outcome.unknown
 
     def reason(word: str, why: str) -> None:

@@ -267,6 +267,8 @@ PURE = frozenset(_TOOLS)
 
 def output_class(program: str, args: list[str], names: bool) -> int:
     """What an unknown output can hold: SAFE for tools that print names and numbers."""
+    if program == "cat" and args and all(a.endswith(".pid") for a in args):
+        return SAFE  # `kill -HUP $(cat /run/nginx.pid)`: a pid file holds a number
     if program == "date":
         formats = [a for a in args if a.startswith("+")]
         if all(not re.search(r"[/*?\[]", f) and re.search(r"%", f) for f in formats):

@@ -78,14 +78,14 @@ class Expander:
     def __init__(
         self,
         state: ShellState,
-        run: Callable[[Node, str], tuple[str | None, int]],
+        run: Callable[[Node, str], tuple],  # type: ignore[type-arg]
         reason: Callable[[str, str], None],
     ) -> None:
         self.state = state
         self.run = run
         self.reason = reason
         self.ifs: str | None = " \t\n"
-        self.done: dict[tuple[int, int, str], tuple[str | None, int]] = {}
+        self.done: dict[tuple[int, int, str], tuple] = {}  # type: ignore[type-arg]
         self.local_data = False  # a substitution's output holds data read from local files
         self.defaults = False  # read `${X:-D}` of an unknown X as D (the stricter second reading)
         self.saw_default = False
@@ -198,8 +198,13 @@ class Expander:
         elif kind == "simple_expansion" or kind == "expansion":
             self._parameter(node, out, quoted)
         elif kind == "command_substitution":
-            text, cls = self._substituted(node)
-            self._put(out, text, cls, quoted)
+            found = self._substituted(node)
+            if len(found) == 3 and not quoted:
+                # $(git ls-files), $(find ...): words that are each one of those paths
+                glob = found[2]  # type: ignore[misc]
+                out.append(("L", (HOME + glob[1:]) if glob.startswith("~") else glob, False))
+                return
+            self._put(out, found[0], found[1], quoted)
         elif kind == "process_substitution":
             self._substituted(node)
             out.append(("L", "/dev/fd/63", True))
@@ -243,7 +248,7 @@ class Expander:
         del key
         return found
 
-    def _substituted(self, node: Node) -> tuple[str | None, int]:
+    def _substituted(self, node: Node) -> tuple:  # type: ignore[type-arg]
         key = (node.start_byte, node.end_byte, node.type)
         found = self.done.get(key)
         if found is None:

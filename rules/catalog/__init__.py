@@ -74,7 +74,8 @@ def _fig_option(code: str) -> tuple[str | None, bool, int, bool, bool]:
     first = parts[0]
     kind = {"v": "v", "p": "p", "d": "d", "c": "C", "x": "x", "m": "m"}.get(first[:1], "v")
     optional = first.endswith("?")
-    return kind, optional, len(parts), attached, persistent
+    required = max(1, sum(1 for part in parts if not part.endswith("?")))
+    return kind, optional, required, attached, persistent
 
 
 _FIG_ARG = {"v": "v", "p": "p", "d": "d", "c": "c", "x": "x", "m": "m"}
@@ -247,6 +248,7 @@ def _apply(node: Node, table: dict[str, Any], where: str) -> None:
         node.caps = caps
     if "args" in table:
         node.args = parse_args(table["args"], where)
+        node.args_exact = True
     for key in ("posix", "options_first", "numeric", "lenient", "abbrev", "needs_sub",
                 "guess_values"):
         if key in table:

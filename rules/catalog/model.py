@@ -97,6 +97,7 @@ class Node:
     caps: frozenset[str] = frozenset()
     options: dict[str, Option] = field(default_factory=dict)
     args: tuple[ArgSpec, ...] | None = None  # None: not described (words are data)
+    args_exact: bool = False  # the pattern is the catalog's own (fig's counts are loose)
     subs: dict[str, Node] = field(default_factory=dict)
     posix: bool = False  # single-dash long options (-name), no clustering
     options_first: bool = False  # options end at the first positional

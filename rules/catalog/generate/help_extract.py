@@ -56,8 +56,7 @@ def parse_help(text: str) -> dict[str, str]:
             continue
         # The option list ends where the description starts: two spaces.
         head = re.split(r"\s{2,}|\t", row.group(1).strip(), maxsplit=1)[0]
-        names: list[str] = []
-        code = ""
+        parts: list[tuple[str, str]] = []
         for part in re.split(r",\s*(?=[-+])|\s+or\s+(?=-)|\s*\|\s*(?=-)", head):
             match = _OPTION.fullmatch(part.strip()) or _OPTION.match(part.strip())
             if match is None:
@@ -65,14 +64,28 @@ def parse_help(text: str) -> dict[str, str]:
             name, value = match.group("name"), match.group("value") or ""
             if name in ("-", "--") or len(name) > 64 or name in seen:
                 continue
-            names.append(name)
-            if value.startswith("[") and not code:
-                code = kind_of(value) + "?"
-            elif value and (not code or code.endswith("?")):
-                code = kind_of(value)
-        # `-o, --output=FILE`: the short spelling takes the long one's value too.
-        if names:
-            seen.update(names)
+            if value.startswith("["):
+                parts.append((name, kind_of(value) + "?"))
+            elif value:
+                parts.append((name, kind_of(value)))
+            else:
+                parts.append((name, ""))
+        if not parts:
+            continue
+        # `-o, --output=FILE`: a bare spelling shares a mandatory value given on its row;
+        # `-u, -U NUM, --unified[=NUM]`: -u takes none, -U and --unified take theirs.
+        shared = next((code for _, code in parts if code and not code.endswith("?")), "")
+        mixed = any(code for _, code in parts) and any(not code for _, code in parts)
+        own_values = sum(1 for _, code in parts if code)
+        groups: dict[str, list[str]] = {}
+        for name, code in parts:
+            if not code and mixed and own_values > 1:
+                code = ""  # several spellings with values of their own: this one has none
+            elif not code:
+                code = shared
+            groups.setdefault(code, []).append(name)
+            seen.add(name)
+        for code, names in groups.items():
             options["|".join(names)] = code
     return options
 
