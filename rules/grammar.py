@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from rules.catalog.model import ArgSpec, Node, Option
 from rules.model import Reason
-from rules.values import ANY, Word, may_be_option, text_of
+from rules.values import ANY, UNKNOWN, Word, may_be_option, text_of
 
 MAX_ARGS = 2048
 _NO_FLAGS: frozenset[str] = frozenset()
@@ -87,6 +87,11 @@ def parse(node: Node, words: list[str | Word]) -> Parsed:
         if not options_done and plain is not None and plain.startswith("+") and current.option(plain):
             i = _option(parsed, current, plain, words, i)
             continue
+        if not options_done and plain is None and type(word) is Word and _known_option_part(
+            current, word
+        ):
+            i = _unknown_option(parsed, current, word, words, i)  # -p"$PW", --tag=$VERSION
+            continue
         if not options_done and plain is None and may_be_option(word):
             if current.has_risky_options():
                 parsed.reasons.append(
@@ -117,6 +122,36 @@ def parse(node: Node, words: list[str | Word]) -> Parsed:
             options_done = True
     _assign(parsed, current, positional_words)
     return parsed
+
+
+def _known_option_part(node: Node, word: Word) -> bool:
+    """`-p‹?›`, `--tag=‹?›`: a known option whose value is the unknown part."""
+    text = word.text
+    if not text.startswith("-") or UNKNOWN in text[:2]:
+        return False
+    if text.startswith("--"):
+        name, eq, _ = text.partition("=")
+        return bool(eq) and UNKNOWN not in name and node.option(name) is not None
+    option = node.option(text[:2])
+    return option is not None and option.value is not None and not node.posix
+
+
+def _unknown_option(parsed: Parsed, node: Node, word: Word, words: list[str | Word],
+                    i: int) -> int:
+    text = word.text
+    if text.startswith("--"):
+        name, _, rest = text.partition("=")
+    else:
+        name, rest = text[:2], text[2:]
+    option = node.option(name)
+    assert option is not None
+    value = Word(rest, None, word.unknown, word.splits)
+    if word.splits:
+        parsed.reasons.append(
+            Reason(text_of(word), "an unquoted value of unknown text may become several words")
+        )
+    parsed.options.append(Given(option, name, value, (value,)))
+    return i
 
 
 def _name(node: Node) -> str:

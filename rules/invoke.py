@@ -86,6 +86,12 @@ class Redirects:
 
 
 NO_REDIRECTS = Redirects()  # shared: never changed
+_CLOSERS = frozenset({"}", "then", "fi", "done", "esac", "do", "elif", "else", ";;"})
+_STATEMENTS = frozenset(
+    "subshell compound_statement if_statement while_statement for_statement "
+    "c_style_for_statement case_statement function_definition pipeline list "
+    "redirected_statement negated_command test_command".split()
+)
 
 
 # --- entry points from the walker ---------------------------------------------------
@@ -121,6 +127,13 @@ def simple_command(
                 assignments.append((child, child))
             elif ckind.endswith("redirect"):
                 redirect_nodes.append(child)
+            elif ckind in _STATEMENTS:
+                # tree-sitter-bash takes `sudo ( rm x )` for a command; bash refuses it
+                walker.analysis.unparseable = True
+                walker.analysis.reasons.append(
+                    Reason(node_text(child)[:40], "a statement where bash wants a word")
+                )
+                walker.statement(child, state.copy(), feed, via, depth)
             elif ckind == "command_name" or child.is_named:
                 word_nodes.append(child)
     elif kind == "variable_assignments":
@@ -455,6 +468,10 @@ def invoke(
             env_effects(walker, env_state, variable, value, via, depth, reasons)
     if isinstance(name, str) and name_computed:
         reasons.append(Reason(name, "the command name is computed by a substitution"))
+    if isinstance(name, str) and name in _CLOSERS and not as_program and depth >= 0:
+        # `sudo { rm x; }`: tree-sitter-bash reads a `}` as a command; bash refuses the line
+        walker.analysis.unparseable = True
+        walker.analysis.reasons.append(Reason(name, "a reserved word where a command should be"))
     if not isinstance(name, str):
         reasons.append(Reason(text_of(name), "the command name is not known before it runs"))
         for program in _glob_programs(name):  # `/bin/r?`: each program it could be
@@ -480,8 +497,10 @@ def invoke(
         if builtin is not None:
             return builtin(walker, words, env, redirect, state, feed, via, depth, reasons)
     elif name in BUILTINS and name not in PROGRAM_BUILTINS:
+        # `sudo history -c` fails, but is judged as what it names (only ever stricter)
         reasons.append(Reason(name, "a shell builtin, not a program another program can run"))
-        return emit(walker, name, _argv(words), None, reasons, redirect, via, feed, state)
+        return BUILTINS[name](walker, words, env, redirect, state.copy(), feed, via, depth,
+                              reasons)
     program, node, where = resolve_program(name, state)
     if node is None:
         if where is not None:

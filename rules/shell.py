@@ -35,7 +35,7 @@ MAX_LINE = 64 * 1024
 MAX_DEPTH = 12  # nested lines: sh -c inside ssh inside sudo...
 MAX_PARSES = 128
 MAX_COMMANDS = 512
-MAX_SECONDS = 1.0  # a line still being read after this is not understood
+MAX_SECONDS = 1.0  # CPU seconds: a line still being read after this is not understood
 
 _PARSER = Parser(Language(tree_sitter_bash.language()))
 
@@ -78,6 +78,11 @@ class BudgetExceeded(Exception):
     pass
 
 
+# The budget counts this thread's CPU time: a busy machine or another thread does not use
+# up a line's budget, only the work of reading the line does.
+_clock = time.thread_time
+
+
 class Walker:
     """Reads one line (and everything nested in it) into Commands."""
 
@@ -85,7 +90,7 @@ class Walker:
         self.context = context
         self.analysis = Analysis()
         self.parses = 0
-        self.deadline = time.monotonic() + MAX_SECONDS
+        self.deadline = _clock() + MAX_SECONDS
         from rules.catalog import CATALOG
 
         self.compile_seen = CATALOG.compile_seconds
@@ -99,13 +104,13 @@ class Walker:
     def check_budget(self) -> None:
         if len(self.analysis.commands) >= MAX_COMMANDS:
             raise BudgetExceeded("too many commands to analyse")
-        if time.monotonic() > self.deadline:
+        if _clock() > self.deadline:
             from rules.catalog import CATALOG
 
             # compiling a program the first time it is used is not this line's cost
             self.deadline += CATALOG.compile_seconds - self.compile_seen
             self.compile_seen = CATALOG.compile_seconds
-            if time.monotonic() > self.deadline:
+            if _clock() > self.deadline:
                 raise BudgetExceeded("the line took too long to analyse")
 
     def emit(self, command: Command, at: int | None = None) -> None:
@@ -295,12 +300,27 @@ class Walker:
         stages = [c for c in node.children if c.is_named and c.type != "comment"]
         outcome = NOTHING
         current = feed
+        first_redirects: tuple[Node, ...] = ()
+        if stages and stages[0].type == "redirected_statement":
+            body = stages[0].child_by_field_name("body")
+            if body is not None and body.type == "list":
+                # tree-sitter-bash reads `a && b > f | c` as `(a && b > f) | c`; bash reads
+                # `a && (b > f | c)`: the list's first parts run before the pipeline.
+                parts = [c for c in body.children if c.is_named and c.type != "comment"]
+                for part in parts[:-1]:
+                    self.statement(part, state, feed, via, depth)
+                first_redirects = tuple(
+                    c for c in stages[0].children if c.type.endswith("redirect")
+                )
+                stages = [parts[-1], *stages[1:]] if parts else stages
         for position, stage in enumerate(stages):
             last = position == len(stages) - 1
             stage_state = state.copy() if not (last and "lastpipe" in state.options) else state
             start = len(self.analysis.commands)
-            outcome = self.statement(stage, stage_state, current, via, depth,
-                                     last_redirects if last else ())
+            redirects = last_redirects if last else ()
+            if position == 0 and first_redirects:
+                redirects = first_redirects + redirects
+            outcome = self.statement(stage, stage_state, current, via, depth, redirects)
             caps = frozenset().union(*(c.caps for c in self.analysis.commands[start:]))
             caps = caps | current.caps if current.kind == "pipe" else caps
             current = Feed("pipe", outcome.text, caps, outcome.paths)

@@ -412,6 +412,8 @@ class Expander:
                 self.state.set_var(name, word)  # type: ignore[arg-type]
             return word
         if value is None:
+            if operator == "@P":
+                self.reason(node_text(node)[:60], "prompt expansion (@P) of text not known can run commands")
             return _UNKNOWN
         if operator in ("#", "##", "%", "%%"):
             pattern = self._operand(operands, pattern=True)

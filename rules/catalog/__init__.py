@@ -183,9 +183,9 @@ class Catalog:
         if canonical is None:
             return None
         if canonical not in self._compiled:
-            started = time.monotonic()
+            started = time.thread_time()
             self._compiled[canonical] = self._compile(canonical)
-            self.compile_seconds += time.monotonic() - started
+            self.compile_seconds += time.thread_time() - started
         return self._compiled[canonical]
 
     def table(self, name: str) -> dict[str, Any]:

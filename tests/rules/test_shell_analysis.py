@@ -18,7 +18,7 @@ def analyse(line: str) -> tuple[Command, ...]:
 SAME = {
     "rm-recursive-system-path": {"delete-system-tree"},
     "credential-read": {"credential-read", "ssh-directory-read"},
-    "opaque-command": {"not-understood", "code-from-pipe", "run-downloaded",
+    "opaque-command": {"not-understood", "code-from-input", "run-downloaded",
                        "editor-shell-escape", "startup-files-write"},
     "container-with-host-access": {"container-with-host-access", "startup-files-write"},
     "input-driven-destruction": {"not-understood", "delete-system-tree", "delete-system-files"},
