@@ -258,3 +258,28 @@ def test_rule_approvers_are_validated(tmp_path: Path) -> None:
         policy.write_text(f'[[rule]]\nname = "x"\n{bad}\n')
         with pytest.raises(PolicyError, match="approvers"):
             load_policy(policy)
+
+
+def test_a_held_request_keeps_the_explanation_of_its_decision(tmp_path) -> None:
+    """The decision point notes why it held a command; the request row stores it
+    (migration 0007) so `bastion requests show` names the word and the reason."""
+    import time as _time
+
+    from bastion.store.db import Database as _Database
+    from bastion.store.requests import RequestRepo as _Repo
+    from bastion.store.requests import note_explanation
+
+    db = _Database(tmp_path / "state.db", create=True)
+    repo = _Repo(db)
+    note_explanation("ci", "web1", "deploy", "frobnicate", "not understood: frobnicate: why")
+    now = _time.time()
+    first = repo.create(identity="ci", target="web1", login="deploy", command="frobnicate",
+                        rule="not-understood", expires=now + 60)
+    second = repo.create(identity="ci", target="web1", login="deploy", command="frobnicate",
+                         rule="not-understood", expires=now + 60)
+    assert repo.get(first)["explanation"] == "not understood: frobnicate: why"
+    assert repo.get(second)["explanation"] is None  # a note is used once
+    given = repo.create(identity="x", target="y", login="z", command="c", rule="r",
+                        expires=now + 60, explanation="given directly")
+    assert repo.get(given)["explanation"] == "given directly"
+    db.close()
