@@ -16,8 +16,8 @@ from pathlib import Path
 from bastion.errors import ConfigError
 from bastion.identity.model import Identity
 from bastion.identity.roles import Role
-from bastion.targets import Target
 from bastion.store.requests import note_explanation
+from bastion.targets import Target
 from rules import (
     Action,
     Context,
@@ -157,10 +157,17 @@ class Decider:
         except Exception as exc:  # fail closed: an internal error denies, never allows
             log.error(
                 "decision failed for %s on %s (%s: %s); denying",
-                identity.name, target.name, type(exc).__name__, str(exc)[:200],
+                identity.name,
+                target.name,
+                type(exc).__name__,
+                str(exc)[:200],
             )
-            return Verdict("deny", "internal-error", "the bastion could not evaluate this command",
-                           understood=False)
+            return Verdict(
+                "deny",
+                "internal-error",
+                "the bastion could not evaluate this command",
+                understood=False,
+            )
 
     def explain(
         self,

@@ -21,12 +21,10 @@ from rules.context import ShellState
 from rules.invoke import Redirects, emit, invoke
 from rules.model import Reason
 from rules.pure import output
-from rules.shell import NOTHING, Feed, Outcome, Walker
+from rules.shell import Feed, Outcome, Walker
 from rules.values import ANY, SAFE, UNKNOWN, Word, text_of
 
-Builtin = Callable[
-    [Walker, list, list, Redirects, ShellState, Feed, tuple, int, list], Outcome
-]
+Builtin = Callable[[Walker, list, list, Redirects, ShellState, Feed, tuple, int, list], Outcome]
 
 
 def _variables() -> dict[str, str]:
@@ -41,8 +39,17 @@ def _variables() -> dict[str, str]:
 VARIABLES = _variables()
 _VARIABLE_GLOBS = [(name, kind) for name, kind in VARIABLES.items() if name.endswith("*")]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_STANDARD_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
-                  "/usr/games", "/usr/local/games", "/snap/bin")
+_STANDARD_PATH = (
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+    "/usr/games",
+    "/usr/local/games",
+    "/snap/bin",
+)
 
 
 def variable_kind(name: str) -> str | None:
@@ -56,8 +63,13 @@ def variable_kind(name: str) -> str | None:
 
 
 def env_effects(
-    walker: Walker, state: ShellState, name: str, value: str | Word, via: tuple[str, ...],
-    depth: int, reasons: list[Reason],
+    walker: Walker,
+    state: ShellState,
+    name: str,
+    value: str | Word,
+    via: tuple[str, ...],
+    depth: int,
+    reasons: list[Reason],
 ) -> None:
     """`NAME=VALUE cmd`: the variable is set for cmd only (in a copy of the state)."""
     assign(walker, state, name.rstrip("+"), value, via, depth, reasons, prefix=True)
@@ -88,7 +100,12 @@ def assign(
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", subscript) or (
                 "A" not in (state.variables.get(name).attrs if name in state.variables else "")
             ):
-                reasons.append(Reason(f"{name}[{subscript}]", "an array subscript is evaluated as arithmetic, which can run code"))
+                reasons.append(
+                    Reason(
+                        f"{name}[{subscript}]",
+                        "an array subscript is evaluated as arithmetic, which can run code",
+                    )
+                )
     kind = variable_kind(name)
     if kind is not None:
         _special(walker, state, name, kind, value, via, depth, reasons)
@@ -96,7 +113,9 @@ def assign(
     if var is not None and "i" in var.attrs and isinstance(value, str):
         from rules.words import Expander
 
-        expand = Expander(state, lambda n, label: (None, ANY), lambda w, why: reasons.append(Reason(w, why)))
+        expand = Expander(
+            state, lambda n, label: (None, ANY), lambda w, why: reasons.append(Reason(w, why))
+        )
         result = expand._arith(value, f"{name}={value}")
         value = result if result is not None else Word(UNKNOWN, None, SAFE)
     if array:
@@ -109,8 +128,11 @@ def assign(
         state.set_var(name, items, 0, attrs)
         return
     if subscript is not None:
-        if isinstance(value, str) and subscript.isdigit() and var is not None and isinstance(
-            var.value, tuple
+        if (
+            isinstance(value, str)
+            and subscript.isdigit()
+            and var is not None
+            and isinstance(var.value, tuple)
         ):
             items = list(var.value)
             position = int(subscript)
@@ -122,8 +144,9 @@ def assign(
         state.set_var(name, None, ANY, attrs)
         return
     if isinstance(value, Word):
-        state.set_var(name, None, SAFE if value.unknown <= SAFE and UNKNOWN == value.text else ANY,
-                      attrs)
+        state.set_var(
+            name, None, SAFE if value.unknown <= SAFE and UNKNOWN == value.text else ANY, attrs
+        )
         return
     if append:
         if var is None and name not in state.variables:
@@ -138,8 +161,14 @@ def assign(
 
 
 def _special(
-    walker: Walker, state: ShellState, name: str, kind: str, value: str | Word,
-    via: tuple[str, ...], depth: int, reasons: list[Reason],
+    walker: Walker,
+    state: ShellState,
+    name: str,
+    kind: str,
+    value: str | Word,
+    via: tuple[str, ...],
+    depth: int,
+    reasons: list[Reason],
 ) -> None:
     shown = f"{name}={text_of(value)}"
     if kind == "code":
@@ -148,8 +177,9 @@ def _special(
     elif kind == "implicit":
         reasons.append(Reason(shown, f"{name} runs its command implicitly, before every prompt"))
         if isinstance(value, str) and value.strip():
-            walker.line(value, state.copy(), via=(*via, f"${name}"), depth=depth + 1,
-                        feed=Feed("none"))
+            walker.line(
+                value, state.copy(), via=(*via, f"${name}"), depth=depth + 1, feed=Feed("none")
+            )
     elif kind in ("command", "program"):
         if not isinstance(value, str):
             reasons.append(Reason(shown, f"{name} names a command whose text is not known"))
@@ -157,15 +187,18 @@ def _special(
             text = value.strip().lstrip("|").replace("%s", "FILE")
             if kind == "program":
                 text = "'" + text.replace("'", "'\\''") + "'"
-            walker.line(text, state.copy(), via=(*via, f"${name}"), depth=depth + 1,
-                        feed=Feed("none"))
+            walker.line(
+                text, state.copy(), via=(*via, f"${name}"), depth=depth + 1, feed=Feed("none")
+            )
     elif kind == "prompt":
         if not isinstance(value, str) or any(c in value for c in "$`"):
             if name == "PS4" or not isinstance(value, str) or "$(" in value or "`" in value:
                 reasons.append(Reason(shown, f"{name} with a substitution runs it when shown"))
     elif kind == "path":
-        if not isinstance(value, str) and value.text.startswith(UNKNOWN + ":") and (
-            UNKNOWN not in value.text[1:]
+        if (
+            not isinstance(value, str)
+            and value.text.startswith(UNKNOWN + ":")
+            and (UNKNOWN not in value.text[1:])
         ):
             return  # PATH=$PATH:/opt/bin: the system's directories still come first
         if not isinstance(value, str):
@@ -181,8 +214,19 @@ def _special(
                 state.path_changed = True
                 break
     elif kind == "audit":
-        emit(walker, "=", ("=", shown), None, [], Redirects(), via, Feed("none"), state,
-             caps=frozenset({"audit"}), targets=(shown,))
+        emit(
+            walker,
+            "=",
+            ("=", shown),
+            None,
+            [],
+            Redirects(),
+            via,
+            Feed("none"),
+            state,
+            caps=frozenset({"audit"}),
+            targets=(shown,),
+        )
     elif kind == "gitconfig":
         reasons.append(Reason(shown, "git configuration from the environment can run commands"))
 
@@ -194,11 +238,30 @@ def _words_text(words: list) -> tuple[str, ...]:
     return tuple(text_of(w) for w in words)
 
 
-def _plain(walker: Walker, words: list, redirect: Redirects, state: ShellState, feed: Feed,
-           via: tuple, reasons: list, caps: frozenset[str] = frozenset({"info"}),
-           **fields: object) -> Outcome:
-    return emit(walker, text_of(words[0]), _words_text(words), None, reasons, redirect, via,
-                feed, state, caps=caps, **fields)  # type: ignore[arg-type]
+def _plain(
+    walker: Walker,
+    words: list,
+    redirect: Redirects,
+    state: ShellState,
+    feed: Feed,
+    via: tuple,
+    reasons: list,
+    caps: frozenset[str] = frozenset({"info"}),
+    **fields: object,
+) -> Outcome:
+    return emit(
+        walker,
+        text_of(words[0]),
+        _words_text(words),
+        None,
+        reasons,
+        redirect,
+        via,
+        feed,
+        state,
+        caps=caps,
+        **fields,
+    )  # type: ignore[arg-type]
 
 
 def b_cd(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]
@@ -238,7 +301,9 @@ def b_declare(walker, words, env, redirect, state, feed, via, depth, reasons):  
             if _NAME.match(name) and "n" not in attrs:
                 var = state.variables.get(name)
                 if var is not None:
-                    state.set_var(name, var.value, var.unknown, "".join(sorted(set(var.attrs + attrs))))
+                    state.set_var(
+                        name, var.value, var.unknown, "".join(sorted(set(var.attrs + attrs)))
+                    )
                 elif attrs:
                     state.set_var(name, None, ANY, attrs)
             continue
@@ -284,8 +349,19 @@ def b_unset(walker, words, env, redirect, state, feed, via, depth, reasons):  # 
         else:
             state.variables.pop(text, None)
             if text in VARIABLES and VARIABLES[text] == "audit" or text == "PROMPT_COMMAND":
-                emit(walker, "=", ("unset", text), None, [], Redirects(), via, feed, state,
-                     caps=frozenset({"audit"}), targets=(f"{text}=",))
+                emit(
+                    walker,
+                    "=",
+                    ("unset", text),
+                    None,
+                    [],
+                    Redirects(),
+                    via,
+                    feed,
+                    state,
+                    caps=frozenset({"audit"}),
+                    targets=(f"{text}=",),
+                )
             state.variables[text] = _unset_marker()
     return _plain(walker, words, redirect, state, feed, via, reasons)
 
@@ -346,7 +422,9 @@ def b_printf(walker, words, env, redirect, state, feed, via, depth, reasons):  #
         rest = words[3:]
         if all(isinstance(w, str) for w in rest):
             printed = output("printf", list(rest), None)
-            state.set_var(target, printed) if printed is not None else state.set_var(target, None, ANY)
+            state.set_var(target, printed) if printed is not None else state.set_var(
+                target, None, ANY
+            )
         else:
             state.set_var(target, None, ANY)
         if "[" in target:
@@ -359,27 +437,51 @@ def b_set(walker, words, env, redirect, state, feed, via, depth, reasons):  # ty
     texts = _words_text(words)
     if "--" in texts:
         state.positional = list(words[texts.index("--") + 1 :])
-    on_off = {"-x": "xtrace", "-f": "noglob", "-o": None, "+o": None, "-e": "errexit",
-              "-u": "nounset", "+x": "-xtrace", "+f": "-noglob"}
+    on_off = {
+        "-x": "xtrace",
+        "-f": "noglob",
+        "-o": None,
+        "+o": None,
+        "-e": "errexit",
+        "-u": "nounset",
+        "+x": "-xtrace",
+        "+f": "-noglob",
+    }
     for position, text in enumerate(texts[1:], 1):
         if text in ("-o", "+o") and position + 1 < len(texts):
             option = texts[position + 1]
             (state.options.add if text == "-o" else state.options.discard)(option)
             if option == "history" and text == "+o":
-                emit(walker, "set", texts, None, [], Redirects(), via, feed, state,
-                     caps=frozenset({"audit"}), targets=("history=off",))
+                emit(
+                    walker,
+                    "set",
+                    texts,
+                    None,
+                    [],
+                    Redirects(),
+                    via,
+                    feed,
+                    state,
+                    caps=frozenset({"audit"}),
+                    targets=("history=off",),
+                )
         elif re.fullmatch(r"[-+][a-zA-Z]+", text):
             for letter in text[1:]:
                 name = on_off.get(text[0] + letter) or {
-                    "x": "xtrace", "f": "noglob", "e": "errexit", "u": "nounset", "v": "verbose",
+                    "x": "xtrace",
+                    "f": "noglob",
+                    "e": "errexit",
+                    "u": "nounset",
+                    "v": "verbose",
                 }.get(letter)
                 if name:
                     (state.options.add if text[0] == "-" else state.options.discard)(name)
     if "xtrace" in state.options:
         ps4 = state.variables.get("PS4")
-        if ps4 is not None and (ps4.value is None or (isinstance(ps4.value, str) and (
-            "$(" in ps4.value or "`" in ps4.value
-        ))):
+        if ps4 is not None and (
+            ps4.value is None
+            or (isinstance(ps4.value, str) and ("$(" in ps4.value or "`" in ps4.value))
+        ):
             reasons.append(Reason("set -x", "PS4 holds a substitution that runs for every command"))
     del on_off
     return _plain(walker, words, redirect, state, feed, via, reasons)
@@ -412,8 +514,9 @@ def b_alias(walker, words, env, redirect, state, feed, via, depth, reasons):  # 
             continue
         state.aliases[name] = body
         # what the alias will run, judged now (it runs on a later line)
-        walker.line(body, state.copy(), via=(*via, f"alias {name}"), depth=depth + 1,
-                    feed=Feed("none"))
+        walker.line(
+            body, state.copy(), via=(*via, f"alias {name}"), depth=depth + 1, feed=Feed("none")
+        )
     return _plain(walker, words, redirect, state, feed, via, reasons)
 
 
@@ -445,11 +548,22 @@ def b_source(walker, words, env, redirect, state, feed, via, depth, reasons):  #
             walker.line(feed.text, state, via=(*via, "source"), depth=depth + 1, feed=Feed("none"))
         else:
             reasons.append(Reason(target, "sources code from its input or a pipe"))
-            return _plain(walker, words, redirect, state, feed, via, reasons, caps=caps,
-                          runs_input=True, runs=(path,))
+            return _plain(
+                walker,
+                words,
+                redirect,
+                state,
+                feed,
+                via,
+                reasons,
+                caps=caps,
+                runs_input=True,
+                runs=(path,),
+            )
     elif path in state.files:
-        judge_script(walker, path, "source", words[2:], state, feed, via, depth, reasons,
-                     same_shell=True)
+        judge_script(
+            walker, path, "source", words[2:], state, feed, via, depth, reasons, same_shell=True
+        )
     else:
         judge_script(walker, path, "source", words[2:], state, feed, via, depth, reasons)
         state.poisoned = True  # what it set is not known
@@ -461,7 +575,9 @@ def b_eval(walker, words, env, redirect, state, feed, via, depth, reasons):  # t
         text = " ".join(words[1:])
         _plain(walker, words, redirect, state, feed, via, reasons, caps=frozenset({"exec"}))
         return walker.line(text, state, via=(*via, "eval"), depth=depth + 1, feed=feed)
-    reasons.append(Reason(" ".join(_words_text(words))[:60], "eval of text not known before it runs"))
+    reasons.append(
+        Reason(" ".join(_words_text(words))[:60], "eval of text not known before it runs")
+    )
     state.poisoned = True
     return _plain(walker, words, redirect, state, feed, via, reasons, caps=frozenset({"exec"}))
 
@@ -510,7 +626,11 @@ def b_trap(walker, words, env, redirect, state, feed, via, depth, reasons):  # t
     if len(args) == 1:
         return _plain(walker, words, redirect, state, feed, via, reasons)  # `trap SIG`: reset
     handler = args[0]
-    reasons.append(Reason("trap " + text_of(handler)[:50], "trap runs its handler later, on a signal or at exit"))
+    reasons.append(
+        Reason(
+            "trap " + text_of(handler)[:50], "trap runs its handler later, on a signal or at exit"
+        )
+    )
     if isinstance(handler, str):
         walker.line(handler, state.copy(), via=(*via, "trap"), depth=depth + 1, feed=Feed("none"))
     return _plain(walker, words, redirect, state, feed, via, reasons, caps=frozenset({"exec"}))
@@ -519,8 +639,9 @@ def b_trap(walker, words, env, redirect, state, feed, via, depth, reasons):  # t
 def b_let(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]
     from rules.words import Expander
 
-    expand = Expander(state, lambda n, label: (None, ANY),
-                      lambda w, why: reasons.append(Reason(w, why)))
+    expand = Expander(
+        state, lambda n, label: (None, ANY), lambda w, why: reasons.append(Reason(w, why))
+    )
     for word in words[1:]:
         if not isinstance(word, str):
             reasons.append(Reason(text_of(word), "let with text not known can run code"))
@@ -530,7 +651,8 @@ def b_let(walker, words, env, redirect, state, feed, via, depth, reasons):  # ty
         if eq and _NAME.match(name.rstrip("+-*/%")):
             result = expand._arith(value, word)
             state.set_var(name.rstrip("+-*/%"), result, SAFE) if result else state.set_var(
-                name.rstrip("+-*/%"), None, SAFE)
+                name.rstrip("+-*/%"), None, SAFE
+            )
         if "[" in word:
             reasons.append(Reason(word, "let with a subscript evaluates it as arithmetic"))
     return _plain(walker, words, redirect, state, feed, via, reasons)
@@ -564,8 +686,9 @@ def b_history(walker, words, env, redirect, state, feed, via, depth, reasons):  
     caps = frozenset({"info"})
     if any(t.startswith("-") and set(t[1:]) & set("cdwrasn") for t in texts[1:]):
         caps = frozenset({"audit"})
-    return _plain(walker, words, redirect, state, feed, via, reasons, caps=caps,
-                  targets=tuple(texts[1:]))
+    return _plain(
+        walker, words, redirect, state, feed, via, reasons, caps=caps, targets=tuple(texts[1:])
+    )
 
 
 def b_info(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]
@@ -574,7 +697,11 @@ def b_info(walker, words, env, redirect, state, feed, via, depth, reasons):  # t
 
 def b_shift(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]
     if state.positional:
-        count = int(words[1]) if len(words) > 1 and isinstance(words[1], str) and words[1].isdigit() else 1
+        count = (
+            int(words[1])
+            if len(words) > 1 and isinstance(words[1], str) and words[1].isdigit()
+            else 1
+        )
         state.positional = state.positional[count:]
     return _plain(walker, words, redirect, state, feed, via, reasons)
 
@@ -589,8 +716,18 @@ def b_getopts(walker, words, env, redirect, state, feed, via, depth, reasons):  
 def b_coproc(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]
     reasons.append(Reason("coproc", "a coprocess runs beside the shell, fed by later commands"))
     if len(words) > 1:
-        invoke(walker, list(words[1:]), env, Redirects(), state.copy(), feed, via, depth, [],
-               as_program=True)
+        invoke(
+            walker,
+            list(words[1:]),
+            env,
+            Redirects(),
+            state.copy(),
+            feed,
+            via,
+            depth,
+            [],
+            as_program=True,
+        )
     return _plain(walker, words, redirect, state, feed, via, reasons)
 
 

@@ -153,8 +153,13 @@ class ShellState:
             self.arg0,
         )
 
-    def set_var(self, name: str, value: str | tuple[str, ...] | None, unknown: int = 0,
-                attrs: str | None = None) -> None:
+    def set_var(
+        self,
+        name: str,
+        value: str | tuple[str, ...] | None,
+        unknown: int = 0,
+        attrs: str | None = None,
+    ) -> None:
         old = self.variables.get(name)
         keep = old.attrs if old is not None and attrs is None else (attrs or "")
         if isinstance(value, str) and len(value) > MAX_VALUE:
@@ -178,9 +183,29 @@ class ShellState:
             return False
         if self.path_changed != base.path_changed:
             return False
+        if not (
+            self.variables
+            or self.functions
+            or self.aliases
+            or self.files
+            or self.links
+            or self.written
+            or self.downloaded
+            or base.variables
+            or base.functions
+            or base.aliases
+            or base.files
+            or base.links
+            or base.written
+            or base.downloaded
+        ):
+            return (self.options - _STANDARD_OPTIONS) == base.options
         pairs = (
-            (self.variables, base.variables), (self.functions, base.functions),
-            (self.aliases, base.aliases), (self.files, base.files), (self.links, base.links),
+            (self.variables, base.variables),
+            (self.functions, base.functions),
+            (self.aliases, base.aliases),
+            (self.files, base.files),
+            (self.links, base.links),
         )
         for mine, theirs in pairs:
             if len(mine) != len(theirs) or (mine and mine != dict(theirs)):
@@ -209,8 +234,12 @@ class ShellState:
             aliases=tuple(sorted(self.aliases.items()))[:MAX_ALIASES],
             options=frozenset(self.options - _STANDARD_OPTIONS),
             files=tuple(
-                (path, f if f.content is None or len(f.content) <= MAX_FILE_CONTENT
-                 else CarriedFile(None, f.sha256, f.size))
+                (
+                    path,
+                    f
+                    if f.content is None or len(f.content) <= MAX_FILE_CONTENT
+                    else CarriedFile(None, f.sha256, f.size),
+                )
                 for path, f in files[-MAX_FILES:]
             ),
             written=tuple(sorted(self.written))[:MAX_PATHS],

@@ -24,24 +24,71 @@ from rules.values import ANY, SAFE, UNKNOWN, Word, path_form, text_of
 _TREE = frozenset({"recursive", "R", "r", "a", "archive"})
 _INFO = frozenset({"info"})
 _STDIN_SENDERS = frozenset({"netcat", "ssh", "openssl", "socat"})
-_CHANGES = frozenset({"disk", "write", "delete", "account", "schedule", "package", "service",
-                      "system", "audit", "process", "power", "infra"})
+_CHANGES = frozenset(
+    {
+        "disk",
+        "write",
+        "delete",
+        "account",
+        "schedule",
+        "package",
+        "service",
+        "system",
+        "audit",
+        "process",
+        "power",
+        "infra",
+    }
+)
 
 
 class Facts:
     """What one command does, gathered from its words (the handlers add to it)."""
 
     __slots__ = (
-        "walker", "program", "node", "parsed", "words", "state", "feed", "via", "depth",
-        "reasons", "caps", "reads", "writes", "deletes", "runs", "uses", "hosts", "sends", "sql",
-        "units", "targets", "runs_input", "runs_downloaded", "open_args", "recursive",
-        "output_text", "out_class", "handled_stdin", "prints_paths",
+        "walker",
+        "program",
+        "node",
+        "parsed",
+        "words",
+        "state",
+        "feed",
+        "via",
+        "depth",
+        "reasons",
+        "caps",
+        "reads",
+        "writes",
+        "deletes",
+        "runs",
+        "uses",
+        "hosts",
+        "sends",
+        "sql",
+        "units",
+        "targets",
+        "runs_input",
+        "runs_downloaded",
+        "open_args",
+        "recursive",
+        "output_text",
+        "out_class",
+        "handled_stdin",
+        "prints_paths",
     )
 
     def __init__(
-        self, walker: Walker, program: str, node: Program, parsed: Parsed,
-        words: list[str | Word], state: ShellState, feed: Feed, via: tuple[str, ...],
-        depth: int, reasons: list[Reason],
+        self,
+        walker: Walker,
+        program: str,
+        node: Program,
+        parsed: Parsed,
+        words: list[str | Word],
+        state: ShellState,
+        feed: Feed,
+        via: tuple[str, ...],
+        depth: int,
+        reasons: list[Reason],
     ) -> None:
         self.walker = walker
         self.program = program
@@ -104,7 +151,9 @@ class Facts:
         if kind == "q":
             self.targets.append(text_of(word))
             if isinstance(word, Word) and word.unknown == ANY:
-                self.reasons.append(Reason(text_of(word), "a process whose id or name is not known"))
+                self.reasons.append(
+                    Reason(text_of(word), "a process whose id or name is not known")
+                )
             return
         if kind == "e":
             self.reasons.append(
@@ -124,9 +173,12 @@ class Facts:
             return []
         spelled = P.resolve(form[0], self.state.cwd, self.state.home)
         if spelled is None:
-            why = ("the working directory is not known" if self.state.cwd is None
-                   else "the path cannot be resolved (`..` after a glob or above a home "
-                   "whose place is not known)")
+            why = (
+                "the working directory is not known"
+                if self.state.cwd is None
+                else "the path cannot be resolved (`..` after a glob or above a home "
+                "whose place is not known)"
+            )
             self.reasons.append(Reason(text, why))
             return []
         spelled = tuple(self._links(p) for p in spelled)
@@ -154,7 +206,7 @@ class Facts:
     def _links(self, path: str) -> str:
         for link, target in self.state.links.items():
             if path == link or path.startswith(link + "/"):
-                return target + path[len(link):]
+                return target + path[len(link) :]
         return path
 
     def url(self, word: str | Word) -> None:
@@ -193,29 +245,45 @@ class Facts:
 
     # --- nested commands ------------------------------------------------------------
 
-    def argv(self, words: list[str | Word], label: str, *, feed: Feed | None = None,
-             open_args: bool = False) -> None:
+    def argv(
+        self,
+        words: list[str | Word],
+        label: str,
+        *,
+        feed: Feed | None = None,
+        open_args: bool = False,
+    ) -> None:
         """Words that are a command another program runs (sudo CMD, xargs CMD, find -exec)."""
-        from rules.invoke import Redirects, invoke
-
         if not words:
             return
         start = len(self.walker.analysis.commands)
-        invoke(self.walker, list(words), [], Redirects(), self.state.copy(),
-               feed or self.feed, (*self.via, label), self.depth + 1, [], as_program=True)
+        _invoke.invoke(
+            self.walker,
+            list(words),
+            [],
+            _invoke.NO_REDIRECTS,
+            self.state.copy(),
+            feed or self.feed,
+            (*self.via, label),
+            self.depth + 1,
+            [],
+            as_program=True,
+        )
         if open_args:
             commands = self.walker.analysis.commands
             commands[start] = commands[start]._replace(open_args=True)
 
-    def line(self, word: str | Word, label: str, feed: Feed | None = None,
-             same_shell: bool = False) -> Outcome | None:
+    def line(
+        self, word: str | Word, label: str, feed: Feed | None = None, same_shell: bool = False
+    ) -> Outcome | None:
         """A string another program runs as a shell line (sh -c, ssh HOST CMD, watch)."""
         if not isinstance(word, str):
             self.reasons.append(Reason(text_of(word), "a command line whose text is not known"))
             return None
         state = self.state if same_shell else self.state.copy()
-        return self.walker.line(word, state, via=(*self.via, label), depth=self.depth + 1,
-                                feed=feed or self.feed)
+        return self.walker.line(
+            word, state, via=(*self.via, label), depth=self.depth + 1, feed=feed or self.feed
+        )
 
     def not_understood(self, word: str, why: str) -> None:
         self.reasons.append(Reason(word, why))
@@ -254,9 +322,6 @@ def facts(
     reasons: list[Reason],
     local_data: bool = False,
 ) -> Outcome:
-    from rules.handlers import HANDLERS
-    from rules.invoke import emit
-
     if parsed.reasons:
         reasons.extend(parsed.reasons)
     first = len(walker.analysis.commands)
@@ -286,7 +351,7 @@ def facts(
             here.value(word, kind)
     handler = parsed.node.handler_cache
     if handler is not None:
-        function = HANDLERS.get(handler)
+        function = _handlers.HANDLERS.get(handler)
         if function is None:
             reasons.append(Reason(program, f"no handler {handler!r} (a catalog error)"))
         else:
@@ -316,8 +381,16 @@ def facts(
             here.output_text = ""
     if out == "paths" and here.prints_paths is None and state.cwd is not None:
         here.prints_paths = state.cwd.rstrip("/") + "/**"
-    outcome = emit(
-        walker, program, argv, parsed, reasons, redirect, via, feed, state,  # type: ignore[arg-type]
+    outcome = _invoke.emit(
+        walker,
+        program,
+        argv,
+        parsed,
+        reasons,
+        redirect,
+        via,
+        feed,
+        state,  # type: ignore[arg-type]
         caps=frozenset(caps),
         output_text=here.output_text,
         out_class=here.out_class,
@@ -371,28 +444,35 @@ def judge_script(
     carried = state.files.get(path)
     if carried is not None:
         if carried.content is None:
-            reasons.append(Reason(path, "runs a file the bastion carried but does not hold the text of"))
+            reasons.append(
+                Reason(path, "runs a file the bastion carried but does not hold the text of")
+            )
             return
         shell = interpreter in (None, "sh", "bash", "dash", "ksh", "zsh", "source")
         first = carried.content.split("\n", 1)[0]
         if first.startswith("#!") and not any(s in first for s in ("sh", "bash")):
             shell = False
         if not shell:
-            reasons.append(Reason(path, f"runs {interpreter or 'a'} script the bastion does not analyse"))
+            reasons.append(
+                Reason(path, f"runs {interpreter or 'a'} script the bastion does not analyse")
+            )
             return
         inner = state if same_shell else state.copy()
         saved = inner.positional
         inner.positional = list(args)
         try:
-            walker.line(carried.content, inner, via=(*via, f"script {path}"), depth=depth + 1,
-                        feed=feed)
+            walker.line(
+                carried.content, inner, via=(*via, f"script {path}"), depth=depth + 1, feed=feed
+            )
         finally:
             inner.positional = saved
         return
     if path in state.downloaded:
         reasons.append(Reason(path, "runs a file this session downloaded"))
     elif path in state.written:
-        reasons.append(Reason(path, "runs a file this session wrote without the bastion seeing its text"))
+        reasons.append(
+            Reason(path, "runs a file this session wrote without the bastion seeing its text")
+        )
     elif path.startswith(("/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/")):
         reasons.append(Reason(path, "runs a script from a temporary directory"))
     elif path.startswith("/proc/self/fd/") or path == "/dev/fd/63":
@@ -400,3 +480,7 @@ def judge_script(
 
 
 __all__ = ["Facts", "facts", "judge_script", "AGENT", "SAFE"]
+
+
+from rules import handlers as _handlers  # noqa: E402  (handlers import this module)
+from rules import invoke as _invoke  # noqa: E402

@@ -39,13 +39,18 @@ def evaluate(
     except RecursionError:
         log.warning("rule evaluation: nesting too deep for %d bytes; denied", len(request.command))
         return Decision(
-            Action.DENY, "internal-error", "the line is nested too deeply to evaluate",
-            understood=False, not_understood=(Reason("", "nested too deeply to evaluate"),),
+            Action.DENY,
+            "internal-error",
+            "the line is nested too deeply to evaluate",
+            understood=False,
+            not_understood=(Reason("", "nested too deeply to evaluate"),),
         )
     except Exception as exc:  # fail closed
         log.error("rule evaluation failed (%s: %s); denied", type(exc).__name__, str(exc)[:200])
         return Decision(
-            Action.DENY, "internal-error", f"rule evaluation failed ({type(exc).__name__})",
+            Action.DENY,
+            "internal-error",
+            f"rule evaluation failed ({type(exc).__name__})",
             understood=False,
         )
 
@@ -70,7 +75,7 @@ MAX_INDEXES = 64
 def _index(policies: tuple[Policy, ...]) -> RuleIndex:
     """One index per set of policies, found by identity (hashing a policy would hash every
     rule); policies are frozen and live as long as the configuration. 64 sets at most."""
-    key = tuple(id(p) for p in policies)
+    key = tuple(map(id, policies))
     found = _INDEXES.get(key)
     if found is None or any(a is not b for a, b in zip(found[0], policies, strict=True)):
         if len(_INDEXES) >= MAX_INDEXES:
@@ -136,23 +141,39 @@ def _evaluate(
     if analysis.unparseable:
         where = analysis.reasons[0] if analysis.reasons else None
         return Decision(
-            Action.DENY, "unparseable",
-            "the command line does not parse as shell" + (f" (near {where.word!r})" if where and where.word else ""),
-            shown, **extra,  # type: ignore[arg-type]
+            Action.DENY,
+            "unparseable",
+            "the command line does not parse as shell"
+            + (f" (near {where.word!r})" if where and where.word else ""),
+            shown,
+            **extra,  # type: ignore[arg-type]
         )
     if best is None:
         if line.strip() and not line.strip().startswith("#"):
-            return Decision(Action.DENY, "unparseable", "no command could be read from the line",
-                            shown, **extra)  # type: ignore[arg-type]
+            return Decision(
+                Action.DENY, "unparseable", "no command could be read from the line", shown, **extra
+            )  # type: ignore[arg-type]
         return Decision(default_action, None, "no rule matched", shown, **extra)  # type: ignore[arg-type]
     severity, _, compiled, kind = best
     if kind == "rule" and compiled is not None:
         rule = compiled.rule
-        return Decision(rule.action, rule.name, rule.message, shown, rule.timeout,
-                        rule.approvers, rule.end_session, **extra)  # type: ignore[arg-type]
+        return Decision(
+            rule.action,
+            rule.name,
+            rule.message,
+            shown,
+            rule.timeout,
+            rule.approvers,
+            rule.end_session,
+            **extra,
+        )  # type: ignore[arg-type]
     if kind == "unknown":
         first = "; ".join(str(r) for r in reasons[:3])
-        return Decision(unknown_action, NOT_UNDERSTOOD,
-                        f"the bastion does not understand this command ({first})", shown,
-                        **extra)  # type: ignore[arg-type]
+        return Decision(
+            unknown_action,
+            NOT_UNDERSTOOD,
+            f"the bastion does not understand this command ({first})",
+            shown,
+            **extra,
+        )  # type: ignore[arg-type]
     return Decision(default_action, None, "no rule matched", shown, **extra)  # type: ignore[arg-type]

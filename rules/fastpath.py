@@ -23,10 +23,14 @@ Command = list  # [words, redirects]
 Pipeline = list[Command]
 # Each entry: a pipeline, then the operator joining it to the next (&&, ||, ;) or None.
 
-_WORD = re.compile(r"""[A-Za-z0-9_./:=@%+,^-]+|'[^']*'|"[^"$`\\!]*\"""")
-_SPACE = re.compile(r"[ \t]+")
-_REDIRECT = re.compile(r"([0-2]?)(>>|>|<)(?![>&|(<])")
-_DUP = re.compile(r"[0-2]?>&[0-2](?![0-9A-Za-z_])")
+_TOKEN = re.compile(
+    r"""(?P<space>[ \t]+)"""
+    r"""|(?P<op>&&|\|\||[|;](?![|;&]))"""
+    r"""|(?P<dup>[0-2]?>&[0-2](?![0-9A-Za-z_]))"""
+    r"""|(?P<redir>([0-2]?)(>>|>|<)(?![>&|(<])[ \t]*)"""
+    r"""|(?P<word>(?:[A-Za-z0-9_./:=@%+,^-]++|'[^']*+'|"[^"$`\\!]*+")++)(?=[ \t|&;<>]|$)"""
+)
+_QUOTED = re.compile("'([^']*)'|\"([^\"]*)\"")
 _RESERVED = frozenset(
     "if then else elif fi case esac for select while until do done function time coproc "
     "{ } [[ ]] ! in".split()
@@ -43,64 +47,50 @@ def tokens(line: str) -> list[tuple[Pipeline, str | None]] | None:
     pipeline: Pipeline = []
     words: list[str] = []
     redirects: list[Redirect] = []
+    pending: tuple[str, str | None] | None = None  # a redirect waiting for its file
     position = 0
     length = len(line)
-
-    def end_command() -> bool:
-        if not words:
-            return False
-        first = words[0]
-        if first in _RESERVED or _ASSIGNMENT.match(first):
-            return False
-        pipeline.append([list(words), list(redirects)])
-        words.clear()
-        redirects.clear()
-        return True
-
+    match = _TOKEN.match
     while position < length:
-        space = _SPACE.match(line, position)
-        if space:
-            position = space.end()
+        found = match(line, position)
+        if found is None:
+            return None
+        position = found.end()
+        kind = found.lastgroup
+        if kind == "space" or kind == "dup":
+            if pending is not None and kind == "dup":
+                return None
             continue
-        ch = line[position]
-        if ch == "|" or ch == "&" or ch == ";":
-            two = line[position : position + 2]
-            if two in ("&&", "||"):
-                operator = two
-            elif ch in "|;" and two not in ("|&", ";;", ";&"):
-                operator = ch
+        if kind == "word":
+            text = found.group("word")
+            if "'" in text or '"' in text:
+                text = _QUOTED.sub(_unquote, text)
+            if pending is not None:
+                redirects.append((pending[0], pending[1], text))
+                pending = None
             else:
-                return None
-            if not end_command():
-                return None
-            position += len(operator)
-            if operator == "|":
-                continue
-            result.append((pipeline, operator))
-            pipeline = []
+                words.append(text)
             continue
-        dup = _DUP.match(line, position)
-        if dup:
-            position = dup.end()  # 2>&1: nothing to read or write
+        if pending is not None:
+            return None  # `>` with no file
+        if kind == "redir":
+            pending = (found.group(6), found.group(5) or None)
             continue
-        redirect = _REDIRECT.match(line, position)
-        if redirect:
-            position = redirect.end()
-            space = _SPACE.match(line, position)
-            if space:
-                position = space.end()
-            target, position = _word(line, position)
-            if target is None:
-                return None
-            redirects.append((redirect.group(2), redirect.group(1) or None, target))
-            continue
-        word, position = _word(line, position)
-        if word is None:
+        operator = found.group("op")
+        if not words or words[0] in _RESERVED or _ASSIGNMENT.match(words[0]):
             return None
-        words.append(word)
+        pipeline.append([words, redirects])
+        words, redirects = [], []
+        if operator == "|":
+            continue
+        result.append((pipeline, operator))
+        pipeline = []
+    if pending is not None:
+        return None
     if words or redirects:
-        if not end_command():
+        if not words or words[0] in _RESERVED or _ASSIGNMENT.match(words[0]):
             return None
+        pipeline.append([words, redirects])
     elif pipeline:
         return None  # `a |` at the end
     if pipeline:
@@ -110,21 +100,5 @@ def tokens(line: str) -> list[tuple[Pipeline, str | None]] | None:
     return result
 
 
-def _word(line: str, position: int) -> tuple[str | None, int]:
-    """One word made of plain runs and quoted strings with nothing to expand."""
-    parts: list[str] = []
-    while position < len(line):
-        match = _WORD.match(line, position)
-        if match is None:
-            break
-        text = match.group()
-        if text[0] in "'\"":
-            parts.append(text[1:-1])
-        else:
-            parts.append(text)
-        position = match.end()
-    if not parts:
-        return None, position
-    if position < len(line) and line[position] not in " \t|&;<>":
-        return None, position  # something this reader does not know follows
-    return "".join(parts), position
+def _unquote(match: re.Match[str]) -> str:
+    return match.group(1) if match.group(1) is not None else match.group(2)

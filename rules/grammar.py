@@ -84,11 +84,19 @@ def parse(node: Node, words: list[str | Word]) -> Parsed:
                     break
                 options_done = True
             continue
-        if not options_done and plain is not None and plain.startswith("+") and current.option(plain):
+        if (
+            not options_done
+            and plain is not None
+            and plain.startswith("+")
+            and current.option(plain)
+        ):
             i = _option(parsed, current, plain, words, i)
             continue
-        if not options_done and plain is None and type(word) is Word and _known_option_part(
-            current, word
+        if (
+            not options_done
+            and plain is None
+            and type(word) is Word
+            and _known_option_part(current, word)
         ):
             i = _unknown_option(parsed, current, word, words, i)  # -p"$PW", --tag=$VERSION
             continue
@@ -136,8 +144,7 @@ def _known_option_part(node: Node, word: Word) -> bool:
     return option is not None and option.value is not None and not node.posix
 
 
-def _unknown_option(parsed: Parsed, node: Node, word: Word, words: list[str | Word],
-                    i: int) -> int:
+def _unknown_option(parsed: Parsed, node: Node, word: Word, words: list[str | Word], i: int) -> int:
     text = word.text
     if text.startswith("--"):
         name, _, rest = text.partition("=")
@@ -206,7 +213,9 @@ def _option(parsed: Parsed, node: Node, word: str, words: list[str | Word], i: i
                 guessed = Option((name,), "v")
                 if eq:
                     parsed.options.append(Given(guessed, name, attached))
-                elif i < len(words) and not (type(words[i]) is str and str(words[i]).startswith("-")):
+                elif i < len(words) and not (
+                    type(words[i]) is str and str(words[i]).startswith("-")
+                ):
                     parsed.options.append(Given(guessed, name, words[i], (words[i],)))
                     return i + 1
                 else:
@@ -226,8 +235,10 @@ def _option(parsed: Parsed, node: Node, word: str, words: list[str | Word], i: i
                 return i
             if not _lenient(node):
                 parsed.reasons.append(
-                    Reason(word if len(word) == 2 else f"{letter} in {word}",
-                           f"not an option {_name(node)} is known to take")
+                    Reason(
+                        word if len(word) == 2 else f"{letter} in {word}",
+                        f"not an option {_name(node)} is known to take",
+                    )
                 )
             position += 1
             continue
@@ -236,8 +247,9 @@ def _option(parsed: Parsed, node: Node, word: str, words: list[str | Word], i: i
             attached = word[position:]
             if attached.startswith("=") and option.optional:
                 attached = attached[1:]
-            return _take_value(parsed, option, letter, "=" if attached else "", attached, words, i,
-                               short=True)
+            return _take_value(
+                parsed, option, letter, "=" if attached else "", attached, words, i, short=True
+            )
         parsed.options.append(Given(option, letter, None))
     return i
 

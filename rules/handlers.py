@@ -28,8 +28,11 @@ def _texts(words: list[str | Word]) -> list[str]:
 
 
 def _option_value(facts: Facts, *names: str) -> list[str | Word]:
-    return [g.value for g in facts.parsed.options if g.value is not None and
-            (g.spelling in names or set(g.option.names) & set(names))]
+    return [
+        g.value
+        for g in facts.parsed.options
+        if g.value is not None and (g.spelling in names or set(g.option.names) & set(names))
+    ]
 
 
 def _given(facts: Facts, *names: str) -> bool:
@@ -63,8 +66,13 @@ def shell(facts: Facts) -> None:
         inner = facts.state.copy()
         inner.positional = list(args)
         inner.arg0 = words[1] if len(words) > 1 else None
-        facts.walker.line(command, inner, via=(*facts.via, f"{facts.program} -c"),
-                          depth=facts.depth + 1, feed=facts.feed)
+        facts.walker.line(
+            command,
+            inner,
+            via=(*facts.via, f"{facts.program} -c"),
+            depth=facts.depth + 1,
+            feed=facts.feed,
+        )
         return
     if words and not _given(facts, "s"):
         script = words[0]
@@ -73,8 +81,17 @@ def shell(facts: Facts) -> None:
             return
         found = facts.path(script, "x")
         if found:
-            judge_script(facts.walker, found[0], facts.program, words[1:], facts.state, facts.feed,
-                         facts.via, facts.depth, facts.reasons)
+            judge_script(
+                facts.walker,
+                found[0],
+                facts.program,
+                words[1:],
+                facts.state,
+                facts.feed,
+                facts.via,
+                facts.depth,
+                facts.reasons,
+            )
         return
     input_code(facts, "shell")
 
@@ -87,8 +104,13 @@ def input_code(facts: Facts, language: str) -> None:
         if feed.kind == "pipe":
             facts.runs_input = True  # judged below, and flagged: code built in a pipe
         if language == "shell":
-            facts.walker.line(feed.text, facts.state.copy(), via=(*facts.via, f"{facts.program} <input"),
-                              depth=facts.depth + 1, feed=Feed("none"))
+            facts.walker.line(
+                feed.text,
+                facts.state.copy(),
+                via=(*facts.via, f"{facts.program} <input"),
+                depth=facts.depth + 1,
+                feed=Feed("none"),
+            )
             return
         if language == "sql":
             facts.sql_text(feed.text)
@@ -102,8 +124,12 @@ def input_code(facts: Facts, language: str) -> None:
     if feed.kind == "none":
         return
     facts.runs_input = True
-    where = {"agent": "the session's input", "pipe": "a pipe", "file": "a file",
-             "text": "a here-document"}.get(feed.kind, "its input")
+    where = {
+        "agent": "the session's input",
+        "pipe": "a pipe",
+        "file": "a file",
+        "text": "a here-document",
+    }.get(feed.kind, "its input")
     facts.not_understood(facts.program, f"runs {language} code read from {where}")
 
 
@@ -118,15 +144,29 @@ def interpreter(facts: Facts) -> None:
     words = _positional(facts)
     if module:
         from rules.catalog import CATALOG
-        from rules.invoke import invoke, Redirects
+        from rules.invoke import Redirects, invoke
 
         name = text_of(module[0])
-        program = CATALOG.canonical(f"{facts.program}-m-{name}") or CATALOG.canonical(f"pymod-{name}")
+        program = CATALOG.canonical(f"{facts.program}-m-{name}") or CATALOG.canonical(
+            f"pymod-{name}"
+        )
         if program is None:
-            facts.not_understood(f"-m {name}", f"a {facts.program} module the bastion does not know")
+            facts.not_understood(
+                f"-m {name}", f"a {facts.program} module the bastion does not know"
+            )
             return
-        invoke(facts.walker, [program, *words], [], Redirects(), facts.state.copy(), facts.feed,
-               (*facts.via, f"{facts.program} -m"), facts.depth + 1, [], as_program=True)
+        invoke(
+            facts.walker,
+            [program, *words],
+            [],
+            Redirects(),
+            facts.state.copy(),
+            facts.feed,
+            (*facts.via, f"{facts.program} -m"),
+            facts.depth + 1,
+            [],
+            as_program=True,
+        )
         return
     if any(g.option.value == "e" for g in facts.parsed.options):
         return  # the code option already made it not understood
@@ -137,10 +177,21 @@ def interpreter(facts: Facts) -> None:
             return
         found = facts.path(script, "x")
         if found:
-            judge_script(facts.walker, found[0], facts.program, words[1:], facts.state, facts.feed,
-                         facts.via, facts.depth, facts.reasons)
+            judge_script(
+                facts.walker,
+                found[0],
+                facts.program,
+                words[1:],
+                facts.state,
+                facts.feed,
+                facts.via,
+                facts.depth,
+                facts.reasons,
+            )
         return
-    if any(g.option.names[0] in ("--version", "-V", "--help", "-h", "-v") for g in facts.parsed.options):
+    if any(
+        g.option.names[0] in ("--version", "-V", "--help", "-h", "-v") for g in facts.parsed.options
+    ):
         return
     input_code(facts, facts.program)
 
@@ -167,7 +218,10 @@ def sql_client(facts: Facts) -> None:
             if carried is not None and carried.content is not None:
                 facts.sql_text(carried.content)
         return
-    if any(g.option.names[0] in ("--version", "-V", "--help", "-l", "--list") for g in facts.parsed.options):
+    if any(
+        g.option.names[0] in ("--version", "-V", "--help", "-l", "--list")
+        for g in facts.parsed.options
+    ):
         return
     input_code(facts, "sql")
 
@@ -175,8 +229,22 @@ def sql_client(facts: Facts) -> None:
 def redis(facts: Facts) -> None:
     facts.caps.add("database")
     words = [w.lower() for w in _texts(_positional(facts))]
-    modes = {"scan", "stat", "latency", "latency-history", "latency-dist", "bigkeys", "memkeys",
-             "hotkeys", "rdb", "functions-rdb", "intrinsic-latency", "cluster", "version", "help"}
+    modes = {
+        "scan",
+        "stat",
+        "latency",
+        "latency-history",
+        "latency-dist",
+        "bigkeys",
+        "memkeys",
+        "hotkeys",
+        "rdb",
+        "functions-rdb",
+        "intrinsic-latency",
+        "cluster",
+        "version",
+        "help",
+    }
     if not words and modes & facts.parsed.flags:
         return  # a mode of its own: it reads no commands
     if not words:
@@ -219,9 +287,12 @@ def mongo(facts: Facts) -> None:
                 input_code(facts, "mongo")
                 return
     compact = re.sub(r"\s+", "", code)
-    for token, kind in ((".dropDatabase(", "drop_database"), (".drop(", "drop_table"),
-                        (".deleteMany({})", "delete_without_where"),
-                        (".remove({})", "delete_without_where")):
+    for token, kind in (
+        (".dropDatabase(", "drop_database"),
+        (".drop(", "drop_table"),
+        (".deleteMany({})", "delete_without_where"),
+        (".remove({})", "delete_without_where"),
+    ):
         if token in compact:
             facts.sql.append(kind)
 
@@ -246,8 +317,15 @@ def env(facts: Facts) -> None:
         env_effects(facts.walker, state, name, value, facts.via, facts.depth, facts.reasons)
     if words and isinstance(words[0], Word) and "=" in words[0].text.split(UNKNOWN)[0]:
         name = words.pop(0).text.split("=", 1)[0]
-        env_effects(facts.walker, state, name, Word(UNKNOWN, None, ANY), facts.via, facts.depth,
-                    facts.reasons)
+        env_effects(
+            facts.walker,
+            state,
+            name,
+            Word(UNKNOWN, None, ANY),
+            facts.via,
+            facts.depth,
+            facts.reasons,
+        )
     if split:
         text = split[0]
         if not isinstance(text, str):
@@ -290,8 +368,15 @@ def wrapper_env(facts: Facts) -> None:
 
             for word in env_words:
                 name, _, value = word.partition("=")
-                env_effects(facts.walker, facts.state.copy(), name, value, facts.via, facts.depth,
-                            facts.reasons)
+                env_effects(
+                    facts.walker,
+                    facts.state.copy(),
+                    name,
+                    value,
+                    facts.via,
+                    facts.depth,
+                    facts.reasons,
+                )
     if facts.program in ("sudo", "doas") and _given(facts, "i", "s", "login", "shell"):
         if rest:
             facts.parsed.rest = None
@@ -370,7 +455,8 @@ def xargs(facts: Facts) -> None:
         facts.not_understood(program, "xargs runs a command named by its input")
         return
     if program in ("sh", "bash", "dash", "zsh", "ksh", "eval") and (
-        marker is not None and any(marker in text_of(w) for w in rest[1:])
+        marker is not None
+        and any(marker in text_of(w) for w in rest[1:])
         or (marker is None and text_of(rest[-1]) in ("-c",))
     ):
         facts.not_understood(program, "xargs hands its input to a shell as code")
@@ -381,7 +467,9 @@ def xargs(facts: Facts) -> None:
             return
         if marker is not None:
             for item in items:
-                facts.argv([w.replace(marker, item) if isinstance(w, str) else w for w in rest], "xargs")
+                facts.argv(
+                    [w.replace(marker, item) if isinstance(w, str) else w for w in rest], "xargs"
+                )
         else:
             facts.argv([*rest, *items], "xargs")
         return
@@ -433,13 +521,23 @@ def parallel(facts: Facts) -> None:
     without `:::` (or with `::::` files) the arguments come from the input."""
     words = list(facts.words[1:])
     i = 0
-    while i < len(words) and text_of(words[i]).startswith("-") and text_of(words[i]) not in (":::", "::::"):
+    while (
+        i < len(words)
+        and text_of(words[i]).startswith("-")
+        and text_of(words[i]) not in (":::", "::::")
+    ):
         option = text_of(words[i])
         i += 2 if option in _PARALLEL_VALUE and "=" not in option else 1
     rest = words[i:]
-    separator = next((j for j, w in enumerate(rest) if text_of(w) in (":::", "::::", ":::+", "::::+")), None)
+    separator = next(
+        (j for j, w in enumerate(rest) if text_of(w) in (":::", "::::", ":::+", "::::+")), None
+    )
     command = rest if separator is None else rest[:separator]
-    items = [] if separator is None else [w for w in rest[separator + 1 :] if not text_of(w).startswith(":::")]
+    items = (
+        []
+        if separator is None
+        else [w for w in rest[separator + 1 :] if not text_of(w).startswith(":::")]
+    )
     from_input = separator is None or text_of(rest[separator]).startswith("::::")
     if len(items) > MAX_STAND_INS:
         facts.not_understood("parallel", f"more than {MAX_STAND_INS} items to judge")
@@ -505,8 +603,10 @@ def find(facts: Facts) -> None:
     words = facts.words[1:]
     roots: list[str | Word] = []
     i = 0
-    while i < len(words) and not text_of(words[i]).startswith(("-", "(", "!")) or (
-        i < len(words) and text_of(words[i]) in ("-H", "-L", "-P")
+    while (
+        i < len(words)
+        and not text_of(words[i]).startswith(("-", "(", "!"))
+        or (i < len(words) and text_of(words[i]) in ("-H", "-L", "-P"))
     ):
         if text_of(words[i]) not in ("-H", "-L", "-P"):
             roots.append(words[i])
@@ -552,7 +652,9 @@ def find(facts: Facts) -> None:
         i += 1
     stand_ins = _find_stand_ins(facts, roots, names)
     if len(stand_ins) > MAX_STAND_INS:
-        facts.not_understood("find", f"more than {MAX_STAND_INS} starting points and names to judge")
+        facts.not_understood(
+            "find", f"more than {MAX_STAND_INS} starting points and names to judge"
+        )
         return
     if len(roots) == 1 and isinstance(roots[0], str) and len(names) <= 1:
         base = P.resolve(roots[0], facts.state.cwd, facts.state.home)
@@ -575,9 +677,12 @@ def find(facts: Facts) -> None:
             return
         handed = [s for s in stand_ins if not (names and s in roots)]
         for stand_in in handed:
-            replaced = [stand_in if (isinstance(w, str) and w == "{}") else
-                        (w.replace("{}", text_of(stand_in)) if isinstance(w, str) else w)
-                        for w in command]
+            replaced = [
+                stand_in
+                if (isinstance(w, str) and w == "{}")
+                else (w.replace("{}", text_of(stand_in)) if isinstance(w, str) else w)
+                for w in command
+            ]
             facts.argv(replaced, f"find {action}")
 
 
@@ -618,9 +723,13 @@ def sed(facts: Facts) -> None:
         _sed_script(facts, script)
 
 
-_SED_FILE = re.compile(r"(?:^|[;\n{}])\s*(?:\d+|\$|/[^/]*/)?,?(?:\d+|\$|/[^/]*/)?!?\s*([wWrR])\s+(\S.*?)\s*(?:$|\n)")
+_SED_FILE = re.compile(
+    r"(?:^|[;\n{}])\s*(?:\d+|\$|/[^/]*/)?,?(?:\d+|\$|/[^/]*/)?!?\s*([wWrR])\s+(\S.*?)\s*(?:$|\n)"
+)
 _SED_EXEC = re.compile(r"(?:^|[;\n{}])\s*(?:\d+|\$|/[^/]*/)?,?(?:\d+|\$|/[^/]*/)?!?\s*e\b")
-_SED_S_FLAGS = re.compile(r"s(.)(?:(?!\1)[^\\]|\\.)*\1(?:(?!\1)[^\\]|\\.)*\1([gpiImMe0-9]*)(w\s+\S+)?")
+_SED_S_FLAGS = re.compile(
+    r"s(.)(?:(?!\1)[^\\]|\\.)*\1(?:(?!\1)[^\\]|\\.)*\1([gpiImMe0-9]*)(w\s+\S+)?"
+)
 
 
 def _sed_script(facts: Facts, script: str) -> None:
@@ -640,7 +749,9 @@ def _sed_script(facts: Facts, script: str) -> None:
 
 
 _AWK_SYSTEM = re.compile(r"\bsystem\s*\(\s*(\"(?:[^\"\\]|\\.)*\")?")
-_AWK_PIPE = re.compile(r"(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_][A-Za-z0-9_]*)\s*\|\s*getline|\|&|\bprintf?\b[^;{}]*\|\s*(\"(?:[^\"\\]|\\.)*\"|\S)")
+_AWK_PIPE = re.compile(
+    r"(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_][A-Za-z0-9_]*)\s*\|\s*getline|\|&|\bprintf?\b[^;{}]*\|\s*(\"(?:[^\"\\]|\\.)*\"|\S)"
+)
 _AWK_FILE = re.compile(r"(?:>>?|getline\s*<)\s*(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_$(][^;}]*)")
 
 
@@ -683,7 +794,9 @@ def _awk_program(facts: Facts, program: str) -> None:
     for match in _AWK_FILE.finditer(program):
         target = match.group(1).strip()
         if target.startswith('"'):
-            facts.path(_awk_string(target), "w" if not match.group(0).startswith("getline") else "r")
+            facts.path(
+                _awk_string(target), "w" if not match.group(0).startswith("getline") else "r"
+            )
         elif not re.fullmatch(r"[0-9]+", target) and not target.startswith(("=", " ")):
             if re.match(r"^[A-Za-z_]", target) and not re.search(r"[<>=]", target[:2]):
                 facts.not_understood(program[:40], "awk writes to a file named at run time")
@@ -706,14 +819,28 @@ def dd(facts: Facts) -> None:
         if not eq:
             facts.not_understood(text, "not a dd operand")
             continue
-        item: str | Word = value if isinstance(word, str) else Word(word.text.split("=", 1)[1],
-                                                                    None, word.unknown)
+        item: str | Word = (
+            value if isinstance(word, str) else Word(word.text.split("=", 1)[1], None, word.unknown)
+        )
         if key == "if":
             facts.path(item, "r")
         elif key == "of":
             facts.path(item, "w")
-        elif key not in ("bs", "ibs", "obs", "cbs", "count", "skip", "seek", "iseek", "oseek",
-                         "conv", "iflag", "oflag", "status"):
+        elif key not in (
+            "bs",
+            "ibs",
+            "obs",
+            "cbs",
+            "count",
+            "skip",
+            "seek",
+            "iseek",
+            "oseek",
+            "conv",
+            "iflag",
+            "oflag",
+            "status",
+        ):
             facts.not_understood(text, "not a dd operand")
 
 
@@ -799,7 +926,11 @@ def install(facts: Facts) -> None:
 def ln(facts: Facts) -> None:
     copy(facts)
     words = _positional(facts)
-    if _given(facts, "s", "symbolic") and len(words) == 2 and all(isinstance(w, str) for w in words):
+    if (
+        _given(facts, "s", "symbolic")
+        and len(words) == 2
+        and all(isinstance(w, str) for w in words)
+    ):
         target = P.resolve(str(words[0]), facts.state.cwd, facts.state.home)
         link = P.resolve(str(words[1]), facts.state.cwd, facts.state.home)
         if target and link:
@@ -818,9 +949,31 @@ def ps(facts: Facts) -> None:
 
 def ls(facts: Facts) -> None:
     """Plain `ls` (one name a line into a pipe) prints names a later `xargs` gets."""
-    formats = [g for g in facts.parsed.options if g.option.bare and not set(g.option.bare) & {
-        "1", "a", "A", "all", "almost-all", "d", "directory", "r", "reverse", "t", "S", "U", "v",
-        "X", "color", "c", "u"}]
+    formats = [
+        g
+        for g in facts.parsed.options
+        if g.option.bare
+        and not set(g.option.bare)
+        & {
+            "1",
+            "a",
+            "A",
+            "all",
+            "almost-all",
+            "d",
+            "directory",
+            "r",
+            "reverse",
+            "t",
+            "S",
+            "U",
+            "v",
+            "X",
+            "color",
+            "c",
+            "u",
+        }
+    ]
     words = _positional(facts)
     if formats or len(words) > 1 or facts.state.cwd is None:
         return
@@ -829,8 +982,11 @@ def ls(facts: Facts) -> None:
         facts.prints_paths = here + "/*"
         return
     word = words[0]
-    text = word.pattern if isinstance(word, Word) and word.pattern and not word.unknown else (
-        word if isinstance(word, str) else None)
+    text = (
+        word.pattern
+        if isinstance(word, Word) and word.pattern and not word.unknown
+        else (word if isinstance(word, str) else None)
+    )
     if text is None:
         return
     if "/" in text.rstrip("/") or not any(ch in text for ch in "*?["):

@@ -13,17 +13,48 @@ from rules.effects import Facts
 from rules.values import text_of
 
 _IP_OBJECTS = {
-    "a": "address", "addr": "address", "address": "address", "l": "link", "link": "link",
-    "r": "route", "ro": "route", "route": "route", "n": "neigh", "neigh": "neigh",
-    "neighbor": "neigh", "neighbour": "neigh", "rule": "rule", "ru": "rule", "netns": "netns",
-    "tunnel": "tunnel", "tun": "tunnel", "maddr": "maddr", "mroute": "mroute", "xfrm": "xfrm",
-    "tuntap": "tuntap", "monitor": "monitor", "mon": "monitor", "ntable": "ntable",
-    "netconf": "netconf", "vrf": "vrf", "mptcp": "mptcp", "sr": "sr", "token": "token",
-    "l2tp": "l2tp", "fou": "fou", "macsec": "macsec", "tcp_metrics": "tcp_metrics",
-    "nexthop": "nexthop", "nh": "nexthop", "stats": "stats", "ioam": "ioam", "help": "help",
+    "a": "address",
+    "addr": "address",
+    "address": "address",
+    "l": "link",
+    "link": "link",
+    "r": "route",
+    "ro": "route",
+    "route": "route",
+    "n": "neigh",
+    "neigh": "neigh",
+    "neighbor": "neigh",
+    "neighbour": "neigh",
+    "rule": "rule",
+    "ru": "rule",
+    "netns": "netns",
+    "tunnel": "tunnel",
+    "tun": "tunnel",
+    "maddr": "maddr",
+    "mroute": "mroute",
+    "xfrm": "xfrm",
+    "tuntap": "tuntap",
+    "monitor": "monitor",
+    "mon": "monitor",
+    "ntable": "ntable",
+    "netconf": "netconf",
+    "vrf": "vrf",
+    "mptcp": "mptcp",
+    "sr": "sr",
+    "token": "token",
+    "l2tp": "l2tp",
+    "fou": "fou",
+    "macsec": "macsec",
+    "tcp_metrics": "tcp_metrics",
+    "nexthop": "nexthop",
+    "nh": "nexthop",
+    "stats": "stats",
+    "ioam": "ioam",
+    "help": "help",
 }
-_IP_READ = frozenset({"show", "list", "ls", "lst", "sh", "get", "help", "monitor", "identify",
-                      "pids", "dump"})
+_IP_READ = frozenset(
+    {"show", "list", "ls", "lst", "sh", "get", "help", "monitor", "identify", "pids", "dump"}
+)
 
 
 def ipcmd(facts: Facts) -> None:
@@ -73,8 +104,18 @@ _PARTED_READ = frozenset({"print", "p", "unit", "help", "version", "align-check"
 def parted(facts: Facts) -> None:
     words = [text_of(w) for w in facts.words[1:] if not text_of(w).startswith("-")]
     commands = [w for w in words if not w.startswith("/dev/")]
-    if "-l" in [text_of(w) for w in facts.words] or "--list" in [text_of(w) for w in facts.words] or (
-        commands and all(w in _PARTED_READ or w.isdigit() or w in ("s", "B", "MB", "GB", "MiB", "GiB", "%", "chs", "cyl", "compact", "free") for w in commands)
+    if (
+        "-l" in [text_of(w) for w in facts.words]
+        or "--list" in [text_of(w) for w in facts.words]
+        or (
+            commands
+            and all(
+                w in _PARTED_READ
+                or w.isdigit()
+                or w in ("s", "B", "MB", "GB", "MiB", "GiB", "%", "chs", "cyl", "compact", "free")
+                for w in commands
+            )
+        )
     ):
         facts.caps.discard("disk")
         facts.caps.add("info")
@@ -109,7 +150,9 @@ def sysctl(facts: Facts) -> None:
             facts.targets.append(text)
 
 
-_IPTABLES_READ = frozenset("-L --list -S --list-rules -n --numeric -v --verbose --line-numbers -x --exact -t --table -C --check -h --help -V --version -w --wait".split())
+_IPTABLES_READ = frozenset(
+    "-L --list -S --list-rules -n --numeric -v --verbose --line-numbers -x --exact -t --table -C --check -h --help -V --version -w --wait".split()
+)
 
 
 def firewall(facts: Facts) -> None:
@@ -119,16 +162,39 @@ def firewall(facts: Facts) -> None:
     targets: list[str] = []
     if program.startswith(("iptables", "ip6tables")):
         for position, text in enumerate(texts):
-            if text.startswith("-") and text not in _IPTABLES_READ and not text.startswith("--line"):
+            if (
+                text.startswith("-")
+                and text not in _IPTABLES_READ
+                and not text.startswith("--line")
+            ):
                 if text in ("-F", "--flush"):
                     targets.append("flush")
                 elif text in ("-X", "--delete-chain"):
                     targets.append("flush")
                 elif text in ("-P", "--policy") and position + 2 < len(texts):
                     targets.append(f"policy:{texts[position + 2].upper()}")
-                if text in ("-A", "--append", "-I", "--insert", "-D", "--delete", "-R", "--replace",
-                            "-F", "--flush", "-X", "--delete-chain", "-P", "--policy", "-Z", "--zero",
-                            "-N", "--new-chain", "-E", "--rename-chain"):
+                if text in (
+                    "-A",
+                    "--append",
+                    "-I",
+                    "--insert",
+                    "-D",
+                    "--delete",
+                    "-R",
+                    "--replace",
+                    "-F",
+                    "--flush",
+                    "-X",
+                    "--delete-chain",
+                    "-P",
+                    "--policy",
+                    "-Z",
+                    "--zero",
+                    "-N",
+                    "--new-chain",
+                    "-E",
+                    "--rename-chain",
+                ):
                     change = True
         if any(t.upper() in ("DROP", "REJECT") for t in texts) and "-j" in texts:
             targets.append("drop")
@@ -157,11 +223,26 @@ def firewall(facts: Facts) -> None:
                 targets.append("enable")
     elif program == "firewall-cmd":
         for text in texts:
-            if not text.startswith(("--list", "--get", "--query", "--state", "--info", "--help", "-h", "--version", "--zone", "--permanent")):
+            if not text.startswith(
+                (
+                    "--list",
+                    "--get",
+                    "--query",
+                    "--state",
+                    "--info",
+                    "--help",
+                    "-h",
+                    "--version",
+                    "--zone",
+                    "--permanent",
+                )
+            ):
                 change = True
             if text in ("--panic-on", "--complete-reload"):
                 targets.append("flush" if text == "--complete-reload" else "policy:DROP")
-            if text.startswith("--set-target") and any(t in text.upper() for t in ("DROP", "REJECT")):
+            if text.startswith("--set-target") and any(
+                t in text.upper() for t in ("DROP", "REJECT")
+            ):
                 targets.append("policy:DROP")
     if change:
         facts.caps.discard("info")

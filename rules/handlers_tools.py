@@ -20,8 +20,11 @@ _SSH_TUNNEL_OPTIONS = frozenset(
 
 
 def _values(facts: Facts, *names: str) -> list[str | Word]:
-    return [g.value for g in facts.parsed.options if g.value is not None and
-            (g.spelling in names or set(g.option.names) & set(names))]
+    return [
+        g.value
+        for g in facts.parsed.options
+        if g.value is not None and (g.spelling in names or set(g.option.names) & set(names))
+    ]
 
 
 def _given(facts: Facts, *names: str) -> bool:
@@ -50,11 +53,16 @@ def ssh_options(facts: Facts) -> None:
             facts.hosts.append(setting)
         elif key == "proxyjump":
             facts.hosts.append(setting)
-        elif key in ("sendenv", "setenv", "forwardagent", "forwardx11") and setting.lower() not in ("no", "none"):
+        elif key in ("sendenv", "setenv", "forwardagent", "forwardx11") and setting.lower() not in (
+            "no",
+            "none",
+        ):
             facts.caps.add("send")
     for value in _values(facts, "-F"):
         if text_of(value) != "/dev/null":
-            facts.not_understood(f"-F {text_of(value)}", "an ssh configuration file can run commands")
+            facts.not_understood(
+                f"-F {text_of(value)}", "an ssh configuration file can run commands"
+            )
 
 
 def ssh(facts: Facts) -> None:
@@ -74,12 +82,18 @@ def ssh(facts: Facts) -> None:
             from rules.context import Context, ShellState
 
             remote = ShellState.from_context(Context.start())
-            facts.walker.line(" ".join(command), remote,  # type: ignore[arg-type]
-                              via=(*facts.via, f"ssh {text_of(words[0])}"),
-                              depth=facts.depth + 1, feed=facts.feed)
+            facts.walker.line(
+                " ".join(command),
+                remote,  # type: ignore[arg-type]
+                via=(*facts.via, f"ssh {text_of(words[0])}"),
+                depth=facts.depth + 1,
+                feed=facts.feed,
+            )
         else:
-            facts.not_understood(" ".join(text_of(w) for w in command)[:60],
-                                 "a remote command whose text is not known")
+            facts.not_understood(
+                " ".join(text_of(w) for w in command)[:60],
+                "a remote command whose text is not known",
+            )
         if facts.feed.kind in ("pipe", "file"):
             facts.caps.add("send")
     elif not _given(facts, "N", "f", "G", "V", "Q", "O"):
@@ -88,10 +102,18 @@ def ssh(facts: Facts) -> None:
 
 
 def _remote(text: str) -> bool:
-    if text.startswith(("/", "./", "~")) or "://" in text and not text.startswith(("scp://", "sftp://", "rsync://")):
+    if (
+        text.startswith(("/", "./", "~"))
+        or "://" in text
+        and not text.startswith(("scp://", "sftp://", "rsync://"))
+    ):
         return False
     head = text.split("/", 1)[0]
-    return ":" in head and not head.startswith("[") or text.startswith(("scp://", "sftp://", "rsync://"))
+    return (
+        ":" in head
+        and not head.startswith("[")
+        or text.startswith(("scp://", "sftp://", "rsync://"))
+    )
 
 
 def copy_remote(facts: Facts) -> None:
@@ -119,8 +141,15 @@ def copy_remote(facts: Facts) -> None:
             facts.caps.update({"net", "send"})
         else:
             facts.path(destination, "w")
-            if _given(facts, "delete", "delete-before", "delete-after", "delete-during",
-                      "delete-excluded", "del"):
+            if _given(
+                facts,
+                "delete",
+                "delete-before",
+                "delete-after",
+                "delete-during",
+                "delete-excluded",
+                "del",
+            ):
                 facts.path(destination, "D")
     for shell in _values(facts, "-e", "--rsh"):
         facts.line(shell, f"{facts.program} -e")
@@ -152,9 +181,11 @@ def git_setting(facts: Facts, key: str, value: str | Word, where: str) -> None:
             return
         if lowered in ("protocol.ext.allow",) and text == "never":
             return
-        if isinstance(value, str) and lowered in ("core.pager", "core.editor", "sequence.editor",
-                                                  "core.sshcommand", "diff.external") or (
-            lowered.startswith("alias.") and isinstance(value, str)
+        if (
+            isinstance(value, str)
+            and lowered
+            in ("core.pager", "core.editor", "sequence.editor", "core.sshcommand", "diff.external")
+            or (lowered.startswith("alias.") and isinstance(value, str))
         ):
             facts.line(text.lstrip("!"), f"git {key}")
         facts.not_understood(f"{key}={text}"[:60], f"git runs {key} as a command ({where})")
@@ -164,8 +195,9 @@ def git(facts: Facts) -> None:
     for value in _values(facts, "-c"):
         text = text_of(value)
         key, _, setting = text.partition("=")
-        git_setting(facts, key, setting if isinstance(value, str) else Word(UNKNOWN, None, 2),
-                    "git -c")
+        git_setting(
+            facts, key, setting if isinstance(value, str) else Word(UNKNOWN, None, 2), "git -c"
+        )
     for value in _values(facts, "--config-env"):
         facts.not_understood(text_of(value), "git configuration from an environment variable")
     for value in _values(facts, "--exec-path"):
@@ -189,7 +221,10 @@ def git(facts: Facts) -> None:
                 facts.url(word)
         for option in ("--upload-pack", "-u", "--receive-pack", "--exec"):
             for value in _values(facts, option):
-                facts.not_understood(f"{option} {text_of(value)}", "git runs this program on the remote side through a shell here")
+                facts.not_understood(
+                    f"{option} {text_of(value)}",
+                    "git runs this program on the remote side through a shell here",
+                )
     if sub == "push":
         forced = _given(facts, "f", "force", "force-with-lease", "force-if-includes", "mirror")
         for word in words[1:]:
@@ -202,8 +237,11 @@ def git(facts: Facts) -> None:
             facts.targets.append("--force")
         if _given(facts, "delete", "d"):
             facts.caps.add("delete")
-    if sub in ("submodule",) and len(path) > 1 and path[1] == "foreach" or (
-        sub == "submodule" and words and text_of(words[0]) == "foreach"
+    if (
+        sub in ("submodule",)
+        and len(path) > 1
+        and path[1] == "foreach"
+        or (sub == "submodule" and words and text_of(words[0]) == "foreach")
     ):
         command = words[1:] if words and text_of(words[0]) == "foreach" else words
         if command and all(isinstance(w, str) for w in command):
@@ -243,8 +281,16 @@ def _git_ext(command: str) -> str:
 
 # --- archives ------------------------------------------------------------------------------
 
-_TAR_CODE = ("--to-command", "--use-compress-program", "-I", "--rsh-command", "--info-script",
-             "-F", "--new-volume-script", "--checkpoint-action")
+_TAR_CODE = (
+    "--to-command",
+    "--use-compress-program",
+    "-I",
+    "--rsh-command",
+    "--info-script",
+    "-F",
+    "--new-volume-script",
+    "--checkpoint-action",
+)
 
 
 def tar(facts: Facts) -> None:
@@ -330,15 +376,31 @@ def curl(facts: Facts) -> None:
         if value is None:
             continue
         text = text_of(value)
-        if names & {"-d", "--data", "--data-binary", "--data-ascii", "--data-urlencode", "-F",
-                    "--form", "--json", "--data-raw"} and "--data-raw" not in names:
-            at = text.find("@") if names & {"-F", "--form", "--data-urlencode"} else (
-                0 if text.startswith("@") else -1)
+        if (
+            names
+            & {
+                "-d",
+                "--data",
+                "--data-binary",
+                "--data-ascii",
+                "--data-urlencode",
+                "-F",
+                "--form",
+                "--json",
+                "--data-raw",
+            }
+            and "--data-raw" not in names
+        ):
+            at = (
+                text.find("@")
+                if names & {"-F", "--form", "--data-urlencode"}
+                else (0 if text.startswith("@") else -1)
+            )
             if names & {"-F", "--form"}:
                 match = re.search(r"=[@<]([^;]+)", text)
                 file = match.group(1) if match else None
-            elif at >= 0 and text[at:at + 1] == "@":
-                file = text[at + 1:]
+            elif at >= 0 and text[at : at + 1] == "@":
+                file = text[at + 1 :]
             else:
                 file = None
             if file:
@@ -361,9 +423,9 @@ def curl(facts: Facts) -> None:
             facts.not_understood(f"-K {text}", "curl reads its options from a file")
         elif names & {"-O", "--remote-name"}:
             pass
-    if any(g.spelling in ("-O", "--remote-name", "--remote-name-all") for g in facts.parsed.options) or (
-        any(g.option.names and "-O" in g.option.names for g in facts.parsed.options)
-    ):
+    if any(
+        g.spelling in ("-O", "--remote-name", "--remote-name-all") for g in facts.parsed.options
+    ) or (any(g.option.names and "-O" in g.option.names for g in facts.parsed.options)):
         for word in _positional(facts):
             name = text_of(word).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
             if name:
@@ -403,7 +465,9 @@ _SOCAT_NET = re.compile(
     r"dccp|vsock)[-:]",
     re.I,
 )
-_SOCAT_FILE = re.compile(r"^(file|open|create|gopen|pipe|unix|unix-connect|unix-listen|abstract)[:,]", re.I)
+_SOCAT_FILE = re.compile(
+    r"^(file|open|create|gopen|pipe|unix|unix-connect|unix-listen|abstract)[:,]", re.I
+)
 
 
 def socat(facts: Facts) -> None:
@@ -458,17 +522,41 @@ def docker(facts: Facts) -> None:
                 source = match.group(1) if match else ""
             if source.startswith(("/", "~", ".")):
                 facts.path(source, "p")
-                if source in ("/", "/etc", "/root", "/var/run/docker.sock", "/run/docker.sock",
-                              "/proc", "/sys", "/dev", "/boot", "/usr", "/var", "/home") or source.startswith("/etc/"):
+                if source in (
+                    "/",
+                    "/etc",
+                    "/root",
+                    "/var/run/docker.sock",
+                    "/run/docker.sock",
+                    "/proc",
+                    "/sys",
+                    "/dev",
+                    "/boot",
+                    "/usr",
+                    "/var",
+                    "/home",
+                ) or source.startswith("/etc/"):
                     facts.caps.add("privilege")
         for given in facts.parsed.options:
             value = text_of(given.value) if given.value is not None else ""
-            if given.spelling == "--privileged" or (
-                given.spelling in ("--pid", "--ipc", "--userns", "--uts", "--network", "--net")
-                and value == "host" and given.spelling in ("--pid", "--ipc", "--userns", "--uts")
-            ) or (given.spelling == "--cap-add" and value.upper() in ("ALL", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH")) or (
-                given.spelling == "--security-opt" and ("unconfined" in value or "apparmor=unconfined" in value)
-            ) or given.spelling == "--device":
+            if (
+                given.spelling == "--privileged"
+                or (
+                    given.spelling in ("--pid", "--ipc", "--userns", "--uts", "--network", "--net")
+                    and value == "host"
+                    and given.spelling in ("--pid", "--ipc", "--userns", "--uts")
+                )
+                or (
+                    given.spelling == "--cap-add"
+                    and value.upper()
+                    in ("ALL", "SYS_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH")
+                )
+                or (
+                    given.spelling == "--security-opt"
+                    and ("unconfined" in value or "apparmor=unconfined" in value)
+                )
+                or given.spelling == "--device"
+            ):
                 facts.caps.add("privilege")
         if words:
             facts.targets.append(text_of(words[0]))
@@ -505,16 +593,25 @@ def kubectl(facts: Facts) -> None:
         if command:
             facts.argv(command, f"kubectl {sub}")
         facts.parsed.rest = None
-    elif sub in ("exec", "attach", "debug") or (sub == "run" and (_given(facts, "i", "stdin") or _given(facts, "t", "tty"))):
+    elif sub in ("exec", "attach", "debug") or (
+        sub == "run" and (_given(facts, "i", "stdin") or _given(facts, "t", "tty"))
+    ):
         facts.not_understood(f"kubectl {sub}", "an interactive session in the cluster")
         facts.runs_input = True
     del rest
     resources = [text_of(w).lower() for w in words]
     facts.targets.extend(resources)
     output = " ".join(text_of(v) for v in _values(facts, "-o", "--output")).lower()
-    secret = any(r.split("/", 1)[0] in ("secret", "secrets") or
-                 any(part in ("secret", "secrets") for part in r.split(",")) for r in resources)
-    if sub in ("get",) and secret and re.search(r"yaml|json|jsonpath|go-template|template|custom-columns", output):
+    secret = any(
+        r.split("/", 1)[0] in ("secret", "secrets")
+        or any(part in ("secret", "secrets") for part in r.split(","))
+        for r in resources
+    )
+    if (
+        sub in ("get",)
+        and secret
+        and re.search(r"yaml|json|jsonpath|go-template|template|custom-columns", output)
+    ):
         facts.caps.add("secret")
     if sub in ("edit",) and secret:
         facts.caps.add("secret")
@@ -522,14 +619,37 @@ def kubectl(facts: Facts) -> None:
         facts.caps.add("secret")
     if sub in ("delete",):
         if _given(facts, "all", "A", "all-namespaces") or any(
-            r.split("/", 1)[0] in ("ns", "namespace", "namespaces", "node", "nodes", "pv",
-                                   "persistentvolume", "persistentvolumes", "crd",
-                                   "customresourcedefinition", "customresourcedefinitions",
-                                   "clusterrole", "clusterrolebinding", "pvc",
-                                   "persistentvolumeclaim", "persistentvolumeclaims",
-                                   "deployment", "deployments", "statefulset", "statefulsets",
-                                   "daemonset", "daemonsets", "service", "services", "svc",
-                                   "deploy", "sts", "ds")
+            r.split("/", 1)[0]
+            in (
+                "ns",
+                "namespace",
+                "namespaces",
+                "node",
+                "nodes",
+                "pv",
+                "persistentvolume",
+                "persistentvolumes",
+                "crd",
+                "customresourcedefinition",
+                "customresourcedefinitions",
+                "clusterrole",
+                "clusterrolebinding",
+                "pvc",
+                "persistentvolumeclaim",
+                "persistentvolumeclaims",
+                "deployment",
+                "deployments",
+                "statefulset",
+                "statefulsets",
+                "daemonset",
+                "daemonsets",
+                "service",
+                "services",
+                "svc",
+                "deploy",
+                "sts",
+                "ds",
+            )
             for r in resources
         ):
             facts.caps.add("infra")
@@ -567,7 +687,11 @@ def crontab(facts: Facts) -> None:
             return
         _cron_lines(facts, text)
     else:
-        carried = facts.state.files.get(facts.path(words[0], "r")[0]) if facts.path(words[0], "r") else None
+        carried = (
+            facts.state.files.get(facts.path(words[0], "r")[0])
+            if facts.path(words[0], "r")
+            else None
+        )
         if carried is not None and carried.content is not None:
             _cron_lines(facts, carried.content)
         else:
@@ -620,20 +744,45 @@ def make(facts: Facts) -> None:
 def ansible(facts: Facts) -> None:
     module = " ".join(text_of(v) for v in _values(facts, "-m", "--module-name"))
     args = _values(facts, "-a", "--args")
-    if module in ("shell", "command", "raw", "ansible.builtin.shell", "ansible.builtin.command",
-                  "ansible.builtin.raw"):
+    if module in (
+        "shell",
+        "command",
+        "raw",
+        "ansible.builtin.shell",
+        "ansible.builtin.command",
+        "ansible.builtin.raw",
+    ):
         for value in args:
             facts.line(value, f"ansible -m {module}")
     elif module in ("script", "ansible.builtin.script"):
         for value in args:
             facts.path(text_of(value).split()[0] if text_of(value) else value, "x")
-    elif module and module not in ("ping", "setup", "ansible.builtin.ping", "ansible.builtin.setup",
-                                   "service", "systemd", "apt", "yum", "dnf", "copy", "file",
-                                   "shell", "user", "package", "stat", "debug", "gather_facts",
-                                   "ansible.builtin.service", "ansible.builtin.systemd",
-                                   "ansible.builtin.apt", "ansible.builtin.copy",
-                                   "ansible.builtin.file", "ansible.builtin.stat",
-                                   "ansible.builtin.debug"):
+    elif module and module not in (
+        "ping",
+        "setup",
+        "ansible.builtin.ping",
+        "ansible.builtin.setup",
+        "service",
+        "systemd",
+        "apt",
+        "yum",
+        "dnf",
+        "copy",
+        "file",
+        "shell",
+        "user",
+        "package",
+        "stat",
+        "debug",
+        "gather_facts",
+        "ansible.builtin.service",
+        "ansible.builtin.systemd",
+        "ansible.builtin.apt",
+        "ansible.builtin.copy",
+        "ansible.builtin.file",
+        "ansible.builtin.stat",
+        "ansible.builtin.debug",
+    ):
         facts.not_understood(f"-m {module}", "an ansible module the bastion does not know")
     if module in ("service", "systemd", "ansible.builtin.service", "ansible.builtin.systemd"):
         facts.caps.add("service")
@@ -647,8 +796,11 @@ def systemctl(facts: Facts) -> None:
 
 def openssl(facts: Facts) -> None:
     for value in _values(facts, "-connect"):
-        facts.host(Word(text_of(value).rsplit(":", 1)[0], None, 0) if not isinstance(value, str)
-                   else value.rsplit(":", 1)[0])
+        facts.host(
+            Word(text_of(value).rsplit(":", 1)[0], None, 0)
+            if not isinstance(value, str)
+            else value.rsplit(":", 1)[0]
+        )
     for value in _values(facts, "-engine"):
         facts.not_understood(f"-engine {text_of(value)}", "an OpenSSL engine loads code")
 
@@ -659,10 +811,20 @@ def cloud_copy(facts: Facts) -> None:
     path = facts.parsed.node.path()
     for given in facts.parsed.options:
         value = text_of(given.value) if given.value is not None else ""
-        if given.spelling in ("--body", "--zip-file", "--template-body", "--policy-document",
-                              "--user-data", "--cli-input-json", "--cli-input-yaml",
-                              "--key-material", "--public-key-material", "--document",
-                              "--source-file", "--file") or value.startswith(("file://", "fileb://")):
+        if given.spelling in (
+            "--body",
+            "--zip-file",
+            "--template-body",
+            "--policy-document",
+            "--user-data",
+            "--cli-input-json",
+            "--cli-input-yaml",
+            "--key-material",
+            "--public-key-material",
+            "--document",
+            "--source-file",
+            "--file",
+        ) or value.startswith(("file://", "fileb://")):
             local = value.split("://", 1)[1] if "://" in value else value
             if local and not value.startswith(("s3://", "http")):
                 found = facts.path(local, "r")

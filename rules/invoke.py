@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from tree_sitter import Node
 
 from rules import paths as P
-from rules.catalog import CATALOG, Node as Program
+from rules.catalog import CATALOG
+from rules.catalog import Node as Program
 from rules.catalog.model import PATH_KINDS
 from rules.context import CarriedFile, ShellState
 from rules.grammar import Given, Parsed, parse
 from rules.model import Command, Reason
 from rules.pure import output, output_class
-from rules.shell import AGENT, NOTHING, BudgetExceeded, Feed, Outcome, Walker
+from rules.shell import AGENT, NOTHING, BudgetExceeded, Feed, Outcome, Walker, lost_text
 from rules.values import ANY, SAFE, UNKNOWN, Word, is_known, path_form, text_of
 from rules.words import Expander, node_text
 
@@ -34,8 +35,13 @@ TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/", "/run/shm/")
 _NETWORK_REDIRECT = re.compile(r"^/dev/(tcp|udp)/([^/]+)/")
 
 
-def expander(walker: Walker, state: ShellState, via: tuple[str, ...], depth: int,
-             reasons: list[Reason] | None = None) -> Expander:
+def expander(
+    walker: Walker,
+    state: ShellState,
+    via: tuple[str, ...],
+    depth: int,
+    reasons: list[Reason] | None = None,
+) -> Expander:
     sink = reasons if reasons is not None else []
 
     def run(node: Node, label: str) -> tuple[str | None, int] | tuple[str | None, int, str]:
@@ -121,6 +127,9 @@ def simple_command(
     elif kind.endswith("redirect"):
         redirect_nodes.append(node)
     elif kind == "command":
+        lost = lost_text(node)
+        if lost is not None:
+            reasons.append(Reason(lost, "text the shell parser dropped"))
         for child in node.children:
             ckind = child.type
             if ckind == "variable_assignment":
@@ -163,8 +172,17 @@ def simple_command(
             target = child.children[0] if child.type == "command_name" and child.children else child
             again.extend(expand.words(target))
         if again and again != words:
-            invoke(walker, again, [], NO_REDIRECTS, state.copy(), feed,
-                   (*via, "if unset: ${...:-default}"), depth + 1, [])
+            invoke(
+                walker,
+                again,
+                [],
+                NO_REDIRECTS,
+                state.copy(),
+                feed,
+                (*via, "if unset: ${...:-default}"),
+                depth + 1,
+                [],
+            )
         expand.defaults = False
     redirect = read_redirects(walker, redirect_nodes, state, via, depth, reasons)
     if redirect.feed is not None:
@@ -176,14 +194,23 @@ def simple_command(
             env.append(parsed)
     if not words:
         for name, value in env:
-            from rules.builtins import assign
-
-            assign(walker, state, name, value, via, depth, reasons)
+            _builtins.assign(walker, state, name, value, via, depth, reasons)
         if redirect.reads or redirect.writes or redirect.hosts or reasons:
             return emit(walker, ":", (":",), None, reasons, redirect, via, feed, state)
         return NOTHING
-    return invoke(walker, words, env, redirect, state, feed, via, depth, reasons,
-                  name_computed=computed, local_data=expand.local_data)
+    return invoke(
+        walker,
+        words,
+        env,
+        redirect,
+        state,
+        feed,
+        via,
+        depth,
+        reasons,
+        name_computed=computed,
+        local_data=expand.local_data,
+    )
 
 
 def plain_command(
@@ -244,8 +271,10 @@ def _assignment_word(expand: Expander, node: Node) -> str | Word:
         return node_text(node)
     name, value = parsed
     if name.endswith("=()"):
-        return Word(name[:-3] + "=" + UNKNOWN, None, ANY) if not isinstance(value, str) else (
-            name[:-3] + "=(" + value + ")"
+        return (
+            Word(name[:-3] + "=" + UNKNOWN, None, ANY)
+            if not isinstance(value, str)
+            else (name[:-3] + "=(" + value + ")")
         )
     if isinstance(value, str):
         return f"{name}={value}"
@@ -253,7 +282,10 @@ def _assignment_word(expand: Expander, node: Node) -> str | Word:
 
 
 def redirect_only(
-    walker: Walker, redirects: tuple[Node, ...], state: ShellState, via: tuple[str, ...],
+    walker: Walker,
+    redirects: tuple[Node, ...],
+    state: ShellState,
+    via: tuple[str, ...],
     depth: int,
 ) -> Feed | None:
     reasons: list[Reason] = []
@@ -297,16 +329,25 @@ def read_redirects(
             descriptor = node.child_by_field_name("descriptor")
             if destination is None:
                 continue
-            if destination.type == "number" or operator in (">&", "<&", ">&-", "<&-") and (
-                node_text(destination).rstrip("-").isdigit() or node_text(destination) == "-"
+            if (
+                destination.type == "number"
+                or operator in (">&", "<&", ">&-", "<&-")
+                and (node_text(destination).rstrip("-").isdigit() or node_text(destination) == "-")
             ):
                 continue
             words = expand.words(destination)
             if len(words) != 1:
                 reasons.append(Reason(node_text(destination), "a redirect to several or no files"))
                 continue
-            file_redirect(info, operator, node_text(descriptor) if descriptor else None,
-                          words[0], node_text(destination), state, reasons)
+            file_redirect(
+                info,
+                operator,
+                node_text(descriptor) if descriptor else None,
+                words[0],
+                node_text(destination),
+                state,
+                reasons,
+            )
         elif kind == "heredoc_redirect":
             text, known = _heredoc(walker, node, state, via, depth, reasons)
             info.feed = Feed("text", text if known else None)
@@ -348,8 +389,12 @@ def file_redirect(
         info.reads.extend(spelled)
         if descriptor is None or descriptor == "0":
             content = state.files.get(spelled[0])
-            info.feed = Feed("file", content.content if content else None,
-                             frozenset({"net"}) if network else frozenset(), spelled[0])
+            info.feed = Feed(
+                "file",
+                content.content if content else None,
+                frozenset({"net"}) if network else frozenset(),
+                spelled[0],
+            )
     if operator != "<":
         info.writes.extend(spelled)
         if operator in (">", ">>", ">|", "&>", "&>>") and stdout:
@@ -372,7 +417,11 @@ def _redirect_path(
 
 
 def _heredoc(
-    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...], depth: int,
+    walker: Walker,
+    node: Node,
+    state: ShellState,
+    via: tuple[str, ...],
+    depth: int,
     reasons: list[Reason],
 ) -> tuple[str, bool]:
     """The here-document's text, expanded unless its delimiter is quoted."""
@@ -422,7 +471,11 @@ def _heredoc_raw(redirect: Node) -> str:
 
 
 def _heredoc_tail(
-    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...], depth: int,
+    walker: Walker,
+    node: Node,
+    state: ShellState,
+    via: tuple[str, ...],
+    depth: int,
     text: str | None,
 ) -> None:
     """tree-sitter-bash nests what follows `<<EOF` on its line (`| sh`, `&& rm x`) inside
@@ -456,8 +509,8 @@ def invoke(
 ) -> Outcome:
     """Judge one command line's words; `as_program` when a wrapper runs it (no builtins,
     functions or aliases: sudo, env, xargs start a program)."""
-    from rules.builtins import BUILTINS, PROGRAM_BUILTINS, env_effects
-
+    BUILTINS = _builtins.BUILTINS
+    PROGRAM_BUILTINS = _builtins.PROGRAM_BUILTINS
     walker.check_budget()
     name = words[0]
 
@@ -465,7 +518,7 @@ def invoke(
     if env:
         env_state = state.copy()
         for variable, value in env:
-            env_effects(walker, env_state, variable, value, via, depth, reasons)
+            _builtins.env_effects(walker, env_state, variable, value, via, depth, reasons)
     if isinstance(name, str) and name_computed:
         reasons.append(Reason(name, "the command name is computed by a substitution"))
     if isinstance(name, str) and name in _CLOSERS and not as_program and depth >= 0:
@@ -475,32 +528,46 @@ def invoke(
     if not isinstance(name, str):
         reasons.append(Reason(text_of(name), "the command name is not known before it runs"))
         for program in _glob_programs(name):  # `/bin/r?`: each program it could be
-            invoke(walker, [program, *words[1:]], [], NO_REDIRECTS, state.copy(), feed,
-                   (*via, f"if {text_of(name)} is {program}"), depth + 1, [], as_program=True)
-        return emit(walker, text_of(name), _argv(words), None, reasons, redirect, via, feed,
-                    state)
+            invoke(
+                walker,
+                [program, *words[1:]],
+                [],
+                NO_REDIRECTS,
+                state.copy(),
+                feed,
+                (*via, f"if {text_of(name)} is {program}"),
+                depth + 1,
+                [],
+                as_program=True,
+            )
+        return emit(walker, text_of(name), _argv(words), None, reasons, redirect, via, feed, state)
     if not as_program:
         alias = state.aliases.get(name)
         if alias is not None and name not in walker.expanding_aliases:
             walker.expanding_aliases.add(name)
             try:
                 rest = " ".join(_quote(w) for w in words[1:])
-                walker.line(f"{alias} {rest}", state.copy(), via=(*via, f"alias {name}"),
-                            depth=depth + 1, feed=feed)
+                walker.line(
+                    f"{alias} {rest}",
+                    state.copy(),
+                    via=(*via, f"alias {name}"),
+                    depth=depth + 1,
+                    feed=feed,
+                )
             finally:
                 walker.expanding_aliases.discard(name)
         body = state.functions.get(name)
         if body is not None:
-            return call_function(walker, name, body, words, state, feed, via, depth, reasons,
-                                 redirect)
+            return call_function(
+                walker, name, body, words, state, feed, via, depth, reasons, redirect
+            )
         builtin = BUILTINS.get(name)
         if builtin is not None:
             return builtin(walker, words, env, redirect, state, feed, via, depth, reasons)
     elif name in BUILTINS and name not in PROGRAM_BUILTINS:
         # `sudo history -c` fails, but is judged as what it names (only ever stricter)
         reasons.append(Reason(name, "a shell builtin, not a program another program can run"))
-        return BUILTINS[name](walker, words, env, redirect, state.copy(), feed, via, depth,
-                              reasons)
+        return BUILTINS[name](walker, words, env, redirect, state.copy(), feed, via, depth, reasons)
     program, node, where = resolve_program(name, state)
     if node is None:
         if where is not None:
@@ -510,10 +577,21 @@ def invoke(
     if state.path_changed and "/" not in name:
         reasons.append(Reason(name, "PATH was changed to look elsewhere first"))
     parsed = parse(node, words[1:])
-    from rules.effects import facts
 
-    return facts(walker, program, node, parsed, words, redirect, env_state, feed, via, depth,
-                 reasons, local_data)
+    return _effects.facts(
+        walker,
+        program,
+        node,
+        parsed,
+        words,
+        redirect,
+        env_state,
+        feed,
+        via,
+        depth,
+        reasons,
+        local_data,
+    )
 
 
 def _glob_programs(word: Word) -> list[str]:
@@ -545,8 +623,16 @@ def resolve_program(name: str, state: ShellState) -> tuple[str, Program | None, 
 
 
 def call_function(
-    walker: Walker, name: str, body: str, words: list[str | Word], state: ShellState,
-    feed: Feed, via: tuple[str, ...], depth: int, reasons: list[Reason], redirect: Redirects,
+    walker: Walker,
+    name: str,
+    body: str,
+    words: list[str | Word],
+    state: ShellState,
+    feed: Feed,
+    via: tuple[str, ...],
+    depth: int,
+    reasons: list[Reason],
+    redirect: Redirects,
 ) -> Outcome:
     if walker.calling.count(name) >= 2:
         reasons.append(Reason(name, "a function that calls itself"))
@@ -564,15 +650,19 @@ def call_function(
 
 
 def run_file(
-    walker: Walker, path: str, words: list[str | Word], redirect: Redirects, state: ShellState,
-    feed: Feed, via: tuple[str, ...], depth: int, reasons: list[Reason],
+    walker: Walker,
+    path: str,
+    words: list[str | Word],
+    redirect: Redirects,
+    state: ShellState,
+    feed: Feed,
+    via: tuple[str, ...],
+    depth: int,
+    reasons: list[Reason],
 ) -> Outcome:
     """`./x`, `/opt/app/bin/x`: a file run as a program."""
-    from rules.effects import judge_script
 
-    spelled = P.resolve(path, state.cwd, state.home) if not path.startswith(("/", "~")) else (
-        path,
-    )
+    spelled = P.resolve(path, state.cwd, state.home) if not path.startswith(("/", "~")) else (path,)
     target = spelled[0] if spelled else path
     caps = {"exec", "build"}
     extra: dict[str, object] = {"runs": (target,)}
@@ -582,9 +672,20 @@ def run_file(
     elif target.startswith(TEMP_DIRS):
         reasons.append(Reason(text_of(words[0]), "runs a program from a temporary directory"))
     else:
-        judge_script(walker, target, None, words[1:], state, feed, via, depth, reasons)
-    return emit(walker, target.rsplit("/", 1)[-1], _argv(words), None, reasons, redirect, via,
-                feed, state, caps=frozenset(caps), **extra)  # type: ignore[arg-type]
+        _effects.judge_script(walker, target, None, words[1:], state, feed, via, depth, reasons)
+    return emit(
+        walker,
+        target.rsplit("/", 1)[-1],
+        _argv(words),
+        None,
+        reasons,
+        redirect,
+        via,
+        feed,
+        state,
+        caps=frozenset(caps),
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def emit(
@@ -650,18 +751,41 @@ def emit(
     if parsed is not None:
         subcommand = parsed.node.path()
         flags = parsed.flags
-        options = tuple(
-            (g.spelling, text_of(g.value) if g.value is not None else "") for g in parsed.options
-        ) if parsed.options else ()
+        options = (
+            tuple(
+                (g.spelling, text_of(g.value) if g.value is not None else "")
+                for g in parsed.options
+            )
+            if parsed.options
+            else ()
+        )
     else:
         subcommand, flags, options = (), _NO_CAPS, ()
     unique = _unique
     command = Command(
-        program, argv, subcommand, flags, options, caps,
-        unique(reads), unique(writes), unique(deletes), unique(runs), unique(uses),
-        unique(hosts), unique(sends), unique(sql), units, targets,
-        not reasons, unique(tuple(reasons)) if reasons else (), via, feeds,
-        runs_input, runs_downloaded, open_args,
+        program,
+        argv,
+        subcommand,
+        flags,
+        options,
+        caps,
+        unique(reads),
+        unique(writes),
+        unique(deletes),
+        unique(runs),
+        unique(uses),
+        unique(hosts),
+        unique(sends),
+        unique(sql),
+        units,
+        targets,
+        not reasons,
+        unique(tuple(reasons)) if reasons else (),
+        via,
+        feeds,
+        runs_input,
+        runs_downloaded,
+        open_args,
     )
     walker.emit(command, at)
     if redirect.stdout_null:
@@ -744,8 +868,14 @@ def test_command(
     while stack:
         current = stack.pop()
         kind = current.type
-        if kind in ("binary_expression", "unary_expression", "parenthesized_expression",
-                    "test_command", "negated_expression", "postfix_expression"):
+        if kind in (
+            "binary_expression",
+            "unary_expression",
+            "parenthesized_expression",
+            "test_command",
+            "negated_expression",
+            "postfix_expression",
+        ):
             operator = current.child_by_field_name("operator")
             op = node_text(operator) if operator is not None else ""
             if op in ("-eq", "-ne", "-lt", "-le", "-gt", "-ge"):
@@ -759,8 +889,12 @@ def test_command(
                     if child.is_named and child.type != "test_operator":
                         for word in expand.words(child):
                             if "[" in text_of(word):
-                                reasons.append(Reason(text_of(word),
-                                                      "-v with a subscript evaluates it as arithmetic"))
+                                reasons.append(
+                                    Reason(
+                                        text_of(word),
+                                        "-v with a subscript evaluates it as arithmetic",
+                                    )
+                                )
             stack.extend(reversed(current.children))
             continue
         if current.is_named and kind not in ("test_operator", "regex"):
@@ -768,8 +902,20 @@ def test_command(
                 words.append(text_of(word))
         elif kind == "regex":
             words.append(node_text(current))
-    return emit(walker, "[[", tuple(words), None, reasons, Redirects(), via, feed, state,
-                caps=frozenset({"info"}), output_text="", out_class=0)
+    return emit(
+        walker,
+        "[[",
+        tuple(words),
+        None,
+        reasons,
+        Redirects(),
+        via,
+        feed,
+        state,
+        caps=frozenset({"info"}),
+        output_text="",
+        out_class=0,
+    )
 
 
 def _arith_operand(expand: Expander, word: str | Word, reasons: list[Reason]) -> None:
@@ -777,7 +923,9 @@ def _arith_operand(expand: Expander, word: str | Word, reasons: list[Reason]) ->
 
     if not isinstance(word, str):
         if word.unknown == ANY:
-            reasons.append(Reason(text_of(word), "an arithmetic comparison of unknown text can run code"))
+            reasons.append(
+                Reason(text_of(word), "an arithmetic comparison of unknown text can run code")
+            )
         return
     try:
         evaluate_arith(word, expand._arith_lookup)
@@ -786,8 +934,9 @@ def _arith_operand(expand: Expander, word: str | Word, reasons: list[Reason]) ->
             reasons.append(Reason(word, str(exc)))
 
 
-def arithmetic_statement(walker: Walker, node: Node, state: ShellState,
-                         via: tuple[str, ...]) -> Outcome:
+def arithmetic_statement(
+    walker: Walker, node: Node, state: ShellState, via: tuple[str, ...]
+) -> Outcome:
     """`(( ... ))` and `$(( ))` as a statement: evaluated for its risks; names it assigns
     become unknown numbers."""
     reasons: list[Reason] = []
@@ -800,13 +949,15 @@ def arithmetic_statement(walker: Walker, node: Node, state: ShellState,
 
     expression = re.sub(r"\$\(.*?\)|`[^`]*`", "0", inner, flags=re.S)
     try:
-        evaluate_arith(re.sub(r"(\+\+|--|[-+*/%&|^]?=(?!=)|<<=|>>=)", "+", expression),
-                       expand._arith_lookup)
+        evaluate_arith(
+            re.sub(r"(\+\+|--|[-+*/%&|^]?=(?!=)|<<=|>>=)", "+", expression), expand._arith_lookup
+        )
     except ArithError as exc:
         if exc.runs_code or "[" in expression or "$" in inner:
             reasons.append(Reason(text[:60], str(exc)))
-    for name in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\+\+|--|[-+*/%&|^]?=(?!=)|<<=|>>=)",
-                           inner):
+    for name in re.findall(
+        r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\+\+|--|[-+*/%&|^]?=(?!=)|<<=|>>=)", inner
+    ):
         state.set_var(name, None, SAFE)
     for name in re.findall(r"(?:\+\+|--)\s*([A-Za-z_][A-Za-z0-9_]*)", inner):
         state.set_var(name, None, SAFE)
@@ -839,3 +990,7 @@ __all__ = [
     "Given",
     "SAFE",
 ]
+
+
+from rules import builtins as _builtins  # noqa: E402  (imports this module)
+from rules import effects as _effects  # noqa: E402

@@ -62,8 +62,18 @@ _BOOL_KEYS = ("understood", "runs_input", "runs_downloaded", "open_args")
 # Exceptions narrow a rule; they are not matchers of their own.
 _EXCEPT_KEYS = ("except_program", "except_args", "except_flags", "except_via")
 _RULE_KEYS = {
-    "name", "action", "message", "regex", "scope", "timeout", "approvers", "end_session",
-    "all_args", *_LIST_KEYS, *_BOOL_KEYS, *_EXCEPT_KEYS,
+    "name",
+    "action",
+    "message",
+    "regex",
+    "scope",
+    "timeout",
+    "approvers",
+    "end_session",
+    "all_args",
+    *_LIST_KEYS,
+    *_BOOL_KEYS,
+    *_EXCEPT_KEYS,
 }
 _SCOPE_KEYS = {"roles", "targets", "logins", "identities"}
 SQL_KINDS = frozenset(
@@ -208,8 +218,11 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         raise fail(f"rule {name!r}: end_session must be true or false")
     if end_session and action not in (Action.DENY, Action.ALERT):
         raise fail(f'rule {name!r}: end_session applies to action = "deny" or "alert"')
-    if not any(lists[k] for k in _LIST_KEYS) and regex is None and not all_args and not any(
-        k in item for k in _BOOL_KEYS
+    if (
+        not any(lists[k] for k in _LIST_KEYS)
+        and regex is None
+        and not all_args
+        and not any(k in item for k in _BOOL_KEYS)
     ):
         raise fail(f"rule {name!r} has no matcher: it would match every command")
     return Rule(

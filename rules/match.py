@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from fnmatch import translate
-
 from functools import lru_cache
 
 from rules.globs import _bash_regex, has_glob, overlaps, rule_regex
@@ -34,8 +33,9 @@ class Patterns:
 
     __slots__ = ("exact", "globs", "regex", "shell", "by_last", "literal_last")
 
-    def __init__(self, patterns: tuple[str, ...], *, shell: bool = False,
-                 paths: bool = False) -> None:
+    def __init__(
+        self, patterns: tuple[str, ...], *, shell: bool = False, paths: bool = False
+    ) -> None:
         self.shell = shell
         self.exact = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
         self.globs = tuple(p for p in patterns if p not in self.exact)
@@ -82,7 +82,8 @@ class Patterns:
                 return any(overlaps(word, p) for p in self.exact)
             name = _last_name_regex(last)
             return any(
-                overlaps(word, p) for p in self.exact
+                overlaps(word, p)
+                for p in self.exact
                 if name.fullmatch(p.rstrip("/").rsplit("/", 1)[-1])
             )
         for pattern, name_last, regex in self.by_last:
@@ -101,8 +102,9 @@ def _last_name_regex(name: str) -> re.Pattern[str]:
 
 
 def _paths(patterns: tuple[str, ...]) -> Patterns:
-    return Patterns(tuple(dict.fromkeys(canonical_prefix(p) for p in patterns)), shell=True,
-                    paths=True)
+    return Patterns(
+        tuple(dict.fromkeys(canonical_prefix(p) for p in patterns)), shell=True, paths=True
+    )
 
 
 def command_tests(rule: Rule) -> list[CommandTest]:
@@ -168,8 +170,12 @@ def command_tests(rule: Rule) -> list[CommandTest]:
     if rule.paths:
         paths = _paths(rule.paths)
         tests.append(
-            lambda c: paths.any(c.reads) or paths.any(c.writes) or paths.any(c.deletes)
-            or paths.any(c.runs)
+            lambda c: (
+                paths.any(c.reads)
+                or paths.any(c.writes)
+                or paths.any(c.deletes)
+                or paths.any(c.runs)
+            )
         )
     if rule.via:
         via = Patterns(rule.via)
@@ -210,8 +216,12 @@ class CompiledRule:
         self.line_exact = frozenset(" ".join(line.split()) for line in rule.line)
         scope = rule.scope
         self.unconditional = (
-            self.line_regex is None and not self.line_exact and not scope.roles
-            and not scope.targets and not scope.logins and not scope.identities
+            self.line_regex is None
+            and not self.line_exact
+            and not scope.roles
+            and not scope.targets
+            and not scope.logins
+            and not scope.identities
         )
 
     def line_matches(self, line: str, normalized: str) -> bool:
@@ -283,8 +293,14 @@ class RuleIndex:
             command.program,
             command.caps,
             command.understood,
-            bool(command.reads), bool(command.writes), bool(command.deletes), bool(command.runs),
-            bool(command.sends), bool(command.hosts), bool(command.sql), bool(command.units),
+            bool(command.reads),
+            bool(command.writes),
+            bool(command.deletes),
+            bool(command.runs),
+            bool(command.sends),
+            bool(command.hosts),
+            bool(command.sql),
+            bool(command.units),
             bool(command.targets),
         )
         found = self.cache.get(key)
@@ -323,8 +339,6 @@ def in_scope(scope: Scope, request: Request) -> bool:
         return False
     if scope.logins and not (request.login and Patterns(scope.logins).match(request.login)):
         return False
-    if scope.identities and not (
-        request.user and Patterns(scope.identities).match(request.user)
-    ):
+    if scope.identities and not (request.user and Patterns(scope.identities).match(request.user)):
         return False
     return True

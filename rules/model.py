@@ -82,8 +82,7 @@ class Command(NamedTuple):
             data["subcommand"] = list(self.subcommand)
         if self.caps:
             data["capabilities"] = sorted(self.caps)
-        for key in ("reads", "writes", "deletes", "runs", "uses", "hosts", "sends", "sql",
-                    "units"):
+        for key in ("reads", "writes", "deletes", "runs", "uses", "hosts", "sends", "sql", "units"):
             value = getattr(self, key)
             if value:
                 data[key] = list(value)
@@ -130,9 +129,7 @@ class Decision:
             "rule": self.rule,
             "reason": self.reason,
             "understood": self.understood,
-            "not_understood": [
-                {"word": r.word, "why": r.why} for r in self.not_understood
-            ],
+            "not_understood": [{"word": r.word, "why": r.why} for r in self.not_understood],
             "capabilities": sorted(self.capabilities),
             "commands": [command.to_json() for command in self.commands],
             **({"end_session": True} if self.end_session else {}),

@@ -1,7 +1,7 @@
 """Bash pattern matching (`${x#pat}`, `case`, `[[ == ]]`) as Python regular expressions.
 
-    >>> bool(bash_pattern_regex("sha*").fullmatch("shadow"))
-    True
+>>> bool(bash_pattern_regex("sha*").fullmatch("shadow"))
+True
 """
 
 from __future__ import annotations

@@ -23,8 +23,13 @@ from rules.values import ANY, SAFE
 MAX_OUTPUT = 64 * 1024
 
 
-def output(program: str, args: list[str], stdin: str | None, cwd: str | None = None,
-           login: str | None = None) -> str | None:
+def output(
+    program: str,
+    args: list[str],
+    stdin: str | None,
+    cwd: str | None = None,
+    login: str | None = None,
+) -> str | None:
     function = _TOOLS.get(program)
     if function is None:
         return None
@@ -169,8 +174,11 @@ def _tr(args: list[str], stdin: str | None) -> str | None:
 
 
 def _tr_set(text: str) -> str | None:
-    classes = {"[:upper:]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "[:lower:]": "abcdefghijklmnopqrstuvwxyz",
-               "[:digit:]": "0123456789"}
+    classes = {
+        "[:upper:]": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "[:lower:]": "abcdefghijklmnopqrstuvwxyz",
+        "[:digit:]": "0123456789",
+    }
     for name, chars in classes.items():
         text = text.replace(name, chars)
     if "[" in text or "\\" in text:

@@ -26,6 +26,7 @@ import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
 from rules import fastpath
+from rules.catalog import CATALOG
 from rules.context import Context, ShellState
 from rules.model import Command, Reason
 from rules.values import ANY, SAFE, Word
@@ -83,6 +84,26 @@ class BudgetExceeded(Exception):
 _clock = time.thread_time
 
 
+def lost_text(node: Node) -> str | None:
+    """Text between a node's children that is not blank: tree-sitter-bash drops the
+    word `-` in `cat - 2>x`. A word the parser lost could be anything, so the line is
+    then not understood rather than read without it."""
+    children = node.children
+    if len(children) < 2:
+        return None
+    text = node.text or b""
+    base = node.start_byte
+    end = children[0].end_byte
+    for child in children[1:]:
+        start = child.start_byte
+        if start > end:
+            gap = text[end - base : start - base].replace(b"\\\n", b"")
+            if gap.strip():
+                return gap.strip().decode(errors="replace")[:40]
+        end = child.end_byte
+    return None
+
+
 class Walker:
     """Reads one line (and everything nested in it) into Commands."""
 
@@ -91,8 +112,6 @@ class Walker:
         self.analysis = Analysis()
         self.parses = 0
         self.deadline = _clock() + MAX_SECONDS
-        from rules.catalog import CATALOG
-
         self.compile_seen = CATALOG.compile_seconds
         self.expanding_aliases: set[str] = set()
         self.fast = True  # plain lines skip tree-sitter (rules/fastpath.py)
@@ -105,8 +124,6 @@ class Walker:
         if len(self.analysis.commands) >= MAX_COMMANDS:
             raise BudgetExceeded("too many commands to analyse")
         if _clock() > self.deadline:
-            from rules.catalog import CATALOG
-
             # compiling a program the first time it is used is not this line's cost
             self.deadline += CATALOG.compile_seconds - self.compile_seen
             self.compile_seen = CATALOG.compile_seconds
@@ -158,20 +175,21 @@ class Walker:
         self, line: list, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
     ) -> Outcome:
         """A line rules/fastpath.py read: its words need no expansion."""
-        from rules.invoke import plain_command
 
         outcome = NOTHING
         for pipeline, _ in line:
             if len(pipeline) == 1:
                 words, redirects = pipeline[0]
-                outcome = plain_command(self, words, redirects, state, feed, via, depth)
+                outcome = _invoke.plain_command(self, words, redirects, state, feed, via, depth)
                 continue
             current = feed
             for position, (words, redirects) in enumerate(pipeline):
                 last = position == len(pipeline) - 1
                 stage_state = state.copy() if not (last and "lastpipe" in state.options) else state
                 start = len(self.analysis.commands)
-                outcome = plain_command(self, words, redirects, stage_state, current, via, depth)
+                outcome = _invoke.plain_command(
+                    self, words, redirects, stage_state, current, via, depth
+                )
                 caps = frozenset().union(*(c.caps for c in self.analysis.commands[start:]))
                 caps = caps | current.caps if current.kind == "pipe" else caps
                 current = Feed("pipe", outcome.text, caps, outcome.paths)
@@ -189,24 +207,37 @@ class Walker:
     # --- statements ------------------------------------------------------------------
 
     def statement(
-        self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int,
+        self,
+        node: Node,
+        state: ShellState,
+        feed: Feed,
+        via: tuple[str, ...],
+        depth: int,
         redirects: tuple[Node, ...] = (),
     ) -> Outcome:
-        from rules.invoke import simple_command  # the two halves of one walk
 
         kind = node.type
         if redirects and kind == "pipeline":
             return self.pipeline(node, state, feed, via, depth, last_redirects=redirects)
-        if redirects and kind not in ("command", "redirected_statement", "variable_assignment",
-                                      "declaration_command", "unset_command", "word", "string",
-                                      "concatenation", "simple_expansion", "expansion",
-                                      "raw_string", "number", "file_redirect"):
-            from rules.invoke import redirect_only
-
-            feed = redirect_only(self, redirects, state, via, depth) or feed
+        if redirects and kind not in (
+            "command",
+            "redirected_statement",
+            "variable_assignment",
+            "declaration_command",
+            "unset_command",
+            "word",
+            "string",
+            "concatenation",
+            "simple_expansion",
+            "expansion",
+            "raw_string",
+            "number",
+            "file_redirect",
+        ):
+            feed = _invoke.redirect_only(self, redirects, state, via, depth) or feed
             redirects = ()
         if kind == "command":
-            return simple_command(self, node, state, feed, via, depth, redirects)
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
         if kind == "redirected_statement":
             return self.redirected(node, state, feed, via, depth, redirects)
         if kind == "pipeline":
@@ -236,27 +267,30 @@ class Walker:
         if kind == "negated_command":
             return self.block(node, state, feed, via, depth)
         if kind in ("variable_assignment", "variable_assignments"):
-            return simple_command(self, node, state, feed, via, depth, redirects)
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
         if kind in ("declaration_command", "unset_command"):
-            return simple_command(self, node, state, feed, via, depth, redirects)
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
         if kind == "test_command":
-            from rules.invoke import test_command
-
-            return test_command(self, node, state, feed, via, depth)
+            return _invoke.test_command(self, node, state, feed, via, depth)
         if kind == "arithmetic_expansion" or kind == "arithmetic_command":
-            from rules.invoke import arithmetic_statement
-
-            return arithmetic_statement(self, node, state, via)
+            return _invoke.arithmetic_statement(self, node, state, via)
         if kind == "comment":
             return NOTHING
         if kind == "file_redirect" or kind.endswith("redirect"):
-            return simple_command(self, node, state, feed, via, depth, redirects)
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
         if kind in ("command_substitution", "process_substitution"):
             return self.substitution(node, state, via, depth)[0]
-        if kind in ("word", "string", "concatenation", "simple_expansion", "expansion",
-                    "raw_string", "number"):
+        if kind in (
+            "word",
+            "string",
+            "concatenation",
+            "simple_expansion",
+            "expansion",
+            "raw_string",
+            "number",
+        ):
             # A bare word as a statement is a command (tree-sitter reads some as such).
-            return simple_command(self, node, state, feed, via, depth, redirects)
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
         if kind == "ERROR":
             self.analysis.unparseable = True
             return NOTHING
@@ -265,15 +299,21 @@ class Walker:
         return self.block(node, state, feed, via, depth)
 
     def redirected(
-        self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int,
+        self,
+        node: Node,
+        state: ShellState,
+        feed: Feed,
+        via: tuple[str, ...],
+        depth: int,
         outer: tuple[Node, ...],
     ) -> Outcome:
         body = node.child_by_field_name("body")
         redirects = tuple(c for c in node.children if c.type.endswith("redirect")) + outer
+        lost = lost_text(node)
+        if lost is not None:
+            self.analysis.reasons.append(Reason(lost, "text the shell parser dropped"))
         if body is None:
-            from rules.invoke import simple_command
-
-            return simple_command(self, node, state, feed, via, depth, redirects)
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
         if body.type == "command":
             return self.statement(body, state, feed, via, depth, redirects)
         if body.type in ("list", "pipeline"):
@@ -288,13 +328,17 @@ class Walker:
                 return self.pipeline(body, state, feed, via, depth, last_redirects=redirects)
         # A compound statement with redirects: the files count on their own, and the
         # body's commands read what the redirects give them.
-        from rules.invoke import redirect_only
 
-        feed = redirect_only(self, redirects, state, via, depth) or feed
+        feed = _invoke.redirect_only(self, redirects, state, via, depth) or feed
         return self.statement(body, state, feed, via, depth)
 
     def pipeline(
-        self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int,
+        self,
+        node: Node,
+        state: ShellState,
+        feed: Feed,
+        via: tuple[str, ...],
+        depth: int,
         last_redirects: tuple[Node, ...] = (),
     ) -> Outcome:
         stages = [c for c in node.children if c.is_named and c.type != "comment"]
@@ -339,10 +383,9 @@ class Walker:
     def for_loop(
         self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
     ) -> Outcome:
-        from rules.invoke import loop_values
 
         name = node.child_by_field_name("variable")
-        values = loop_values(self, node, state, via)
+        values = _invoke.loop_values(self, node, state, via)
         body = node.child_by_field_name("body")
         if name is None or body is None:
             return self.block(node, state, feed, via, depth)
@@ -369,11 +412,10 @@ class Walker:
     def c_for(
         self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
     ) -> Outcome:
-        from rules.invoke import arithmetic_statement
 
         for child in node.children:
             if child.type not in ("do_group", "compound_statement") and child.is_named:
-                arithmetic_statement(self, child, state, via)
+                _invoke.arithmetic_statement(self, child, state, via)
         body = node.child_by_field_name("body")
         for name in _assigned_in(node):
             state.set_var(name, None, SAFE)
@@ -384,20 +426,26 @@ class Walker:
     def case(
         self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
     ) -> Outcome:
-        from rules.invoke import expander
 
         value = node.child_by_field_name("value")
         if value is not None:
-            expander(self, state, via, depth).words(value)
+            _invoke.expander(self, state, via, depth).words(value)
         outcome = NOTHING
         for item in node.children:
             if item.type != "case_item":
                 continue
             for child in item.children:
                 if child.is_named and node.field_name_for_child(0) != "value":
-                    if child.type in ("word", "concatenation", "string", "raw_string",
-                                      "extglob_pattern", "simple_expansion", "expansion"):
-                        expander(self, state, via, depth).words(child)
+                    if child.type in (
+                        "word",
+                        "concatenation",
+                        "string",
+                        "raw_string",
+                        "extglob_pattern",
+                        "simple_expansion",
+                        "expansion",
+                    ):
+                        _invoke.expander(self, state, via, depth).words(child)
                         continue
                     outcome = self.statement(child, state, feed, via, depth)
         return outcome
@@ -425,8 +473,8 @@ class Walker:
         body = [c for c in node.children if c.is_named]
         if node.type == "command_substitution" and node_text(node).startswith("`"):
             # Inside backquotes a backslash quotes $ ` and \: read the text as its own line.
-            text = node_text(node)[1:-1].replace("\\`", "`").replace("\\$", "$").replace(
-                "\\\\", "\\"
+            text = (
+                node_text(node)[1:-1].replace("\\`", "`").replace("\\$", "$").replace("\\\\", "\\")
             )
             outcome = self.line(text, inner, via=(*via, label), depth=depth + 1, feed=AGENT)
         else:
@@ -434,9 +482,7 @@ class Walker:
                 if child.type == "comment":
                     continue
                 if child.type == "file_redirect" and node.type == "command_substitution":
-                    from rules.invoke import file_read_substitution
-
-                    outcome = file_read_substitution(self, child, inner, via, depth)
+                    outcome = _invoke.file_read_substitution(self, child, inner, via, depth)
                     continue
                 outcome = self.statement(child, inner, AGENT, (*via, label), depth + 1)
         return outcome, self.analysis.commands[start:]
@@ -447,9 +493,18 @@ def _assigned_in(node: Node) -> list[str]:
     stack = [node]
     while stack:
         current = stack.pop()
-        if current.type == "variable_name" and current.parent is not None and (
-            current.parent.type in ("binary_expression", "postfix_expression",
-                                    "unary_expression", "variable_assignment")
+        if (
+            current.type == "variable_name"
+            and current.parent is not None
+            and (
+                current.parent.type
+                in (
+                    "binary_expression",
+                    "postfix_expression",
+                    "unary_expression",
+                    "variable_assignment",
+                )
+            )
         ):
             names.append(node_text(current))
         stack.extend(current.children)
@@ -543,6 +598,8 @@ def read_words(line: str) -> list[list[str]]:
 
 
 def expander_for(walker: Walker, state: ShellState) -> Expander:
-    from rules.invoke import expander
 
-    return expander(walker, state, (), 0)
+    return _invoke.expander(walker, state, (), 0)
+
+
+from rules import invoke as _invoke  # noqa: E402  (the walk's other half; imports this module)

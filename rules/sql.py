@@ -159,7 +159,9 @@ _AUDIT_SETTINGS = frozenset(
     "session_replication_role pgaudit.log log_connections log_disconnections audit_log "
     "log_error_verbosity".split()
 )
-_REMOTE_TABLE_FUNCTIONS = frozenset("url s3 s3cluster remote remotesecure hdfs azureblobstorage".split())
+_REMOTE_TABLE_FUNCTIONS = frozenset(
+    "url s3 s3cluster remote remotesecure hdfs azureblobstorage".split()
+)
 _FILE_TABLE_FUNCTIONS = frozenset("file".split())
 
 
@@ -173,15 +175,21 @@ def _token_kinds(text: str) -> list[str]:
     kinds: list[str] = []
     for position, token in enumerate(tokens):
         following = tokens[position + 1 : position + 4]
-        if token in ("set", "alter") and any(f.strip("'\"`") in _AUDIT_SETTINGS for f in
-                                             tokens[position + 1 : position + 6]):
+        if token in ("set", "alter") and any(
+            f.strip("'\"`") in _AUDIT_SETTINGS for f in tokens[position + 1 : position + 6]
+        ):
             kinds.append("audit_off")
-        if token == "vacuum" and any(t.startswith("into") for t in tokens[position + 1 : position + 3]):
+        if token == "vacuum" and any(
+            t.startswith("into") for t in tokens[position + 1 : position + 3]
+        ):
             kinds.append("copy_to_file")  # VACUUM INTO 'file' writes a copy of the database
         if token in _REMOTE_TABLE_FUNCTIONS and following[:1] == ["("]:
             kinds.append("remote_sql")
-        if token in _FILE_TABLE_FUNCTIONS and following[:1] == ["("] and position > 0 and (
-            tokens[position - 1] in ("function", "from", "join", ",")
+        if (
+            token in _FILE_TABLE_FUNCTIONS
+            and following[:1] == ["("]
+            and position > 0
+            and (tokens[position - 1] in ("function", "from", "join", ","))
         ):
             kinds.append("server_file")
     return kinds

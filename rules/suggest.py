@@ -48,9 +48,7 @@ def suggest(requests: Iterable[Approved]) -> str:
     blocks: list[str] = []
     names: set[str] = set()
     for (identity, target, login), found in sorted(groups.items()):
-        lines = list(dict.fromkeys(" ".join(r.command.split()) for r in found))[
-            :MAX_LINES_PER_RULE
-        ]
+        lines = list(dict.fromkeys(" ".join(r.command.split()) for r in found))[:MAX_LINES_PER_RULE]
         name = _unique(_name(f"approved-{identity}-{target}"), names)
         reviewers = sorted({reviewer for r in found for reviewer in r.reviewers})
         ids = ", ".join(str(r.request_id) for r in sorted(found, key=lambda r: r.request_id))

@@ -23,8 +23,8 @@ from tree_sitter import Node
 
 from rules.arith import ArithError, evaluate_arith
 from rules.context import Var
-from rules.patterns import bash_pattern_regex
 from rules.paths import HOME
+from rules.patterns import bash_pattern_regex
 from rules.values import ANY, GLOB_CHARS, SAFE, UNKNOWN, Piece, Word
 
 if TYPE_CHECKING:
@@ -43,8 +43,19 @@ _ANSI_C = re.compile(
     r"\\(x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{1,4}|U[0-9A-Fa-f]{1,8}|[0-7]{1,3}|c.|.)", re.S
 )
 _SIMPLE_ESCAPES = {
-    "n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b",
-    "f": "\f", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?",
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "E": "\x1b",
+    "f": "\f",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
 }
 
 
@@ -328,7 +339,9 @@ class Expander:
             target = self._scalar(name, index, node)
             if target is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?", target):
                 if target is not None and "[" in target:
-                    self.reason(node_text(node)[:60], "an indirect name with a subscript can run code")
+                    self.reason(
+                        node_text(node)[:60], "an indirect name with a subscript can run code"
+                    )
                 out.append(("U", ANY, quoted))
                 return
             name, _, sub = target.partition("[")
@@ -338,9 +351,14 @@ class Expander:
             out.append(("L", var.value, False))  # a loop over a glob: the value is one match
             return
         value = self._scalar(name, index, node)
-        cls = SAFE if value is None and (
-            _safe_name(name) or (var is not None and var.value is None and var.unknown == SAFE)
-        ) else ANY
+        cls = (
+            SAFE
+            if value is None
+            and (
+                _safe_name(name) or (var is not None and var.value is None and var.unknown == SAFE)
+            )
+            else ANY
+        )
         if prefix == "#":
             self._put(out, None if value is None else str(len(value)), SAFE, quoted)
             return
@@ -413,7 +431,9 @@ class Expander:
             return word
         if value is None:
             if operator == "@P":
-                self.reason(node_text(node)[:60], "prompt expansion (@P) of text not known can run commands")
+                self.reason(
+                    node_text(node)[:60], "prompt expansion (@P) of text not known can run commands"
+                )
             return _UNKNOWN
         if operator in ("#", "##", "%", "%%"):
             pattern = self._operand(operands, pattern=True)
@@ -529,9 +549,9 @@ class Expander:
         """$@, $*, ${a[@]}, ${!a[@]}, ${#a[@]}: several words (quoted "$@": one each)."""
         if name in ("@", "*"):
             positional = self.state.positional
-            items: list[str] | None = [] if positional is None else [
-                p for p in positional if isinstance(p, str)
-            ]
+            items: list[str] | None = (
+                [] if positional is None else [p for p in positional if isinstance(p, str)]
+            )
             if positional is not None and items is not None and len(items) != len(positional):
                 items = None
         else:
@@ -574,8 +594,20 @@ _NUMERIC_SPECIALS = frozenset(
 
 
 def _safe_name(name: str) -> bool:
-    return name in ("RANDOM", "SECONDS", "LINENO", "BASHPID", "PPID", "UID", "EUID",
-                    "EPOCHSECONDS", "EPOCHREALTIME", "SRANDOM", "HOSTNAME", "HOSTTYPE")
+    return name in (
+        "RANDOM",
+        "SECONDS",
+        "LINENO",
+        "BASHPID",
+        "PPID",
+        "UID",
+        "EUID",
+        "EPOCHSECONDS",
+        "EPOCHREALTIME",
+        "SRANDOM",
+        "HOSTNAME",
+        "HOSTTYPE",
+    )
 
 
 def _environment(name: str, state: ShellState) -> Var | None:
@@ -739,11 +771,15 @@ def _tilde(
     if user == "":
         return [("L", HOME, True)], used
     if user == "+":
-        return ([("L", state.cwd.replace("~", HOME, 1), True)] if state.cwd else
-                [("U", ANY, True)]), used
+        return (
+            [("L", state.cwd.replace("~", HOME, 1), True)] if state.cwd else [("U", ANY, True)]
+        ), used
     if user == "-":
-        return ([("L", state.oldpwd.replace("~", HOME, 1), True)] if state.oldpwd else
-                [("U", ANY, True)]), used
+        return (
+            [("L", state.oldpwd.replace("~", HOME, 1), True)]
+            if state.oldpwd
+            else [("U", ANY, True)]
+        ), used
     if re.fullmatch(r"[+-]?\d+", user):
         return [("U", ANY, True)], used
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", user):
@@ -793,7 +829,9 @@ def _fields(segments: list[Segment]) -> list[str | Word]:
             pieces.append(Piece(text, 0, True))
         else:
             pieces.append(Piece(text, 0, False, not GLOB_CHARS.isdisjoint(text)))
-    if pieces and (had_quoted or any(p.text for p in pieces) or any(p.text is None for p in pieces)):
+    if pieces and (
+        had_quoted or any(p.text for p in pieces) or any(p.text is None for p in pieces)
+    ):
         words.append(Word.join(pieces))
     elif had_quoted:
         words.append("")
@@ -847,7 +885,9 @@ def _first_brace(tokens: list[object]) -> tuple[int, int, list[list[object]]] | 
                     inner = tokens[start + 1 : position]
                     if commas:
                         bounds = [start, *commas, position]
-                        options = [tokens[a + 1 : b] for a, b in zip(bounds, bounds[1:], strict=False)]
+                        options = [
+                            tokens[a + 1 : b] for a, b in zip(bounds, bounds[1:], strict=False)
+                        ]
                         return start, position, options
                     sequence = _sequence(inner)
                     if sequence is not None:

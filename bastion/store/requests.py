@@ -47,7 +47,9 @@ def note_explanation(identity: str, target: str, login: str, command: str, text:
 
 def _take_note(fields: dict[str, Any]) -> str | None:
     key = (
-        str(fields.get("identity")), str(fields.get("target")), str(fields.get("login")),
+        str(fields.get("identity")),
+        str(fields.get("target")),
+        str(fields.get("login")),
         str(fields.get("command", ""))[:4096],
     )
     with _notes_lock:

@@ -56,8 +56,11 @@ def parse_args(pattern: str, where: str) -> tuple[ArgSpec, ...]:
     for item in pattern.split():
         kind, quantifier = (item[:-1], item[-1]) if item[-1] in "?*+" else (item, "")
         specs.append(
-            ArgSpec(_kind(kind, where), many=quantifier in "*+" and quantifier != "",
-                    required=quantifier in ("", "+"))
+            ArgSpec(
+                _kind(kind, where),
+                many=quantifier in "*+" and quantifier != "",
+                required=quantifier in ("", "+"),
+            )
         )
     return tuple(specs)
 
@@ -149,9 +152,9 @@ class Catalog:
         # to walk (or to keep) in every process.
         fig = {
             name: json.dumps(data, separators=(",", ":"))
-            for name, data in json.loads(
-                root.joinpath("generated/fig.json").read_text()
-            )["programs"].items()
+            for name, data in json.loads(root.joinpath("generated/fig.json").read_text())[
+                "programs"
+            ].items()
         }
         help_tables = json.loads(root.joinpath("generated/help.json").read_text())["programs"]
         tables: dict[str, dict[str, Any]] = {}
@@ -230,9 +233,25 @@ def _merge_file(tables: dict[str, dict[str, Any]], data: dict[str, Any], source:
 
 
 _NODE_KEYS = {
-    "caps", "args", "options", "sub", "posix", "options_first", "numeric", "lenient",
-    "abbrev", "needs_sub", "handler", "out", "example", "aliases", "grammar", "source",
-    "op_caps", "drop_options", "guess_values",
+    "caps",
+    "args",
+    "options",
+    "sub",
+    "posix",
+    "options_first",
+    "numeric",
+    "lenient",
+    "abbrev",
+    "needs_sub",
+    "handler",
+    "out",
+    "example",
+    "aliases",
+    "grammar",
+    "source",
+    "op_caps",
+    "drop_options",
+    "guess_values",
 }
 
 
@@ -249,8 +268,15 @@ def _apply(node: Node, table: dict[str, Any], where: str) -> None:
     if "args" in table:
         node.args = parse_args(table["args"], where)
         node.args_exact = True
-    for key in ("posix", "options_first", "numeric", "lenient", "abbrev", "needs_sub",
-                "guess_values"):
+    for key in (
+        "posix",
+        "options_first",
+        "numeric",
+        "lenient",
+        "abbrev",
+        "needs_sub",
+        "guess_values",
+    ):
         if key in table:
             setattr(node, key, bool(table[key]))
     if "handler" in table:

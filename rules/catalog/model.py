@@ -75,11 +75,10 @@ class Option:
     rest: str | None = None  # the words after this option are of this kind (docker -- CMD)
     values: int = 1  # how many words the value takes (almost always one)
     attached: bool = False  # the value must be attached (--x=V): fig's requiresSeparator
+    bare: tuple[str, ...] = ()  # the spellings without dashes (-r, --recursive: r, recursive)
 
-    @property
-    def bare(self) -> tuple[str, ...]:
-        """The spellings without dashes (`-r`, `--recursive` -> r, recursive)."""
-        return tuple(name.lstrip("-+") for name in self.names)
+    def __post_init__(self) -> None:
+        self.bare = tuple(name.lstrip("-+") for name in self.names)
 
 
 @dataclass(slots=True)
@@ -130,8 +129,9 @@ class Node:
         node: Node | None = self
         while node is not None:
             if node.abbrev:
-                matches = {id(o): o for n in node.longs if n.startswith(prefix)
-                           for o in (node.options[n],)}
+                matches = {
+                    id(o): o for n in node.longs if n.startswith(prefix) for o in (node.options[n],)
+                }
                 if len(matches) == 1:
                     return next(iter(matches.values()))
                 if matches:

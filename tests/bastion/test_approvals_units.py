@@ -273,13 +273,32 @@ def test_a_held_request_keeps_the_explanation_of_its_decision(tmp_path) -> None:
     repo = _Repo(db)
     note_explanation("ci", "web1", "deploy", "frobnicate", "not understood: frobnicate: why")
     now = _time.time()
-    first = repo.create(identity="ci", target="web1", login="deploy", command="frobnicate",
-                        rule="not-understood", expires=now + 60)
-    second = repo.create(identity="ci", target="web1", login="deploy", command="frobnicate",
-                         rule="not-understood", expires=now + 60)
+    first = repo.create(
+        identity="ci",
+        target="web1",
+        login="deploy",
+        command="frobnicate",
+        rule="not-understood",
+        expires=now + 60,
+    )
+    second = repo.create(
+        identity="ci",
+        target="web1",
+        login="deploy",
+        command="frobnicate",
+        rule="not-understood",
+        expires=now + 60,
+    )
     assert repo.get(first)["explanation"] == "not understood: frobnicate: why"
     assert repo.get(second)["explanation"] is None  # a note is used once
-    given = repo.create(identity="x", target="y", login="z", command="c", rule="r",
-                        expires=now + 60, explanation="given directly")
+    given = repo.create(
+        identity="x",
+        target="y",
+        login="z",
+        command="c",
+        rule="r",
+        expires=now + 60,
+        explanation="given directly",
+    )
     assert repo.get(given)["explanation"] == "given directly"
     db.close()

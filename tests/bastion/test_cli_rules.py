@@ -169,12 +169,20 @@ def test_rules_suggest_turns_approvals_into_rules_that_then_allow(tmp_path: Path
         ("frobnicate --all", "ci", "web2", "denied"),
         ("rebuild-cache", "bob", "db1", "approved"),
     ):
-        request_id = repo.create(identity=who, target=where, login="deploy", command=command,
-                                 rule="not-understood", expires=now + 60, created=now)
+        request_id = repo.create(
+            identity=who,
+            target=where,
+            login="deploy",
+            command=command,
+            rule="not-understood",
+            expires=now + 60,
+            created=now,
+        )
         repo.finish(request_id, decided, reviewer="alice")
     db.close()
-    out = bastion("rules", "suggest", "--since", "1d", "--identity", "ci", "--state-dir",
-                  str(state.root))
+    out = bastion(
+        "rules", "suggest", "--since", "1d", "--identity", "ci", "--state-dir", str(state.root)
+    )
     assert out.returncode == 0, out.stderr
     assert "#   frobnicate --all" in out.stdout and "#   ./deploy.sh prod" in out.stdout
     assert "rebuild-cache" not in out.stdout and "web2" not in out.stdout
@@ -182,10 +190,33 @@ def test_rules_suggest_turns_approvals_into_rules_that_then_allow(tmp_path: Path
     suggested = tmp_path / "suggested.toml"
     suggested.write_text(out.stdout)
     assert bastion("rules", "check", str(suggested)).returncode == 0
-    args = ["rules", "test", "--policy", str(suggested), "--json", "--user", "ci", "--target",
-            "web1", "--login", "deploy"]
+    args = [
+        "rules",
+        "test",
+        "--policy",
+        str(suggested),
+        "--json",
+        "--user",
+        "ci",
+        "--target",
+        "web1",
+        "--login",
+        "deploy",
+    ]
     assert json.loads(bastion(*args, "frobnicate --all").stdout)["decision"] == "allow"
     assert json.loads(bastion(*args, "frobnicate --none").stdout)["decision"] == "review"
-    other = ["rules", "test", "--policy", str(suggested), "--json", "--user", "bob",
-             "--target", "web1", "--login", "deploy", "frobnicate --all"]
+    other = [
+        "rules",
+        "test",
+        "--policy",
+        str(suggested),
+        "--json",
+        "--user",
+        "bob",
+        "--target",
+        "web1",
+        "--login",
+        "deploy",
+        "frobnicate --all",
+    ]
     assert json.loads(bastion(*other).stdout)["decision"] == "review"  # scoped to ci

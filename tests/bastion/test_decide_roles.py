@@ -146,12 +146,26 @@ def test_unknown_action_per_role_the_least_severe_wins(tmp_path: Path) -> None:
     roles = tuple(
         parse_roles(
             [
-                {"name": "agents", "match": {"groups": ["agents"]}, "targets": ["*"],
-                 "logins": ["deploy"], "unknown_action": "deny"},
-                {"name": "trusted", "match": {"groups": ["trusted"]}, "targets": ["*"],
-                 "logins": ["deploy"], "unknown_action": "alert"},
-                {"name": "plain", "match": {"groups": ["plain"]}, "targets": ["*"],
-                 "logins": ["deploy"]},
+                {
+                    "name": "agents",
+                    "match": {"groups": ["agents"]},
+                    "targets": ["*"],
+                    "logins": ["deploy"],
+                    "unknown_action": "deny",
+                },
+                {
+                    "name": "trusted",
+                    "match": {"groups": ["trusted"]},
+                    "targets": ["*"],
+                    "logins": ["deploy"],
+                    "unknown_action": "alert",
+                },
+                {
+                    "name": "plain",
+                    "match": {"groups": ["plain"]},
+                    "targets": ["*"],
+                    "logins": ["deploy"],
+                },
             ],
             "test",
         )
@@ -179,7 +193,9 @@ def test_unknown_action_is_validated(tmp_path: Path) -> None:
         Decider.from_names(("default",), "allow", tmp_path, (), unknown_action="allow")
     state = StateDir(tmp_path / "state")
     initialise(state)
-    text = state.config_file.read_text().replace('unknown_action = "review"', 'unknown_action = "deny"')
+    text = state.config_file.read_text().replace(
+        'unknown_action = "review"', 'unknown_action = "deny"'
+    )
     state.config_file.write_text(text)
     assert load_config(state.config_file).rules.unknown_action == "deny"
 

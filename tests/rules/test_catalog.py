@@ -14,16 +14,61 @@ from rules.catalog.model import CAPABILITIES, KINDS, Node
 
 # What a word of each kind looks like in a line made from a program's own grammar.
 SAMPLE = {
-    "v": "x", "P": "pattern", "n": "1", "r": "file.txt", "w": "out.txt", "a": "file.txt",
-    "D": "old.txt", "d": "dir", "W": "dir", "p": "file.txt", "k": "key.pem", "x": "script.sh",
-    "c": "true", "C": "true", "s": "'select 1'", "u": "https://example.com", "h": "example.com",
-    "m": "json.tool", "U": "app", "q": "1234",
+    "v": "x",
+    "P": "pattern",
+    "n": "1",
+    "r": "file.txt",
+    "w": "out.txt",
+    "a": "file.txt",
+    "D": "old.txt",
+    "d": "dir",
+    "W": "dir",
+    "p": "file.txt",
+    "k": "key.pem",
+    "x": "script.sh",
+    "c": "true",
+    "C": "true",
+    "s": "'select 1'",
+    "u": "https://example.com",
+    "h": "example.com",
+    "m": "json.tool",
+    "U": "app",
+    "q": "1234",
 }
 # Programs whose words are a language of their own: their examples say it instead.
 READS_INPUT = {"shell", "interpreter", "sql", "redis", "mongo", "su", "script"}
-OWN_LANGUAGE = {"find", "dd", "awk", "sed", "socat", "parallel", "ip", "iptables", "nft", "ufw",
-                "firewall-cmd", "test", "[", "tar", "busybox", "toybox", "crontab", "at", "su",
-                "kill", "capsh", "env", "ssh", "autossh", "jq", "yq", "expr", "printf", "sudo", "doas"}
+OWN_LANGUAGE = {
+    "find",
+    "dd",
+    "awk",
+    "sed",
+    "socat",
+    "parallel",
+    "ip",
+    "iptables",
+    "nft",
+    "ufw",
+    "firewall-cmd",
+    "test",
+    "[",
+    "tar",
+    "busybox",
+    "toybox",
+    "crontab",
+    "at",
+    "su",
+    "kill",
+    "capsh",
+    "env",
+    "ssh",
+    "autossh",
+    "jq",
+    "yq",
+    "expr",
+    "printf",
+    "sudo",
+    "doas",
+}
 
 
 def smoke_line(name: str, node: Node) -> str | None:
@@ -31,13 +76,19 @@ def smoke_line(name: str, node: Node) -> str | None:
     words = [name]
     current = node
     while current.needs_sub and current.subs:
-        sub = next((n for n, s in current.subs.items() if s.parent is current and not s.needs_sub),
-                   next(iter(current.subs)))
+        sub = next(
+            (n for n, s in current.subs.items() if s.parent is current and not s.needs_sub),
+            next(iter(current.subs)),
+        )
         words.append(sub)
         current = current.subs[sub]
     if current.handler_cache in READS_INPUT:
         # alone, these read commands from the session: give them a file to run instead
-        return None if current.handler_cache in ("sql", "redis", "mongo", "su", "script") else f"{name} script"
+        return (
+            None
+            if current.handler_cache in ("sql", "redis", "mongo", "su", "script")
+            else f"{name} script"
+        )
     for spec in current.args or ():
         if not spec.required:
             continue

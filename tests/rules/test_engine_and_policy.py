@@ -82,7 +82,13 @@ def test_a_line_that_does_not_parse_is_never_allowed() -> None:
 def test_decision_json_shape() -> None:
     data = evaluate([default_policy()], Request("sudo cat /etc/shadow")).to_json()
     assert set(data) == {
-        "decision", "rule", "reason", "commands", "understood", "not_understood", "capabilities"
+        "decision",
+        "rule",
+        "reason",
+        "commands",
+        "understood",
+        "not_understood",
+        "capabilities",
     }
     assert data["understood"] is True and data["capabilities"] == ["exec", "privilege", "read"]
     assert data["decision"] == "deny" and [c["program"] for c in data["commands"]] == [
@@ -243,8 +249,10 @@ def test_the_rule_index_decides_exactly_as_checking_every_rule() -> None:
         best = None  # (severity, preference, rule name)
         for command in analysis.commands:
             matching = [
-                c for c in compiled
-                if in_scope(c.rule.scope, request) and c.line_matches(line, " ".join(line.split()))
+                c
+                for c in compiled
+                if in_scope(c.rule.scope, request)
+                and c.line_matches(line, " ".join(line.split()))
                 and c.matches(command)
             ]
             first = min(matching, key=lambda c: (-c.severity, c.order), default=None)

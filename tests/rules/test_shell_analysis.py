@@ -18,8 +18,13 @@ def analyse(line: str) -> tuple[Command, ...]:
 SAME = {
     "rm-recursive-system-path": {"delete-system-tree"},
     "credential-read": {"credential-read", "ssh-directory-read"},
-    "opaque-command": {"not-understood", "code-from-input", "run-downloaded",
-                       "editor-shell-escape", "startup-files-write"},
+    "opaque-command": {
+        "not-understood",
+        "code-from-input",
+        "run-downloaded",
+        "editor-shell-escape",
+        "startup-files-write",
+    },
     "container-with-host-access": {"container-with-host-access", "startup-files-write"},
     "input-driven-destruction": {"not-understood", "delete-system-tree", "delete-system-files"},
     "keychain-dump": {"secret-print"},
@@ -321,7 +326,11 @@ def decided(line: str) -> tuple[Action, str | None]:
 )
 def test_evasions_found_by_the_red_team(line: str, rule: str) -> None:
     action, found = decided(line)
-    assert action.severity >= Action.REVIEW.severity and same_rule(found, rule), (line, action, found)
+    assert action.severity >= Action.REVIEW.severity and same_rule(found, rule), (
+        line,
+        action,
+        found,
+    )
 
 
 def test_expansion_limits_make_the_line_opaque_instead_of_dropping_words() -> None:
@@ -405,7 +414,11 @@ def test_everyday_lines_near_the_new_checks_still_pass(line: str) -> None:
 )
 def test_tool_knowledge_found_by_the_red_team(line: str, rule: str) -> None:
     action, found = decided(line)
-    assert action.severity >= Action.REVIEW.severity and same_rule(found, rule), (line, action, found)
+    assert action.severity >= Action.REVIEW.severity and same_rule(found, rule), (
+        line,
+        action,
+        found,
+    )
 
 
 @pytest.mark.parametrize(
@@ -434,9 +447,7 @@ def test_alias_and_nesting_bombs_stay_bounded() -> None:
     """bash never re-expands an alias inside its own expansion; nested code has a budget."""
     assert len(analyse("alias a='a;a;a;a;a;a;a;a'; a")) < 100  # was 8**6 expansions
     many = "; ".join(["sh -c 'ls'"] * 200)
-    assert "too much nested code to analyse" in " ".join(
-        str(r) for r in analyse_line(many).reasons
-    )
+    assert "too much nested code to analyse" in " ".join(str(r) for r in analyse_line(many).reasons)
     assert decided(many)[0] is Action.REVIEW
 
 

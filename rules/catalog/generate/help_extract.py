@@ -46,7 +46,7 @@ def kind_of(metavar: str) -> str:
 
 
 def parse_help(text: str) -> dict[str, str]:
-    """"-o|--output" (the spellings of one row) -> "" (no value) | kind | kind + "?"
+    """ "-o|--output" (the spellings of one row) -> "" (no value) | kind | kind + "?"
     (optional value)."""
     options: dict[str, str] = {}
     seen: set[str] = set()
@@ -130,7 +130,11 @@ def main() -> None:
             programs[name] = {"o": options}
         else:
             missing.append(name)
-    Path(out).write_text(json.dumps({"source": "--help of installed tools", "programs": programs}, sort_keys=True, indent=0))
+    Path(out).write_text(
+        json.dumps(
+            {"source": "--help of installed tools", "programs": programs}, sort_keys=True, indent=0
+        )
+    )
     print(f"{len(programs)} programs read; no usable help: {' '.join(missing)}", file=sys.stderr)
 
 
