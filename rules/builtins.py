@@ -273,12 +273,29 @@ def b_cd(walker, words, env, redirect, state, feed, via, depth, reasons):  # typ
     old = state.cwd
     if target == "-":
         state.cwd = state.oldpwd
+    elif isinstance(target, str) and _cdpath(env, state) and not target.startswith(("/", ".")):
+        state.cwd = None  # CDPATH set in the session: `cd etc` may go to /etc
     elif isinstance(target, str):
         spelled = P.resolve(target, state.cwd, state.home)
         state.cwd = spelled[0] if spelled else None
     else:
         state.cwd = None  # a directory not known: later relative paths are unknown
     state.oldpwd = old
+    return _plain(walker, words, redirect, state, feed, via, reasons)
+
+
+def _cdpath(env, state) -> bool:  # type: ignore[no-untyped-def]
+    for name, value in env:
+        if name == "CDPATH":
+            return text_of(value) != ""
+    var = state.variables.get("CDPATH")
+    return var is not None and var.value != ""
+
+
+def b_hash(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]
+    if any(isinstance(w, str) and w.startswith("-") and "p" in w for w in words[1:]):
+        reasons.append(Reason("hash -p", "sets the file a command name runs"))
+        state.path_changed = True
     return _plain(walker, words, redirect, state, feed, via, reasons)
 
 
@@ -767,7 +784,7 @@ BUILTINS: dict[str, Builtin] = {
     "shift": b_shift,
     "getopts": b_getopts,
     "type": b_info,
-    "hash": b_info,
+    "hash": b_hash,
     "help": b_info,
     "jobs": b_info,
     "dirs": b_info,

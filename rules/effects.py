@@ -200,13 +200,17 @@ class Facts:
         if kind == "k":
             self.uses.extend(found)
         if kind == "x":
+            # the interpreter reads the script (and prints its lines in errors:
+            # `bash /etc/shadow` shows every hash)
             self.runs.extend(spelled)
+            self.reads.extend(spelled)
         return list(spelled)
 
     def _links(self, path: str) -> str:
         for link, target in self.state.links.items():
             if path == link or path.startswith(link + "/"):
-                return target + path[len(link) :]
+                rest = path[len(link) :]
+                return (target.rstrip("/") + rest) if rest else target
         return path
 
     def url(self, word: str | Word) -> None:

@@ -194,6 +194,11 @@ def _rest_spec(node: Node, position: int) -> str | None:
 
 def _option(parsed: Parsed, node: Node, word: str, words: list[str | Word], i: int) -> int:
     """Read one option word (and its value); returns the index of the next word."""
+    if len(word) > 2 and not node.posix and not word.startswith(("--", "+")):
+        # a spelling the program declares whole (`-destroy`, `-name`) is that option
+        option = node.option(word)
+        if option is not None:
+            return _take_value(parsed, option, word, "", "", words, i)
     if word.startswith("--") or node.posix or word.startswith("+"):
         option = node.option(word)
         if option is not None:

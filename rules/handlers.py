@@ -211,6 +211,12 @@ def sql_client(facts: Facts) -> None:
             for word in words[1:]:
                 facts.sql_text(word)
             return
+    stdin = ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
+    if any(given.value is not None and text_of(given.value) in stdin for given in files):
+        input_code(facts, "sql")  # `psql -f - <<< 'DROP ...'`: the SQL is the input
+        files = [g for g in files if g.value is None or text_of(g.value) not in stdin]
+        if not files and not given_sql:
+            return
     if given_sql or files:
         for given in files:
             path = facts.path(given.value, "r") if given.value is not None else []
@@ -935,7 +941,6 @@ def ln(facts: Facts) -> None:
         link = P.resolve(str(words[1]), facts.state.cwd, facts.state.home)
         if target and link:
             facts.state.links[link[0]] = target[0]
-            facts.reads.append(target[0]) if False else None
 
 
 def ps(facts: Facts) -> None:
@@ -1010,7 +1015,19 @@ def start_stop_daemon(facts: Facts) -> None:
     facts.argv([program, *rest], "start-stop-daemon")
 
 
+def pager(facts: Facts) -> None:
+    """less/more `+CMD` runs CMD at start: `+G`, `+F`, `+/error` are moves and searches;
+    `+!cmd` and `+|cmd` run shell commands, `+s`/`+o` save to a file."""
+    for word in facts.words[1:]:
+        text = text_of(word)
+        if not text.startswith("+"):
+            continue
+        if not isinstance(word, str) or re.search(r"[!|]", text) or text[1:2] in ("s", "o"):
+            facts.not_understood(text[:40], "a pager command that may run a shell or write")
+
+
 HANDLERS: dict[str, Callable[[Facts], None]] = {
+    "pager": pager,
     "shell": shell,
     "interpreter": interpreter,
     "sql": sql_client,

@@ -260,6 +260,13 @@ def git(facts: Facts) -> None:
         for given in facts.parsed.options:
             if given.spelling.startswith(("-O", "--open-files-in-pager")):
                 facts.not_understood(given.spelling, "git grep -O runs a pager")
+    if sub == "clean" and _given(facts, "f", "force"):
+        # deletes the untracked files of the work tree (`git -C /etc clean -fdx`)
+        trees = _values(facts, "-C") or ["."]
+        base = trees[-1]
+        in_home = base == "." and facts.state.cwd == "~"  # the login's own checkout
+        if isinstance(base, str) and not in_home:
+            facts.path(base.rstrip("/") + "/**/*", "D")
     if sub == "credential":
         facts.caps.add("secret")
     if sub in ("show", "cat-file", "archive", "grep", "blame", "log", "diff"):
@@ -348,6 +355,8 @@ def tar(facts: Facts) -> None:
                 facts.path(word, "w")
             if state.cwd:
                 facts.writes.append(state.cwd.rstrip("/") + "/")  # extracted into
+            if _given(facts, "P", "absolute-names"):
+                facts.writes.append("/")  # members keep their absolute paths: anywhere
             facts.caps.add("write")
     finally:
         state.cwd = saved_cwd
@@ -734,6 +743,9 @@ def make(facts: Facts) -> None:
         if eq and name.strip() in ("SHELL", ".SHELLFLAGS", "MAKESHELL"):
             facts.not_understood(text, "make runs its recipes with this shell")
     for value in _values(facts, "-f", "--file", "--makefile"):
+        if text_of(value) in ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"):
+            facts.not_understood(f"-f {text_of(value)}", "a makefile read from the input")
+            continue
         found = facts.path(value, "x")
         if found and found[0] in facts.state.written:
             facts.not_understood(text_of(value), "a makefile this session wrote")

@@ -92,6 +92,11 @@ def _walk(base: str, rest: str, cwd: str | None, *, physical: bool) -> str | Non
                 # /root, and stricter for /home/USER, whose `../../x` is /x either way)
                 parts = [""]
                 continue
+            if physical and len(parts) == 3 and parts[1] == "home":
+                # `~bob/..`: the word reader guesses /home/bob, but a home may sit at
+                # /nonexistent or /root, whose parent is /; read the stricter way
+                parts = [""]
+                continue
             if len(parts) > 1:
                 parts.pop()
             continue

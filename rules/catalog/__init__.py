@@ -208,6 +208,8 @@ class Catalog:
         if helped is not None:
             node.options.update(_help_options(helped["o"]))
             node.abbrev = True
+        if table.get("drop_subs"):
+            node.subs = {}  # fig lists sed's script commands (p, d, s...) as subcommands
         _apply(node, table, where)
         _finish(node)
         return node
@@ -252,6 +254,7 @@ _NODE_KEYS = {
     "op_caps",
     "drop_options",
     "guess_values",
+    "drop_subs",
 }
 
 
