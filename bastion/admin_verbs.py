@@ -19,7 +19,8 @@ from typing import Any
 
 from bastion.approvals import Reviewer, decide, parse_grant, show_request, visible_requests
 from bastion.errors import BastionError, UsageError
-from bastion.store.db import Database
+from bastion.store import Store
+from bastion.store.records import RequestRecord
 
 MAX_COMMAND = 4096
 USAGE = (
@@ -99,17 +100,19 @@ def _options(words: list[str]) -> tuple[dict[str, str | None], list[str]]:
     return options, positional
 
 
-def run(db: Database, reviewer: Reviewer, command: AdminCommand) -> str:
+async def run(store: Store, reviewer: Reviewer, command: AdminCommand) -> str:
     """Carry out a parsed verb for `reviewer`; returns the text to print."""
     if command.verb == "list":
-        rows = visible_requests(db, reviewer, include_decided=command.include_decided)
-        return render_json(rows) if command.as_json else render_table(rows, time.time())
+        rows = await visible_requests(store, reviewer, include_decided=command.include_decided)
+        if command.as_json:
+            return render_json([row.to_json() for row in rows])
+        return render_table(rows, time.time())
     assert command.request_id is not None
     if command.verb == "show":
-        return render_json(show_request(db, reviewer, command.request_id))
+        return render_json((await show_request(store, reviewer, command.request_id)).to_json())
     if command.verb in ("approve", "deny"):
-        return decide(
-            db,
+        return await decide(
+            store,
             reviewer,
             command.request_id,
             approve=command.verb == "approve",
@@ -123,18 +126,18 @@ def render_json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True)
 
 
-def render_table(rows: list[dict[str, Any]], now: float) -> str:
+def render_table(rows: list[RequestRecord], now: float) -> str:
     headers = ["id", "state", "identity", "where", "command", "rule", "approvals", "left"]
     cells = [
         [
-            str(r["id"]),
-            r["state"],
-            r["identity"],
-            f"{r['login']}@{r['target']}",
-            _one_line(r["command"])[:60],
-            r["rule"] or "-",
-            f"{r.get('approval_count', 0)}/{r.get('approvals_needed') or 1}",
-            f"{max(0, int(r['expires'] - now))}s" if r["state"] == "pending" else "-",
+            str(r.id),
+            r.state,
+            r.identity,
+            f"{r.login}@{r.target}",
+            _one_line(r.command)[:60],
+            r.rule or "-",
+            f"{len(r.approvals)}/{r.approvals_needed or 1}",
+            f"{max(0, int(r.expires - now))}s" if r.state == "pending" else "-",
         ]
         for r in rows
     ]
@@ -146,11 +149,11 @@ def render_table(rows: list[dict[str, Any]], now: float) -> str:
     return "\n".join(lines)
 
 
-def render_line(row: dict[str, Any]) -> str:
+def render_line(row: RequestRecord) -> str:
     """One request on one line, for `requests --watch` and the serve log."""
     return (
-        f"request {row['id']} {row['state']}: {row['identity']} on {row['login']}@{row['target']}"
-        f" (rule {row['rule'] or '-'}): {_one_line(row['command'])[:200]}"
+        f"request {row.id} {row.state}: {row.identity} on {row.login}@{row.target}"
+        f" (rule {row.rule or '-'}): {_one_line(row.command)[:200]}"
     )
 
 

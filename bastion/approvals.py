@@ -18,14 +18,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from bastion.durations import parse_duration
 from bastion.errors import NotAllowed, UsageError
 from bastion.identity.roles import Grants
-from bastion.store.db import Database
-from bastion.store.repos import AuditRepo, TargetRepo
-from bastion.store.requests import RequestRepo
+from bastion.store import Store
+from bastion.store.records import AuditEvent, RequestRecord
 
 MAX_REASON = 500
 MAX_GRANT_SECONDS = 12 * 3600
@@ -65,31 +63,30 @@ def check_reason(reason: str | None) -> str | None:
     return reason
 
 
-def visible_requests(
-    db: Database, reviewer: Reviewer, *, include_decided: bool = False, after_id: int = 0
-) -> list[dict[str, Any]]:
+async def visible_requests(
+    store: Store, reviewer: Reviewer, *, include_decided: bool = False, after_id: int = 0
+) -> list[RequestRecord]:
     """The requests this reviewer may decide (an operator sees them all)."""
-    rows = RequestRepo(db).list(include_decided=include_decided, after_id=after_id)
+    rows = await store.list_requests(include_decided=include_decided, after_id=after_id)
     if reviewer.local:
         return rows
-    targets = TargetRepo(db)
     visible = []
     for row in rows:
-        target = targets.get(row["target"])
+        target = await store.get_target(row.target)
         labels = target.labels if target is not None else {}
-        if reviewer.may_review(row["target"], labels):
+        if reviewer.may_review(row.target, labels):
             visible.append(row)
     return visible
 
 
-def show_request(db: Database, reviewer: Reviewer, request_id: int) -> dict[str, Any]:
-    request = RequestRepo(db).get(request_id)
-    _authorise(db, reviewer, request)
+async def show_request(store: Store, reviewer: Reviewer, request_id: int) -> RequestRecord:
+    request = await store.get_request(request_id)
+    await _authorise(store, reviewer, request)
     return request
 
 
-def decide(
-    db: Database,
+async def decide(
+    store: Store,
     reviewer: Reviewer,
     request_id: int,
     *,
@@ -97,51 +94,51 @@ def decide(
     reason: str | None = None,
     grant_seconds: int | None = None,
 ) -> str:
-    """Record `reviewer`'s decision on a pending request; returns a one-line outcome."""
+    """Record `reviewer`'s decision on a pending request; returns a one-line outcome.
+
+    The decision, its audit row and the event that wakes the held command
+    (on whichever node holds it) are one transaction.
+    """
     reason = check_reason(reason)
     if reviewer.local is False and reviewer.name.startswith(LOCAL_PREFIX):
         raise NotAllowed(f"identity {reviewer.name!r} cannot review: the name is reserved")
-    repo = RequestRepo(db)
-    request = repo.get(request_id)
-    _authorise(db, reviewer, request)
-    if request["identity"] == reviewer.name:
+    request = await store.get_request(request_id)
+    await _authorise(store, reviewer, request)
+    if request.identity == reviewer.name:
         raise NotAllowed(f"request {request_id} is your own; another reviewer must decide it")
     now = time.time()
+    audit = _audit(request, reviewer, reason)
     if not approve:
-        repo.deny(request_id, reviewer.name, reason, now)
-        _audit(db, request, reviewer, "denied", reason)
+        await store.deny_request(request_id, reviewer.name, reason, now, audit)
         return f"request {request_id} denied"
-    outcome = repo.approve(request_id, reviewer.name, reason, now)
-    _audit(db, request, reviewer, "approved" if outcome.state == "approved" else "approval", reason)
+    outcome = await store.approve_request(request_id, reviewer.name, reason, now, audit)
     if outcome.state != "approved":
         return (
             f"request {request_id}: approval {outcome.approvals} of {outcome.needed} recorded; "
             "waiting for another reviewer"
         )
     if grant_seconds:
-        repo.add_grant(request, reviewer.name, now, grant_seconds)
+        await store.add_grant(request, reviewer.name, now, grant_seconds)
         return f"request {request_id} approved; the same command passes for {grant_seconds}s"
     return f"request {request_id} approved"
 
 
-def _authorise(db: Database, reviewer: Reviewer, request: dict[str, Any]) -> None:
-    target = TargetRepo(db).get(request["target"])
+async def _authorise(store: Store, reviewer: Reviewer, request: RequestRecord) -> None:
+    target = await store.get_target(request.target)
     labels = target.labels if target is not None else {}
-    if not reviewer.may_review(request["target"], labels):
-        raise NotAllowed(f"{reviewer.name} has no approving role for target {request['target']!r}")
+    if not reviewer.may_review(request.target, labels):
+        raise NotAllowed(f"{reviewer.name} has no approving role for target {request.target!r}")
 
 
-def _audit(
-    db: Database, request: dict[str, Any], reviewer: Reviewer, decision: str, reason: str | None
-) -> None:
-    AuditRepo(db).add(
+def _audit(request: RequestRecord, reviewer: Reviewer, reason: str | None) -> AuditEvent:
+    """The decision's audit row; the store fills in approved, approval or denied."""
+    return AuditEvent(
         kind="review-decision",
-        session_id=request["session_id"],
+        session_id=request.session_id,
         identity=reviewer.name,
-        target=request["target"],
-        login=request["login"],
-        command=request["command"],
-        decision=decision,
-        rule=request["rule"],
-        detail=f"request {request['id']} of {request['identity']}: {reason or ''}".strip(),
+        target=request.target,
+        login=request.login,
+        command=request.command,
+        rule=request.rule,
+        detail=f"request {request.id} of {request.identity}: {reason or ''}".strip(),
     )

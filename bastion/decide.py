@@ -12,11 +12,11 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bastion.errors import ConfigError
 from bastion.identity.model import Identity
 from bastion.identity.roles import Role
-from bastion.store.requests import note_explanation
 from bastion.targets import Target
 from rules import (
     Action,
@@ -30,9 +30,13 @@ from rules import (
     load_policy,
 )
 
+if TYPE_CHECKING:
+    from bastion.config import Config
+
 log = logging.getLogger(__name__)
 
 DEFAULT_REVIEW_TIMEOUT = 300.0
+MAX_EXPLANATION = 4000  # characters of a verdict's explanation kept (it names words of the line)
 # Bash expands these in interactive shells before running the line: !!, !-2, !rm, !$, ^a^b.
 _HISTORY_EXPANSION = re.compile(r"(^|[^\\'])!([!$^*#:?]|-?\d|[A-Za-z_])|^\s*\^")
 
@@ -120,6 +124,17 @@ class Decider:
             unknown_action=Action(unknown_action),
         )
 
+    @classmethod
+    def from_config(cls, config: Config, base: Path) -> Decider:
+        """The Decider a loaded bastion.toml describes (server, workers and CLI alike)."""
+        return cls.from_names(
+            config.rules.policy,
+            config.rules.default_action,
+            base,
+            config.roles,
+            unknown_action=config.rules.unknown_action,
+        )
+
     def command(
         self,
         identity: Identity,
@@ -139,10 +154,7 @@ class Decider:
             if rule is None and decision.action is not Action.ALLOW:
                 rule = "default-action"
                 reason = f"no rule allows this command, and the default action here is {decision.action.value}"
-            explanation = decision.explanation()
-            if decision.action is Action.REVIEW:
-                # the request row keeps it for `bastion requests show` (see note_explanation)
-                note_explanation(identity.name, target.name, login, command, explanation)
+            explanation = decision.explanation()[:MAX_EXPLANATION]
             return Verdict(
                 decision.action.value,
                 rule,
@@ -222,6 +234,21 @@ class Decider:
             )
             cached = self._by_roles[names] = (policies, default, unknown)
         return cached[0], cached[1], cached[2], names
+
+    def not_understood(self, identity: Identity, target: Target, login: str, why: str) -> Verdict:
+        """The verdict for a command the bastion could not read (a decision past its time
+        budget): the roles' unknown_action, as for any command not understood."""
+        try:
+            action = self._for(identity, target, login)[2]
+        except Exception:  # fail closed
+            action = Action.DENY
+        return Verdict(
+            action.value,
+            "not-understood",
+            f"the bastion did not understand this command ({why})",
+            understood=False,
+            explanation=f"not understood: {why}",
+        )
 
     def line(
         self,

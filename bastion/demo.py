@@ -25,13 +25,12 @@ from bastion.devissuer import DevIssuer
 from bastion.embedded_target import start_embedded_target
 from bastion.errors import BastionError
 from bastion.localsshd import ensure_unprivileged_user, find_sshd, free_port, start_sshd
-from bastion.login import LoginResult, read_token
+from bastion.login import LoginResult, plan_login, read_token
 from bastion.login import login as do_login
 from bastion.server import open_bastion, run_bastion
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
+from bastion.store import open_store
 from bastion.targets import Target
 
 DEMO_TARGET = "demo-target"
@@ -108,13 +107,8 @@ async def log_in(setup: DemoSetup, identity: str) -> LoginResult:
     token_file = out / "token"
     token_file.write_text(setup.issuer.id_token(identity))
     os.chmod(token_file, 0o600)
-    return await asyncio.to_thread(
-        do_login,
-        f"127.0.0.1:{setup.port}",
-        read_token(token_file, None),
-        out,
-        setup.state.keys / "host_ca.pub",
-    )
+    plan = plan_login(f"127.0.0.1:{setup.port}", out, setup.state.keys / "host_ca.pub")
+    return await asyncio.to_thread(do_login, plan, read_token(token_file, None))
 
 
 async def start_target(setup: DemoSetup, kind: str) -> None:
@@ -136,13 +130,10 @@ async def start_target(setup: DemoSetup, kind: str) -> None:
         embedded = await start_embedded_target(trusted_user_ca=ca, login=setup.login)
         port, host_key, setup.stop_target = embedded.port, embedded.host_key_pub, embedded.stop
     setup.target_kind, setup.target_port = kind, port
-    db = Database(setup.state.database)
-    try:
-        TargetRepo(db).add(
+    async with open_store(setup.state.store_url(), node="demo") as store:
+        await store.add_target(
             Target(DEMO_TARGET, "127.0.0.1", port, host_key=host_key, labels={"env": "demo"})
         )
-    finally:
-        db.close()
 
 
 def _commands(setup: DemoSetup) -> list[str]:
@@ -267,8 +258,7 @@ async def _main(setup: DemoSetup, script: bool, target: str) -> int:
         try:
             await server
         except (asyncio.CancelledError, Exception):
-            pass
-        bastion.db.close()
+            pass  # run_bastion closed the store
 
 
 def run_demo(*, script: bool, keep: bool, target: str = "auto") -> int:

@@ -38,9 +38,23 @@ class ConfigError(BastionError):
 
 
 class UpstreamError(BastionError):
-    """The bastion could not reach or log in to a target."""
+    """The bastion could not reach or log in to a target.
+
+    `reason` is a short fixed name for metrics: host-key, login, ssh,
+    unreachable or timeout.
+    """
 
     exit_code = 255
+
+    def __init__(self, message: str, *, reason: str = "ssh") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TokenRefused(BastionError):
+    """The bastion (or the issuer) refused the OIDC token offered at login."""
+
+    exit_code = 6
 
 
 class NotAllowed(BastionError):

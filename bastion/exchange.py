@@ -22,7 +22,7 @@ from bastion.identity.issuing import issue_user_certificate
 from bastion.identity.jwks import JwksCache
 from bastion.identity.oidc import MAX_TOKEN_BYTES, TokenRejected, TokenVerifier, VerifiedToken
 from bastion.identity.roles import grants_for
-from bastion.store.db import Database
+from bastion.store import Store
 
 LOGIN_USER = "bastion-login"
 MIN_TTL = 30
@@ -49,11 +49,18 @@ class TokenExchange:
             raise TokenRejected(f"tokens from issuer {issuer[:100]!r} are not accepted here")
         return verifier.verify(token)
 
-    def issue(self, db: Database, verified: VerifiedToken, public_key_line: str) -> dict[str, Any]:
+    async def issue(
+        self, store: Store, verified: VerifiedToken, public_key_line: str
+    ) -> dict[str, Any]:
         try:
             key = asyncssh.import_public_key(public_key_line)
         except (asyncssh.KeyImportError, ValueError):
             raise TokenRejected("the public key sent is not an OpenSSH public key") from None
+        if await store.identity_revocation(verified.identity) is not None:
+            raise TokenRejected(
+                f"{verified.identity!r} is revoked; an operator lifts it with"
+                " `bastion cert unrevoke --identity ...`"
+            )
         grants = grants_for(self.config.roles, verified.claims, verified.groups, verified.issuer)
         if not grants.any:
             raise TokenRejected(f"no role grants {verified.identity!r} access")
@@ -63,8 +70,8 @@ class TokenExchange:
         ttl = grants.cert_ttl(token_expires_in=verified.expires_at - time.time())
         if ttl < MIN_TTL:
             raise TokenRejected("the token expires too soon to issue a certificate")
-        cert, record = issue_user_certificate(
-            db,
+        cert, record = await issue_user_certificate(
+            store,
             self.authorities,
             key,
             identity=verified.identity,

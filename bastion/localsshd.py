@@ -139,7 +139,8 @@ def start_sshd(
                 "PermitRootLogin no",
                 f"PidFile {workdir / 'sshd.pid'}",
                 "StrictModes no",
-                "AcceptEnv LANG LC_* BASTION_TEST_*",
+                # As broad as a careless target: the bastion, not sshd, must filter.
+                "AcceptEnv *",
                 "Subsystem sftp internal-sftp",
                 "LogLevel VERBOSE",
                 "MaxStartups 200:30:300",

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import asyncssh
 
-from bastion.config import parse_listen
-from bastion.errors import BastionError, UsageError
+from bastion.config import parse_bastion_address
+from bastion.errors import BastionError, TokenRefused, UsageError
 from bastion.exchange import LOGIN_USER
+from bastion.keyfiles import read_public_key
 
 MAX_TOKEN = 16 * 1024
 
@@ -50,24 +51,42 @@ def read_token(token_file: Path | None, token_env: str | None) -> str:
     return token
 
 
-def login(bastion: str, token: str, out: Path, host_ca: Path | None) -> LoginResult:
-    host, port = parse_listen(bastion if ":" in bastion.rsplit("]", 1)[-1] else f"{bastion}:22")
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class LoginPlan:
+    """Where to log in and what vouches for the bastion, checked before any token is fetched."""
+
+    host: str
+    port: int
+    out: Path
+    known_hosts_line: str  # `@cert-authority * <host CA>`, from --host-ca or the last login
+
+
+def plan_login(bastion: str, out: Path, host_ca: Path | None) -> LoginPlan:
+    """Check the address and the host CA first: a browser sign-in must not be wasted."""
+    host, port = parse_bastion_address(bastion)
     known_hosts = out / "known_hosts"
     if host_ca is not None:
-        try:
-            ca_line = (
-                asyncssh.import_public_key(host_ca.read_text()).export_public_key().decode().strip()
-            )
-        except (OSError, asyncssh.KeyImportError, ValueError) as exc:
-            raise UsageError(f"--host-ca {host_ca}: not a public key ({exc})") from None
-        known_hosts.write_text(f"@cert-authority * {ca_line}\n")
-    elif not known_hosts.is_file():
+        key = read_public_key(host_ca, "--host-ca")
+        line = f"@cert-authority * {key.export_public_key().decode().strip()}"
+    elif known_hosts.is_file():
+        line = known_hosts.read_text().strip()
+    else:
         raise UsageError(
             f"no {known_hosts}: give --host-ca with the bastion's host CA (bastion ca export host)"
         )
+    return LoginPlan(host, port, out, line)
+
+
+def login(plan: LoginPlan, token: str) -> LoginResult:
+    out = plan.out
+    try:
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out}: {exc.strerror or exc}") from None
+    known_hosts = out / "known_hosts"
+    known_hosts.write_text(plan.known_hosts_line + "\n")
     key = asyncssh.generate_private_key("ssh-ed25519", comment="bastion-login")
-    reply = asyncio.run(_exchange(host, port, token, key, known_hosts))
+    reply = asyncio.run(_exchange(plan.host, plan.port, token, key, known_hosts))
     key_path = out / "id_ed25519"
     key_path.unlink(missing_ok=True)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -77,27 +96,37 @@ def login(bastion: str, token: str, out: Path, host_ca: Path | None) -> LoginRes
     (out / "id_ed25519-cert.pub").write_text(reply["certificate"])
     known_hosts.write_text(f"@cert-authority * {reply['host_ca']}\n")
     ssh_config = out / "ssh_config"
-    ssh_config.write_text(
-        f"""# Written by `bastion login`; use with ssh -F {ssh_config}
-Host bastion
-  HostName {host}
-  Port {port}
-  User {reply["identity"] if reply["identity"].isidentifier() else "agent"}
-  ProxyJump none
-
-Host *
-  IdentityFile {key_path}
-  CertificateFile {out / "id_ed25519-cert.pub"}
-  IdentitiesOnly yes
-  IdentityAgent none
-  UserKnownHostsFile {known_hosts}
-  StrictHostKeyChecking yes
-  ProxyJump bastion
-"""
-    )
+    ssh_config.write_text(ssh_config_text(plan.host, plan.port, reply["identity"], out))
     return LoginResult(
         reply["identity"], tuple(reply["principals"]), reply["serial"], out, ssh_config
     )
+
+
+def ssh_config_text(host: str, port: int, identity: str, out: Path) -> str:
+    """An ssh_config that jumps through the bastion to every other host.
+
+    The bastion is matched by its alias and by the address it was reached at,
+    so `ssh -F ... LOGIN%TARGET@ADDRESS` goes to the bastion directly instead
+    of being jumped through itself (the first value ssh finds for an option
+    wins, so `ProxyJump none` there beats `Host *`'s).
+    """
+    user = identity if identity.isidentifier() else "agent"
+    return f"""# Written by `bastion login`; use with ssh -F {out / "ssh_config"}
+Host bastion {host}
+  HostName {host}
+  Port {port}
+  User {user}
+  ProxyJump none
+
+Host *
+  IdentityFile {out / "id_ed25519"}
+  CertificateFile {out / "id_ed25519-cert.pub"}
+  IdentitiesOnly yes
+  IdentityAgent none
+  UserKnownHostsFile {out / "known_hosts"}
+  StrictHostKeyChecking yes
+  ProxyJump bastion
+"""
 
 
 class _BannerClient(asyncssh.SSHClient):
@@ -135,13 +164,13 @@ async def _exchange(
             )
     except asyncssh.PermissionDenied as exc:
         why = "; ".join(b.removeprefix("bastion: ") for b in client.banners) or exc.reason
-        raise BastionError(f"the bastion refused the token: {why}") from None
+        raise TokenRefused(f"the bastion refused the token: {why}") from None
     except asyncssh.HostKeyNotVerifiable:
         raise BastionError(f"{host}:{port} is not the bastion its host CA certifies") from None
     except (TimeoutError, OSError, asyncssh.Error) as exc:
         raise BastionError(f"cannot reach the bastion at {host}:{port}: {exc}") from None
     if result.exit_status != 0:
-        raise BastionError(
+        raise TokenRefused(
             str(result.stderr).strip().removeprefix("bastion: ") or "certificate refused"
         )
     try:

@@ -1,13 +1,18 @@
-"""Where a relayed channel's output meets the masker: settings, and one masker per stream.
+"""Where a relayed channel's output meets the masker: settings, and one masker per channel.
 
 The relay hands every chunk of target output (stdout and stderr apart) to
-ChannelMasking.feed and sends what comes back; the recording is written from
-the same masked bytes, so it holds what the agent saw. A partial line a
-masker holds back is released by an idle timer the relay runs
-(`holdback_ms`). SFTP channels, and exec channels running the server side of
-a file-transfer protocol (`scp -f/-t`, `rsync --server`, `git-upload-pack`...),
-are not masked: any replacement would corrupt the transfer. What such a
-channel may read is for the command rules to decide.
+the channel's masker and sends what comes back; the recording is written
+from the same masked bytes, so it holds what the agent saw. The masking
+library (`masking/`) does the work; this module reads `[masking]` (and each
+role's `mask_patterns`) and builds, per channel, either a `ChannelMasker`
+(the library's API: feed, deadline, release, flush, events) with
+`MaskingConfig.channel()`, or the `ChannelMasking` adapter that today's
+relay (bastion/ssh/session.py) calls.
+
+File transfers (SFTP, and exec channels serving `scp -f/-t`, `rsync
+--server`, `git-upload-pack`...) are never changed: a replacement would
+corrupt the transfer. `MaskingConfig.channel(..., transfer=True)` gives a
+masker that scans and reports without changing a byte.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from typing import Any
 import asyncssh
 
 from bastion.errors import ConfigError
-from rules.masking import BUILTIN, Detector, Masker, custom_detector, select
+from masking import BUILTIN, ChannelMasker, Detector, custom_detector, select
+from masking.events import BinaryOutput, Stopped
 
-BINARY_CHOICES = ("pass", "mask", "close")
-_KEYS = {"enabled", "detectors", "patterns", "binary", "holdback_ms"}
+BINARY_CHOICES = ("mask", "pass", "close")
+_POLICY = {"mask": "mask", "pass": "pass", "close": "stop"}
+_KEYS = {"enabled", "detectors", "patterns", "binary", "holdback_ms", "echo_ms"}
 MAX_PATTERNS = 64
 
 
@@ -36,8 +43,9 @@ class MaskingConfig:
     enabled: bool = True
     detectors: tuple[str, ...] = ("all",)
     patterns: tuple[str, ...] = ()
-    binary: str = "pass"  # non-terminal channels: pass | mask | close
+    binary: str = "mask"  # a secret in binary exec output: mask | pass | close
     holdback_ms: int = 40
+    echo_ms: int = 5
     compiled: tuple[Detector, ...] = BUILTIN
     role_patterns: Mapping[str, tuple[Detector, ...]] = field(default_factory=dict)
 
@@ -46,6 +54,25 @@ class MaskingConfig:
         for role in roles:
             extra.extend(self.role_patterns.get(role, ()))
         return self.compiled + tuple(extra)
+
+    def channel(
+        self,
+        roles: Iterable[str] = (),
+        *,
+        terminal: bool = False,
+        transfer: bool = False,
+        screen: tuple[int, int] | None = None,
+    ) -> ChannelMasker:
+        """The masker for one channel (the library API the relay calls)."""
+        return ChannelMasker(
+            self.detectors_for(roles),
+            terminal=terminal,
+            binary=_POLICY[self.binary],
+            modify=not transfer,
+            hold=self.holdback_ms / 1000,
+            echo=self.echo_ms / 1000,
+            screen=screen if terminal else None,
+        )
 
 
 def parse_masking(
@@ -60,12 +87,11 @@ def parse_masking(
         raise ConfigError(f"{where}: masking.enabled must be true or false")
     names = _strings(table.get("detectors", ["all"]), f"{where}: masking.detectors")
     patterns = _strings(table.get("patterns", []), f"{where}: masking.patterns")
-    binary = table.get("binary", "pass")
+    binary = table.get("binary", "mask")
     if binary not in BINARY_CHOICES:
         raise ConfigError(f"{where}: masking.binary must be one of {', '.join(BINARY_CHOICES)}")
-    holdback = table.get("holdback_ms", 40)
-    if isinstance(holdback, bool) or not isinstance(holdback, int) or not 1 <= holdback <= 1000:
-        raise ConfigError(f"{where}: masking.holdback_ms must be a number of milliseconds (1-1000)")
+    holdback = _milliseconds(table, "holdback_ms", 40, 1, where)
+    echo = _milliseconds(table, "echo_ms", 5, 0, where)
     try:
         builtin = select(names)
         custom = _compile(patterns, "custom")
@@ -78,9 +104,17 @@ def parse_masking(
         patterns=tuple(patterns),
         binary=binary,
         holdback_ms=holdback,
+        echo_ms=echo,
         compiled=builtin + custom,
         role_patterns={role: found for role, found in per_role.items() if found},
     )
+
+
+def _milliseconds(table: dict[str, Any], key: str, default: int, low: int, where: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1000:
+        raise ConfigError(f"{where}: masking.{key} must be a number of milliseconds ({low}-1000)")
+    return value
 
 
 def _strings(value: Any, what: str) -> list[str]:
@@ -98,54 +132,69 @@ def _compile(patterns: Sequence[str], name: str) -> tuple[Detector, ...]:
 
 
 class ChannelMasking:
-    """One masker per output stream of a channel, and what they found.
+    """The adapter today's relay calls: a ChannelMasker behind the relay's old methods.
 
-    `feed` raises only if a masker does (a bug): the relay then closes the
-    channel rather than send unmasked output.
+    Today's relay releases held bytes only after `holdback_ms` without output
+    (it calls `flush()`); so that typed echo is not delayed through it,
+    terminal channels send a partial line that cannot be a secret's start at
+    once (`echo = 0`). `feed` raises only if a masker does (a bug): the relay
+    then closes the channel rather than send unmasked output.
     """
 
-    def __init__(self, config: MaskingConfig, detectors: Sequence[Detector], *, pty: bool) -> None:
-        # A terminal does not carry binary faithfully anyway (it rewrites
-        # newlines), so terminal output is always masked.
-        binary = "mask" if pty else {"pass": "pass", "mask": "mask", "close": "stop"}[config.binary]
-        self._make = lambda: Masker(detectors, binary=binary)
-        self._maskers: dict[int | None, Masker] = {}
-        self.binary_reported: set[int | None] = set()
+    def __init__(
+        self,
+        config: MaskingConfig,
+        detectors: Sequence[Detector],
+        *,
+        pty: bool,
+        screen: tuple[int, int] | None = (80, 24),
+    ) -> None:
+        self.masker = ChannelMasker(
+            detectors,
+            terminal=pty,
+            binary=_POLICY[config.binary],
+            hold=config.holdback_ms / 1000,
+            echo=0.0 if pty else config.echo_ms / 1000,
+            screen=screen if pty else None,
+        )
+        self.binary_reported: set[str] = set()
+        self._policy = config.binary
         self._audited: Counter[str] = Counter()
+        self.alerts: list[object] = []  # events the relay has no row for yet (the lead wires them)
 
     def feed(self, datatype: int | None, data: bytes) -> bytes:
-        masker = self._maskers.get(datatype)
-        if masker is None:
-            masker = self._maskers[datatype] = self._make()
-        return masker.feed(data)
+        return self.masker.feed(stream_name(datatype), data)
 
     def flush(self) -> list[tuple[int | None, bytes]]:
         """What every stream holds back, released (idle timer, end of channel)."""
-        out = []
-        for datatype, masker in self._maskers.items():
-            data = masker.flush()
-            if data:
-                out.append((datatype, data))
-        return out
+        return [(_datatype(stream), data) for stream, data in self.masker.flush().items()]
 
     @property
     def pending(self) -> bool:
-        return any(masker.pending for masker in self._maskers.values())
+        return self.masker.pending
 
     def new_binary(self) -> list[tuple[str, int]]:
-        """Streams that turned binary since the last call: (stream name, byte offset)."""
+        """Streams whose binary output the relay must act on: (stream name, byte offset).
+
+        With `binary = "pass"`, a stream that turned binary (its secrets go
+        through, reported); with `"close"`, a stream where a secret was found in
+        binary output (the relay closes the channel; nothing of it was sent).
+        """
         found = []
-        for datatype, masker in self._maskers.items():
-            if masker.binary_at is not None and datatype not in self.binary_reported:
-                self.binary_reported.add(datatype)
-                found.append((stream_name(datatype), masker.binary_at))
+        for event in self.masker.events():
+            if isinstance(event, BinaryOutput) and self._policy == "pass":
+                if event.stream not in self.binary_reported:
+                    self.binary_reported.add(event.stream)
+                    found.append((event.stream, event.offset))
+            elif isinstance(event, Stopped):
+                found.append((event.stream, event.offset))
+            elif not isinstance(event, BinaryOutput):
+                self.alerts.append(event)
         return found
 
     def unaudited(self) -> dict[str, int]:
         """Findings counted since the last call, by detector name."""
-        total: Counter[str] = Counter()
-        for masker in self._maskers.values():
-            total.update(masker.counts)
+        total = Counter(self.masker.counts())
         delta = total - self._audited
         self._audited = total
         return dict(delta)
@@ -176,8 +225,21 @@ def transfer_protocol(command: str | None) -> str | None:
     return None
 
 
+def transfer_audit(protocol: str) -> dict[str, str]:
+    """The audit row for a channel serving a file transfer: named as one, not as masking off.
+
+    The relay writes `self._audit(**transfer_audit(protocol), command=...)` for
+    such channels; the alert detector raises nothing for it by default.
+    """
+    return {"kind": "transfer", "detail": f"{protocol} file transfer: output scanned, not modified"}
+
+
 def stream_name(datatype: int | None) -> str:
     return "stderr" if datatype == asyncssh.EXTENDED_DATA_STDERR else "stdout"
+
+
+def _datatype(stream: str) -> int | None:
+    return asyncssh.EXTENDED_DATA_STDERR if stream == "stderr" else None
 
 
 def describe_counts(counts: Mapping[str, int]) -> str:

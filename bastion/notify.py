@@ -89,6 +89,10 @@ class Webhook:
             await asyncio.sleep(delay)
             delay *= 2
 
+    def post_now(self, event: dict[str, Any]) -> None:
+        """Blocking: one delivery attempt, raising on failure (for the CLI)."""
+        self._post(json.dumps(event, sort_keys=True).encode())
+
     def _post(self, body: bytes) -> None:
         request = urllib.request.Request(
             self.url,

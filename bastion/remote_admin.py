@@ -16,7 +16,7 @@ from pathlib import Path
 
 import asyncssh
 
-from bastion.config import parse_listen
+from bastion.config import parse_bastion_address
 from bastion.errors import BastionError, UsageError
 
 DEFAULT_IDENTITY_DIR = Path.home() / ".bastion"
@@ -32,8 +32,7 @@ class RemoteResult:
 
 def split_bastion(address: str) -> tuple[str, int]:
     """HOST or HOST:PORT (port 22 by default)."""
-    has_port = ":" in address.rsplit("]", 1)[-1]
-    return parse_listen(address if has_port else f"{address}:22")
+    return parse_bastion_address(address)
 
 
 def run_remote(address: str, argv: list[str], identity_dir: Path | None) -> RemoteResult:

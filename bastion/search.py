@@ -1,9 +1,16 @@
-"""`bastion search`: full-text search over what sessions put on screen (SQLite FTS5).
+"""`bastion search`: full-text search over what sessions put on screen.
+
+The store indexes and searches the text (FTS5 on SQLite, tsvector on
+PostgreSQL); this module only extracts it.
 
 A session is indexed after it ends, off the data path: its recording is
 played through the terminal model (recorder/screen_text.py) in a child
 process, and the lines go into `screen_text` in chunks, each with the time
-into the session of its first line. A bastion that crashed leaves sessions
+into the session of its first line. That work is bounded twice: only the
+first DEFAULT_MAX_CHARS of output are played (the file is not even read
+past them), and the child, at the lowest CPU priority (unless its share is
+a whole core), sleeps as needed to use at most `cpu_share` of one core, so indexing never competes with live
+sessions for more than that. A bastion that crashed leaves sessions
 unindexed; `serve` picks them up at start, and `bastion search --reindex`
 does it on demand.
 """
@@ -13,23 +20,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import sqlite3
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
-from bastion.errors import UsageError
-from bastion.store.db import AsyncDatabase, Database
+from bastion.recordings import RecordingUnavailable, open_recording
+from bastion.recordings.config import RecordingsConfig
+from bastion.store import Store
+from bastion.store.records import UnindexedSession
 from recorder.cast import CastFormatError, CastReader
-from recorder.screen_text import ScreenText
+from recorder.screen_text import DEFAULT_MAX_CHARS, ScreenText
 
 log = logging.getLogger("bastion.search")
 
-CHUNK_LINES = 20
-MAX_QUERY = 500
 MAX_QUEUE = 10000
+
+
+DEFAULT_CPU_SHARE = 0.25  # of one core, for indexing ended sessions
 
 
 @dataclass(frozen=True)
@@ -38,73 +48,107 @@ class ScreenLines:
     skipped_chars: int
 
 
-def extract(path: Path, kind: str) -> ScreenLines:
-    """Blocking: play a recording and return the lines it showed."""
-    with CastReader(path) as reader:
-        text = ScreenText(reader.header.width, reader.header.height, newline_mode=kind != "shell")
+class CpuShare:
+    """Sleeps often enough that the process uses at most `share` of one core."""
+
+    def __init__(self, share: float) -> None:
+        self.share = min(1.0, max(0.01, share))
+        self._cpu = time.process_time()
+        self._wall = time.monotonic()
+
+    def pace(self) -> None:
+        used = time.process_time() - self._cpu
+        allowed = (time.monotonic() - self._wall) * self.share
+        if used > allowed:
+            time.sleep((used - allowed) / self.share)
+
+
+def extract(
+    stream: Path | BinaryIO,
+    kind: str,
+    cpu_share: float = 1.0,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    name: str = "recording",
+) -> ScreenLines:
+    """Blocking: play a recording (any binary stream) and return the lines it showed."""
+    pace = CpuShare(cpu_share)
+    with CastReader(stream, name) as reader:
+        text = ScreenText(
+            reader.header.width,
+            reader.header.height,
+            newline_mode=kind != "shell",
+            max_chars=max_chars,
+        )
         lines: list[tuple[float, str]] = []
         for event in reader:
             if event.kind == "o":
                 text.feed(event.time, event.data)
                 lines.extend(text.lines())
+                if text.full:
+                    text.skipped_chars += reader.skip_rest()  # counted, never parsed
+                    break
             elif event.kind == "r":
                 cols, _, rows = event.data.partition("x")
                 if cols.isdigit() and rows.isdigit():
                     text.resize(int(cols), int(rows))
+            pace.pace()
         lines.extend(text.finish())
     return ScreenLines(lines, text.skipped_chars)
 
 
-def store(db: Database, session_id: str, found: ScreenLines | None, error: str | None) -> None:
-    with db.transaction() as conn:
-        conn.execute("DELETE FROM screen_text WHERE session_id = ?", (session_id,))
-        lines = found.lines if found else []
-        for start in range(0, len(lines), CHUNK_LINES):
-            chunk = lines[start : start + CHUNK_LINES]
-            conn.execute(
-                "INSERT INTO screen_text (text, session_id, at) VALUES (?, ?, ?)",
-                ("\n".join(line for _, line in chunk), session_id, round(chunk[0][0], 3)),
-            )
-        conn.execute(
-            "INSERT OR REPLACE INTO screen_indexed (session_id, indexed, lines, skipped_chars,"
-            " error) VALUES (?, ?, ?, ?, ?)",
-            (session_id, time.time(), len(lines), found.skipped_chars if found else 0, error),
-        )
+async def index_one(
+    store: Store, item: UnindexedSession, config: RecordingsConfig, root: Path
+) -> None:
+    """Extract in the calling thread and store (the CLI's --reindex)."""
+    found, error = _extract_safely(item.session_id, item.recording, item.kind, config, root)
+    await _store(store, item.session_id, found, error)
 
 
-def unindexed(db: Database, limit: int = 1000) -> list[tuple[str, str, str]]:
-    """(session id, recording, kind) of ended sessions not indexed yet, oldest first."""
-    rows = db.conn.execute(
-        "SELECT s.id, s.recording, s.kind FROM sessions s"
-        " LEFT JOIN screen_indexed i ON i.session_id = s.id"
-        " WHERE i.session_id IS NULL AND s.ended IS NOT NULL AND s.recording IS NOT NULL"
-        " AND s.kind != 'subsystem' ORDER BY s.started LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return [(row[0], row[1], row[2]) for row in rows]
-
-
-def index_one(db: Database, session_id: str, recording: str, kind: str) -> None:
-    """Blocking: extract and store in the calling thread (the CLI's --reindex)."""
-    found, error = _extract_safely(session_id, recording, kind)
-    store(db, session_id, found, error)
+async def _store(
+    store: Store, session_id: str, found: ScreenLines | None, error: str | None
+) -> None:
+    lines = found.lines if found else []
+    await store.index_screen(session_id, lines, found.skipped_chars if found else 0, error)
 
 
 def _extract_safely(
-    session_id: str, recording: str, kind: str
+    session_id: str,
+    recording: str,
+    kind: str,
+    config: RecordingsConfig,
+    root: Path,
+    cpu_share: float = 1.0,
 ) -> tuple[ScreenLines | None, str | None]:
+    """Read the recording from whichever store holds it; unreadable is an indexing error."""
     try:
-        return extract(Path(recording), kind), None
-    except (OSError, CastFormatError) as exc:
+        stream = open_recording(recording, config, root)
+        return extract(stream, kind, cpu_share, name=f"recording of session {session_id}"), None
+    except (OSError, CastFormatError, RecordingUnavailable) as exc:
         log.warning("session %s: cannot index %s: %s", session_id, recording, exc)
         return None, str(exc)[:500]
+
+
+def _lowest_priority() -> None:
+    try:
+        os.nice(19)
+    except OSError:
+        pass
 
 
 class Indexer:
     """Indexes ended sessions one at a time in the background."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.db = db
+    def __init__(
+        self,
+        store: Store,
+        config: RecordingsConfig,
+        root: Path,
+        cpu_share: float = DEFAULT_CPU_SHARE,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.root = root
+        self.cpu_share = cpu_share
         self._queue: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUE)
         # pyte is pure Python: in a thread it would take the GIL from the data path,
         # so recordings are played in one child process (spawned, not forked: the
@@ -118,8 +162,8 @@ class Indexer:
             log.error("search index queue full; session %s left for --reindex", session_id)
 
     async def run_forever(self) -> None:
-        for session_id, _, _ in await self.db.run(unindexed):
-            self.session_ended(session_id)
+        for item in await self.store.unindexed_sessions():
+            self.session_ended(item.session_id)
         try:
             while True:
                 session_id = await self._queue.get()
@@ -132,50 +176,24 @@ class Indexer:
                 self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _index(self, session_id: str) -> None:
-        row = await self.db.run(
-            lambda db: db.conn.execute(
-                "SELECT recording, kind FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
-        )
-        if row is None or row[0] is None or row[1] == "subsystem":
+        session = await self.store.get_session(session_id)
+        if session.recording is None or session.kind == "subsystem":
             return
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lowest_priority if self.cpu_share < 1 else None,
+            )
         loop = asyncio.get_running_loop()
         found, error = await loop.run_in_executor(
-            self._pool, _extract_safely, session_id, row[0], row[1]
+            self._pool,
+            _extract_safely,
+            session_id,
+            session.recording,
+            session.kind,
+            self.config,
+            self.root,
+            self.cpu_share,
         )
-        await self.db.run(lambda db: store(db, session_id, found, error))
-
-
-def search(
-    db: Database,
-    query: str,
-    *,
-    raw: bool = False,
-    identity: str | None = None,
-    target: str | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """Matches, newest session first; `query` is a phrase unless `raw` (FTS5 syntax)."""
-    if not query.strip() or len(query) > MAX_QUERY:
-        raise UsageError(f"give a search text of 1-{MAX_QUERY} characters")
-    match = query if raw else '"' + query.replace('"', '""') + '"'
-    where, params = ["screen_text MATCH ?"], [match]
-    if identity:
-        where.append("s.identity = ?")
-        params.append(identity)
-    if target:
-        where.append("s.target = ?")
-        params.append(target)
-    sql = (
-        "SELECT t.session_id, t.at, snippet(screen_text, 0, '[', ']', '...', 16) AS snippet,"
-        " s.identity, s.target, s.login, s.kind, s.command, s.started"
-        " FROM screen_text t JOIN sessions s ON s.id = t.session_id"
-        f" WHERE {' AND '.join(where)} ORDER BY s.started DESC, t.at LIMIT ?"
-    )
-    try:
-        rows = db.conn.execute(sql, (*params, limit)).fetchall()
-    except sqlite3.OperationalError as exc:  # an FTS5 syntax error in a raw query
-        raise UsageError(f"bad search query: {exc}") from None
-    return [dict(row) for row in rows]
+        await _store(self.store, session_id, found, error)

@@ -34,13 +34,13 @@ class StateDir:
     def database(self) -> Path:
         return self.root / "bastion.db"
 
-    @property
-    def recordings(self) -> Path:
-        return self.root / "recordings"
+    def store_url(self, configured: str | None = None) -> str:
+        """The store's URL: `[store] url` if set, else this dir's SQLite file."""
+        return configured or f"sqlite://{self.database}"
 
     @property
     def keys(self) -> Path:
         return self.root / "keys"
 
     def is_initialised(self) -> bool:
-        return self.config_file.is_file() and self.database.is_file() and self.keys.is_dir()
+        return self.config_file.is_file() and self.keys.is_dir()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import asyncssh
 
 from bastion.errors import UsageError
+from bastion.keyfiles import public_key_from_text
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
@@ -73,8 +74,5 @@ def normalise_public_key(text: str, what: str) -> str:
     text = text.strip()
     if len(text) > 16384:
         raise UsageError(f"{what} is too large to be a public key")
-    try:
-        key = asyncssh.import_public_key(text)
-    except (asyncssh.KeyImportError, ValueError) as exc:
-        raise UsageError(f"{what} is not an OpenSSH public key: {exc}") from None
+    key = public_key_from_text(text, what)
     return key.export_public_key().decode().strip()

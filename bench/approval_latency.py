@@ -25,13 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
-from harness import make_agent, make_state, start_bastion, wait_until  # noqa: E402
+from harness import make_agent, make_state, start_bastion, state_store, wait_until  # noqa: E402
 
 from bastion.approvals import Reviewer, decide  # noqa: E402
 from bastion.localsshd import ensure_unprivileged_user, start_sshd  # noqa: E402
-from bastion.store.db import Database  # noqa: E402
-from bastion.store.repos import TargetRepo  # noqa: E402
-from bastion.store.requests import RequestRepo  # noqa: E402
 from bastion.targets import Target  # noqa: E402
 
 LOGIN = "bastionbench"
@@ -51,22 +48,19 @@ approve = true
 """
 
 
-def pending(db_path: Path, command: str) -> int | None:
-    db = Database(db_path)
-    try:
-        rows = [r for r in RequestRepo(db).list() if r["command"] == command]
-        return rows[-1]["id"] if rows else None
-    finally:
-        db.close()
+def pending(state, command: str) -> int | None:  # type: ignore[no-untyped-def]
+    with state_store(state) as store:
+        rows = [r for r in store.list_requests() if r.command == command]
+    return rows[-1].id if rows else None
 
 
-def held_then_approved(agent, db_path: Path, approve) -> float:  # type: ignore[no-untyped-def]
+def held_then_approved(agent, state, approve) -> float:  # type: ignore[no-untyped-def]
     client = subprocess.Popen(
         agent.ssh("-J", "bastion", f"{LOGIN}@web1", "uname -s"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    request_id = wait_until(lambda: pending(db_path, "uname -s"), 30, interval=0.02)
+    request_id = wait_until(lambda: pending(state, "uname -s"), 30, interval=0.02)
     if not request_id:
         raise SystemExit("no request appeared")
     approve(request_id)
@@ -94,9 +88,8 @@ def main() -> None:
             trusted_user_ca=(state.keys / "target_ca.pub").read_text(),
             allow_user=LOGIN,
         )
-        db = Database(state.database)
-        TargetRepo(db).add(Target("web1", "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
-        db.close()
+        with state_store(state) as store:
+            store.add_target(Target("web1", "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
         bastion = start_bastion(state)
         try:
             agent = make_agent(
@@ -112,11 +105,12 @@ def main() -> None:
             )
 
             def local(request_id: int) -> None:
-                own = Database(state.database)
-                try:
-                    decide(own, Reviewer("local:bench", local=True), request_id, approve=True)
-                finally:
-                    own.close()
+                with state_store(state) as own:
+                    own.call(
+                        decide(
+                            own.store, Reviewer("local:bench", local=True), request_id, approve=True
+                        )
+                    )
 
             remote_times: list[float] = []
 
@@ -131,10 +125,8 @@ def main() -> None:
                 if result.returncode != 0:
                     raise SystemExit(result.stderr.decode())
 
-            local_lat = [held_then_approved(agent, state.database, local) for _ in range(args.runs)]
-            remote_lat = [
-                held_then_approved(agent, state.database, remote) for _ in range(args.runs)
-            ]
+            local_lat = [held_then_approved(agent, state, local) for _ in range(args.runs)]
+            remote_lat = [held_then_approved(agent, state, remote) for _ in range(args.runs)]
             plain = []
             for _ in range(args.runs):
                 started = time.monotonic()

@@ -1,14 +1,26 @@
-"""The bastion against a plain OpenSSH sshd used as the jump host, in one run.
+"""The bastion against a plain OpenSSH sshd used as the jump host, every data path, in one run.
 
 Everything runs on 127.0.0.1: one real sshd as the target, a second real
-sshd as the OpenSSH jump host, and `bastion serve`. The agent is the stock
-OpenSSH client in both cases. Prints a table:
+sshd as the OpenSSH jump host, and `bastion serve` (restarted for each of
+its configurations). The agent is the stock OpenSSH client everywhere, with
+the same key exchange on both paths (curve25519-sha256: OpenSSH's default
+post-quantum exchange costs it about 190 ms more per connection).
 
-  latency     median wall time of `ssh -J JUMP TARGET true` (20 runs)
-  throughput  MB/s of a 500 MB text file read from the target with `cat`
-  idle RSS    memory of the jump side with 100 idle interactive shells
+Rows (medians of --rounds; MB/s of a --megabytes log-like text file):
 
-Run as root (it creates an unprivileged login): python bench/jump_vs_openssh.py
+  exec download    ssh J target 'cat FILE' > /dev/null
+  scp download     scp -J ... target:FILE /dev/null     (SFTP, OpenSSH 9's scp)
+  sftp download    sftp -J ... target  <<< 'get FILE /dev/null'
+  pty cat          ssh -tt J target 'cat FILE'
+  exec upload      ssh J target 'cat > /dev/null' < FILE
+  scp upload       scp -J ... FILE target:/tmp/...
+  sftp upload      sftp put
+  latency          ssh J target true (ms, --runs runs)
+
+The bastion runs three times: masking and recording on (the default), masking
+off, recording off. Run as root (it creates an unprivileged login):
+
+  python bench/jump_vs_openssh.py [--megabytes 500] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -16,61 +28,30 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
-from harness import make_agent, make_state, start_bastion  # noqa: E402
+from harness import Agent, make_agent, make_state, start_bastion, state_store  # noqa: E402
 
 from bastion.localsshd import ensure_unprivileged_user, start_sshd  # noqa: E402
-from bastion.store.db import Database  # noqa: E402
-from bastion.store.repos import TargetRepo  # noqa: E402
 from bastion.targets import Target  # noqa: E402
 
 LOGIN = "bastionbench"
-
-
-def rss_kb(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total
-
-
-def descendants(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in out.splitlines():
-        child, parent = (int(x) for x in line.split())
-        children.setdefault(parent, []).append(child)
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        stack.extend(children.get(current, []))
-    return found
-
-
-def latency(argv: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True, capture_output=True, timeout=60)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+KEX = ("-o", "KexAlgorithms=curve25519-sha256", "-o", "LogLevel=ERROR")
+CONFIGS = {  # name -> (table, key, value) set in bastion.toml
+    "bastion": None,
+    "bastion, masking off": ("masking", "enabled", "false"),
+    "bastion, recording off": ("recordings", "enabled", "false"),
+}
 
 
 def make_text_file(path: Path, size: int) -> None:
@@ -86,160 +67,192 @@ def make_text_file(path: Path, size: int) -> None:
     os.chmod(path, 0o644)
 
 
-def throughput(argv: list[str], size: int, source: Path, *, pty: bool = False) -> float:
-    """MB/s of `cat source`; with a pty the target's terminal turns \n into \r\n."""
-    flags = ["-tt"] if pty else []
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv[:1] + flags + argv[1:] + [f"cat {source}"],
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL if not pty else subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    received = 0
-    while chunk := proc.stdout.read(1 << 20):
-        received += len(chunk)
-    proc.wait(timeout=300)
-    elapsed = time.perf_counter() - start
-    if received < size:
-        raise RuntimeError(f"received {received} of {size} bytes")
-    return size / elapsed / 1e6
+class Paths:
+    """The commands of every row for one way of reaching the target."""
+
+    def __init__(self, agent: Agent, jump: str, dest_host: str, source: Path, work: Path) -> None:
+        self.agent, self.jump, self.host, self.source, self.work = (
+            agent,
+            jump,
+            dest_host,
+            source,
+            work,
+        )
+        self.dest = f"{LOGIN}@{dest_host}"
+
+    def ssh(self, *args: str) -> list[str]:
+        return self.agent.ssh(*KEX, "-J", self.jump, self.dest, *args)
+
+    def scp(self, *args: str) -> list[str]:
+        return ["scp", "-q", "-F", str(self.agent.config), *KEX, "-J", self.jump, *args]
+
+    def sftp(self) -> list[str]:
+        return [
+            "sftp",
+            "-q",
+            "-b",
+            "-",
+            "-F",
+            str(self.agent.config),
+            *KEX,
+            "-J",
+            self.jump,
+            self.dest,
+        ]
+
+    def rows(self) -> dict[str, Callable[[], None]]:
+        src = str(self.source)
+        remote_tmp = f"/tmp/bastion-bench-upload-{os.getpid()}"
+        return {
+            "exec download": lambda: _run(self.ssh(f"cat {src}"), stdout=subprocess.DEVNULL),
+            "scp download": lambda: _run(self.scp(f"{self.dest}:{src}", "/dev/null")),
+            "sftp download": lambda: _run(self.sftp(), input=f"get {src} /dev/null\n".encode()),
+            "pty cat": lambda: _run(
+                self.agent.ssh(*KEX, "-tt", "-J", self.jump, self.dest, f"cat {src}"),
+                stdout=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
+            ),
+            "exec upload": lambda: _run(self.ssh("cat > /dev/null"), stdin_file=self.source),
+            "scp upload": lambda: _run(self.scp(src, f"{self.dest}:{remote_tmp}")),
+            "sftp upload": lambda: _run(self.sftp(), input=f"put {src} {remote_tmp}\n".encode()),
+        }
 
 
-def target_shells(target_pid: int) -> int:
-    """Interactive sessions the target sshd is serving (`sshd: LOGIN@pts/N`)."""
-    found = 0
-    for pid in descendants(target_pid):
-        try:
-            if f"{LOGIN}@pts".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found += 1
-        except OSError:
-            pass
-    return found
-
-
-def idle_shells(argv: list[str], count: int, measure_pids, ready) -> int:
-    procs = []
-    try:
-        for _ in range(count):
-            procs.append(
-                subprocess.Popen(
-                    argv + ["-tt"],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+def _run(
+    argv: list[str], *, input: bytes | None = None, stdin_file: Path | None = None, **kw
+) -> None:
+    if stdin_file is not None:
+        with stdin_file.open("rb") as handle:
+            result = subprocess.run(
+                argv, stdin=handle, capture_output="stdout" not in kw, timeout=900, **kw
             )
-            time.sleep(0.05)
-        deadline = time.monotonic() + 180
-        while ready() < count and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if ready() < count:
-            raise RuntimeError(f"only {ready()} of {count} shells reached the target")
-        time.sleep(2)
-        alive = sum(p.poll() is None for p in procs)
-        if alive != count:
-            raise RuntimeError(f"only {alive} of {count} shells stayed up")
-        return rss_kb(measure_pids())
-    finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    else:
+        if "stdin" in kw and kw["stdin"] is subprocess.PIPE:
+            kw.pop("stdin")
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+            _, err = proc.communicate(timeout=900)
+            if proc.returncode not in (0, None):
+                raise RuntimeError(f"{argv[-1]!r} failed ({proc.returncode}): {err[-300:]!r}")
+            return
+        result = subprocess.run(
+            argv, input=input, capture_output="stdout" not in kw, timeout=900, **kw
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"{argv[-1]!r} failed ({result.returncode}): {result.stderr!r}")
+
+
+def measure(paths: Paths, size: int, rounds: int, runs: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, action in paths.rows().items():
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            action()
+            times.append(time.perf_counter() - start)
+        out[name] = size / statistics.median(times) / 1e6
+    _run(paths.ssh("true"))  # warm
+    latencies = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        _run(paths.ssh("true"))
+        latencies.append(time.perf_counter() - start)
+    out["latency"] = statistics.median(latencies) * 1000
+    return out
+
+
+def set_key(text: str, table: str, key: str, value: str) -> str:
+    """`key = value` in `[table]` of a TOML text: replaced if there, else added."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == f"[{table}]"), None)
+    if start is None:
+        return text.rstrip("\n") + f"\n\n[{table}]\n{key} = {value}\n"
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines)
+    )
+    for i in range(start + 1, end):
+        if lines[i].split("=")[0].strip() == key:
+            lines[i] = f"{key} = {value}"
+            return "\n".join(lines) + "\n"
+    lines.insert(start + 1, f"{key} = {value}")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--megabytes", type=int, default=500)
-    parser.add_argument("--shells", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--only", choices=list(CONFIGS), action="append")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: the benchmark creates an unprivileged login")
     ensure_unprivileged_user(LOGIN)
     work = Path(tempfile.mkdtemp(prefix="bastion-bench-"))
     os.chmod(work, 0o755)
+    size = args.megabytes * 1_000_000
+    source = work / "read-me.txt"
+    make_text_file(source, size)
+    subprocess.run(["cat", str(source)], stdout=subprocess.DEVNULL, check=True)  # page cache
     state = make_state(work / "state")
+    base_config = state.config_file.read_text()
     user_ca = (state.keys / "user_ca.pub").read_text().strip()
-    target_ca = (state.keys / "target_ca.pub").read_text().strip()
-    # The target trusts the bastion's target CA and, for the OpenSSH path, the user CA.
-    target = start_sshd(
-        work / "target", trusted_user_ca=f"{target_ca}\n{user_ca}", allow_user=LOGIN
-    )
+    trusted = f"{(state.keys / 'target_ca.pub').read_text().strip()}\n{user_ca}"
+    target = start_sshd(work / "target", trusted_user_ca=trusted, allow_user=LOGIN)
     jump = start_sshd(work / "jump", trusted_user_ca=user_ca, allow_user=LOGIN)
-    db = Database(state.database)
-    TargetRepo(db).add(Target("target", "127.0.0.1", target.port, host_key=target.host_key_pub))
-    db.close()
-    bastion = start_bastion(state)
+    results: dict[str, dict[str, float]] = {}
     try:
-        agent = make_agent(work / "agent", state, bastion.port, identity=LOGIN, principals=(LOGIN,))
+        with state_store(state) as store:
+            store.add_target(
+                Target("target", "127.0.0.1", target.port, host_key=target.host_key_pub)
+            )
+        agent = make_agent(work / "agent", state, 1, identity=LOGIN, principals=(LOGIN,))
         with (agent.dir / "known_hosts").open("a") as kh:
             kh.write(f"[127.0.0.1]:{target.port} {target.host_key_pub}\n")
             kh.write(f"[127.0.0.1]:{jump.port} {jump.host_key_pub}\n")
-        with agent.config.open("r+") as cfg:
-            text = cfg.read()
-            cfg.seek(0)
-            cfg.write(
-                f"Host openssh-jump\n  HostName 127.0.0.1\n  Port {jump.port}\n  User {LOGIN}\n\n"
-                f"Host target-direct\n  HostName 127.0.0.1\n  Port {target.port}\n\n" + text
-            )
-        via_bastion = agent.ssh("-o", "LogLevel=ERROR", "-J", "bastion", f"{LOGIN}@target")
-        via_openssh = agent.ssh(
-            "-o", "LogLevel=ERROR", "-J", "openssh-jump", f"{LOGIN}@target-direct"
+        config = agent.config.read_text()
+        config = (
+            f"Host openssh-jump\n  HostName 127.0.0.1\n  Port {jump.port}\n  User {LOGIN}\n\n"
+            f"Host target-direct\n  HostName 127.0.0.1\n  Port {target.port}\n\n" + config
         )
-        size = args.megabytes * 1_000_000
-        source = work / "read-me.txt"
-        make_text_file(source, size)
-        subprocess.run(["cat", str(source)], stdout=subprocess.DEVNULL, check=True)  # page cache
-        # Memory first, while both jump sides are fresh (no heap grown by bulk transfers).
-        jump_pid = jump.process.pid
-        shells_up = lambda: target_shells(target.process.pid)  # noqa: E731
-        rss_openssh = idle_shells(
-            via_openssh, args.shells, lambda: descendants(jump_pid), shells_up
-        )
-        while shells_up():
-            time.sleep(0.5)
-        base_bastion = rss_kb([bastion.process.pid])
-        rss_bastion = idle_shells(
-            via_bastion, args.shells, lambda: [bastion.process.pid], shells_up
-        )
-        rows = []
-        for name, argv in (("OpenSSH jump host", via_openssh), ("bastion", via_bastion)):
-            subprocess.run(argv + ["true"], check=True, capture_output=True, timeout=60)  # warm up
-            lat = latency(argv + ["true"], args.runs)
-            thr = throughput(argv, size, source)
-            thr_pty = throughput(argv, size, source, pty=True)
-            rows.append([name, lat, thr, thr_pty])
-        rows[0].append(rss_openssh)
-        rows[1].append(rss_bastion)
-        print(
-            f"\n{args.runs} runs of `true`, {args.megabytes} MB read, {args.shells} idle shells;"
-            f" asyncssh {asyncssh.__version__}, Python {sys.version.split()[0]}\n"
-        )
-        print(
-            f"{'jump side':<20}{'latency (median)':>18}{'exec cat':>14}{'pty cat':>14}{'idle RSS':>22}"
-        )
-        for name, lat, thr, thr_pty, rss in rows:
-            print(
-                f"{name:<20}{lat * 1000:>15.0f} ms{thr:>9.0f} MB/s{thr_pty:>9.0f} MB/s"
-                f"{rss / 1024:>14.1f} MiB total"
-            )
-        print(
-            f"\nbastion RSS before the shells: {base_bastion / 1024:.1f} MiB;"
-            f" per idle shell: {(rss_bastion - base_bastion) / args.shells:.0f} KiB"
-        )
-        ratio = rows[1][2] / rows[0][2]
-        print(
-            f"throughput ratio bastion/OpenSSH: {ratio:.2f}; latency ratio: {rows[1][1] / rows[0][1]:.2f}"
-        )
+        openssh = Paths(agent, "openssh-jump", "target-direct", source, work)
+        agent.config.write_text(config)
+        results["OpenSSH jump host"] = measure(openssh, size, args.rounds, args.runs)
+        for name in args.only or CONFIGS:
+            change = CONFIGS[name]
+            text = base_config if change is None else set_key(base_config, *change)
+            state.config_file.write_text(text)
+            bastion = start_bastion(state)
+            try:
+                agent.config.write_text(config.replace("  Port 1\n", f"  Port {bastion.port}\n", 1))
+                results[name] = measure(
+                    Paths(agent, "bastion", "target", source, work), size, args.rounds, args.runs
+                )
+            finally:
+                bastion.stop()
+        print_table(results, args)
     finally:
-        bastion.stop()
         target.stop()
         jump.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def print_table(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    rows = list(next(iter(results.values())))
+    base = results["OpenSSH jump host"]
+    print(
+        f"\n{args.megabytes} MB log text, medians of {args.rounds}; latency median of {args.runs};"
+        f" asyncssh {asyncssh.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores\n"
+    )
+    header = f"{'path':<16}" + "".join(f"{name:>26}" for name in results)
+    print(header)
+    for row in rows:
+        unit = "ms" if row == "latency" else "MB/s"
+        cells = []
+        for name, values in results.items():
+            value = values[row]
+            ratio = "" if name == "OpenSSH jump host" else f" ({value / base[row]:.2f}x)"
+            cells.append(f"{value:>10.0f} {unit}{ratio:>9}")
+        print(f"{row:<16}" + "".join(f"{cell:>26}" for cell in cells))
 
 
 if __name__ == "__main__":

@@ -92,6 +92,11 @@ class ScreenText:
             self._lines.extend(item for item in self._screen.captured if item[1])
             self._screen.captured.clear()
 
+    @property
+    def full(self) -> bool:
+        """The budget is spent: nothing more will be played."""
+        return self._budget <= 0
+
     def resize(self, width: int, height: int) -> None:
         self._screen.resize(max(1, min(height, 500)), max(1, min(width, 1000)))
 

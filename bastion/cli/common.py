@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import typer
 
 from bastion.statedir import StateDir
-from bastion.store.db import Database
+from bastion.store import BlockingStore, open_store
 
 StateDirOption = typer.Option(
     None,
@@ -25,13 +26,24 @@ def state_dir(path: Path | None) -> StateDir:
     return StateDir.resolve(path)
 
 
-def open_database(path: Path | None) -> Database:
-    state = state_dir(path)
+def state_store_url(path: Path | None) -> str:
+    """The state dir's store URL (`[store] url`, else its bastion.db)."""
+    from bastion.config import load_config
     from bastion.errors import NotInitialised
 
+    state = state_dir(path)
     if not state.is_initialised():
         raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
-    return Database(state.database)
+    return state.store_url(load_config(state.config_file).store.url)
+
+
+def cli_node() -> str:
+    return f"cli@{socket.gethostname()}"
+
+
+def open_state_store(path: Path | None) -> BlockingStore:
+    """The state dir's store, opened; use it in a `with` block."""
+    return BlockingStore(open_store(state_store_url(path), node=cli_node()))
 
 
 def print_json(data: Any) -> None:

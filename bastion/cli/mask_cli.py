@@ -5,14 +5,25 @@ from __future__ import annotations
 import os
 import select
 import sys
+import time
 from pathlib import Path
 
 import typer
 
 from bastion.cli.common import StateDirOption, print_json, state_dir
 from bastion.errors import UsageError
-from bastion.masking import BINARY_CHOICES, MaskingConfig, describe_counts, parse_masking
-from rules.masking import GROUPS, Masker, describe
+from bastion.masking import _POLICY, BINARY_CHOICES, MaskingConfig, describe_counts, parse_masking
+from masking import (
+    ENGINE,
+    GROUPS,
+    BinaryOutput,
+    EncodedSecret,
+    Found,
+    Masker,
+    Stopped,
+    custom_detector,
+    describe,
+)
 
 READ_SIZE = 64 * 1024
 
@@ -27,7 +38,9 @@ def mask(
         [], "--detector", "-d", help="Detector or group to use (repeatable; default: configured)."
     ),
     pattern: list[str] = typer.Option([], "--pattern", "-p", help="Extra regex (repeatable)."),
-    binary: str | None = typer.Option(None, help="Binary input: pass, mask or close."),
+    binary: str | None = typer.Option(
+        None, help="A secret in binary input: mask (same length), pass, or close (stop there)."
+    ),
     stats: bool = typer.Option(False, "--stats", help="Print what was masked on stderr."),
     as_json: bool = typer.Option(False, "--json", help="With --list: machine-readable."),
     state_dir_path: Path | None = StateDirOption,
@@ -42,14 +55,34 @@ def mask(
     if list_detectors:
         _list(config, as_json)
         return
-    policy = {"pass": "pass", "mask": "mask", "close": "stop"}[config.binary]
-    masker = Masker(config.compiled, binary=policy)
-    _filter(masker, config.holdback_ms / 1000)
+    masker = Masker(
+        config.compiled,
+        binary=_POLICY[config.binary],
+        hold=config.holdback_ms / 1000,
+        echo=config.echo_ms / 1000,
+    )
+    _filter(masker)
     if stats:
         counts = describe_counts(masker.counts) or "nothing"
-        typer.echo(f"bastion: masked {counts}", err=True)
-        if masker.binary_at is not None:
-            typer.echo(f"bastion: binary input from byte {masker.binary_at}", err=True)
+        typer.echo(f"bastion: masked {counts} (engine: {ENGINE})", err=True)
+        for line in _event_lines(masker.take_events()):
+            typer.echo(f"bastion: {line}", err=True)
+
+
+def _event_lines(events: list[object]) -> list[str]:
+    lines: list[str] = []
+    for event in events:
+        if isinstance(event, BinaryOutput):
+            lines.append(f"binary input from byte {event.offset}")
+        elif isinstance(event, EncodedSecret):
+            lines.append(
+                f"encoded secret: {event.detector} through {event.encoder} at byte {event.offset}"
+            )
+        elif isinstance(event, Stopped):
+            lines.append(f"stopped at byte {event.offset}: {event.detector} in binary input")
+        elif isinstance(event, Found) and not event.masked:
+            lines.append(f"not masked (binary policy): {event.detector} at byte {event.offset}")
+    return list(dict.fromkeys(lines))
 
 
 def _config(
@@ -64,6 +97,11 @@ def _config(
         table = _as_table(load_config(state.config_file).masking)
     if detectors:
         table["detectors"] = detectors
+    for regex in patterns:  # a bad -p is the caller's mistake (2), not the config's (5)
+        try:
+            custom_detector(regex, "custom")
+        except ValueError as exc:
+            raise UsageError(f"-p {regex!r}: {exc}") from None
     if patterns:
         table["patterns"] = list(table.get("patterns", [])) + patterns  # type: ignore[call-overload]
     if binary is not None:
@@ -79,16 +117,21 @@ def _as_table(config: MaskingConfig) -> dict[str, object]:
         "patterns": list(config.patterns),
         "binary": config.binary,
         "holdback_ms": config.holdback_ms,
+        "echo_ms": config.echo_ms,
     }
 
 
 def _list(config: MaskingConfig, as_json: bool) -> None:
     chosen = {d.name for d in config.compiled}
-    rows = [(name, text, name in chosen) for name, text, _ in describe()]
+    rows = [(name, text, name in chosen) for name, _, text in describe()]
+    groups = {name: group for name, group, _ in describe()}
     if as_json:
         print_json(
             {
-                "detectors": [{"name": n, "description": t, "enabled": on} for n, t, on in rows],
+                "detectors": [
+                    {"name": n, "group": groups[n], "description": t, "enabled": on}
+                    for n, t, on in rows
+                ],
                 "groups": {name: list(members) for name, members in GROUPS.items()},
                 "patterns": list(config.patterns),
             }
@@ -102,14 +145,15 @@ def _list(config: MaskingConfig, as_json: bool) -> None:
         typer.echo(f"custom pattern: {regex}")
 
 
-def _filter(masker: Masker, holdback: float) -> None:
-    """Copy stdin to stdout through the masker; a partial line waits at most `holdback`."""
+def _filter(masker: Masker) -> None:
+    """Copy stdin to stdout through the masker; a held partial line waits until its deadline."""
     fd_in, out = sys.stdin.fileno(), sys.stdout.buffer
-    while True:
-        if masker.pending:
-            ready, _, _ = select.select([fd_in], [], [], holdback)
+    while not masker.stopped:
+        deadline = masker.deadline()
+        if deadline is not None:
+            ready, _, _ = select.select([fd_in], [], [], max(0.0, deadline - time.monotonic()))
             if not ready:
-                _write(out, masker.flush())
+                _write(out, masker.release())
                 continue
         data = os.read(fd_in, READ_SIZE)
         if not data:

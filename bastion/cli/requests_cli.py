@@ -18,10 +18,9 @@ import typer
 
 from bastion import admin_verbs
 from bastion.approvals import Reviewer, visible_requests
-from bastion.cli.common import StateDirOption, open_database
+from bastion.cli.common import StateDirOption, open_state_store
 from bastion.errors import BastionError
 from bastion.remote_admin import run_remote
-from bastion.store.requests import RequestRepo
 
 app = typer.Typer(help="Commands held for review.", invoke_without_command=True)
 WATCH_POLL = 0.5
@@ -52,11 +51,8 @@ def _run(
         if result.status != 0:
             raise BastionError(result.stderr.strip().removeprefix("bastion: ") or "remote error")
         return
-    db = open_database(state_dir_path)
-    try:
-        typer.echo(admin_verbs.run(db, _local_reviewer(), command))
-    finally:
-        db.close()
+    with open_state_store(state_dir_path) as store:
+        typer.echo(store.call(admin_verbs.run(store.store, _local_reviewer(), command)))
 
 
 @app.callback()
@@ -129,22 +125,24 @@ def deny(
 
 def _watch(state_dir_path: Path | None, as_json: bool) -> None:
     """Print pending requests, then every new one as it arrives, until interrupted."""
-    db = open_database(state_dir_path)
     reviewer = _local_reviewer()
-    newest = RequestRepo(db).list(include_decided=True, limit=1)
-    last_id = newest[0]["id"] if newest else 0
-    rows = visible_requests(db, reviewer)  # what is pending now, then what arrives
-    try:
-        while True:
-            for row in rows:
-                last_id = max(last_id, row["id"])
-                typer.echo(
-                    json.dumps(row, sort_keys=True) if as_json else admin_verbs.render_line(row)
+    with open_state_store(state_dir_path) as store:
+        newest = store.list_requests(include_decided=True, limit=1)
+        last_id = newest[0].id if newest else 0
+        rows = store.call(visible_requests(store.store, reviewer))  # pending now, then new ones
+        try:
+            while True:
+                for row in rows:
+                    last_id = max(last_id, row.id)
+                    typer.echo(
+                        json.dumps(row.to_json(), sort_keys=True)
+                        if as_json
+                        else admin_verbs.render_line(row)
+                    )
+                sys.stdout.flush()
+                time.sleep(WATCH_POLL)
+                rows = store.call(
+                    visible_requests(store.store, reviewer, include_decided=True, after_id=last_id)
                 )
-            sys.stdout.flush()
-            time.sleep(WATCH_POLL)
-            rows = visible_requests(db, reviewer, include_decided=True, after_id=last_id)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        db.close()
+        except KeyboardInterrupt:
+            pass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from bastion.cli.common import StateDirOption, open_database, print_json
+from bastion.cli.common import StateDirOption, open_state_store, print_json
 from bastion.config import load_config
 from bastion.decide import Decider
 from bastion.durations import parse_duration
@@ -19,9 +19,6 @@ from bastion.errors import ConfigError, NotInitialised, UsageError
 from bastion.identity.model import Identity
 from bastion.identity.roles import grants_for
 from bastion.statedir import StateDir
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
-from bastion.store.requests import RequestRepo
 from bastion.targets import Target
 from rules import (
     Action,
@@ -154,27 +151,36 @@ def _configured(path: Path | None) -> Callable[[Request], Decision] | None:
     if not state.is_initialised():
         raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
     config = load_config(state.config_file)
-    decider = Decider.from_names(
-        config.rules.policy,
-        config.rules.default_action,
-        state.root,
-        config.roles,
-        unknown_action=config.rules.unknown_action,
-    )
-    db = Database(state.database)
-    try:
-        targets = {t.name: t for t in TargetRepo(db).list()}
-    finally:
-        db.close()
+    decider = Decider.from_config(config, state.root)
+    with open_state_store(state.root) as store:
+        targets = {t.name: t for t in store.list_targets()}
+
+    warned: set[str] = set()
+    warned_identities: set[tuple[str, tuple[str, ...]]] = set()
 
     def decide(request: Request) -> Decision:
         name = request.target or "-"
+        if request.target and name not in targets and name not in warned:
+            warned.add(name)
+            typer.echo(
+                f"warning: no target {name!r} is registered in {state.root}; deciding as if it"
+                " were, with no labels (`bastion targets list` shows the registered ones)",
+                err=True,
+            )
         target = targets.get(name) or Target(name, "-", 22, host_key="-")
         grants = (
             grants_for(config.roles, {"sub": request.user or ""}, request.groups, None)
             if config.roles_enforced
             else None
         )
+        who = (request.user or "-", request.groups)
+        if grants is not None and not grants.any and who not in warned_identities:
+            warned_identities.add(who)
+            typer.echo(
+                f"warning: no [[role]] matches user {who[0]!r} with groups"
+                f" {list(who[1]) or 'none'}: the bastion would refuse the connection",
+                err=True,
+            )
         login = request.login or "-"
         identity = Identity(request.user or "-", (login,), request.groups, 0, 0.0, grants=grants)
         return decider.explain(identity, target, login, request.command)
@@ -231,26 +237,23 @@ def suggest_rules(
     policy file; `bastion rules test` on those lines then allows them.
     """
     window = parse_duration(since)
-    db = open_database(state_dir_path)
-    try:
-        rows = RequestRepo(db).list(include_decided=True, limit=100_000)
-    finally:
-        db.close()
+    with open_state_store(state_dir_path) as store:
+        rows = store.list_requests(include_decided=True, limit=100_000)
     cutoff = time.time() - window
     approved = [
         Approved(
-            row["identity"],
-            row["target"],
-            row["login"],
-            row["command"],
-            tuple(r.strip() for r in (row.get("reviewer") or "").split(",") if r.strip()),
-            int(row["id"]),
+            row.identity,
+            row.target,
+            row.login,
+            row.command,
+            tuple(r.strip() for r in (row.reviewer or "").split(",") if r.strip()),
+            row.id,
         )
         for row in rows
-        if row["state"] == "approved"
-        and (row.get("decided") or row["created"]) >= cutoff
-        and (identity is None or row["identity"] == identity)
-        and (target is None or row["target"] == target)
+        if row.state == "approved"
+        and (row.decided or row.created) >= cutoff
+        and (identity is None or row.identity == identity)
+        and (target is None or row.target == target)
     ]
     if not approved:
         typer.echo("# no approved requests match", err=True)

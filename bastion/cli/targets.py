@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncssh
 import typer
 
-from bastion.cli.common import StateDirOption, open_database, print_json, print_table
+from bastion.cli.common import StateDirOption, open_state_store, print_json, print_table
 from bastion.errors import BastionError, UsageError
-from bastion.store.repos import TargetRepo
+from bastion.keyfiles import read_key_text
 from bastion.targets import (
     Target,
     normalise_public_key,
@@ -20,8 +20,6 @@ from bastion.targets import (
 )
 
 app = typer.Typer(no_args_is_help=True, help="Register the servers agents may reach.")
-
-MAX_KEY_FILE = 64 * 1024
 
 
 @app.command("add")
@@ -41,30 +39,25 @@ def add(
     labels = parse_labels(label)
     if sum((host_key is not None, host_ca is not None, scan)) != 1:
         raise UsageError("give exactly one of --host-key FILE, --host-ca FILE or --scan")
-    db = open_database(state_dir_path)
-    if TargetRepo(db).get(name) is not None:
-        raise UsageError(f"target {name!r} already exists; remove it first")
+    with open_state_store(state_dir_path) as store:
+        if store.get_target(name) is not None:
+            raise UsageError(f"target {name!r} already exists; remove it first")
     pinned_key = pinned_ca = None
     if host_key is not None:
-        pinned_key = normalise_public_key(_read_key_file(host_key), f"--host-key {host_key}")
+        text = read_key_text(host_key, "--host-key")
+        pinned_key = normalise_public_key(text, f"--host-key {host_key}")
     elif host_ca is not None:
-        pinned_ca = normalise_public_key(_read_key_file(host_ca), f"--host-ca {host_ca}")
+        pinned_ca = normalise_public_key(
+            read_key_text(host_ca, "--host-ca"), f"--host-ca {host_ca}"
+        )
     else:
         pinned_key = asyncio.run(_scan(host, port))
         fingerprint = asyncssh.import_public_key(pinned_key).get_fingerprint()
         typer.echo(f"scanned {host}:{port}: {fingerprint}")
     target = Target(name, host, port, pinned_key, pinned_ca, labels)
-    TargetRepo(db).add(target)
+    with open_state_store(state_dir_path) as store:
+        store.add_target(target)
     typer.echo(f"added target {name} ({host}:{port}, {target.verification})")
-
-
-def _read_key_file(path: Path) -> str:
-    try:
-        if path.stat().st_size > MAX_KEY_FILE:
-            raise UsageError(f"{path} is too large to be a public key file")
-        return path.read_text()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 async def _scan(host: str, port: int) -> str:
@@ -86,7 +79,8 @@ def list_targets(
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """List registered targets."""
-    targets = TargetRepo(open_database(state_dir_path)).list()
+    with open_state_store(state_dir_path) as store:
+        targets = store.list_targets()
     if as_json:
         print_json(
             [
@@ -122,5 +116,6 @@ def remove(
     state_dir_path: Path | None = StateDirOption,
 ) -> None:
     """Remove a target; agents can no longer reach it."""
-    TargetRepo(open_database(state_dir_path)).remove(name)
+    with open_state_store(state_dir_path) as store:
+        store.remove_target(name)
     typer.echo(f"removed target {name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.serialization import (
@@ -23,6 +24,7 @@ class CertificateInfo:
     valid_before: int
     ca_public_key: str  # "ssh-ed25519 AAAA..." of the CA that signed it
     cert_type: str  # "user" or "host"
+    key_fingerprint: str = ""  # "SHA256:..." of the certified public key, as ssh-keygen -l
 
 
 def certificate_info(cert_line: bytes) -> CertificateInfo:
@@ -40,7 +42,15 @@ def certificate_info(cert_line: bytes) -> CertificateInfo:
         .public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
         .decode(),
         cert_type="user" if cert.type == SSHCertificateType.USER else "host",
+        key_fingerprint=_fingerprint(
+            cert.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
+        ),
     )
+
+
+def _fingerprint(openssh_line: bytes) -> str:
+    blob = base64.b64decode(openssh_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
 def certificate_info_from_blob(blob: bytes) -> CertificateInfo:

@@ -1,4 +1,4 @@
-"""Signing an agent's key and recording the certificate, in one step."""
+"""Signing an agent's key, and the record the store keeps of what was signed."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import asyncssh
 
 from bastion.errors import UsageError
 from bastion.identity.authorities import Authorities, new_serial
-from bastion.store.db import Database
+from bastion.identity.certinfo import certificate_info
+from bastion.store import Store
 from bastion.store.records import CertificateRecord
-from bastion.store.repos import CertificateRepo
 
 MAX_TTL_SECONDS = 24 * 3600
 MAX_PRINCIPALS = 32
@@ -19,8 +19,32 @@ _LOGIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 _GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@-]{0,127}$")
 
 
-def issue_user_certificate(
-    db: Database,
+async def issue_user_certificate(
+    store: Store,
+    authorities: Authorities,
+    public_key: asyncssh.SSHKey,
+    *,
+    identity: str,
+    principals: list[str],
+    groups: list[str],
+    ttl: int,
+    source: str,
+) -> tuple[asyncssh.SSHCertificate, CertificateRecord]:
+    """Sign, then record the certificate (a certificate the store lacks is refused)."""
+    cert, record = sign_user_certificate(
+        authorities,
+        public_key,
+        identity=identity,
+        principals=principals,
+        groups=groups,
+        ttl=ttl,
+        source=source,
+    )
+    await store.record_certificate(record)
+    return cert, record
+
+
+def sign_user_certificate(
     authorities: Authorities,
     public_key: asyncssh.SSHKey,
     *,
@@ -48,18 +72,17 @@ def issue_user_certificate(
     cert = authorities.issue_user_certificate(
         public_key, identity=identity, principals=principals, ttl=ttl, serial=serial
     )
-    now = time.time()
+    signed = certificate_info(cert.export_certificate())
     record = CertificateRecord(
         serial=serial,
         identity=identity,
         principals=tuple(principals),
         groups=tuple(groups),
         key_fingerprint=public_key.get_fingerprint(),
-        valid_after=float(int(now) - 60),
-        valid_before=float(int(now) + ttl),
-        issued=now,
+        valid_after=float(signed.valid_after),
+        valid_before=float(signed.valid_before),
+        issued=time.time(),
         source=source,
-        revoked=None,
+        key_id=identity,
     )
-    CertificateRepo(db).record(record)
     return cert, record

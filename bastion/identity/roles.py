@@ -33,6 +33,7 @@ _KEYS = {
     "approve",
     "shell",
     "mask_patterns",
+    "env",
 }
 
 
@@ -56,6 +57,7 @@ class Role:
         return any(_target_matches(p, target, labels) for p in self.targets)
 
     mask_patterns: tuple[str, ...] = ()  # extra output-masking regexes (compiled by config.py)
+    env: tuple[str, ...] | None = None  # environment names (globs) forwarded; None: the default
 
     def matches(self, claims: Mapping[str, Any], groups: Sequence[str], issuer: str | None) -> bool:
         if self.issuer is not None and issuer != self.issuer:
@@ -120,6 +122,15 @@ class Grants:
         if token_expires_in is not None:
             ttl = min(ttl, int(token_expires_in))
         return max(0, ttl)
+
+    def env_names(
+        self, target: str, labels: Mapping[str, str], login: str
+    ) -> tuple[str, ...] | None:
+        """Environment globs the roles acting here forward (None: none of them says)."""
+        lists = [r.env for r in self.roles_for(target, labels, login) if r.env is not None]
+        if not lists:
+            return None
+        return tuple(dict.fromkeys(name for names in lists for name in names))
 
     @property
     def logins(self) -> tuple[str, ...]:
@@ -232,6 +243,7 @@ def _role(item: Any, where: str) -> Role:
         shell=bool(item.get("shell", True)),
         where=where,
         mask_patterns=strings("mask_patterns"),
+        env=strings("env") if "env" in item else None,
     )
 
 

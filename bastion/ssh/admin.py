@@ -15,6 +15,7 @@ import asyncssh
 
 from bastion import admin_verbs
 from bastion.approvals import Reviewer
+from bastion.audit import AuditEntry
 from bastion.context import Bastion
 from bastion.errors import BastionError
 from bastion.identity.model import Identity
@@ -70,20 +71,27 @@ class AdminSession(asyncssh.SSHServerSession[bytes]):
             self._finish("", JUMP_HOST_HINT, 1)
             return
         if reviewer is None:
-            self.bastion.audit(
-                kind="refused",
-                identity=self.identity.name,
-                command=self.command[:200],
-                detail="reviewer verb without an approving role",
+            self.bastion.audit.note(
+                AuditEntry(
+                    kind="refused",
+                    identity=self.identity.name,
+                    command=self.command[:200],
+                    detail="reviewer verb without an approving role",
+                )
             )
             self._finish("", f"{JUMP_HOST_HINT}\nbastion: no role of yours may approve requests", 7)
             return
         try:
             parsed = admin_verbs.parse(self.command)
-            text = await self.bastion.db.run(lambda db: admin_verbs.run(db, reviewer, parsed))
+            text = await admin_verbs.run(self.bastion.store, reviewer, parsed)
         except BastionError as exc:
-            self.bastion.audit(
-                kind="refused", identity=self.identity.name, command=self.command, detail=str(exc)
+            self.bastion.audit.note(
+                AuditEntry(
+                    kind="refused",
+                    identity=self.identity.name,
+                    command=self.command,
+                    detail=str(exc),
+                )
             )
             self._finish("", f"bastion: {exc}", exc.exit_code)
             return
@@ -93,7 +101,7 @@ class AdminSession(asyncssh.SSHServerSession[bytes]):
             return
         if parsed.verb in ("approve", "deny"):
             assert parsed.request_id is not None
-            self.bastion.request_decided(parsed.request_id)
+            self.bastion.requests.decided(parsed.request_id)
             log.info("%s by %s from %s: %s", parsed.verb, self.identity.name, self.peer, text)
         self._finish(text, "", 0)
 

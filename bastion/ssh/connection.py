@@ -11,11 +11,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncssh
+from asyncssh.constants import MSG_IGNORE
+from asyncssh.packet import String
 
 from bastion.identity.certinfo import CertificateInfo, certificate_info_from_blob
 
 CertificateCheck = Callable[[str, CertificateInfo], Awaitable[bool]]
 PreCheck = Callable[[str, CertificateInfo | None], str | None]
+
+
+_EMPTY_IGNORE = (String(b""),)
 
 
 class BastionServerConnection(asyncssh.SSHServerConnection):
@@ -36,6 +41,61 @@ class BastionServerConnection(asyncssh.SSHServerConnection):
         super().__init__(*args, **kwargs)
         self.refused_requests = []
         self._banners_sent: set[str] = set()
+        self._gathered: list[bytes] = []
+        self._gather_scheduled = False
+        self._wire: Any = None
+
+    # --- the write path: one write per event-loop turn, no padding packets -----------
+
+    def connection_made(self, transport: Any) -> None:
+        self._wire = transport
+        super().connection_made(transport)
+
+    def _send(self, data: bytes) -> None:
+        """Gather this turn's packets and write them at once.
+
+        asyncssh writes every packet as it is made; relaying a burst of
+        output that way costs one syscall (or, on the inner connection, one
+        outer SSH packet) per packet. Order is kept: every write goes
+        through this buffer, and `_force_close` writes it out first.
+        """
+        self._gathered.append(data)
+        if not self._gather_scheduled:
+            self._gather_scheduled = True
+            self._loop.call_soon(self._write_gathered)
+
+    def _write_gathered(self) -> None:
+        self._gather_scheduled = False
+        if not self._gathered:
+            return
+        data = b"".join(self._gathered) if len(self._gathered) > 1 else self._gathered[0]
+        self._gathered.clear()
+        wire = self._wire
+        if wire is not None and not wire.is_closing():
+            try:
+                wire.write(data)
+            except ConnectionError:
+                pass
+
+    def _force_close(self, exc: Exception | None) -> None:
+        self._write_gathered()  # the disconnect message, if that is what is pending
+        super()._force_close(exc)
+
+    def send_packet(self, pkttype: int, *args: bytes, handler: Any = None) -> None:
+        """Skip the empty IGNORE asyncssh puts before each packet, unless a CBC cipher is in use.
+
+        That padding packet defends CBC mode's predictable IVs (RFC 4251
+        section 9.3.1); the bastion's agent-facing legs negotiate only
+        AES-GCM, an AEAD mode with no such weakness, where the extra packet
+        costs a write and an outer SSH packet per data packet.
+        """
+        if pkttype == MSG_IGNORE and args == _EMPTY_IGNORE and not self._cbc_in_use():
+            return
+        super().send_packet(pkttype, *args, handler=handler)
+
+    def _cbc_in_use(self) -> bool:
+        algs = (getattr(self, "_enc_alg_cs", b""), getattr(self, "_enc_alg_sc", b""))
+        return any(b"cbc" in alg for alg in algs) or not all(algs)
 
     async def validate_public_key(
         self, username: str, key_data: bytes, msg: bytes, signature: bytes

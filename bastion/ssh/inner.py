@@ -16,12 +16,12 @@ from collections.abc import Callable
 
 import asyncssh
 
+from bastion.audit import AuditEntry
 from bastion.context import Bastion
 from bastion.identity.model import Identity
-from bastion.ids import new_session_id
+from bastion.ssh.channel import AgentChannel, relayed_channel, upstream_for
 from bastion.ssh.connection import BastionServerConnection
-from bastion.ssh.session import RelaySession
-from bastion.ssh.upstream import AGENT_FACING_CIPHERS, connect_upstream
+from bastion.ssh.upstream import AGENT_FACING_CIPHERS, UpstreamConnector
 from bastion.targets import Target
 
 log = logging.getLogger("bastion.inner")
@@ -43,7 +43,7 @@ class InnerServer(asyncssh.SSHServer):
         self.peer = peer
         self.login: str | None = None
         self._conn: BastionServerConnection | None = None
-        self._prefetch: tuple[str, asyncio.Task[asyncssh.SSHClientConnection]] | None = None
+        self._prefetch: UpstreamConnector | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         assert isinstance(conn, BastionServerConnection)
@@ -62,12 +62,14 @@ class InnerServer(asyncssh.SSHServer):
         else:
             reason = f"login {username!r} on {self.target.name} is not allowed for your roles"
         self._conn.send_auth_banner(f"bastion: {reason}\r\n")
-        self.bastion.audit(
-            kind="refused",
-            identity=self.identity.name,
-            target=self.target.name,
-            login=username,
-            detail=reason,
+        self.bastion.audit.note(
+            AuditEntry(
+                kind="refused",
+                identity=self.identity.name,
+                target=self.target.name,
+                login=username,
+                detail=reason,
+            )
         )
         return True  # and no method will succeed
 
@@ -77,45 +79,35 @@ class InnerServer(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         # Start the upstream handshake now, while the client sends its session requests.
         assert self.login is not None
-        session_id = new_session_id()
-        task = asyncio.ensure_future(
-            connect_upstream(
-                self.bastion.authorities,
-                self.target,
-                login=self.login,
-                identity=self.identity.name,
-                session_id=session_id,
-                timeout=self.bastion.config.server.upstream_timeout,
-            )
-        )
-        task.add_done_callback(_consume_exception)
-        self._prefetch = (session_id, task)
+        self._prefetch = upstream_for(self.bastion, self.identity, self.target, self.login)
+        self._prefetch.prefetch()
 
-    def session_requested(self) -> tuple[asyncssh.SSHServerChannel, RelaySession]:
+    def session_requested(self) -> tuple[asyncssh.SSHServerChannel[bytes], AgentChannel]:
         assert self._conn is not None and self.login is not None
-        if self._prefetch is not None:
-            (session_id, task), self._prefetch = self._prefetch, None
-        else:
-            session_id, task = new_session_id(), None
+        upstream, self._prefetch = self._prefetch, None
+        if upstream is None:
+            upstream = upstream_for(self.bastion, self.identity, self.target, self.login)
         chan = self._conn.create_server_channel(encoding=None)
-        return chan, RelaySession(
+        return chan, relayed_channel(
+            self._conn,
+            chan,
             self.bastion,
-            identity=self.identity,
-            target=self.target,
-            login=self.login,
-            session_id=session_id,
-            peer=self.peer,
-            refused=self._conn.refused_requests,
-            upstream=task,
+            self.identity,
+            self.target,
+            self.login,
+            self.peer,
+            upstream,
         )
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
-        self.bastion.audit(
-            kind="refused",
-            identity=self.identity.name,
-            target=self.target.name,
-            login=self.login,
-            detail=f"port forwarding to {dest_host}:{dest_port}",
+        self.bastion.audit.note(
+            AuditEntry(
+                kind="refused",
+                identity=self.identity.name,
+                target=self.target.name,
+                login=self.login,
+                detail=f"port forwarding to {dest_host}:{dest_port}",
+            )
         )
         raise asyncssh.ChannelOpenError(
             asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
@@ -123,12 +115,14 @@ class InnerServer(asyncssh.SSHServer):
         )
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
-        self.bastion.audit(
-            kind="refused",
-            identity=self.identity.name,
-            target=self.target.name,
-            login=self.login,
-            detail=f"remote forwarding of {listen_host}:{listen_port}",
+        self.bastion.audit.note(
+            AuditEntry(
+                kind="refused",
+                identity=self.identity.name,
+                target=self.target.name,
+                login=self.login,
+                detail=f"remote forwarding of {listen_host}:{listen_port}",
+            )
         )
         return False
 
@@ -137,18 +131,8 @@ class InnerServer(asyncssh.SSHServer):
             self._on_close()
             self._on_close = None
         if self._prefetch is not None:
-            task = self._prefetch[1]
+            self._prefetch.close()  # prefetched, never used
             self._prefetch = None
-            if task.done() and not task.cancelled() and task.exception() is None:
-                task.result().close()  # prefetched, never used
-            else:
-                task.cancel()
-
-
-def _consume_exception(task: asyncio.Task[asyncssh.SSHClientConnection]) -> None:
-    """Mark a prefetch failure as seen; the session that awaits it reports it."""
-    if not task.cancelled():
-        task.exception()
 
 
 async def inner_connection(

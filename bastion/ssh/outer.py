@@ -21,16 +21,18 @@ import time
 
 import asyncssh
 
-from bastion.context import Bastion, IdentityRefused
+from bastion import logs, metrics
+from bastion.audit import AuditEntry
+from bastion.context import Bastion
 from bastion.exchange import LOGIN_USER
 from bastion.identity.certinfo import CertificateInfo
 from bastion.identity.model import Identity
 from bastion.identity.oidc import TokenRejected, VerifiedToken
-from bastion.ids import new_session_id
+from bastion.identity.resolver import IdentityRefused
 from bastion.ssh.admin import AdminSession
+from bastion.ssh.channel import relayed_channel
 from bastion.ssh.connection import BastionServerConnection
 from bastion.ssh.inner import inner_connection
-from bastion.ssh.session import RelaySession
 
 log = logging.getLogger("bastion.outer")
 
@@ -99,7 +101,9 @@ class OuterServer(asyncssh.SSHServer):
         except TokenRejected as exc:
             assert self._conn is not None
             self._conn.send_auth_banner(f"bastion: token rejected: {exc}\r\n")
-            self.bastion.audit(kind="refused", identity=LOGIN_USER, detail=f"token rejected: {exc}")
+            self.bastion.audit.note(
+                AuditEntry(kind="refused", identity=LOGIN_USER, detail=f"token rejected: {exc}")
+            )
             return False
         log.info("token login for %s from %s", self.verified.identity, self.peer)
         return True
@@ -125,43 +129,67 @@ class OuterServer(asyncssh.SSHServer):
 
     async def _certificate_check(self, username: str, info: CertificateInfo) -> bool:
         try:
-            self.identity = await self.bastion.identity_for(info)
+            self.identity = await self.bastion.identities.identity_for(info)
         except IdentityRefused as exc:
             assert self._conn is not None
             self._conn.send_auth_banner(f"bastion: {exc}\r\n")
-            self.bastion.audit(kind="refused", identity=info.key_id, detail=str(exc))
+            self.bastion.audit.note(
+                AuditEntry(kind="refused", identity=info.key_id, detail=str(exc))
+            )
+            metrics.connection_refused("certificate")
             return False
-        self.bastion.connection_authenticated(self._conn, self.identity)
+        over = self._over_connection_limit(self.identity.name)
+        if over is not None:
+            assert self._conn is not None
+            self._conn.send_auth_banner(f"bastion: {over}\r\n")
+            self.bastion.audit.note(AuditEntry(kind="refused", identity=info.key_id, detail=over))
+            metrics.connection_refused("per-identity-limit")
+            self.identity = None
+            return False
+        self.bastion.connections.authenticated(self._conn, self.identity)
         log.info(
             "%s authenticated as %s (serial %s) from %s",
             username,
             info.key_id,
             info.serial,
             self.peer,
+            extra=logs.fields("agent.authenticated", info.key_id, peer=self.peer),
         )
         return True
 
+    def _over_connection_limit(self, name: str) -> str | None:
+        """Why one more connection of `name` is refused, if it is (`[server]
+        max_connections_per_identity`): one agent must not exhaust the bastion."""
+        cap = self.bastion.config.server.max_connections_per_identity
+        held = self.bastion.connections.count_for(name)
+        if held < cap:
+            return None
+        return f"too many connections for {name} ({held} open, at most {cap}); close some first"
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self.bastion.connection_closed(self._conn)
+        if self._conn is not None:
+            self.bastion.connections.closed(self._conn)
 
     # --- jump: direct-tcpip to a registered target -------------------------------
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
         identity = self._identity()
         if identity.may_forward(dest_host, dest_port):
-            self.bastion.audit(
-                kind="forward",
-                identity=identity.name,
-                target=f"{dest_host}:{dest_port}",
-                decision="allow",
-                detail="port forward opened by a role",
+            self.bastion.audit.note(
+                AuditEntry(
+                    kind="forward",
+                    identity=identity.name,
+                    target=f"{dest_host}:{dest_port}",
+                    decision="allow",
+                    detail="port forward opened by a role",
+                )
             )
             return True  # asyncssh connects to the destination and relays the bytes
         return self._open_target(dest_host, dest_port)
 
     async def _open_target(self, dest_host: str, dest_port: int) -> BastionServerConnection:
         identity = self._identity()
-        target = await self.bastion.target(dest_host) if _TARGET.match(dest_host) else None
+        target = await self.bastion.targets.get(dest_host) if _TARGET.match(dest_host) else None
         if target is None:
             self._refuse(
                 identity,
@@ -196,10 +224,14 @@ class OuterServer(asyncssh.SSHServer):
     def _refuse(
         self, identity: Identity, target: str, reason: str, *, forward: bool = False
     ) -> None:
-        self.bastion.audit(kind="refused", identity=identity.name, target=target, detail=reason)
+        self.bastion.audit.note(
+            AuditEntry(kind="refused", identity=identity.name, target=target, detail=reason)
+        )
         if forward:
-            for alert in self.bastion.alerts.forward_refused(identity.name, target, reason):
-                self.bastion.raise_alert(alert)
+            for alert in self.bastion.alerts.detector.forward_refused(
+                identity.name, target, reason
+            ):
+                self.bastion.alerts.raise_alert(alert)
         raise asyncssh.ChannelOpenError(
             asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, f"bastion: {reason}"
         )
@@ -207,11 +239,11 @@ class OuterServer(asyncssh.SSHServer):
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         name = self._identity().name
         reason = f"remote forwarding of {listen_host}:{listen_port}"
-        self.bastion.audit(kind="refused", identity=name, detail=reason)
-        for alert in self.bastion.alerts.forward_refused(
+        self.bastion.audit.note(AuditEntry(kind="refused", identity=name, detail=reason))
+        for alert in self.bastion.alerts.detector.forward_refused(
             name, f"{listen_host}:{listen_port}", reason
         ):
-            self.bastion.raise_alert(alert)
+            self.bastion.alerts.raise_alert(alert)
         return False
 
     # --- direct: LOGIN%TARGET sessions -------------------------------------------
@@ -223,41 +255,39 @@ class OuterServer(asyncssh.SSHServer):
             return chan, ExchangeSession(self.bastion, self.verified, self.peer)
         if self.direct is None:
             return chan, AdminSession(self.bastion, self._identity(), self.peer)
-        return chan, self._direct_session(*self.direct)
+        return chan, self._direct_session(chan, *self.direct)
 
-    async def _direct_session(self, login: str, target_name: str) -> asyncssh.SSHServerSession:
+    async def _direct_session(
+        self, chan: asyncssh.SSHServerChannel[bytes], login: str, target_name: str
+    ) -> asyncssh.SSHServerSession[bytes]:
         identity = self._identity()
-        target = await self.bastion.target(target_name)
+        target = await self.bastion.targets.get(target_name)
         if target is not None and not identity.may_login(target.name, target.labels, login):
-            self.bastion.audit(
-                kind="refused",
-                identity=identity.name,
-                target=target_name,
-                login=login,
-                detail="target or login not allowed for the identity's roles",
+            self.bastion.audit.note(
+                AuditEntry(
+                    kind="refused",
+                    identity=identity.name,
+                    target=target_name,
+                    login=login,
+                    detail="target or login not allowed for the identity's roles",
+                )
             )
             return MessageSession(
                 f"bastion: {login}@{target_name} is not allowed for your roles\r\n", 255
             )
         if target is None:
-            self.bastion.audit(
-                kind="refused",
-                identity=identity.name,
-                target=target_name,
-                login=login,
-                detail=f"unknown target {target_name!r}",
+            self.bastion.audit.note(
+                AuditEntry(
+                    kind="refused",
+                    identity=identity.name,
+                    target=target_name,
+                    login=login,
+                    detail=f"unknown target {target_name!r}",
+                )
             )
             return MessageSession(f"bastion: unknown target {target_name!r}\r\n", 255)
         assert self._conn is not None
-        return RelaySession(
-            self.bastion,
-            identity=identity,
-            target=target,
-            login=login,
-            session_id=new_session_id(),
-            peer=self.peer,
-            refused=self._conn.refused_requests,
-        )
+        return relayed_channel(self._conn, chan, self.bastion, identity, target, login, self.peer)
 
     def _identity(self) -> Identity:
         if self.identity is None:  # cannot happen after auth; fail closed anyway
@@ -294,11 +324,11 @@ class ExchangeSession(asyncssh.SSHServerSession[bytes]):
         try:
             if verb != "issue-certificate" or not key_line:
                 raise TokenRejected("the only command here is `issue-certificate <public key>`")
-            reply = await self.bastion.db.run(
-                lambda db: exchange.issue(db, self.verified, key_line)
-            )
+            reply = await exchange.issue(self.bastion.store, self.verified, key_line)
         except TokenRejected as exc:
-            self.bastion.audit(kind="refused", identity=self.verified.identity, detail=str(exc))
+            self.bastion.audit.note(
+                AuditEntry(kind="refused", identity=self.verified.identity, detail=str(exc))
+            )
             self._chan.write_stderr(f"bastion: {exc}\n".encode())
             self._chan.exit(1)
             return
@@ -307,10 +337,12 @@ class ExchangeSession(asyncssh.SSHServerSession[bytes]):
             self._chan.write_stderr(f"bastion: internal error ({type(exc).__name__})\n".encode())
             self._chan.exit(1)
             return
-        self.bastion.audit(
-            kind="certificate",
-            identity=self.verified.identity,
-            detail=f"serial {reply['serial']} for {', '.join(reply['principals'])} from {self.peer}",
+        self.bastion.audit.note(
+            AuditEntry(
+                kind="certificate",
+                identity=self.verified.identity,
+                detail=f"serial {reply['serial']} for {', '.join(reply['principals'])} from {self.peer}",
+            )
         )
         self._chan.write(json.dumps(reply).encode() + b"\n")
         self._chan.exit(0)

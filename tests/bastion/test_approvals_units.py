@@ -1,4 +1,5 @@
-"""The reviewer's side without SSH: verb parsing, who may decide, and atomic outcomes in SQLite."""
+"""The reviewer's side without SSH: verb parsing, who may decide, and atomic outcomes
+(the store's contract suite races them on both backends)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from bastion.admin_verbs import AdminCommand, parse, run
-from bastion.approvals import Reviewer, check_reason, decide, parse_grant
+from bastion import admin_verbs, approvals
+from bastion.admin_verbs import AdminCommand, parse
+from bastion.approvals import Reviewer, check_reason, parse_grant
 from bastion.config import load_config
 from bastion.errors import ConfigError, NotAllowed, NotFound, UsageError
 from bastion.identity.roles import Grants, Role
 from bastion.notify import check_webhook_url
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
-from bastion.store.db import Database
-from bastion.store.requests import RequestClosed, RequestRepo
+from bastion.store import BlockingStore, RequestClosed, open_store
+from bastion.store.records import NewRequest
 from rules import PolicyError, load_policy
 
 REVIEWERS = Grants((Role("reviewers", {"groups": ("ops",)}, targets=("web*",), approve=True),))
@@ -28,16 +30,15 @@ NOT_REVIEWERS = Grants((Role("agents", {"groups": ("ci",)}, targets=("web*",)),)
 def db(tmp_path: Path):
     state = StateDir(tmp_path / "state")
     initialise(state)
-    database = Database(state.database)
-    yield database
-    database.close()
+    with BlockingStore(open_store(state.store_url(), node="test")) as store:
+        yield store
 
 
 def new_request(
-    db: Database, *, identity: str = "ci-agent", target: str = "web1", needed: int = 1
+    db: BlockingStore, *, identity: str = "ci-agent", target: str = "web1", needed: int = 1
 ) -> int:
     now = time.time()
-    return RequestRepo(db).create(
+    request = NewRequest(
         identity=identity,
         target=target,
         login="deploy",
@@ -48,6 +49,20 @@ def new_request(
         expires=now + 60,
         approvals_needed=needed,
     )
+    return db.create_request(request).id
+
+
+def decide(db: BlockingStore, *args, **kwargs) -> str:
+    return db.call(approvals.decide(db.store, *args, **kwargs))
+
+
+def run(db: BlockingStore, reviewer: Reviewer, command: AdminCommand) -> str:
+    return db.call(admin_verbs.run(db.store, reviewer, command))
+
+
+def state(db: BlockingStore, request_id: int) -> tuple[str, str | None, str | None]:
+    found = db.request_state(request_id)
+    return found.state, found.reviewer, found.reason
 
 
 @pytest.mark.parametrize(
@@ -90,7 +105,7 @@ def test_bad_verbs_are_usage_errors(line: str) -> None:
         parse(line)
 
 
-def test_a_reviewer_needs_an_approving_role_for_the_target(db: Database) -> None:
+def test_a_reviewer_needs_an_approving_role_for_the_target(db: BlockingStore) -> None:
     request_id = new_request(db)
     with pytest.raises(NotAllowed, match="no approving role for target 'web1'"):
         decide(db, Reviewer("mallory", grants=NOT_REVIEWERS), request_id, approve=True)
@@ -102,39 +117,38 @@ def test_a_reviewer_needs_an_approving_role_for_the_target(db: Database) -> None
     assert decide(db, Reviewer("alice", grants=REVIEWERS), request_id, approve=True) == (
         f"request {request_id} approved"
     )
-    assert RequestRepo(db).state(request_id)[:2] == ("approved", "alice")
+    assert state(db, request_id)[:2] == ("approved", "alice")
 
 
-def test_nobody_decides_their_own_request_and_local_names_are_reserved(db: Database) -> None:
+def test_nobody_decides_their_own_request_and_local_names_are_reserved(db: BlockingStore) -> None:
     request_id = new_request(db, identity="alice")
     with pytest.raises(NotAllowed, match="your own"):
         decide(db, Reviewer("alice", grants=REVIEWERS), request_id, approve=False)
     with pytest.raises(NotAllowed, match="reserved"):
         decide(db, Reviewer("local:root", grants=REVIEWERS), request_id, approve=True)
-    assert RequestRepo(db).state(request_id)[0] == "pending"
+    assert state(db, request_id)[0] == "pending"
     decide(db, Reviewer("local:op", local=True), request_id, approve=False, reason="no")
-    assert RequestRepo(db).state(request_id) == ("denied", "local:op", "no")
+    assert state(db, request_id) == ("denied", "local:op", "no")
 
 
-def test_two_approvers_and_a_grant(db: Database) -> None:
+def test_two_approvers_and_a_grant(db: BlockingStore) -> None:
     request_id = new_request(db, needed=2)
     alice, bob = Reviewer("alice", grants=REVIEWERS), Reviewer("bob", grants=REVIEWERS)
     assert "approval 1 of 2" in decide(db, alice, request_id, approve=True)
     with pytest.raises(RequestClosed, match="already approved"):
         decide(db, alice, request_id, approve=True)
-    assert RequestRepo(db).state(request_id)[0] == "pending"
+    assert state(db, request_id)[0] == "pending"
     assert "passes for 1800s" in decide(db, bob, request_id, approve=True, grant_seconds=1800)
-    repo = RequestRepo(db)
-    grant = repo.active_grant(
+    grant = db.active_grant(
         identity="ci-agent",
         target="web1",
         login="deploy",
         command="psql -c 'DROP TABLE t'",
         now=time.time(),
     )
-    assert grant and grant["request_id"] == request_id and grant["granted_by"] == "bob"
+    assert grant and grant.request_id == request_id and grant.granted_by == "bob"
     assert (
-        repo.active_grant(
+        db.active_grant(
             identity="ci-agent",
             target="web1",
             login="deploy",
@@ -144,7 +158,7 @@ def test_two_approvers_and_a_grant(db: Database) -> None:
         is None
     )
     assert (
-        repo.active_grant(
+        db.active_grant(
             identity="other",
             target="web1",
             login="deploy",
@@ -167,7 +181,7 @@ def test_grant_lengths_and_reasons_are_bounded() -> None:
             check_reason(bad)
 
 
-def test_racing_reviewers_in_separate_connections_get_one_outcome(db: Database) -> None:
+def test_racing_reviewers_in_separate_connections_get_one_outcome(db: BlockingStore) -> None:
     for _ in range(5):
         request_id = new_request(db)
         results: list[str] = []
@@ -175,14 +189,12 @@ def test_racing_reviewers_in_separate_connections_get_one_outcome(db: Database) 
         def attempt(
             name: str, approve: bool, request_id: int = request_id, results: list[str] = results
         ) -> None:
-            own = Database(db.path)
-            try:
-                decide(own, Reviewer(name, local=True), request_id, approve=approve)
-                results.append(name)
-            except RequestClosed:
-                pass
-            finally:
-                own.close()
+            with BlockingStore(open_store(db.store.url, node=name)) as own:
+                try:
+                    decide(own, Reviewer(name, local=True), request_id, approve=approve)
+                    results.append(name)
+                except RequestClosed:
+                    pass
 
         threads = [
             threading.Thread(target=attempt, args=(f"local:r{i}", i % 2 == 0)) for i in range(6)
@@ -192,11 +204,11 @@ def test_racing_reviewers_in_separate_connections_get_one_outcome(db: Database) 
         for thread in threads:
             thread.join(timeout=30)
         assert len(results) == 1, results
-        state, reviewer, _ = RequestRepo(db).state(request_id)
-        assert state in ("approved", "denied") and reviewer == results[0]
+        outcome, reviewer, _ = state(db, request_id)
+        assert outcome in ("approved", "denied") and reviewer == results[0]
 
 
-def test_listing_shows_a_reviewer_only_their_targets(db: Database) -> None:
+def test_listing_shows_a_reviewer_only_their_targets(db: BlockingStore) -> None:
     mine, theirs = new_request(db, target="web1"), new_request(db, target="db1")
     text = run(db, Reviewer("alice", grants=REVIEWERS), parse("requests"))
     assert f"\n{mine} " in text and f"\n{theirs} " not in text
@@ -206,16 +218,15 @@ def test_listing_shows_a_reviewer_only_their_targets(db: Database) -> None:
         run(db, Reviewer("local:op", local=True), parse("show 999999"))
 
 
-def test_abandoned_and_overdue_requests_expire(db: Database) -> None:
-    repo = RequestRepo(db)
+def test_abandoned_and_overdue_requests_expire(db: BlockingStore) -> None:
     alive, abandoned = new_request(db), new_request(db)
     now = time.time()
-    repo.heartbeat(alive, now + 20)
-    db.conn.execute("UPDATE requests SET heartbeat = ? WHERE id = ?", (now - 60, abandoned))
-    assert repo.expire_abandoned(now - 15, now) == [abandoned]
-    assert repo.state(abandoned) == ("expired", None, "the held session is gone")
-    assert repo.expire_abandoned(now - 15, now + 61) == [alive]
-    assert repo.state(alive)[2] == "no review in time"
+    db.heartbeat_request(alive, now + 20)
+    db.heartbeat_request(abandoned, now - 60)
+    assert [e.id for e in db.expire_requests(now, now - 15)] == [abandoned]
+    assert state(db, abandoned) == ("expired", None, "the held session is gone")
+    assert [e.id for e in db.expire_requests(now + 61, now - 15)] == [alive]
+    assert state(db, alive)[2] == "no review in time"
 
 
 @pytest.mark.parametrize(
@@ -258,47 +269,3 @@ def test_rule_approvers_are_validated(tmp_path: Path) -> None:
         policy.write_text(f'[[rule]]\nname = "x"\n{bad}\n')
         with pytest.raises(PolicyError, match="approvers"):
             load_policy(policy)
-
-
-def test_a_held_request_keeps_the_explanation_of_its_decision(tmp_path) -> None:
-    """The decision point notes why it held a command; the request row stores it
-    (migration 0007) so `bastion requests show` names the word and the reason."""
-    import time as _time
-
-    from bastion.store.db import Database as _Database
-    from bastion.store.requests import RequestRepo as _Repo
-    from bastion.store.requests import note_explanation
-
-    db = _Database(tmp_path / "state.db", create=True)
-    repo = _Repo(db)
-    note_explanation("ci", "web1", "deploy", "frobnicate", "not understood: frobnicate: why")
-    now = _time.time()
-    first = repo.create(
-        identity="ci",
-        target="web1",
-        login="deploy",
-        command="frobnicate",
-        rule="not-understood",
-        expires=now + 60,
-    )
-    second = repo.create(
-        identity="ci",
-        target="web1",
-        login="deploy",
-        command="frobnicate",
-        rule="not-understood",
-        expires=now + 60,
-    )
-    assert repo.get(first)["explanation"] == "not understood: frobnicate: why"
-    assert repo.get(second)["explanation"] is None  # a note is used once
-    given = repo.create(
-        identity="x",
-        target="y",
-        login="z",
-        command="c",
-        rule="r",
-        expires=now + 60,
-        explanation="given directly",
-    )
-    assert repo.get(given)["explanation"] == "given directly"
-    db.close()

@@ -153,33 +153,24 @@ def test_rules_test_names_what_is_not_understood_and_what_is() -> None:
 def test_rules_suggest_turns_approvals_into_rules_that_then_allow(tmp_path: Path) -> None:
     import time
 
+    from bastion.cli.common import open_state_store
     from bastion.setup_state import initialise
     from bastion.statedir import StateDir
-    from bastion.store.db import Database
-    from bastion.store.requests import RequestRepo
+    from bastion.store.records import NewRequest
 
     state = StateDir(tmp_path / "state")
     initialise(state)
-    db = Database(state.database)
-    repo = RequestRepo(db)
     now = time.time()
-    for command, who, where, decided in (
-        ("frobnicate --all", "ci", "web1", "approved"),
-        ("./deploy.sh prod", "ci", "web1", "approved"),
-        ("frobnicate --all", "ci", "web2", "denied"),
-        ("rebuild-cache", "bob", "db1", "approved"),
-    ):
-        request_id = repo.create(
-            identity=who,
-            target=where,
-            login="deploy",
-            command=command,
-            rule="not-understood",
-            expires=now + 60,
-            created=now,
-        )
-        repo.finish(request_id, decided, reviewer="alice")
-    db.close()
+    with open_state_store(state.root) as store:
+        for command, who, where, decided in (
+            ("frobnicate --all", "ci", "web1", "approved"),
+            ("./deploy.sh prod", "ci", "web1", "approved"),
+            ("frobnicate --all", "ci", "web2", "denied"),
+            ("rebuild-cache", "bob", "db1", "approved"),
+        ):
+            held = NewRequest(who, where, "deploy", command, "not-understood", None, now, now + 60)
+            request = store.create_request(held)
+            store.finish_request(request.id, decided, reviewer="alice")
     out = bastion(
         "rules", "suggest", "--since", "1d", "--identity", "ci", "--state-dir", str(state.root)
     )

@@ -178,11 +178,15 @@ def test_cert_issue_signs_with_user_ca_and_records_serial(tmp_path: Path) -> Non
     user_ca = bastion("ca", "export", "user", "--state-dir", str(state)).stdout.split()[:2]
     assert info.ca_public_key.split() == user_ca
     assert f"serial {info.serial}" in result.stderr
-    from bastion.store.db import Database
-    from bastion.store.repos import CertificateRepo
+    from harness import state_store
 
-    record = CertificateRepo(Database(state / "bastion.db")).get(info.serial)
+    from bastion.statedir import StateDir
+
+    with state_store(StateDir(state)) as store:
+        record = store.get_certificate(info.serial)
     assert record is not None and record.groups == ("deployers",)
+    assert record.key_id == "ci-job-7" and record.principals == ("deploy", "app")
+    assert (record.valid_after, record.valid_before) == (info.valid_after, info.valid_before)
 
 
 def test_cert_issue_refuses_bad_ttl_and_logins(tmp_path: Path) -> None:

@@ -10,11 +10,9 @@ import asyncio
 import getpass
 import threading
 
-from harness import BastionProcess, make_agent
+from harness import BastionProcess, make_agent, state_store
 
 from bastion.embedded_target import start_embedded_target
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
 from bastion.targets import Target
 
 
@@ -26,11 +24,10 @@ def test_embedded_target_exec_and_pty(bastion: BastionProcess, tmp_path) -> None
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
-        db = Database(bastion.state.database)
-        TargetRepo(db).add(
-            Target("embedded1", "127.0.0.1", embedded.port, host_key=embedded.host_key_pub)
-        )
-        db.close()
+        with state_store(bastion.state) as store:
+            store.add_target(
+                Target("embedded1", "127.0.0.1", embedded.port, host_key=embedded.host_key_pub)
+            )
         agent = make_agent(
             tmp_path, bastion.state, bastion.port, identity="embedded-test", principals=(login,)
         )

@@ -15,12 +15,11 @@ from harness import (
     BastionProcess,
     audit_rows,
     make_agent,
+    state_store,
     wait_until,
 )
 
-from bastion.store.db import Database
 from bastion.store.records import CertificateRecord
-from bastion.store.repos import CertificateRepo
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 
@@ -50,22 +49,21 @@ def _signed_cert(
 
 
 def _record(bastion: BastionProcess, serial: int, valid_after: int, valid_before: int) -> None:
-    db = Database(bastion.state.database)
-    CertificateRepo(db).record(
-        CertificateRecord(
-            serial=serial,
-            identity="crafted-agent",
-            principals=(TEST_LOGIN,),
-            groups=(),
-            key_fingerprint="-",
-            valid_after=valid_after,
-            valid_before=valid_before,
-            issued=time.time(),
-            source="test",
-            revoked=None,
+    with state_store(bastion.state) as store:
+        store.record_certificate(
+            CertificateRecord(
+                serial=serial,
+                identity="crafted-agent",
+                principals=(TEST_LOGIN,),
+                groups=(),
+                key_fingerprint="-",
+                valid_after=valid_after,
+                valid_before=valid_before,
+                issued=time.time(),
+                source="test",
+                revoked=None,
+            )
         )
-    )
-    db.close()
 
 
 def test_expired_certificate_is_refused(bastion: BastionProcess, tmp_path: Path) -> None:

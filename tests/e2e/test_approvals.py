@@ -27,14 +27,12 @@ from harness import (
     make_agent,
     make_state,
     start_bastion,
+    state_store,
     wait_until,
 )
 from ptydriver import PtyProcess
 
 from bastion.localsshd import LocalSshd
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
-from bastion.store.requests import RequestRepo
 from bastion.targets import Target
 
 DEST = f"{TEST_LOGIN}@web1"
@@ -132,20 +130,14 @@ def held(agent: Agent, command: str) -> subprocess.Popen[bytes]:
 
 
 def pending(reviewed: BastionProcess, command: str) -> int | None:
-    db = Database(reviewed.state.database)
-    try:
-        rows = [r for r in RequestRepo(db).list() if r["command"] == command]
-        return rows[-1]["id"] if rows else None
-    finally:
-        db.close()
+    with state_store(reviewed.state) as store:
+        rows = [r for r in store.list_requests() if r.command == command]
+    return rows[-1].id if rows else None
 
 
 def request(reviewed: BastionProcess, request_id: int) -> dict:
-    db = Database(reviewed.state.database)
-    try:
-        return RequestRepo(db).get(request_id)
-    finally:
-        db.close()
+    with state_store(reviewed.state) as store:
+        return store.get_request(request_id).to_json()
 
 
 def finished(reviewed: BastionProcess, request_id: int, timeout: float = 20) -> dict | None:
@@ -396,11 +388,10 @@ def test_pending_requests_survive_a_restart_and_expire_without_their_session(
     tmp_path: Path, test_login: str, target_sshd: LocalSshd
 ) -> None:
     state = make_state(tmp_path / "state")
-    db = Database(state.database)
-    TargetRepo(db).add(
-        Target("web1", "127.0.0.1", target_sshd.port, host_key=target_sshd.host_key_pub)
-    )
-    db.close()
+    with state_store(state) as store:
+        store.add_target(
+            Target("web1", "127.0.0.1", target_sshd.port, host_key=target_sshd.host_key_pub)
+        )
     # The session fixtures' target trusts the session state's target CA, not this one:
     # the command is held before any upstream login, which is all this test needs.
     first = start_bastion(state)

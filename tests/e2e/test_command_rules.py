@@ -11,10 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, audit_rows, wait_until
+from harness import (
+    TARGET_NAME,
+    TEST_LOGIN,
+    Agent,
+    BastionProcess,
+    audit_rows,
+    state_store,
+    wait_until,
+)
 from ptydriver import PtyProcess
-
-from bastion.store.db import Database
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 
@@ -118,10 +124,8 @@ def test_review_holds_then_times_out_and_denies(agent: Agent, bastion: BastionPr
     assert b"expired without review" in result.stderr
     assert elapsed >= 2
     request_id = int(result.stderr.split(b"as request ")[1].split()[0])
-    db = Database(bastion.state.database)
-    state = db.conn.execute("SELECT state FROM requests WHERE id = ?", (request_id,)).fetchone()[0]
-    db.close()
-    assert state == "expired"
+    with state_store(bastion.state) as store:
+        assert store.request_state(request_id).state == "expired"
 
 
 def test_a_line_the_model_cannot_read_is_not_allowed(agent: Agent) -> None:
@@ -158,14 +162,9 @@ def test_exec_of_a_program_reading_commands_from_stdin_is_held(
     )
 
     def pending() -> int | None:
-        db = Database(bastion.state.database)
-        try:
-            rows = db.conn.execute(
-                "SELECT id FROM requests WHERE command = 'bash' AND state = 'pending'"
-            ).fetchall()
-            return rows[-1][0] if rows else None
-        finally:
-            db.close()
+        with state_store(bastion.state) as store:
+            rows = [r.id for r in store.list_requests() if r.command == "bash"]
+        return rows[-1] if rows else None
 
     request_id = wait_until(pending, 20)
     assert request_id

@@ -53,18 +53,3 @@ def test_direct_addressing_login_percent_target(agent: Agent) -> None:
     result = agent.run(f"{TEST_LOGIN}%{TARGET_NAME}@bastion", "whoami; exit 7")
     assert result.stdout == f"{TEST_LOGIN}\n".encode()
     assert result.returncode == 7
-
-
-def test_environment_variables_are_relayed(agent: Agent) -> None:
-    env = dict(os.environ, BASTION_TEST_VAR="relayed-value")
-    import subprocess
-
-    result = subprocess.run(
-        agent.ssh(
-            "-o", "SendEnv=BASTION_TEST_VAR", "-J", "bastion", DEST, "echo $BASTION_TEST_VAR"
-        ),
-        capture_output=True,
-        timeout=60,
-        env=env,
-    )
-    assert result.stdout == b"relayed-value\n", result.stderr

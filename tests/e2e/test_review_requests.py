@@ -8,10 +8,7 @@ import sys
 import threading
 import uuid
 
-from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, wait_until
-
-from bastion.store.db import Database
-from bastion.store.requests import RequestRepo
+from harness import TARGET_NAME, TEST_LOGIN, Agent, BastionProcess, state_store, wait_until
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 
@@ -26,12 +23,9 @@ def cli(bastion: BastionProcess, *args: str) -> subprocess.CompletedProcess[str]
 
 
 def pending(bastion: BastionProcess, command: str) -> int | None:
-    db = Database(bastion.state.database)
-    try:
-        rows = [r for r in RequestRepo(db).list() if r["command"] == command]
-        return rows[-1]["id"] if rows else None
-    finally:
-        db.close()
+    with state_store(bastion.state) as store:
+        rows = [r for r in store.list_requests() if r.command == command]
+    return rows[-1].id if rows else None
 
 
 def held(agent: Agent, command: str) -> subprocess.Popen[bytes]:

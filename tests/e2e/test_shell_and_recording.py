@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from harness import (
@@ -17,13 +18,12 @@ from harness import (
     BastionProcess,
     audit_rows,
     make_agent,
+    recording_path,
     start_bastion,
+    state_store,
     wait_until,
 )
 from ptydriver import PtyProcess
-
-from bastion.store.db import Database
-from bastion.store.repos import SessionRepo
 
 DEST = f"{TEST_LOGIN}@{TARGET_NAME}"
 
@@ -44,11 +44,8 @@ def output_recorded(path: Path, text: str) -> bool:
 
 def find_session(state, predicate, timeout: float = 10.0):
     def lookup():
-        db = Database(state.database)
-        try:
-            return next((s for s in reversed(SessionRepo(db).list()) if predicate(s)), None)
-        finally:
-            db.close()
+        with state_store(state) as store:
+            return next((s for s in reversed(store.list_sessions()) if predicate(s)), None)
 
     return wait_until(lookup, timeout)
 
@@ -79,6 +76,12 @@ def test_interactive_shell_pty_size_resize_and_audited_line(
         ]
     )
     assert rows, [r.command for r in audit_rows(bastion.state) if r.kind == "line"]
+    wait_until(  # the last line's row is written asynchronously too
+        lambda: any(
+            r.session_id == rows[-1].session_id and r.command == "exit"
+            for r in audit_rows(bastion.state)
+        )
+    )
     session_lines = [
         (r.command, r.certain)
         for r in audit_rows(bastion.state)
@@ -96,7 +99,10 @@ def test_interactive_shell_pty_size_resize_and_audited_line(
 
     session = find_session(bastion.state, lambda s: s.id == line.session_id and s.ended is not None)
     assert session is not None and session.kind == "shell"
-    events = [json.loads(raw) for raw in Path(session.recording).read_text().splitlines()[1:]]
+    events = [
+        json.loads(raw)
+        for raw in recording_path(bastion.state, session.id).read_text().splitlines()[1:]
+    ]
     kinds = {event[1] for event in events}
     assert {"o", "i", "r"} <= kinds
     resize = next(e[2] for e in events if e[1] == "r")
@@ -111,11 +117,11 @@ def test_exec_is_recorded_and_asciinema_reads_it(agent: Agent, bastion: BastionP
     )
     assert session is not None
     assert session.exit_status == 0 and session.bytes_out > 0
-    header = json.loads(Path(session.recording).read_text().splitlines()[0])
+    header = json.loads(recording_path(bastion.state, session.id).read_text().splitlines()[0])
     assert header["version"] == 2 and header["width"] and header["height"]
     assert "test-agent" in header["title"] and TARGET_NAME in header["title"]
     assert "recorded-$((40+2))" in header["title"]
-    played = asciinema_cat(Path(session.recording))
+    played = asciinema_cat(recording_path(bastion.state, session.id))
     assert played.returncode == 0, played.stderr
     assert b"recorded-42" in played.stdout
     rows = [r for r in audit_rows(bastion.state) if r.session_id == session.id and r.kind == "exec"]
@@ -139,7 +145,7 @@ def test_killed_bastion_leaves_readable_recording(bastion: BastionProcess, tmp_p
         )
         session = find_session(bastion.state, lambda s: s.identity == "kill-test", timeout=20)
         assert session is not None
-        path = Path(session.recording)
+        path = recording_path(bastion.state, session.id)
         assert wait_until(lambda: output_recorded(path, "before-the-kill"), 10)
         victim.stop(signal.SIGKILL)
         client.wait(timeout=30)
@@ -159,7 +165,7 @@ def test_recording_is_readable_while_session_runs(agent: Agent, bastion: Bastion
     try:
         session = find_session(bastion.state, lambda s: s.command and "live-$((1+1))" in s.command)
         assert session is not None
-        path = Path(session.recording)
+        path = recording_path(bastion.state, session.id)
         assert wait_until(lambda: output_recorded(path, "live-2"), 10)
         played = asciinema_cat(path)
         assert played.returncode == 0 and b"live-2" in played.stdout
@@ -205,7 +211,7 @@ def test_sessions_replay_and_export_verbs(agent: Agent, bastion: BastionProcess)
     exported = subprocess.run(
         [*base, "export", session.id, *state], capture_output=True, timeout=60
     )
-    assert exported.stdout == Path(session.recording).read_bytes()
+    assert exported.stdout == recording_path(bastion.state, session.id).read_bytes()
     audit = subprocess.run(
         [*base, "audit", "--json", "--session", session.id, *state], capture_output=True, timeout=60
     )
@@ -221,3 +227,36 @@ def test_sessions_replay_and_export_verbs(agent: Agent, bastion: BastionProcess)
         [*base, "replay", session.id, "--speed", "0", *state], capture_output=True, text=True
     )
     assert bad_speed.returncode == 2
+
+
+def test_exec_stdin_is_recorded_as_input_events(agent: Agent, bastion: BastionProcess) -> None:
+    name = f"rt-{uuid.uuid4().hex[:8]}.sh"
+    result = agent.run("-J", "bastion", DEST, f"cat > {name}; rm -f {name}", input=b"id\n")
+    assert result.returncode == 0, result.stderr
+    session = find_session(bastion.state, lambda s: s.command and name in s.command and s.ended)
+    assert session is not None and session.bytes_in == 3
+    path = recording_path(bastion.state, session.id)
+    events = [json.loads(raw) for raw in path.read_text().splitlines()[1:]]
+    assert [e[2] for e in events if e[1] == "i"] == ["id\n"]
+    assert asciinema_cat(path).returncode == 0
+
+
+def test_exec_stdin_past_the_limit_is_counted_not_recorded(
+    agent: Agent, bastion: BastionProcess
+) -> None:
+    """The default limit is 1 MiB of input per session; 3 MiB go through whole."""
+    data = b"".join(b"upload line %07d\n" % n for n in range(3 * 1024 * 1024 // 20))
+    result = agent.run("-J", "bastion", DEST, "wc -c", input=data)
+    assert result.returncode == 0 and int(result.stdout) == len(data)
+    session = find_session(
+        bastion.state, lambda s: s.command == "wc -c" and s.ended and s.bytes_in == len(data)
+    )
+    assert session is not None
+    events = [
+        json.loads(raw)
+        for raw in recording_path(bastion.state, session.id).read_text().splitlines()[1:]
+    ]
+    recorded = "".join(e[2] for e in events if e[1] == "i").encode()
+    assert recorded == data[: 1 << 20]
+    markers = [e[2] for e in events if e[1] == "m"]
+    assert f"input not recorded: {len(data) - (1 << 20)} bytes" in markers

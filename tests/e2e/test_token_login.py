@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import TEST_LOGIN, BastionProcess, bastion_with_target, token_login
+from harness import TEST_LOGIN, BastionProcess, audit_rows, bastion_with_target, token_login
 from oidc_issuer import Issuer
 
 from bastion.identity.certinfo import certificate_info
@@ -72,6 +72,33 @@ def test_token_to_certificate_to_ssh_jump(
     assert ssh.stdout == b"via-token\n"
 
 
+def test_the_login_ssh_config_reaches_the_bastion_directly_too(
+    token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path
+) -> None:
+    """`LOGIN%TARGET@ADDRESS` goes to the bastion itself, not jumped through it."""
+    out = tmp_path / "agent"
+    assert token_login(token_bastion, issuer.token(groups=["deployers"]), out).returncode == 0
+    ssh = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(out / "ssh_config"),
+            "-o",
+            "BatchMode=yes",
+            "-p",
+            str(token_bastion.port),
+            f"{TEST_LOGIN}%web1@127.0.0.1",
+            "echo direct",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert ssh.returncode == 0, ssh.stderr
+    assert ssh.stdout == b"direct\n"
+    refused = [r for r in audit_rows(token_bastion.state) if r.kind == "refused"]
+    assert not any("127.0.0.1" in (r.target or "") for r in refused)
+
+
 def test_certificate_ttl_is_capped_by_the_token(
     token_bastion: BastionProcess, issuer: Issuer, tmp_path: Path
 ) -> None:
@@ -98,8 +125,8 @@ def test_bad_tokens_get_a_reason(
     result = token_login(
         token_bastion, issuer.token(**{"groups": ["deployers"], **overrides}), tmp_path / "b"
     )
-    assert result.returncode != 0
-    assert reason in result.stderr, result.stderr
+    assert result.returncode == 6, result.stderr  # README: 6 = token rejected
+    assert reason in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "b" / "id_ed25519-cert.pub").exists()
 
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncssh
-from harness import TEST_LOGIN, Agent, BastionProcess, audit_rows, wait_until
+from harness import TEST_LOGIN, Agent, BastionProcess, audit_rows, state_store, wait_until
 
 from bastion.localsshd import LocalSshd, free_port
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
 from bastion.targets import Target
 
 
 def _add_target(bastion: BastionProcess, target: Target) -> None:
-    db = Database(bastion.state.database)
-    if TargetRepo(db).get(target.name) is None:
-        TargetRepo(db).add(target)
-    db.close()
+    with state_store(bastion.state) as store:
+        if store.get_target(target.name) is None:
+            store.add_target(target)
 
 
 def _audited(bastion: BastionProcess, target: str, text: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -169,13 +170,144 @@ def test_output_goes_out_within_the_coalescing_window(tmp_path: Path) -> None:
     assert os.path.getsize(path) == writer.bytes_written
 
 
-@given(st.binary(max_size=300).map(lambda b: bytes(x & 0x7F for x in b)))
-def test_fast_ascii_path_is_exact_json(data: bytes) -> None:
-    from recorder.cast import _escape_ascii
+_TERMINAL_BYTES = st.sampled_from(
+    [b"\\", b'"', b"\n", b"\r", b"\t", b"\x1b[1m", b"\x07", b"\x08", b"\x00", b"\x0f", b"\x7f"]
+)
+_TEXT_BYTES = st.text(max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass"))
+_CHUNKS = st.lists(
+    st.lists(st.one_of(_TERMINAL_BYTES, _TEXT_BYTES, st.binary(max_size=20)), max_size=8).map(
+        b"".join
+    ),
+    max_size=12,
+)
 
-    escaped = _escape_ascii(data)
-    if escaped is not None:
-        assert json.loads(b'"' + escaped + b'"') == data.decode()
+
+@given(st.text(max_size=300))
+def test_byte_escaping_matches_the_c_json_encoder(text: str) -> None:
+    from json.encoder import encode_basestring
+
+    from recorder.cast import escape_json_utf8
+
+    data = text.encode("utf-8", "surrogatepass")
+    try:
+        expected = encode_basestring(data.decode("utf-8"))[1:-1].encode()
+    except UnicodeDecodeError:
+        return  # lone surrogates are not UTF-8 text
+    escaped = escape_json_utf8(data)
+    assert escaped is None or escaped == expected
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def write_lines(self, parts) -> None:
+        self.lines.append(b"".join(parts))
+
+    def close(self) -> None:
+        pass
+
+
+def _reference_events(chunks: list[bytes]) -> list[bytes]:
+    """What the writer wrote before its byte path: decode, then the C encoder, per event."""
+    import codecs
+    from json.encoder import encode_basestring
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    out = []
+    for chunk in chunks:
+        text = decoder.decode(chunk)
+        if text:
+            out.append(encode_basestring(text).encode("utf-8", "surrogateescape"))
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        out.append(encode_basestring(tail).encode())
+    return out
+
+
+@given(_CHUNKS)
+def test_writer_output_is_byte_identical_to_the_c_encoder(chunks: list[bytes]) -> None:
+    sink = ListSink()
+    writer = AsciicastWriter(sink, width=80, height=24, title="t")
+    for chunk in chunks:
+        writer.output(chunk)
+        writer.flush()
+    writer.close()
+    events = [line.split(b', "o", ', 1)[1][:-2] for line in sink.lines[1:]]
+    assert events == _reference_events([c for c in chunks if c])
+    assert all(line.endswith(b"]\n") for line in sink.lines[1:])
+
+
+def test_asciinema_accepts_every_kind_of_escaped_output(tmp_path: Path) -> None:
+    path = tmp_path / "e.cast"
+    writer = AsciicastWriter.create(path, width=80, height=24, title="t")
+    pieces = [
+        b'plain \\ back "quoted"\r\n',
+        b"\x1b]0;title\x07\x1b[01;34mblue\x1b[0m\tTAB\x08\r\n",
+        "naïve → 日本語 🙂\r\n".encode(),
+        "split ü".encode()[:-1],
+        "split ü".encode()[-1:] + b"\r\n",
+        b"bad \xff\xfe utf8 and \x00 nul \x0f si\r\n",
+    ]
+    for piece in pieces:
+        writer.output(piece)
+        writer.flush()
+    writer.close()
+    played = asciinema_cat(path)
+    assert played.returncode == 0, played.stderr
+    for word in (b"back", b"blue", "日本語".encode(), "split ü".encode(), b"nul"):
+        assert word in played.stdout
+    assert "".join(e.data for e in read_cast(path).events) == b"".join(pieces).decode(
+        errors="replace"
+    )
+
+
+WRITER_UNTIL_FULL = """
+import resource, signal, sys
+from pathlib import Path
+from recorder import AsciicastWriter
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, writes fail with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+w = AsciicastWriter.create(Path(sys.argv[1]), width=80, height=24, title="full")
+try:
+    for n in range(1000):
+        w.output(b"line %d of output that fills the file\\r\\n" % n); w.flush()
+except OSError as exc:
+    print("failed", exc.errno, w.bytes_written, flush=True)
+w.abandon()
+"""
+
+
+def test_a_failed_write_cuts_the_file_back_to_its_last_whole_line(tmp_path: Path) -> None:
+    """A file size limit makes the kernel write part of a line and then refuse: a real
+    short write followed by an error, as on a full disk."""
+    path = tmp_path / "f.cast"
+    child = subprocess.run(
+        [sys.executable, "-c", WRITER_UNTIL_FULL, str(path)],
+        capture_output=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert child.returncode == 0, child.stderr
+    word, errno_text, written = child.stdout.split()
+    assert word == b"failed" and int(errno_text) == errno.EFBIG
+    assert path.stat().st_size == int(written) < 1000
+    assert path.read_bytes().endswith(b"]\n")
+    played = asciinema_cat(path)
+    assert played.returncode == 0, played.stderr
+    assert b"line 0 of output" in played.stdout
+
+
+def test_whole_lines_length_ignores_a_cut_last_line(tmp_path: Path) -> None:
+    import io
+
+    from recorder.cast import whole_lines_length
+
+    data = b'{"version": 2, "width": 80, "height": 24}\n[0.1, "o", "ok"]\n[0.2, "o", "cu'
+    assert whole_lines_length(io.BytesIO(data), len(data)) == data.rindex(b"\n") + 1
+    big = b"x" * 200_000 + b"\n" + b"y" * 100_000
+    assert whole_lines_length(io.BytesIO(big), len(big)) == 200_001
+    assert whole_lines_length(io.BytesIO(b"no newline"), 10) == 0
 
 
 @given(st.lists(st.binary(max_size=200), max_size=20))

@@ -14,12 +14,11 @@ from pathlib import Path
 import asyncssh
 
 from bastion.identity.authorities import Authorities
-from bastion.identity.issuing import issue_user_certificate
+from bastion.identity.issuing import sign_user_certificate
 from bastion.localsshd import free_port, start_sshd, wait_for_ssh
 from bastion.setup_state import initialise
 from bastion.statedir import StateDir
-from bastion.store.db import Database
-from bastion.store.repos import TargetRepo
+from bastion.store import BlockingStore, open_store
 from bastion.targets import Target
 
 TEST_LOGIN = "bastiontest"
@@ -98,7 +97,25 @@ def make_state(root: Path) -> StateDir:
     return state
 
 
-def start_bastion(state: StateDir, port: int | None = None) -> BastionProcess:
+@contextmanager
+def state_store(state: StateDir) -> Iterator[BlockingStore]:
+    """The state dir's store (as its bastion.toml says), opened for a test's checks."""
+    from bastion.config import load_config
+
+    url = state.store_url(load_config(state.config_file).store.url)
+    with BlockingStore(open_store(url, node="test")) as store:
+        yield store
+
+
+def start_bastion(
+    state: StateDir,
+    port: int | None = None,
+    *,
+    node: str | None = None,
+    args: tuple[str, ...] = (),
+) -> BastionProcess:
+    """A `bastion serve` on 127.0.0.1:PORT; its node is named after the port unless given
+    (bastions started on one state dir at once are different nodes)."""
     port = port or free_port()
     log_path = state.root / f"serve-{port}.log"
     log = log_path.open("ab")
@@ -114,6 +131,9 @@ def start_bastion(state: StateDir, port: int | None = None) -> BastionProcess:
             f"127.0.0.1:{port}",
             "--log-level",
             "debug",
+            "--node",
+            node or f"test-{port}",
+            *args,
         ],
         stdout=log,
         stderr=log,
@@ -136,6 +156,7 @@ def bastion_with_target(
     files: dict[str, str] | None = None,
     edit: Callable[[str], str] | None = None,
     targets: tuple[str, ...] = (TARGET_NAME,),
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[BastionProcess]:
     """A bastion of its own (extra bastion.toml text, files beside it) and a real sshd
     registered under each of `targets`; both stop when the block ends."""
@@ -149,11 +170,10 @@ def bastion_with_target(
         root / "sshd", trusted_user_ca=(state.keys / "target_ca.pub").read_text(), allow_user=login
     )
     try:
-        db = Database(state.database)
-        for name in targets:
-            TargetRepo(db).add(Target(name, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
-        db.close()
-        bastion = start_bastion(state)
+        with state_store(state) as store:
+            for name in targets:
+                store.add_target(Target(name, "127.0.0.1", sshd.port, host_key=sshd.host_key_pub))
+        bastion = start_bastion(state, args=serve_args)
         try:
             yield bastion
         finally:
@@ -187,7 +207,7 @@ def make_agent(
     identity: str = "test-agent",
     principals: tuple[str, ...] = (TEST_LOGIN,),
     groups: tuple[str, ...] = (),
-    ttl: int = 600,
+    ttl: int = 3 * 3600,  # the session-scoped agent must outlive the whole suite (18 min here)
     cert: bytes | None = None,
 ) -> Agent:
     directory.mkdir(parents=True, exist_ok=True)
@@ -198,9 +218,7 @@ def make_agent(
         )
     cert_path = directory / "id_ed25519-cert.pub"
     if cert is None:
-        db = Database(state.database)
-        certificate, _ = issue_user_certificate(
-            db,
+        certificate, record = sign_user_certificate(
             Authorities(state.keys),
             asyncssh.read_public_key(str(key_path) + ".pub"),
             identity=identity,
@@ -209,7 +227,8 @@ def make_agent(
             ttl=ttl,
             source="test",
         )
-        db.close()
+        with state_store(state) as store:
+            store.record_certificate(record)
         cert = certificate.export_certificate()
     cert_path.write_bytes(cert)
     host_ca = (state.keys / "host_ca.pub").read_text().strip()
@@ -249,14 +268,26 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
         time.sleep(interval)
 
 
-def audit_rows(state: StateDir):
-    from bastion.store.repos import AuditRepo
+def recording_row(state: StateDir, session_id: str, timeout: float = 10.0):
+    """The store's record of a session's recording (written asynchronously: waited for)."""
 
-    db = Database(state.database)
-    try:
-        return AuditRepo(db).list()
-    finally:
-        db.close()
+    def lookup():
+        with state_store(state) as store:
+            return store.get_recording(session_id)
+
+    return wait_until(lookup, timeout)
+
+
+def recording_path(state: StateDir, session_id: str) -> Path:
+    """Where the local store keeps a session's recording (its location is a path)."""
+    row = recording_row(state, session_id)
+    assert row is not None and row.location, f"no recording row for session {session_id}"
+    return Path(row.location)
+
+
+def audit_rows(state: StateDir):
+    with state_store(state) as store:
+        return store.list_audit()
 
 
 def token_login(bastion: BastionProcess, token: str, out: Path) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,1 @@
+"""Deciding commands off the event loop (pool.py), in worker processes (worker.py)."""

@@ -1,0 +1,1 @@
+"""Recordings in S3-compatible object storage (obstore): store, uploader, completer."""
