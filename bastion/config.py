@@ -56,6 +56,13 @@ max_connections_per_identity = 100
 policy = ["default"]
 # What happens to a command no rule matches: allow, alert, review or deny.
 default_action = "allow"
+# What happens to a command the bastion does not understand: review (held for a
+# human, who sees why), deny, or alert (runs, and raises an alert).
+unknown_action = "review"
+# Rules are evaluated in worker processes, never on the relay's event loop: how many
+# (0: one per core) and the CPU time one decision may take before it is not understood.
+# decision_workers = 0
+# decision_budget_ms = 500
 
 [approvals]
 # A JSON POST announcing each new review request (https, or http on loopback).
@@ -114,6 +121,7 @@ max_input_bytes = 1048576
 # forward = ["db1:5432"]
 # policy = ["deploy.toml"]              # rules added to [rules].policy for this role
 # default_action = "deny"               # for commands no rule matches (else [rules]'s)
+# unknown_action = "review"             # for commands not understood (else [rules]'s)
 # shell = false                         # exec only (recommended for agents)
 # approve = true                        # may approve requests on these targets
 # mask_patterns = ['ACME-[0-9]{8}']     # extra masking for these identities
@@ -155,6 +163,9 @@ class AuditConfig:
 class RulesConfig:
     policy: tuple[str, ...] = ("default",)
     default_action: str = "allow"
+    unknown_action: str = "review"
+    decision_workers: int = 0  # worker processes that evaluate rules; 0: one per core
+    decision_budget: float = 0.5  # CPU seconds one decision may take; past it, not understood
 
 
 @dataclass(frozen=True)
@@ -279,7 +290,14 @@ def load_config(path: Path) -> Config:
     warnings += [
         f"{path}: unknown key rules.{key} ignored"
         for key in rules
-        if key not in ("policy", "default_action")
+        if key
+        not in (
+            "policy",
+            "default_action",
+            "unknown_action",
+            "decision_workers",
+            "decision_budget_ms",
+        )
     ]
     policy = rules.get("policy", ["default"])
     if not isinstance(policy, list) or not all(isinstance(p, str) and p for p in policy):
@@ -287,6 +305,19 @@ def load_config(path: Path) -> Config:
     default_action = rules.get("default_action", "allow")
     if default_action not in ("allow", "alert", "review", "deny"):
         raise ConfigError(f"{path}: rules.default_action must be allow, alert, review or deny")
+    unknown_action = rules.get("unknown_action", "review")
+    if unknown_action not in ("review", "deny", "alert"):
+        raise ConfigError(f"{path}: rules.unknown_action must be review, deny or alert")
+    workers = rules.get("decision_workers", 0)
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= 64:
+        raise ConfigError(f"{path}: rules.decision_workers must be 0 (one per core) to 64")
+    budget_ms = rules.get("decision_budget_ms", 500)
+    if (
+        isinstance(budget_ms, bool)
+        or not isinstance(budget_ms, int)
+        or not 10 <= budget_ms <= 10_000
+    ):
+        raise ConfigError(f"{path}: rules.decision_budget_ms must be 10 to 10000 (milliseconds)")
     approvals = _approvals(data.get("approvals", {}), path, warnings)
     alerts = _alerts(data.get("alerts", {}), path, warnings)
     text = raw.decode("utf-8")
@@ -304,7 +335,7 @@ def load_config(path: Path) -> Config:
         store=_store(data.get("store", {}), path, warnings),
         audit=_audit(data.get("audit", {}), path, warnings),
         search=_search(data.get("search", {}), path, warnings),
-        rules=RulesConfig(tuple(policy), default_action),
+        rules=RulesConfig(tuple(policy), default_action, unknown_action, workers, budget_ms / 1000),
         approvals=approvals,
         alerts=alerts,
         masking=masking,

@@ -8,11 +8,12 @@ while deciding is a deny with a logged reason, never an allow.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bastion.errors import ConfigError
 from bastion.identity.model import Identity
@@ -20,6 +21,7 @@ from bastion.identity.roles import Role
 from bastion.targets import Target
 from rules import (
     Action,
+    Context,
     Decision,
     Policy,
     PolicyError,
@@ -29,9 +31,13 @@ from rules import (
     load_policy,
 )
 
+if TYPE_CHECKING:
+    from bastion.config import Config
+
 log = logging.getLogger(__name__)
 
 DEFAULT_REVIEW_TIMEOUT = 300.0
+MAX_EXPLANATION = 4000  # characters of a verdict's explanation kept (it names words of the line)
 # Bash expands these in interactive shells before running the line: !!, !-2, !rm, !$, ^a^b.
 _HISTORY_EXPANSION = re.compile(r"(^|[^\\'])!([!$^*#:?]|-?\d|[A-Za-z_])|^\s*\^")
 
@@ -45,6 +51,9 @@ class Verdict:
     approvers: int = 1
     end_session: bool = False  # the rule ends the session: the command does not run
     commands: tuple[Any, ...] = ()  # the simple commands the engine read (program, argv)
+    understood: bool = True
+    explanation: str | None = None  # for a reviewer: what was not understood, or what it does
+    context: Context | None = None  # the shell's state after this line (for the next one)
 
     @property
     def allowed(self) -> bool:
@@ -66,12 +75,11 @@ class Decider:
     severe `default_action` among those roles (a role without one inherits
     `[rules].default_action`): roles are a union of grants, so an allow-list
     role (`default_action = "deny"` and allow rules) restricts an identity
-    only when it holds no broader role for that target.
+    only when it holds no broader role for that target. A command the
+    bastion does not understand gets `unknown_action` the same way: the
+    least severe among the roles (else `[rules].unknown_action`, review by
+    default), so a role that trusts its holders (`alert`) lets theirs run.
     """
-
-    # What input the bastion does not understand gets (text typed into a program it does
-    # not know). Until roles carry an `unknown_action` of their own: held for review.
-    unknown_action = "review"
 
     def __init__(
         self,
@@ -79,11 +87,13 @@ class Decider:
         default_action: Action = Action.ALLOW,
         *,
         named: dict[str, Policy] | None = None,
+        unknown_action: Action = Action.REVIEW,
     ) -> None:
         self.policies = policies
         self.default_action = default_action
+        self.unknown_action = unknown_action
         self._named = named or {}  # role policy name -> loaded policy
-        self._by_roles: dict[tuple[str, ...], tuple[list[Policy], Action]] = {}
+        self._by_roles: dict[tuple[str, ...], tuple[list[Policy], Action, Action]] = {}
 
     @classmethod
     def from_names(
@@ -92,6 +102,8 @@ class Decider:
         default_action: str,
         base: Path,
         roles: tuple[Role, ...] = (),
+        *,
+        unknown_action: str = "review",
     ) -> Decider:
         """`default` is the built-in pack; other names are files beside bastion.toml."""
         try:
@@ -100,6 +112,10 @@ class Decider:
             raise ConfigError(
                 f"rules.default_action must be allow, alert, review or deny, not {default_action!r}"
             ) from None
+        if unknown_action not in ("review", "deny", "alert"):
+            raise ConfigError(
+                f"rules.unknown_action must be review, deny or alert, not {unknown_action!r}"
+            )
         named: dict[str, Policy] = {}
         for name in names:
             named[name] = _load(name, base, "rules.policy")
@@ -107,19 +123,44 @@ class Decider:
             for name in role.policy:
                 if name not in named:
                     named[name] = _load(name, base, f"{role.where}: role {role.name!r}")
-        return cls([named[name] for name in names], action, named=named)
+        return cls(
+            [named[name] for name in names],
+            action,
+            named=named,
+            unknown_action=Action(unknown_action),
+        )
+
+    @classmethod
+    def from_config(cls, config: Config, base: Path) -> Decider:
+        """The Decider a loaded bastion.toml describes (server, workers and CLI alike)."""
+        return cls.from_names(
+            config.rules.policy,
+            config.rules.default_action,
+            base,
+            config.roles,
+            unknown_action=config.rules.unknown_action,
+        )
 
     def command(
-        self, identity: Identity, target: Target, login: str, command: str, *, source: str
+        self,
+        identity: Identity,
+        target: Target,
+        login: str,
+        command: str,
+        *,
+        source: str,
+        context: Context | None = None,
     ) -> Verdict:
-        """Decide one command line; `source` is exec, line or sftp."""
+        """Decide one command line; `source` is exec, line or sftp. `context` is what earlier
+        lines of the same shell set up (rules.Context); the verdict carries the one after."""
         try:
-            decision = self.explain(identity, target, login, command)
+            decision = self.explain(identity, target, login, command, context=context)
             timeout = decision.review_timeout or DEFAULT_REVIEW_TIMEOUT
             rule, reason = decision.rule, decision.reason
             if rule is None and decision.action is not Action.ALLOW:
                 rule = "default-action"
                 reason = f"no rule allows this command, and the default action here is {decision.action.value}"
+            explanation = decision.explanation()[:MAX_EXPLANATION]
             return Verdict(
                 decision.action.value,
                 rule,
@@ -128,29 +169,54 @@ class Decider:
                 decision.approvers,
                 decision.end_session,
                 tuple(decision.commands),
+                decision.understood,
+                explanation,
+                decision.context,
             )
-        except Exception:  # fail closed: an internal error denies, never allows
-            log.exception("decision failed for %s on %s; denying", identity.name, target.name)
-            return Verdict("deny", "internal-error", "the bastion could not evaluate this command")
+        except Exception as exc:  # fail closed: an internal error denies, never allows
+            log.error(
+                "decision failed for %s on %s (%s: %s); denying",
+                identity.name,
+                target.name,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+            return Verdict(
+                "deny",
+                "internal-error",
+                "the bastion could not evaluate this command",
+                understood=False,
+            )
 
-    def explain(self, identity: Identity, target: Target, login: str, command: str) -> Decision:
+    def explain(
+        self,
+        identity: Identity,
+        target: Target,
+        login: str,
+        command: str,
+        *,
+        context: Context | None = None,
+    ) -> Decision:
         """The engine's decision, with the simple commands it saw (for `bastion rules test`)."""
-        policies, default_action, roles = self._for(identity, target, login)
+        policies, default_action, unknown_action, roles = self._for(identity, target, login)
         return evaluate(
             policies,
             Request(command, identity.name, identity.groups, roles, target.name, login),
             default_action=default_action,
+            unknown_action=unknown_action,
+            context=context,
         )
 
     def _for(
         self, identity: Identity, target: Target, login: str
-    ) -> tuple[list[Policy], Action, tuple[str, ...]]:
-        """(policies, default action, role names) for this identity on this target and login."""
+    ) -> tuple[list[Policy], Action, Action, tuple[str, ...]]:
+        """(policies, default action, unknown action, role names) for this identity on this
+        target and login."""
         if identity.grants is None:
-            return self.policies, self.default_action, ()
+            return self.policies, self.default_action, self.unknown_action, ()
         roles = identity.grants.roles_for(target.name, target.labels, login)
         if not roles:  # the connection checks should have refused it already
-            return self.policies, Action.DENY, ()
+            return self.policies, Action.DENY, Action.DENY, ()
         names = tuple(role.name for role in roles)
         cached = self._by_roles.get(names)
         if cached is None:
@@ -166,12 +232,30 @@ class Decider:
                 ),
                 key=lambda action: action.severity,
             )
-            cached = self._by_roles[names] = (policies, default)
-        return cached[0], cached[1], names
+            unknown = min(
+                (
+                    Action(r.unknown_action) if r.unknown_action else self.unknown_action
+                    for r in roles
+                ),
+                key=lambda action: action.severity,
+            )
+            cached = self._by_roles[names] = (policies, default, unknown)
+        return cached[0], cached[1], cached[2], names
 
-    def not_understood(self, why: str) -> Verdict:
-        """Input the bastion cannot judge: the unknown action, naming why."""
-        return Verdict(self.unknown_action, "not-understood", why, DEFAULT_REVIEW_TIMEOUT)
+    def not_understood(self, identity: Identity, target: Target, login: str, why: str) -> Verdict:
+        """The verdict for a command the bastion could not read (a decision past its time
+        budget): the roles' unknown_action, as for any command not understood."""
+        try:
+            action = self._for(identity, target, login)[2]
+        except Exception:  # fail closed
+            action = Action.DENY
+        return Verdict(
+            action.value,
+            "not-understood",
+            f"the bastion did not understand this command ({why})",
+            understood=False,
+            explanation=f"not understood: {why}",
+        )
 
     def carried(
         self,
@@ -192,7 +276,7 @@ class Decider:
             return self.command(identity, target, login, text, source="exec")
 
         try:
-            return judge_exec(
+            verdict = judge_exec(
                 decide,
                 record,  # type: ignore[arg-type]
                 identity=identity.name,
@@ -203,6 +287,10 @@ class Decider:
                 pipelined=pipelined,
                 payload=payload,
             )
+            if verdict.rule == "not-understood":  # the roles' unknown_action, as for exec
+                action = self._for(identity, target, login)[2]
+                verdict = dataclasses.replace(verdict, action=action.value, understood=False)
+            return verdict
         except Exception:  # fail closed: an internal error denies, never allows
             log.exception("judging carried files failed for %s on %s", identity.name, target.name)
             return Verdict(
@@ -218,6 +306,7 @@ class Decider:
         *,
         certain: bool = True,
         reason: str | None = None,
+        context: Context | None = None,
     ) -> Verdict:
         """A line typed in a shell; one that could not be read exactly is never allowed."""
         if _HISTORY_EXPANSION.search(line):
@@ -227,7 +316,7 @@ class Decider:
                 "interactive history expansion (!, ^) would run text the bastion cannot see; "
                 "spell the command out",
             )
-        verdict = self.command(identity, target, login, line, source="line")
+        verdict = self.command(identity, target, login, line, source="line", context=context)
         if certain or not verdict.allowed:
             return verdict
         return Verdict(

@@ -41,6 +41,7 @@ class Held:
     session_id: str
     timeout: float
     approvers: int = 1
+    explanation: str | None = None  # why it is held, for the reviewer (the verdict's)
 
 
 async def hold_for_review(
@@ -108,6 +109,7 @@ async def _create_request(bastion: Bastion, held: Held) -> RequestRecord:
             created=now,
             expires=now + held.timeout,
             approvals_needed=held.approvers,
+            explanation=held.explanation,
         ),
         audit=AuditEvent(**_audit_fields(held, "review", "")),  # detail: "request N"
         max_pending=bastion.config.approvals.max_pending_per_identity,

@@ -64,9 +64,7 @@ def open_bastion(
         server = dataclasses.replace(server, metrics=metrics_listen)
     config = dataclasses.replace(config, server=server)
     authorities = Authorities(state.keys)
-    decider = Decider.from_names(
-        config.rules.policy, config.rules.default_action, state.root, config.roles
-    )
+    decider = Decider.from_config(config, state.root)
     name = this_node(node or config.server.node).name
     store = open_store(state.store_url(config.store.url), node=name)
     alerts = AlertSink(
@@ -95,7 +93,12 @@ def open_bastion(
         authorities=authorities,
         store=store,
         decider=decider,
-        decisions=DecisionPool(state.root, workers=os.cpu_count() or 1),
+        decisions=DecisionPool(
+            state.root,
+            workers=config.rules.decision_workers or os.cpu_count() or 1,
+            budget=config.rules.decision_budget,
+            decider=decider,
+        ),
         audit=audit,
         alerts=alerts,
         sessions=SessionLog(store, alerts, on_closed=indexer.session_ended, health=health),

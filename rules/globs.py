@@ -4,14 +4,18 @@
     True
     >>> overlaps("~/.ssh/*.pub", "~/.ssh/id_rsa")
     False
+    >>> overlaps("/**/id_rsa", "**/.ssh/id_rsa")
+    True
 
 The command's word is a bash pathname pattern: `*`, `?` and `[...]` never
 match a `/`, nor a `.` that starts a name (so `cat *` does not read
-`.env`). The rule's pattern is an fnmatch pattern, whose `*` matches
-anything. Both are small automata; the answer is whether some string is
-accepted by both, found by a search over pairs of positions. It is exact
-for these pattern languages, which is why globbed arguments need no
-special case in the rules themselves.
+`.env`); `**` (which the bastion writes for "anything below", as find
+reaches) matches anything. A rule's path pattern reads the same way except
+that a `*` may match a leading dot (`~/.ssh/*` covers `~/.ssh/.x`). Both
+are small automata; the answer is whether some string is accepted by both,
+found by a search over pairs of positions. It is exact for these pattern
+languages, which is why globbed arguments need no special case in the
+rules themselves.
 """
 
 from __future__ import annotations
@@ -25,7 +29,40 @@ GLOB_CHARS = frozenset("*?[")
 
 _Token = tuple[
     str, object
-]  # ("lit", ch) | ("one", None) | ("star", None) | ("set", (chars, negated))
+]  # ("lit", ch) | ("one", None) | ("star", None) | ("any", None) | ("set", (chars, negated))
+
+
+def rule_regex(pattern: str) -> str:
+    """A rule's path pattern as a regular expression: `**` anything, `*` and `?` within one
+    name, `[...]` a set (`[*]` a literal star)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end, chars, negated = _bracket(pattern, i)
+            if end is None:
+                out.append(re.escape(ch))
+            else:
+                body = "".join(re.escape(c) for c in sorted(chars))
+                out.append(f"[^/{body}]" if negated else f"[{body}]")
+                i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
 
 
 def has_glob(word: str) -> bool:
@@ -64,9 +101,9 @@ def overlaps(word: str, pattern: str) -> bool:
             return True
         following = []
         # A star may match nothing.
-        if i < len(left) and left[i][0] == "star":
+        if i < len(left) and left[i][0] in ("star", "any"):
             following.append((i + 1, j, name_start))
-        if j < len(right) and right[j][0] == "star":
+        if j < len(right) and right[j][0] in ("star", "any"):
             following.append((i, j + 1, name_start))
         if i < len(left) and j < len(right):
             for ch in alphabet:
@@ -77,8 +114,8 @@ def overlaps(word: str, pattern: str) -> bool:
                     continue
                 if not _accepts(right[j], ch, shell=False, name_start=name_start):
                     continue
-                after_i = i if left[i][0] == "star" else i + 1
-                after_j = j if right[j][0] == "star" else j + 1
+                after_i = i if left[i][0] in ("star", "any") else i + 1
+                after_j = j if right[j][0] in ("star", "any") else j + 1
                 following.append((after_i, after_j, ch == "/"))
         for state in following:
             if state not in seen:
@@ -117,7 +154,9 @@ def _bash_regex(word: str) -> re.Pattern[str]:
             parts.append(re.escape(value))  # type: ignore[arg-type]
             name_start = value == "/"
             continue
-        if kind == "star":
+        if kind == "any":
+            parts.append(".*")
+        elif kind == "star":
             parts.append(guard + "[^/]*")
         elif kind == "one":
             parts.append(guard + "[^/]")
@@ -134,8 +173,17 @@ def _tokens(pattern: str) -> list[_Token]:
     i = 0
     while i < len(pattern):
         ch = pattern[i]
-        if ch == "*":
-            if not tokens or tokens[-1][0] != "star":
+        if ch == "*" and pattern[i + 1 : i + 2] == "*":
+            # `**`: any descendants (what a recursive reader or find reaches), `/` included
+            if tokens and tokens[-1][0] == "star":
+                tokens.pop()
+            if not tokens or tokens[-1][0] != "any":
+                tokens.append(("any", None))
+            i += 1
+            if pattern[i + 1 : i + 2] == "/":
+                i += 1  # `**/` also matches no directory at all
+        elif ch == "*":
+            if not tokens or tokens[-1][0] not in ("star", "any"):
                 tokens.append(("star", None))
         elif ch == "?":
             tokens.append(("one", None))
@@ -193,8 +241,12 @@ def _accepts(token: _Token, ch: str, *, shell: bool, name_start: bool) -> bool:
     kind, value = token
     if kind == "lit":
         return ch == value
-    if shell and (ch == "/" or (ch == "." and name_start)):
-        return False  # bash globs never match / and need a leading dot spelled out
+    if kind == "any":
+        return True
+    if ch == "/":
+        return False  # a glob's * ? and [...] never match / (only ** does)
+    if shell and ch == "." and name_start:
+        return False  # bash globs need a leading dot spelled out
     if kind in ("one", "star"):
         return True
     chars, negated = value  # type: ignore[misc]

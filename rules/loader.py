@@ -5,13 +5,19 @@
     action = "deny"                  # allow | alert | review | deny
     message = "dropping a database needs a human"
     sql = ["drop_database"]
-    scope = { roles = ["agents"] }   # optional: roles, targets, logins (globs)
+    scope = { roles = ["agents"] }   # optional: roles, targets, logins, identities (globs)
 
-Matchers (all given must match one command): program, command_path, subcommand, flags
-(each entry "r|R|recursive": one of these spellings must be present),
-any_flag, args, paths, writes (globs; `~` is kept literally, as the shell
-parser reports it), sql, egress, opaque, open_args (arguments that xargs or
-parallel add at run time), regex (the raw line; last resort).
+Matchers (all given must hold for one command; lists: any entry matches):
+program, except_program, command_path (the program as written: ./x, /tmp/x),
+subcommand ("s3 rm", "delete"), flags (each entry "r|R|recursive": one of
+these spellings given), any_flag, except_flags, args, all_args (a list of
+lists: each must match some argument), except_args, options ("-o=Proxy*"),
+capabilities (any of), all_capabilities, fed_by (capabilities of what feeds
+the input), reads, writes, deletes, runs, sends, paths (any of the four
+first), hosts, units, targets, sql, understood, runs_input, runs_downloaded,
+open_args; and over the whole line: regex, line (exact lines, as approved).
+Paths are fnmatch globs over canonical paths: absolute, or under `~` for the
+login's home.
 """
 
 from __future__ import annotations
@@ -22,53 +28,58 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rules.catalog.model import CAPABILITIES
 from rules.model import Action, Policy, Rule, Scope
 
 MAX_POLICY_BYTES = 1 << 20
 MAX_RULES = 2000
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_RULE_KEYS = {
-    "name",
-    "action",
-    "message",
-    "program",
-    "command_path",
-    "subcommand",
-    "flags",
-    "any_flag",
-    "args",
-    "paths",
-    "writes",
-    "sql",
-    "egress",
-    "opaque",
-    "open_args",
-    "regex",
-    "scope",
-    "timeout",
-    "approvers",
-    "end_session",
-    "except_program",
-    "except_args",
-}
 _LIST_KEYS = (
     "program",
     "command_path",
     "subcommand",
     "any_flag",
     "args",
+    "options",
     "paths",
+    "reads",
     "writes",
+    "deletes",
+    "runs",
+    "sends",
+    "hosts",
+    "units",
+    "targets",
     "sql",
     "flags",
+    "capabilities",
+    "all_capabilities",
+    "fed_by",
+    "line",
+    "via",
 )
+_BOOL_KEYS = ("understood", "runs_input", "runs_downloaded", "open_args")
 # Exceptions narrow a rule; they are not matchers of their own.
-_EXCEPT_KEYS = ("except_program", "except_args")
-_SCOPE_KEYS = {"roles", "targets", "logins"}
+_EXCEPT_KEYS = ("except_program", "except_args", "except_flags", "except_via")
+_RULE_KEYS = {
+    "name",
+    "action",
+    "message",
+    "regex",
+    "scope",
+    "timeout",
+    "approvers",
+    "end_session",
+    "all_args",
+    *_LIST_KEYS,
+    *_BOOL_KEYS,
+    *_EXCEPT_KEYS,
+}
+_SCOPE_KEYS = {"roles", "targets", "logins", "identities"}
 SQL_KINDS = frozenset(
     "drop_database drop_schema drop_table drop_other truncate delete_without_where "
     "update_without_where copy_to_stdout copy_to_program copy_to_file copy_from "
-    "select_into_outfile grant revoke alter_user create_user shell_escape select insert "
+    "select_into_outfile grant revoke alter_user create_user shell_escape select insert audit_off "
     "alter_drop create_code server_file remote_sql copy_from_program "
     "delete update other".split()
 )
@@ -155,8 +166,8 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise fail(f"rule {name!r}: {key} must be a list of non-empty strings")
-        if len(value) > 500:
-            raise fail(f"rule {name!r}: {key} has more than 500 entries")
+        if len(value) > 2000:
+            raise fail(f"rule {name!r}: {key} has more than 2000 entries")
         lists[key] = tuple(value)
     bad_sql = set(lists["sql"]) - SQL_KINDS
     if bad_sql:
@@ -172,9 +183,20 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
             re.compile(regex)
         except re.error as exc:
             raise fail(f"rule {name!r}: bad regex: {exc}") from None
-    for key in ("egress", "opaque", "open_args"):
+    for key in _BOOL_KEYS:
         if key in item and not isinstance(item[key], bool):
             raise fail(f"rule {name!r}: {key} must be true or false")
+    all_args = item.get("all_args", [])
+    if not isinstance(all_args, list) or not all(
+        isinstance(group, list) and group and all(isinstance(a, str) and a for a in group)
+        for group in all_args
+    ):
+        raise fail(f"rule {name!r}: all_args must be a list of lists of strings")
+    bad_caps = set(lists["capabilities"] + lists["all_capabilities"] + lists["fed_by"]) - set(
+        CAPABILITIES
+    )
+    if bad_caps:
+        raise fail(f"rule {name!r}: unknown capabilities {sorted(bad_caps)}")
     scope = item.get("scope", {})
     if not isinstance(scope, dict) or set(scope) - _SCOPE_KEYS:
         raise fail(f"rule {name!r}: scope takes only roles, targets and logins")
@@ -199,9 +221,8 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
     if (
         not any(lists[k] for k in _LIST_KEYS)
         and regex is None
-        and "egress" not in item
-        and "opaque" not in item
-        and "open_args" not in item
+        and not all_args
+        and not any(k in item for k in _BOOL_KEYS)
     ):
         raise fail(f"rule {name!r} has no matcher: it would match every command")
     return Rule(
@@ -214,20 +235,37 @@ def _rule(item: Any, source: str, line: int | None) -> Rule:
         all_flags=flags,
         any_flag=frozenset(f.lstrip("-") for f in lists["any_flag"]),
         args=lists["args"],
+        all_args=tuple(tuple(group) for group in all_args),
+        options=lists["options"],
         except_program=lists["except_program"],
         except_args=lists["except_args"],
+        except_flags=frozenset(f.lstrip("-") for f in lists["except_flags"]),
+        caps=frozenset(lists["capabilities"]),
+        all_caps=frozenset(lists["all_capabilities"]),
+        feeds=frozenset(lists["fed_by"]),
         paths=lists["paths"],
+        reads=lists["reads"],
         writes=lists["writes"],
+        deletes=lists["deletes"],
+        runs=lists["runs"],
+        sends=lists["sends"],
+        hosts=lists["hosts"],
+        units=lists["units"],
+        targets=lists["targets"],
         sql=frozenset(lists["sql"]),
-        egress=item.get("egress"),
-        opaque=item.get("opaque"),
+        understood=item.get("understood"),
+        runs_input=item.get("runs_input"),
+        runs_downloaded=item.get("runs_downloaded"),
         open_args=item.get("open_args"),
+        line=lists["line"],
+        via=lists["via"],
+        except_via=lists["except_via"],
         regex=regex,
         scope=Scope(**{k: tuple(v) for k, v in scope.items()}),
         timeout=timeout,
         approvers=approvers,
         end_session=end_session,
-        line=line,
+        source_line=line,
     )
 
 

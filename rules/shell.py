@@ -1,592 +1,605 @@
-"""Every simple command a shell line would run, parsed with tree-sitter-bash.
+"""Every simple command a shell line would run, read with tree-sitter-bash and a model
+of the shell's state.
 
-    >>> [c.program for c in analyse("sudo r'm' -rf / ; echo $(id)")]
+    >>> [c.program for c in analyse("sudo r'm' -rf / ; echo $(id)").commands]
     ['sudo', 'rm', 'id', 'echo']
 
 The walk visits lists, pipelines, subshells, groups, command and process
-substitutions, functions, loops and conditionals, and re-parses the strings
-handed to `sh -c`, `su -c`, `ssh HOST CMD`, `watch`, `xargs` and
-`find -exec`. Wrappers (sudo, env, nice, timeout...) are reported and then
-stripped, so the wrapped program is matched under its own name. What cannot
-be known without running it (a variable as the command name, eval, code piped
-into an interpreter, inline interpreter code, a line that does not parse) is
-marked opaque with a reason: rules can match opacity itself.
+substitutions, functions (at the call, with their arguments), loops and
+conditionals (every branch: any of them may run), and the strings and
+words handed to other programs as commands (rules/invoke.py). Variables,
+`cd`, aliases, functions and files written are tracked in a ShellState,
+so a later command is read with what earlier ones set up, within the line
+and, through the Context, across lines. Subshells, pipeline stages and
+substitutions get a copy of the state, as in bash.
 
-The walker also remembers what the line sets up for later commands
-(variables, `cd`, files echoed or downloaded, aliases) and reads a command a
-second time with that knowledge; second readings only add commands. Words
-are read in rules/words.py, program knowledge lives in rules/programs.py.
+Budgets bound the work (nested parses, commands, words, time): past one,
+the line is not understood, never allowed by accident.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
-import shlex
-from dataclasses import replace
-from functools import lru_cache
-from typing import Any
+import time
+from dataclasses import dataclass, field
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
 
-from rules.model import SimpleCommand
-from rules.normalize import (
-    MAX_BRACE_RESULTS,
-    SHELLS,
-    expand_braces,
-    interpreter_name,
-    strip_wrapper,
-)
-from rules.programs import (
-    DOWNLOADERS,
-    MAX_XARGS_ITEMS,
-    STDIN_PATHS,
-    download_outputs,
-    echoed_text,
-    found_paths,
-    input_command_reason,
-    opaque_reason,
-    reads_commands_from_input,
-    reads_pipe,
-    script_of,
-    xargs_replace_string,
-)
-from rules.sql import sql_for_client
-from rules.tools import (
-    CODE_LOADING_VARIABLES,
-    COMMAND_VARIABLES,
-    option_directory,
-    option_writes,
-    tool_code,
-)
-from rules.words import (
-    HIDDEN_SUBSTITUTION,
-    NO_SUBSTITUTION,
-    SPLIT,
-    assignment_text,
-    has_computed_part,
-    heredoc_text,
-    node_text,
-    normalize_path,
-    parser_safe,
-    printed_text,
-    word_text,
-)
+from rules import fastpath
+from rules.catalog import CATALOG
+from rules.context import Context, ShellState
+from rules.model import Command, Reason
+from rules.values import ANY, SAFE, Word
+from rules.words import Expander, node_text
 
 MAX_LINE = 64 * 1024
-MAX_VARIABLES = 64  # variables remembered per line
-MAX_VALUES = 8  # values remembered per variable (readings per command)
-MAX_VALUE = 4096
-MAX_DEPTH = 6
+MAX_DEPTH = 12  # nested lines: sh -c inside ssh inside sudo...
+MAX_PARSES = 128
 MAX_COMMANDS = 512
-MAX_PARSES = 128  # nested lines (sh -c, aliases, heredocs...) parsed for one analysis
+MAX_SECONDS = 1.0  # CPU seconds: a line still being read after this is not understood
 
 _PARSER = Parser(Language(tree_sitter_bash.language()))
-_NETWORK_REDIRECT = re.compile(r"^/dev/(tcp|udp)/")
 
 
-@lru_cache(maxsize=4096)
-def analyse(line: str) -> tuple[SimpleCommand, ...]:
-    """The simple commands in `line`, normalized; never raises for any input."""
-    walker = _Walker()
-    walker.line(line, depth=0)
-    return tuple(walker.commands)
+@dataclass(slots=True)
+class Feed:
+    """What a command's standard input is."""
+
+    kind: str  # agent (the SSH channel) | pipe | text | file | none
+    text: str | None = None  # what it holds, when known
+    caps: frozenset[str] = frozenset()  # capabilities of the commands producing it
+    path: str | None = None
 
 
-class _Walker:
-    def __init__(self) -> None:
-        self.commands: list[SimpleCommand] = []
-        # Values given to variables earlier on the line (NAME=value, export, for NAME in ...):
-        # a command using them is judged a second time with them put in.
-        self.values: dict[str, list[str]] = {}
-        self.cwd: str | None = None  # where `cd` went earlier on the line, if anywhere
-        self.written: dict[str, str] = {}  # file -> text echoed into it
-        self.downloaded: set[str] = set()  # files curl or wget wrote
-        self.aliases: dict[str, str] = {}
-        self.expanding: set[str] = set()  # aliases being expanded
-        self.parses = 0  # lines parsed for this analysis, nested ones included
+AGENT = Feed("agent")
 
-    def change_directory(self, argv: tuple[str, ...]) -> None:
-        """`cd DIR` / `pushd DIR`: later relative paths are judged under DIR too."""
-        target = next((a for a in argv[1:] if not a.startswith("-") or a == "-"), "~")
-        self.cwd = self.resolve_directory(target)
 
-    def resolve_directory(self, target: str | None) -> str | None:
-        """DIR as an absolute (or ~) path where it can be known, else as given, else None."""
-        if target is None or target == "-" or has_computed_part(target):
-            return None
-        if target.startswith(("/", "~")) or self.cwd is None:
-            return normalize_path(target)
-        return normalize_path(posixpath.join(self.cwd, target))
+@dataclass(slots=True)
+class Outcome:
+    """What a statement printed (for pipes and substitutions): known text or a class."""
 
-    def add(self, command: SimpleCommand) -> None:
-        if len(self.commands) < MAX_COMMANDS:
-            self.commands.append(command)
-        elif not self.commands[-1].opaque:
-            self.commands.append(SimpleCommand("", (), True, "too many commands to analyse"))
+    text: str | None = None
+    unknown: int = ANY
+    caps: frozenset[str] = frozenset()
+    paths: str | None = None  # a glob every line it prints matches (find, git ls-files)
 
-    def opaque(self, reason: str, program: str = "") -> None:
-        self.add(SimpleCommand(program, (program,) if program else (), True, reason))
 
-    # --- lines and nodes -----------------------------------------------------------
+NOTHING = Outcome("", 0)
 
-    def line(self, text: str, depth: int) -> None:
+
+@dataclass(slots=True)
+class Analysis:
+    commands: list[Command] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)  # line-level: parse, budget
+    unparseable: bool = False
+    context: Context | None = None
+
+
+class BudgetExceeded(Exception):
+    pass
+
+
+# The budget counts this thread's CPU time: a busy machine or another thread does not use
+# up a line's budget, only the work of reading the line does.
+_clock = time.thread_time
+
+
+def lost_text(node: Node) -> str | None:
+    """Text between a node's children that is not blank: tree-sitter-bash drops the
+    word `-` in `cat - 2>x`. A word the parser lost could be anything, so the line is
+    then not understood rather than read without it."""
+    children = node.children
+    if len(children) < 2:
+        return None
+    text = node.text or b""
+    base = node.start_byte
+    end = children[0].end_byte
+    for child in children[1:]:
+        start = child.start_byte
+        if start > end:
+            gap = text[end - base : start - base].replace(b"\\\n", b"")
+            if gap.strip():
+                return gap.strip().decode(errors="replace")[:40]
+        end = child.end_byte
+    return None
+
+
+class Walker:
+    """Reads one line (and everything nested in it) into Commands."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.analysis = Analysis()
+        self.parses = 0
+        self.deadline = _clock() + MAX_SECONDS
+        self.compile_seen = CATALOG.compile_seconds
+        self.expanding_aliases: set[str] = set()
+        self.fast = True  # plain lines skip tree-sitter (rules/fastpath.py)
+        self.proc_caps: set[str] = set()  # what process substitutions on the line do
+        self.calling: list[str] = []
+
+    # --- budget --------------------------------------------------------------------
+
+    def check_budget(self) -> None:
+        if len(self.analysis.commands) >= MAX_COMMANDS:
+            raise BudgetExceeded("too many commands to analyse")
+        if _clock() > self.deadline:
+            # compiling a program the first time it is used is not this line's cost
+            self.deadline += CATALOG.compile_seconds - self.compile_seen
+            self.compile_seen = CATALOG.compile_seconds
+            if _clock() > self.deadline:
+                raise BudgetExceeded("the line took too long to analyse")
+
+    def emit(self, command: Command, at: int | None = None) -> None:
+        self.check_budget()
+        if at is None or at >= len(self.analysis.commands):
+            self.analysis.commands.append(command)
+        else:
+            self.analysis.commands.insert(at, command)
+
+    # --- lines ---------------------------------------------------------------------
+
+    def line(
+        self, text: str, state: ShellState, *, via: tuple[str, ...], depth: int, feed: Feed
+    ) -> Outcome:
         if depth > MAX_DEPTH:
-            self.opaque("commands nested too deeply")
-            return
+            raise BudgetExceeded("commands nested too deeply")
         self.parses += 1
-        if self.parses > MAX_PARSES or len(self.commands) >= MAX_COMMANDS:
-            self.opaque("too much nested code to analyse")  # `alias a='a;a;a'`, sh -c in loops
-            return
+        if self.parses > MAX_PARSES:
+            raise BudgetExceeded("too much nested code to analyse")
         if len(text) > MAX_LINE:
-            self.opaque("command line too long to analyse")
-            return
+            raise BudgetExceeded("the command line is too long to analyse")
         if "\x00" in text:
-            self.opaque("command line contains a NUL byte")
-            return
-        text, unusual = parser_safe(text)
+            self.analysis.unparseable = True
+            self.analysis.reasons.append(Reason("", "the line holds a NUL byte"))
+            return Outcome()
+        text = _joined(text)
+        if self.fast:
+            plain = fastpath.tokens(text)
+            if plain is not None:
+                return self.plain(plain, state, feed, via, depth)
+        safe, unusual = _parser_safe(text)
         if unusual:
-            self.opaque("the line contains characters from unassigned or private Unicode planes")
-        tree = _PARSER.parse(text.encode("utf-8", errors="replace"))
-        if tree.root_node.has_error:
-            self.opaque("the line does not parse as shell")
-        self.node(tree.root_node, depth)
-        joined = text.replace("\\\n", "")
-        if joined != text:
-            self.joined_reading(joined, depth)
-
-    def joined_reading(self, joined: str, depth: int) -> None:
-        """The line again with every backslash-newline removed, as bash reads it even in
-        the middle of a word (`r\\<newline>m`), which tree-sitter takes for a space.
-        Its commands are added to the first reading's: a second reading only adds."""
-        tree = _PARSER.parse(joined.encode("utf-8", errors="replace"))
-        if tree.root_node.has_error:
-            self.opaque("the line reads differently once its backslash-newlines are joined")
-            return
-        seen = set(self.commands)
-        start = len(self.commands)
-        self.node(tree.root_node, depth)
-        self.commands[start:] = [c for c in self.commands[start:] if c not in seen]
-
-    def node(self, node: Node, depth: int) -> None:
-        kind = node.type
-        if kind == "command":
-            self.command(node, depth, redirects=())
-        elif kind == "redirected_statement":
-            self.redirected(node, depth)
-        elif kind == "pipeline":
-            self.pipeline(node, depth)
-        elif kind in ("declaration_command", "unset_command"):
-            self.declaration(node, depth)
-        elif kind == "variable_assignment":  # a bare NAME=value statement
-            self.substitutions(node, depth)
-            self.assign(node, depth)
-            self.add(SimpleCommand("=", ("=", assignment_text(node))))
-        elif kind == "file_redirect":  # $(<file) reads the file
-            reads, writes, _, egress = self.read_redirects((node,), depth)
-            self.add(SimpleCommand("=", ("=",), reads=reads, writes=writes, egress=egress))
-        elif kind == "for_statement":
-            self.loop_values(node)
-            for child in node.children:
-                self.node(child, depth)
-        else:
-            for child in node.children:
-                self.node(child, depth)
-
-    def redirected(self, node: Node, depth: int) -> None:
-        body = node.child_by_field_name("body")
-        redirect_nodes = tuple(c for c in node.children if c.type.endswith("redirect"))
-        if body is not None and body.type == "command":
-            self.command(body, depth, redirects=redirect_nodes)
-            return
-        # `a && b > f`, `{ ...; } > f`, a bare `> f`: the files still count, on their own entry.
-        for child in node.children:
-            if not child.type.endswith("redirect"):
-                self.node(child, depth)
-        reads, writes, heredoc, egress = self.read_redirects(redirect_nodes, depth)
-        if reads or writes or egress:
-            self.add(
-                SimpleCommand("=", ("=",), reads=reads, writes=writes, egress=egress, cwd=self.cwd)
+            self.analysis.reasons.append(
+                Reason("", "the line holds characters from unassigned or private Unicode planes")
             )
+        tree = _PARSER.parse(safe.encode("utf-8", errors="replace"))
+        root = tree.root_node
+        if root.has_error:
+            self.analysis.unparseable = True
+            where = _first_error(root)
+            self.analysis.reasons.append(Reason(where, "the line does not parse as shell"))
+        return self.block(root, state, feed, via, depth)
 
-    def heredoc_tail(self, redirect: Node, depth: int) -> None:
-        """tree-sitter-bash nests what follows `<<EOF` on its line (`| sh`, `&& rm x`)
-        inside the heredoc node: walk it, and treat a pipe out of the heredoc as one."""
-        for child in redirect.children:
-            if child.type in ("<<", "<<-", "heredoc_start", "heredoc_body", "heredoc_end"):
+    def plain(
+        self, line: list, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
+    ) -> Outcome:
+        """A line rules/fastpath.py read: its words need no expansion."""
+
+        outcome = NOTHING
+        for pipeline, _ in line:
+            if len(pipeline) == 1:
+                words, redirects = pipeline[0]
+                outcome = _invoke.plain_command(self, words, redirects, state, feed, via, depth)
                 continue
-            start = len(self.commands)
-            self.node(child, depth)
-            if child.type == "pipeline":
-                for position in range(start, len(self.commands)):
-                    self.commands[position] = reads_pipe(self.commands[position], None, 1)
-
-    def declaration(self, node: Node, depth: int) -> None:
-        """export/declare/local/readonly/unset: the keyword and its names or assignments."""
-        words = [node_text(node.children[0])] if node.children else []
-        for child in node.children[1:]:
-            self.substitutions(child, depth)
-            if child.type == "variable_assignment":
-                self.assign(child, depth)
-                words.append(assignment_text(child))
-            elif child.is_named:
-                words.append(word_text(child)[0])
-        if words:
-            self.add(SimpleCommand(words[0], tuple(words)))
-
-    def pipeline(self, node: Node, depth: int) -> None:
-        stages = [c for c in node.children if c.type not in ("|", "|&")]
-        before = len(self.commands)
-        first_stage_end = before
-        feeding_text: str | None = None
-        for index, stage in enumerate(stages):
-            start = len(self.commands)
-            self.node(stage, depth)
-            if index == 0:
-                first_stage_end = len(self.commands)
-                feeding_text = echoed_text(self.commands[before:first_stage_end])
-                continue
-            for position in range(start, len(self.commands)):
-                command = self.commands[position]
-                self.commands[position] = reads_pipe(command, feeding_text, index)
-            stage_commands = self.commands[start:]
-            if index == 1 and stage_commands and stage_commands[0].program == "xargs":
-                fed = feeding_text
-                if fed is None:
-                    fed = found_paths(self.commands[before:first_stage_end])
-                if fed is not None:  # its arguments are known after all
-                    for position in range(start, len(self.commands)):
-                        self.commands[position] = replace(self.commands[position], open_args=False)
-                    self.xargs_input(stage_commands[0], fed, depth)
-
-    def xargs_input(self, command: SimpleCommand, fed: str, depth: int) -> None:
-        """`echo ARGS | xargs CMD`: judge CMD with the arguments it will be given, too."""
-        if command.program != "xargs":
-            return
-        inner = strip_wrapper("xargs", list(command.argv))
-        if inner is None or inner[0] != "input":
-            return
-        items = fed.split()
-        if len(items) > MAX_XARGS_ITEMS:
-            self.opaque(f"xargs given more than {MAX_XARGS_ITEMS} items", "xargs")
-            return
-        replace_with = xargs_replace_string(command.argv)
-        words = list(inner[1]) or ["echo"]
-        if replace_with is None:
-            self.simple(words + items, depth)
-        else:
-            for item in items:
-                self.simple([w.replace(replace_with, item) for w in words], depth)
-
-    # --- one simple command ----------------------------------------------------------
-
-    def command(self, node: Node, depth: int, redirects: tuple[Node, ...]) -> None:
-        words: list[str] = []
-        word_nodes: list[Node] = []  # read again by with_values
-        assignments: list[str] = []
-        dynamic_name = False
-        reason = None
-        for position, child in enumerate(node.children):
-            kind = child.type
-            if kind == "variable_assignment":
-                self.substitutions(child, depth)
-                assignments.append(assignment_text(child))
-                name, _, value = assignments[-1].partition("=")
-                self.variable_code(name, value, depth)
-                continue
-            if kind.endswith("redirect"):
-                redirects += (child,)
-                continue
-            if kind == "command_name":  # the grammar's `name` field is always this node
-                self.substitutions(child, depth)
-                value, dynamic = self.word(child)
-                if dynamic:
-                    dynamic_name = True
-                    reason = f"the command name {node_text(child)!r} is computed"
-                words.extend(value)
-                word_nodes.append(child)
-                continue
-            # Unnamed arguments are operators such as `==` and `=~` inside `[ ]`.
-            if child.is_named or node.field_name_for_child(position) == "argument":
-                self.substitutions(child, depth)
-                value, _ = self.word(child)
-                words.extend(value)
-                word_nodes.append(child)
-        reads, writes, heredoc, egress = self.read_redirects(redirects, depth)
-        if not words:
-            if assignments:
-                self.add(SimpleCommand("=", ("=", *assignments), writes=writes, reads=reads))
-            return
-        alias = words[0]
-        if alias in self.aliases and alias not in self.expanding:
-            # bash does not expand an alias again inside its own expansion
-            self.expanding.add(alias)
-            try:
-                self.line(" ".join([self.aliases[alias], *map(shlex.quote, words[1:])]), depth + 1)
-            finally:
-                self.expanding.discard(alias)
-        if dynamic_name:
-            self.add(SimpleCommand(words[0], tuple(words), True, reason, reads, writes, (), egress))
-        else:
-            self.simple(words, depth, reads=reads, writes=writes, heredoc=heredoc, egress=egress)
-        for substituted in self.with_values(node, word_nodes, words):
-            self.simple(
-                substituted, depth, reads=reads, writes=writes, heredoc=heredoc, egress=egress
-            )
-
-    # --- files written, then run, on the same line ------------------------------------
-
-    def follow_files(
-        self,
-        program: str,
-        argv: tuple[str, ...],
-        writes: tuple[str, ...],
-        heredoc: str | None,
-        depth: int,
-    ) -> None:
-        """`echo CODE > x.sh; sh x.sh` runs CODE; `curl URL > x && ./x` runs what was fetched;
-        `alias x=rm; x ...` runs rm; `read x <<< V` sets x."""
-        if program in ("echo", "printf") and writes:
-            text = printed_text(program, argv[1:])
-            for path in writes:
-                self.written[path] = text
-        elif program in DOWNLOADERS:
-            for path in (*writes, *download_outputs(program, argv)):
-                self.downloaded.add(path)
-        elif program == "read" and heredoc is not None:
-            names = [a for a in argv[1:] if not a.startswith("-")]
-            if names:
-                self.remember(names[-1], [heredoc.strip()])
-        if program == "alias":
-            for definition in argv[1:]:
-                name, _, body = definition.partition("=")
-                if body and len(self.aliases) < MAX_VARIABLES:
-                    self.aliases[name] = body
-        script = script_of(program, argv)
-        if script is not None and script in self.written:
-            self.line(self.written.pop(script), depth + 1)  # judged once
-        ran = script if script is not None else argv[0]
-        if ran in self.downloaded or normalize_path(ran) in self.downloaded:
-            self.opaque(f"runs {ran}, which was downloaded earlier on the line", program)
-
-    # --- variables -----------------------------------------------------------------------
-
-    def assign(self, node: Node, depth: int) -> None:
-        """Remember NAME=value (the value with earlier variables put in)."""
-        name = node.child_by_field_name("name")
-        value = node.child_by_field_name("value")
-        if name is None or name.type != "variable_name":
-            return
-        env = self.environments(1)[0] if self.values else None
-        text = word_text(value, env, True)[0] if value is not None else ""
-        self.remember(node_text(name), [text])
-        self.variable_code(node_text(name), text, depth)
-
-    def variable_code(self, name: str, value: str, depth: int) -> None:
-        """Variables whose value is a command some program runs later (PAGER, LESSOPEN,
-        PROMPT_COMMAND, GIT_SSH_COMMAND...) are judged as commands; LD_PRELOAD and
-        BASH_ENV load code the bastion cannot see."""
-        if name in COMMAND_VARIABLES and value.strip():
-            self.line(value.strip().lstrip("|").replace("%s", "FILE"), depth + 1)
-        elif name in CODE_LOADING_VARIABLES and value.strip():
-            self.opaque(f"{name} makes programs load code the bastion cannot see", "=")
-
-    def loop_values(self, node: Node) -> None:
-        """`for NAME in WORDS`: each word is a value NAME takes."""
-        name = node.child_by_field_name("variable")
-        if name is None:
-            return
-        values: list[str] = []
-        for position, child in enumerate(node.children):
-            if node.field_name_for_child(position) == "value":
-                text, _, brace = word_text(child)
-                values.extend(expand_braces(text) if brace else [text])
-        self.remember(node_text(name), values)
-
-    def remember(self, name: str, values: list[str]) -> None:
-        if name not in self.values and len(self.values) >= MAX_VARIABLES:
-            return
-        fitting = [v for v in values[-MAX_VALUES:] if len(v) <= MAX_VALUE]
-        if not fitting:
-            return
-        known = self.values.setdefault(name, [])
-        known.extend(v for v in fitting if v not in known)
-        del known[:-MAX_VALUES]  # the latest values count most
-
-    def environments(self, count: int) -> list[dict[str, str]]:
-        """Up to `count` assignments of one value to each known variable."""
-        known = {name: values for name, values in self.values.items() if values}
-        widest = max((len(v) for v in known.values()), default=1)
-        return [
-            {name: values[min(k, len(values) - 1)] for name, values in known.items()}
-            for k in range(min(count, widest))
-        ] or [{}]
-
-    def with_values(self, node: Node, word_nodes: list[Node], words: list[str]) -> list[list[str]]:
-        """The command's words again with known variables (and IFS) put in, where that
-        changes them: `q='DROP DATABASE x'; psql -c "$q"`, `rm -rf$IFS/etc`."""
-        raw = node.text or b""
-        if b"$" not in raw or not (self.values or b"IFS" in raw or b"${" in raw or b"$(" in raw):
-            return []
-        readings: list[list[str]] = []
-        for env in self.environments(MAX_VALUES):
-            substituted: list[str] = []
-            for child in word_nodes:
-                text, _, brace = word_text(child, env)
-                for part in expand_braces(text) if brace else [text]:
-                    substituted.extend(p for p in part.split(SPLIT) if p)
-            if substituted and substituted != words and substituted not in readings:
-                readings.append(substituted)
-        return readings
-
-    def simple(
-        self,
-        words: list[str],
-        depth: int,
-        *,
-        reads: tuple[str, ...] = (),
-        writes: tuple[str, ...] = (),
-        heredoc: str | None = None,
-        egress: bool = False,
-        open_args: bool = False,
-    ) -> None:
-        """Report `words` as a command, then whatever it wraps or runs."""
-        program = posixpath.basename(words[0].rstrip("/")) or words[0]
-        argv = (words[0], *(normalize_path(w) for w in words[1:]))
-        writes = writes + option_writes(program, argv)
-        for code in tool_code(program, argv):
-            self.line(code, depth + 1)  # run later by the tool: judged now
-        if program == "env":
-            for arg in argv[1:]:
-                if "=" in arg and not arg.startswith("-"):
-                    self.variable_code(*arg.split("=", 1), depth)
-        own_cwd = self.resolve_directory(option_directory(program, argv))
-        sql, sql_reason = sql_for_client(program, argv, heredoc)
-        family = interpreter_name(program)
-        why_opaque = opaque_reason(family, argv, heredoc) or sql_reason
-        if why_opaque is None and heredoc is None and not reads and not sql:
-            why_opaque = reads_commands_from_input(family, argv)
-        self.add(
-            SimpleCommand(
-                program,
-                argv,
-                why_opaque is not None,
-                why_opaque,
-                reads,
-                writes,
-                sql,
-                egress,
-                open_args,
-                own_cwd or self.cwd,
-            )
-        )
-        if program in ("cd", "pushd"):
-            self.change_directory(argv)
-        if heredoc is not None and (
-            program in SHELLS
-            or (program in ("source", ".") and (len(argv) < 2 or argv[1] in STDIN_PATHS))
-        ):
-            self.line(heredoc, depth + 1)  # a heredoc or here-string fed to a shell is its script
-        self.follow_files(program, argv, writes, heredoc, depth)
-        inner = strip_wrapper(program, list(argv))
-        if inner is None:
-            return
-        if own_cwd is not None:  # env -C DIR CMD, sudo -D DIR CMD: CMD runs in DIR
-            outer_cwd, self.cwd = self.cwd, own_cwd
-            try:
-                self.run_wrapped(program, argv, inner, depth, open_args)
-            finally:
-                self.cwd = outer_cwd
-        else:
-            self.run_wrapped(program, argv, inner, depth, open_args)
-
-    def run_wrapped(
-        self,
-        program: str,
-        argv: tuple[str, ...],
-        inner: tuple[str, list[Any]],
-        depth: int,
-        open_args: bool,
-    ) -> None:
-        """What a wrapper runs, as strip_wrapper read it."""
-        kind, payload = inner
-        if kind == "input":  # xargs, parallel: more arguments arrive at run time
-            reason = input_command_reason(argv, payload)
-            if reason is not None:
-                self.add(
-                    SimpleCommand(payload[0] if payload else program, tuple(payload), True, reason)
+            current = feed
+            for position, (words, redirects) in enumerate(pipeline):
+                last = position == len(pipeline) - 1
+                stage_state = state.copy() if not (last and "lastpipe" in state.options) else state
+                start = len(self.analysis.commands)
+                outcome = _invoke.plain_command(
+                    self, words, redirects, stage_state, current, via, depth
                 )
-            if payload:
-                self.simple(list(payload), depth, open_args=True)
-        elif kind == "argv" and payload:
-            self.simple(list(payload), depth, open_args=open_args)
-        elif kind == "argvs":
-            for words in payload:
-                self.simple(list(words), depth, open_args=open_args)
-        elif kind == "line":
-            self.line(" ".join(payload), depth + 1)
-        elif kind == "opaque":
-            self.opaque(payload[0], program)
+                caps = frozenset().union(*(c.caps for c in self.analysis.commands[start:]))
+                caps = caps | current.caps if current.kind == "pipe" else caps
+                current = Feed("pipe", outcome.text, caps, outcome.paths)
+        return outcome
 
-    # --- words -------------------------------------------------------------------------
-
-    def word(self, node: Node) -> tuple[list[str], bool]:
-        """The value(s) a word node stands for, and whether it is computed at run time."""
-        text, dynamic, brace = word_text(node)
-        if brace:
-            values = expand_braces(text)
-            if len(values) > MAX_BRACE_RESULTS:
-                self.opaque(f"brace expansion of more than {MAX_BRACE_RESULTS} words")
-                del values[MAX_BRACE_RESULTS:]
-            return values, dynamic
-        return [text], dynamic
-
-    def substitutions(self, node: Node, depth: int) -> None:
-        """Commands inside $(...), `...` and <(...) anywhere in a word."""
-        if node.child_count == 0:
-            kind = node.type
-            if (
-                node.is_named
-                and kind not in NO_SUBSTITUTION
-                and HIDDEN_SUBSTITUTION.search(node.text or b"")
-            ):
-                # tree-sitter leaves some of them unparsed, as in ${x#$(cmd)}: read it as a line
-                self.line(node_text(node), depth + 1)
-            return
-        if node.type in ("command_substitution", "process_substitution"):
-            for inner in node.children:
-                self.node(inner, depth)
-            return
+    def block(
+        self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
+    ) -> Outcome:
+        outcome = NOTHING
         for child in node.children:
-            self.substitutions(child, depth)
+            if child.is_named and child.type != "comment":
+                outcome = self.statement(child, state, feed, via, depth)
+        return outcome
 
-    def read_redirects(
-        self, redirects: tuple[Node, ...], depth: int
-    ) -> tuple[tuple[str, ...], tuple[str, ...], str | None, bool]:
-        reads: list[str] = []
-        writes: list[str] = []
-        heredoc: str | None = None
-        egress = False
-        for redirect in redirects:
-            self.substitutions(redirect, depth)
-            if redirect.type == "file_redirect":
-                destination = redirect.child_by_field_name("destination")
-                if destination is not None and destination.type != "number":
-                    values = [normalize_path(word_text(destination)[0])]
-                    if self.values and b"$" in (destination.text or b""):
-                        env = self.environments(1)[0]
-                        values.append(normalize_path(word_text(destination, env, True)[0]))
-                    operator = next((c.type for c in redirect.children if not c.is_named), ">")
-                    for value in values:
-                        (reads if operator in ("<", "<>") else writes).append(value)
-                        if operator == "<>":
-                            writes.append(value)
-                        egress = egress or bool(_NETWORK_REDIRECT.match(value))
-            elif redirect.type == "heredoc_redirect":
-                heredoc = heredoc_text(redirect)
-                self.heredoc_tail(redirect, depth)
-            elif redirect.type == "herestring_redirect":
-                word = next((c for c in redirect.children if c.is_named), None)
-                heredoc = word_text(word)[0] if word is not None else ""
-        return tuple(reads), tuple(writes), heredoc, egress
+    # --- statements ------------------------------------------------------------------
+
+    def statement(
+        self,
+        node: Node,
+        state: ShellState,
+        feed: Feed,
+        via: tuple[str, ...],
+        depth: int,
+        redirects: tuple[Node, ...] = (),
+    ) -> Outcome:
+
+        kind = node.type
+        if redirects and kind == "pipeline":
+            return self.pipeline(node, state, feed, via, depth, last_redirects=redirects)
+        if redirects and kind not in (
+            "command",
+            "redirected_statement",
+            "variable_assignment",
+            "declaration_command",
+            "unset_command",
+            "word",
+            "string",
+            "concatenation",
+            "simple_expansion",
+            "expansion",
+            "raw_string",
+            "number",
+            "file_redirect",
+        ):
+            feed = _invoke.redirect_only(self, redirects, state, via, depth) or feed
+            redirects = ()
+        if kind == "command":
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
+        if kind == "redirected_statement":
+            return self.redirected(node, state, feed, via, depth, redirects)
+        if kind == "pipeline":
+            return self.pipeline(node, state, feed, via, depth)
+        if kind == "list":
+            outcome = NOTHING
+            for child in node.children:
+                if child.is_named and child.type != "comment":
+                    outcome = self.statement(child, state, feed, via, depth)
+            return outcome
+        if kind in ("subshell",):
+            inner = state.copy()
+            return self.block(node, inner, feed, via, depth)
+        if kind in ("compound_statement", "do_group", "else_clause", "elif_clause"):
+            return self.block(node, state, feed, via, depth)
+        if kind in ("if_statement", "while_statement", "until_statement"):
+            return self.branches(node, state, feed, via, depth)
+        if kind == "for_statement":
+            return self.for_loop(node, state, feed, via, depth)
+        if kind == "c_style_for_statement":
+            return self.c_for(node, state, feed, via, depth)
+        if kind == "case_statement":
+            return self.case(node, state, feed, via, depth)
+        if kind == "function_definition":
+            self.define_function(node, state)
+            return NOTHING
+        if kind == "negated_command":
+            return self.block(node, state, feed, via, depth)
+        if kind in ("variable_assignment", "variable_assignments"):
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
+        if kind in ("declaration_command", "unset_command"):
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
+        if kind == "test_command":
+            return _invoke.test_command(self, node, state, feed, via, depth)
+        if kind == "arithmetic_expansion" or kind == "arithmetic_command":
+            return _invoke.arithmetic_statement(self, node, state, via)
+        if kind == "comment":
+            return NOTHING
+        if kind == "file_redirect" or kind.endswith("redirect"):
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
+        if kind in ("command_substitution", "process_substitution"):
+            return self.substitution(node, state, via, depth)[0]
+        if kind in (
+            "word",
+            "string",
+            "concatenation",
+            "simple_expansion",
+            "expansion",
+            "raw_string",
+            "number",
+        ):
+            # A bare word as a statement is a command (tree-sitter reads some as such).
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
+        if kind == "ERROR":
+            self.analysis.unparseable = True
+            return NOTHING
+        # Anything else: walk its children so no command inside is missed.
+        self.analysis.reasons.append(Reason(kind, "shell syntax the bastion does not analyse"))
+        return self.block(node, state, feed, via, depth)
+
+    def redirected(
+        self,
+        node: Node,
+        state: ShellState,
+        feed: Feed,
+        via: tuple[str, ...],
+        depth: int,
+        outer: tuple[Node, ...],
+    ) -> Outcome:
+        body = node.child_by_field_name("body")
+        redirects = tuple(c for c in node.children if c.type.endswith("redirect")) + outer
+        lost = lost_text(node)
+        if lost is not None:
+            self.analysis.reasons.append(Reason(lost, "text the shell parser dropped"))
+        if body is None:
+            return _invoke.simple_command(self, node, state, feed, via, depth, redirects)
+        if body.type == "command":
+            return self.statement(body, state, feed, via, depth, redirects)
+        if body.type in ("list", "pipeline"):
+            # tree-sitter-bash puts `a && b > f` and `a | b > f` under one redirect; bash
+            # gives the redirect to the last command only.
+            parts = [c for c in body.children if c.is_named and c.type != "comment"]
+            if parts:
+                if body.type == "list":
+                    for part in parts[:-1]:
+                        self.statement(part, state, feed, via, depth)
+                    return self.statement(parts[-1], state, feed, via, depth, redirects)
+                return self.pipeline(body, state, feed, via, depth, last_redirects=redirects)
+        # A compound statement with redirects: the files count on their own, and the
+        # body's commands read what the redirects give them.
+
+        feed = _invoke.redirect_only(self, redirects, state, via, depth) or feed
+        return self.statement(body, state, feed, via, depth)
+
+    def pipeline(
+        self,
+        node: Node,
+        state: ShellState,
+        feed: Feed,
+        via: tuple[str, ...],
+        depth: int,
+        last_redirects: tuple[Node, ...] = (),
+    ) -> Outcome:
+        stages = [c for c in node.children if c.is_named and c.type != "comment"]
+        outcome = NOTHING
+        current = feed
+        first_redirects: tuple[Node, ...] = ()
+        if stages and stages[0].type == "redirected_statement":
+            body = stages[0].child_by_field_name("body")
+            if body is not None and body.type == "list":
+                # tree-sitter-bash reads `a && b > f | c` as `(a && b > f) | c`; bash reads
+                # `a && (b > f | c)`: the list's first parts run before the pipeline.
+                parts = [c for c in body.children if c.is_named and c.type != "comment"]
+                for part in parts[:-1]:
+                    self.statement(part, state, feed, via, depth)
+                first_redirects = tuple(
+                    c for c in stages[0].children if c.type.endswith("redirect")
+                )
+                stages = [parts[-1], *stages[1:]] if parts else stages
+        for position, stage in enumerate(stages):
+            last = position == len(stages) - 1
+            stage_state = state.copy() if not (last and "lastpipe" in state.options) else state
+            start = len(self.analysis.commands)
+            redirects = last_redirects if last else ()
+            if position == 0 and first_redirects:
+                redirects = first_redirects + redirects
+            outcome = self.statement(stage, stage_state, current, via, depth, redirects)
+            caps = frozenset().union(*(c.caps for c in self.analysis.commands[start:]))
+            caps = caps | current.caps if current.kind == "pipe" else caps
+            current = Feed("pipe", outcome.text, caps, outcome.paths)
+        return outcome
+
+    def branches(
+        self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
+    ) -> Outcome:
+        """if/while/until: the condition, then every body (each may run)."""
+        outcome = NOTHING
+        for child in node.children:
+            if child.is_named and child.type != "comment":
+                outcome = self.statement(child, state, feed, via, depth)
+        return outcome
+
+    def for_loop(
+        self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
+    ) -> Outcome:
+
+        name = node.child_by_field_name("variable")
+        values = _invoke.loop_values(self, node, state, via)
+        body = node.child_by_field_name("body")
+        if name is None or body is None:
+            return self.block(node, state, feed, via, depth)
+        var = node_text(name)
+        outcome = NOTHING
+        readings = values if values is not None else [None]
+        for value in readings[:8]:
+            if value is None:
+                state.set_var(var, None, ANY)
+            elif isinstance(value, Word):
+                if value.pattern is not None and value.unknown <= SAFE:
+                    state.set_var(var, value.pattern, 0, "g")  # each match of the glob
+                else:
+                    state.set_var(var, None, ANY)
+            else:
+                state.set_var(var, value)
+            outcome = self.statement(body, state, feed, via, depth)
+        if values is not None and len(values) > 8:
+            state.set_var(var, None, ANY)
+            outcome = self.statement(body, state, feed, via, depth)
+        state.set_var(var, None, ANY) if len(readings) > 1 else None
+        return outcome
+
+    def c_for(
+        self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
+    ) -> Outcome:
+
+        for child in node.children:
+            if child.type not in ("do_group", "compound_statement") and child.is_named:
+                _invoke.arithmetic_statement(self, child, state, via)
+        body = node.child_by_field_name("body")
+        for name in _assigned_in(node):
+            state.set_var(name, None, SAFE)
+        if body is None:
+            return NOTHING
+        return self.statement(body, state, feed, via, depth)
+
+    def case(
+        self, node: Node, state: ShellState, feed: Feed, via: tuple[str, ...], depth: int
+    ) -> Outcome:
+
+        value = node.child_by_field_name("value")
+        if value is not None:
+            _invoke.expander(self, state, via, depth).words(value)
+        outcome = NOTHING
+        for item in node.children:
+            if item.type != "case_item":
+                continue
+            for child in item.children:
+                if child.is_named and node.field_name_for_child(0) != "value":
+                    if child.type in (
+                        "word",
+                        "concatenation",
+                        "string",
+                        "raw_string",
+                        "extglob_pattern",
+                        "simple_expansion",
+                        "expansion",
+                    ):
+                        _invoke.expander(self, state, via, depth).words(child)
+                        continue
+                    outcome = self.statement(child, state, feed, via, depth)
+        return outcome
+
+    def define_function(self, node: Node, state: ShellState) -> None:
+        name = node.child_by_field_name("name")
+        body = node.child_by_field_name("body")
+        if name is None or body is None:
+            return
+        function = node_text(name)
+        state.functions[function] = node_text(body)
+        if function in ("command_not_found_handle",):
+            self.analysis.reasons.append(
+                Reason(function, "this function runs implicitly for every unknown command")
+            )
+
+    def substitution(
+        self, node: Node, state: ShellState, via: tuple[str, ...], depth: int
+    ) -> tuple[Outcome, list[Command]]:
+        """$(...), `...`, <(...), >(...): the commands inside, in a subshell."""
+        inner = state.copy()
+        start = len(self.analysis.commands)
+        label = "$(...)" if node.type == "command_substitution" else node_text(node)[:2] + "...)"
+        outcome = NOTHING
+        body = [c for c in node.children if c.is_named]
+        if node.type == "command_substitution" and node_text(node).startswith("`"):
+            # Inside backquotes a backslash quotes $ ` and \: read the text as its own line.
+            text = (
+                node_text(node)[1:-1].replace("\\`", "`").replace("\\$", "$").replace("\\\\", "\\")
+            )
+            outcome = self.line(text, inner, via=(*via, label), depth=depth + 1, feed=AGENT)
+        else:
+            for child in body:
+                if child.type == "comment":
+                    continue
+                if child.type == "file_redirect" and node.type == "command_substitution":
+                    outcome = _invoke.file_read_substitution(self, child, inner, via, depth)
+                    continue
+                outcome = self.statement(child, inner, AGENT, (*via, label), depth + 1)
+        return outcome, self.analysis.commands[start:]
+
+
+def _assigned_in(node: Node) -> list[str]:
+    names = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if (
+            current.type == "variable_name"
+            and current.parent is not None
+            and (
+                current.parent.type
+                in (
+                    "binary_expression",
+                    "postfix_expression",
+                    "unary_expression",
+                    "variable_assignment",
+                )
+            )
+        ):
+            names.append(node_text(current))
+        stack.extend(current.children)
+    return names
+
+
+def _joined(text: str) -> str:
+    """Backslash-newline is removed before anything else, even inside a word (`r\\<nl>m`)."""
+    if "\\\n" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    quote = None
+    while i < len(text):
+        ch = text[i]
+        if quote == "'":
+            out.append(ch)
+            if ch == "'":
+                quote = None
+            i += 1
+            continue
+        if ch == "\\" and i + 1 < len(text):
+            if text[i + 1] == "\n":
+                i += 2
+                continue
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        if ch == "'" and quote is None:
+            quote = "'"
+        elif ch == '"':
+            quote = None if quote == '"' else '"' if quote is None else quote
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _parser_safe(text: str) -> tuple[str, bool]:
+    """Characters outside the Basic Multilingual Plane crash tree-sitter-bash on some
+    inputs (found by property tests); they carry no meaning here, so they become U+FFFD,
+    and the rarest planes (unassigned, private use) make the line not understood."""
+    if text.isascii():
+        return text, False
+    unusual = False
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code >= 0x10000 or 0xD800 <= code < 0xE000:
+            unusual = unusual or code >= 0x30000 or 0xD800 <= code < 0xE000
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out), unusual
+
+
+def _first_error(node: Node) -> str:
+    stack = [node]
+    while stack:
+        current = stack.pop(0)
+        if current.type == "ERROR" or current.is_missing:
+            return node_text(current)[:40] or current.type
+        if current.has_error:
+            stack.extend(current.children)
+    return ""
+
+
+def analyse(line: str, context: Context | None = None, *, fast: bool = True) -> Analysis:
+    """Every command of `line`, read in `context`; never raises for any input. `fast=False`
+    reads every line with tree-sitter (the property tests compare the two readings)."""
+    context = context or Context.start()
+    walker = Walker(context)
+    walker.fast = fast
+    state = ShellState.from_context(context)
+    try:
+        walker.line(line, state, via=(), depth=0, feed=AGENT)
+    except BudgetExceeded as exc:
+        walker.analysis.reasons.append(Reason("", str(exc)))
+        state.poisoned = True
+    except RecursionError:
+        walker.analysis.reasons.append(Reason("", "the line is nested too deeply to analyse"))
+        state.poisoned = True
+    walker.analysis.context = state.to_context()
+    return walker.analysis
+
+
+def read_words(line: str) -> list[list[str]]:
+    """The argv of each command as text (for tests and doctests)."""
+    from rules.values import text_of
+
+    return [[text_of(w) for w in c.argv] for c in analyse(line).commands]
+
+
+def expander_for(walker: Walker, state: ShellState) -> Expander:
+
+    return _invoke.expander(walker, state, (), 0)
+
+
+from rules import invoke as _invoke  # noqa: E402  (the walk's other half; imports this module)

@@ -8,7 +8,8 @@ delete_without_where, update_without_where, copy_to_stdout,
 copy_to_program, copy_to_file, copy_from, copy_from_program, select_into_outfile, grant,
 revoke, alter_user, create_user, alter_drop, create_code (functions,
 procedures, triggers: bodies not analysed), server_file (pg_read_file,
-lo_export, LOAD_FILE...), remote_sql (dblink), shell_escape, plus `select`,
+lo_export, LOAD_FILE...), remote_sql (dblink, url(), s3()), shell_escape, audit_off
+(SET general_log = OFF, session_replication_role...), plus `select`,
 `insert`, `other`. SQL that does not parse is opaque, never allowed by accident.
 """
 
@@ -51,6 +52,8 @@ _MONGO_DANGER = (
 )
 _REDIS_DANGER = {"flushall": "drop_database", "flushdb": "drop_database"}
 SQL_CLIENTS = frozenset({*_CLIENT_SQL_OPTIONS, *_STDIN_CLIENTS, *_MONGO, "redis-cli"})
+for _name in _DIALECTS:  # the first parse builds sqlglot's tables: not a line's cost
+    _DIALECT[_name].parse("SELECT 1")
 
 
 def sql_for_client(
@@ -133,6 +136,7 @@ def sql_kinds(text: str, depth: int = 0) -> tuple[str, ...]:
     statements = _psql_meta(text, kinds)
     if not statements.strip():
         return tuple(kinds)
+    kinds.extend(_token_kinds(statements))
     last_error: Exception | None = None
     for dialect in _DIALECTS:
         try:
@@ -147,6 +151,48 @@ def sql_kinds(text: str, depth: int = 0) -> tuple[str, ...]:
     if _into_outfile(statements):
         return (*kinds, "select_into_outfile")  # MySQL syntax sqlglot does not parse; denied anyway
     raise ValueError(f"SQL does not parse ({type(last_error).__name__})")
+
+
+# Settings that switch off logging, auditing or triggers for what follows.
+_AUDIT_SETTINGS = frozenset(
+    "general_log sql_log_bin log_bin slow_query_log log_statement log_min_duration_statement "
+    "session_replication_role pgaudit.log log_connections log_disconnections audit_log "
+    "log_error_verbosity".split()
+)
+_REMOTE_TABLE_FUNCTIONS = frozenset(
+    "url s3 s3cluster remote remotesecure hdfs azureblobstorage".split()
+)
+_FILE_TABLE_FUNCTIONS = frozenset("file".split())
+
+
+def _token_kinds(text: str) -> list[str]:
+    """What a statement's tokens say whatever the dialect makes of it: SET of a logging
+    setting, VACUUM INTO a file, INSERT INTO FUNCTION url(...) / s3(...)."""
+    try:
+        tokens = [t.text.lower() for t in _DIALECT["mysql"].tokenize(text)]
+    except sqlglot.errors.SqlglotError:
+        return []
+    kinds: list[str] = []
+    for position, token in enumerate(tokens):
+        following = tokens[position + 1 : position + 4]
+        if token in ("set", "alter") and any(
+            f.strip("'\"`") in _AUDIT_SETTINGS for f in tokens[position + 1 : position + 6]
+        ):
+            kinds.append("audit_off")
+        if token == "vacuum" and any(
+            t.startswith("into") for t in tokens[position + 1 : position + 3]
+        ):
+            kinds.append("copy_to_file")  # VACUUM INTO 'file' writes a copy of the database
+        if token in _REMOTE_TABLE_FUNCTIONS and following[:1] == ["("]:
+            kinds.append("remote_sql")
+        if (
+            token in _FILE_TABLE_FUNCTIONS
+            and following[:1] == ["("]
+            and position > 0
+            and (tokens[position - 1] in ("function", "from", "join", ","))
+        ):
+            kinds.append("server_file")
+    return kinds
 
 
 def _psql_meta(text: str, kinds: list[str]) -> str:

@@ -1,18 +1,20 @@
-"""bastion rules check|test: validate policies and explain decisions."""
+"""bastion rules check|test|suggest: validate policies, explain decisions, learn from approvals."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-from bastion.cli.common import open_state_store, print_json
+from bastion.cli.common import StateDirOption, open_state_store, print_json
 from bastion.config import load_config
 from bastion.decide import Decider
+from bastion.durations import parse_duration
 from bastion.errors import ConfigError, NotInitialised, UsageError
 from bastion.identity.model import Identity
 from bastion.identity.roles import grants_for
@@ -28,8 +30,12 @@ from rules import (
     evaluate,
     load_policy,
 )
+from rules.suggest import Approved, suggest
 
-app = typer.Typer(no_args_is_help=True, help="Command rules: validate policies, explain decisions.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Command rules: validate policies, explain decisions, suggest rules from approvals.",
+)
 
 MAX_STDIN_LINE = 64 * 1024
 
@@ -62,6 +68,9 @@ def test(
     default_action: str = typer.Option(
         "allow", help="Action when no rule matches (with --policy)."
     ),
+    unknown_action: str = typer.Option(
+        "review", help="Action for a command not understood (with --policy): review, deny, alert."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     stdin: bool = typer.Option(
         False, "--stdin", help="Read JSON lines, write one decision per line."
@@ -83,12 +92,15 @@ def test(
         fallback = Action(default_action)
     except ValueError:
         raise UsageError("--default-action must be allow, alert, review or deny") from None
+    if unknown_action not in ("review", "deny", "alert"):
+        raise UsageError("--unknown-action must be review, deny or alert")
+    unknown = Action(unknown_action)
     decide = _configured(state_dir_path) if not policy else None
     if decide is None:
         policies = _policies(policy)
 
         def decide(request: Request) -> Decision:
-            return evaluate(policies, request, default_action=fallback)
+            return evaluate(policies, request, default_action=fallback, unknown_action=unknown)
 
     if stdin:
         for raw in sys.stdin:
@@ -101,11 +113,34 @@ def test(
     if as_json:
         print_json(decision.to_json())
         return
-    typer.echo(f"{decision.action.value}: {decision.rule or '(no rule)'}: {decision.reason}")
-    for simple in decision.commands:
-        note = f"  opaque: {simple.reason}" if simple.opaque else ""
-        sql = f"  sql: {', '.join(simple.sql)}" if simple.sql else ""
-        typer.echo(f"  {' '.join(simple.argv)}{note}{sql}")
+    for text in explain_text(decision):
+        typer.echo(text)
+
+
+def explain_text(decision: Decision) -> list[str]:
+    """The decision for a reader: the outcome, what was not understood (the exact word,
+    option or feature, and why), then each command with what it does."""
+    lines = [f"{decision.action.value}: {decision.rule or '(no rule)'}: {decision.reason}"]
+    if decision.understood:
+        caps = ", ".join(sorted(decision.capabilities)) or "none"
+        lines.append(f"understood; capabilities: {caps}")
+    else:
+        lines.append("not understood:")
+        lines += [f"  - {reason}" for reason in decision.not_understood]
+    for command in decision.commands:
+        facts = []
+        if command.caps:
+            facts.append("capabilities: " + ", ".join(sorted(command.caps)))
+        for label in ("reads", "writes", "deletes", "runs", "hosts", "sends", "sql", "units"):
+            values = getattr(command, label)
+            if values:
+                facts.append(f"{label}: {', '.join(values)}")
+        if command.via:
+            facts.append("in: " + " > ".join(command.via))
+        if not command.understood:
+            facts.append("not understood")
+        lines.append(f"  {' '.join(command.argv)}" + (f"  [{'; '.join(facts)}]" if facts else ""))
+    return lines
 
 
 def _configured(path: Path | None) -> Callable[[Request], Decision] | None:
@@ -116,9 +151,7 @@ def _configured(path: Path | None) -> Callable[[Request], Decision] | None:
     if not state.is_initialised():
         raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
     config = load_config(state.config_file)
-    decider = Decider.from_names(
-        config.rules.policy, config.rules.default_action, state.root, config.roles
-    )
+    decider = Decider.from_config(config, state.root)
     with open_state_store(state.root) as store:
         targets = {t.name: t for t in store.list_targets()}
 
@@ -188,3 +221,41 @@ def _decide_json_line(raw: str, decide: Callable[[Request], Decision]) -> dict[s
             "reason": str(exc)[:200],
             "commands": [],
         }
+
+
+@app.command("suggest")
+def suggest_rules(
+    since: str = typer.Option("7d", help="Approved within this long (e.g. 7d, 12h)."),
+    identity: str | None = typer.Option(None, help="Only this identity's requests."),
+    target: str | None = typer.Option(None, help="Only requests on this target."),
+    state_dir_path: Path | None = StateDirOption,
+) -> None:
+    """Print allow rules (TOML) for the commands reviewers approved.
+
+    One rule per identity, target and login, allowing exactly the lines that
+    were approved, with them listed as comments. Review, then add them to a
+    policy file; `bastion rules test` on those lines then allows them.
+    """
+    window = parse_duration(since)
+    with open_state_store(state_dir_path) as store:
+        rows = store.list_requests(include_decided=True, limit=100_000)
+    cutoff = time.time() - window
+    approved = [
+        Approved(
+            row.identity,
+            row.target,
+            row.login,
+            row.command,
+            tuple(r.strip() for r in (row.reviewer or "").split(",") if r.strip()),
+            row.id,
+        )
+        for row in rows
+        if row.state == "approved"
+        and (row.decided or row.created) >= cutoff
+        and (identity is None or row.identity == identity)
+        and (target is None or row.target == target)
+    ]
+    if not approved:
+        typer.echo("# no approved requests match", err=True)
+        return
+    typer.echo(suggest(approved), nl=False)

@@ -23,7 +23,7 @@ def config_check(state_dir_path: Path | None = StateDirOption) -> None:
     if not state.config_file.is_file():
         raise NotInitialised(f"{state.root} is not initialised: run `bastion init` first")
     config = load_config(state.config_file)
-    Decider.from_names(config.rules.policy, config.rules.default_action, state.root, config.roles)
+    Decider.from_config(config, state.root)
     for warning in config.warnings:
         typer.echo(f"warning: {warning}", err=True)
     roles = (

@@ -6,8 +6,9 @@ ever evaluated in the server's own process: each decision goes to a worker
 event loop only waits. Three things keep one agent from stalling the rest:
 
 - a budget of CPU time per decision, kept by the worker itself (a
-  profiling timer): a line over it is denied (fail closed); a worker that
-  does not answer long past its budget is killed and replaced;
+  profiling timer): a line over it is not understood (the roles'
+  unknown_action: held for review by default); a worker that does not
+  answer long past its budget is killed and replaced;
 - fairness: waiting decisions are served round-robin by identity, and one
   identity never holds every worker at once (with two or more workers);
 - a cache of exec and SFTP verdicts (bounded in bytes): the same command
@@ -31,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from bastion import metrics
-from bastion.decide import Verdict
+from bastion.decide import Decider, Verdict
 from bastion.decisions.worker import MAX_FRAME, config_digest
 from bastion.identity.model import Identity
 from bastion.targets import Target
+from rules import Context
 
 log = logging.getLogger("bastion.decisions")
 
@@ -206,8 +208,12 @@ class DecisionPool:
         budget: float = DEFAULT_BUDGET,
         hard_margin: float = HARD_MARGIN,
         cache_bytes: int = CACHE_BYTES,
+        decider: Decider | None = None,
     ) -> None:
         self._root = state_root
+        # The parent's own Decider (no rules run here): what a line past its budget gets,
+        # the unknown_action of the identity's roles. Without one, past budget denies.
+        self._decider = decider
         self._digest = config_digest(state_root / "bastion.toml")
         self._size = max(1, workers)
         self.budget = budget
@@ -278,13 +284,14 @@ class DecisionPool:
         *,
         certain: bool,
         reason: str | None,
+        context: Context | None = None,
     ) -> Verdict:
         started = time.perf_counter()
         verdict = await self._submit(
             identity.name,
             "line",
             (identity, target, login, line),
-            {"certain": certain, "reason": reason},
+            {"certain": certain, "reason": reason, "context": context},
         )
         metrics.decision("line", verdict.action, verdict.rule, time.perf_counter() - started)
         return verdict
@@ -343,10 +350,13 @@ class DecisionPool:
             if status == "ok" and isinstance(value, Verdict):
                 verdict = value
             elif status == "over-budget":
+                verdict = self._past_budget(job)
                 log.warning(
-                    "a decision for %s ran past its %.2f s budget; denied", job.owner, value
+                    "a decision for %s ran past its %.2f s budget: %s",
+                    job.owner,
+                    value,
+                    verdict.action,
                 )
-                verdict = OVER_BUDGET
             else:
                 log.error("decision worker error: %s", value)
         except TimeoutError:
@@ -355,7 +365,7 @@ class DecisionPool:
                 job.owner,
                 self.budget + self.hard_margin,
             )
-            verdict, replace = OVER_BUDGET, True
+            verdict, replace = self._past_budget(job), True
         except Exception as exc:  # the worker died or broke the protocol: fail closed
             log.error("decision worker failed: %r", exc)
             replace = True
@@ -368,6 +378,15 @@ class DecisionPool:
         else:
             worker.busy = False
         self._dispatch()
+
+    def _past_budget(self, job: _Job) -> Verdict:
+        """A line past its budget is not understood (SPEC 4): the roles' unknown_action."""
+        if self._decider is None:
+            return OVER_BUDGET
+        identity, target, login = job.args[:3]
+        return self._decider.not_understood(
+            identity, target, login, f"not read within its {self.budget:g} s budget"
+        )
 
     async def _replace(self, worker: _Worker) -> None:
         await worker.stop()

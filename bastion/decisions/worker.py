@@ -61,7 +61,7 @@ def _decider(root: Path, digest: str) -> Any:
     if config_digest(config_file) != digest:
         raise RuntimeError(f"{config_file} changed since the server started; restart it")
     config = load_config(config_file)
-    return Decider.from_names(config.rules.policy, config.rules.default_action, root, config.roles)
+    return Decider.from_config(config, root)
 
 
 def _warm_up() -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ from bastion.errors import ConfigError, UsageError
 DEFAULT_TTL = 600
 MAX_TTL = 12 * 3600
 _ACTIONS = ("allow", "alert", "review", "deny")
+_UNKNOWN_ACTIONS = ("review", "deny", "alert")  # a command not understood is never simply allowed
 _KEYS = {
     "name",
     "issuer",
@@ -26,6 +27,7 @@ _KEYS = {
     "logins",
     "policy",
     "default_action",
+    "unknown_action",
     "cert_ttl",
     "forward",
     "approve",
@@ -44,6 +46,7 @@ class Role:
     issuer: str | None = None
     policy: tuple[str, ...] = ()  # added to [rules].policy for this role's commands
     default_action: str | None = None  # None: [rules].default_action
+    unknown_action: str | None = None  # commands not understood; None: [rules].unknown_action
     cert_ttl: int = DEFAULT_TTL
     forward: tuple[str, ...] = ()  # "host:port" globs
     approve: bool = False
@@ -213,6 +216,11 @@ def _role(item: Any, where: str) -> Role:
         raise ConfigError(
             f"{where}: role {name!r}: default_action must be one of {', '.join(_ACTIONS)}"
         )
+    unknown_action = item.get("unknown_action")
+    if unknown_action is not None and unknown_action not in _UNKNOWN_ACTIONS:
+        raise ConfigError(
+            f"{where}: role {name!r}: unknown_action must be one of {', '.join(_UNKNOWN_ACTIONS)}"
+        )
     ttl = _ttl(item.get("cert_ttl", DEFAULT_TTL), where, name)
     for key in ("approve", "shell"):
         if key in item and not isinstance(item[key], bool):
@@ -228,6 +236,7 @@ def _role(item: Any, where: str) -> Role:
         issuer=issuer,
         policy=strings("policy"),
         default_action=default_action,
+        unknown_action=unknown_action,
         cert_ttl=ttl,
         forward=strings("forward"),
         approve=bool(item.get("approve", False)),

@@ -424,10 +424,10 @@ class ChannelSession:
             return Verdict("deny", "secret-input", why + "; the input was not sent"), 3
         if program is None or not reader.understands_input:
             why = f"typed into {reader.name}, a program whose input the bastion does not understand"
-            return decider.not_understood(why), 2
+            return decider.not_understood(self.identity, self.target, self.login, why), 2
         misread = misread_reason(program, typed.text)
         if misread is not None:
-            return decider.not_understood(misread), 2
+            return decider.not_understood(self.identity, self.target, self.login, misread), 2
         alone = await self._verdict_of(reader.stdin_command([typed.text]))
         if self.shell_context.empty:
             return alone, alone.severity
@@ -482,6 +482,7 @@ class ChannelSession:
             session_id=self.session_id,
             timeout=verdict.timeout or DEFAULT_REVIEW_TIMEOUT,
             approvers=verdict.approvers,
+            explanation=verdict.explanation,
         )
         gate = self.gate
         return await hold_for_review(

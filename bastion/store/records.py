@@ -138,6 +138,7 @@ class NewRequest:
     created: float
     expires: float
     approvals_needed: int = 1
+    explanation: str | None = None  # why it was held, for the reviewer (MAX_EXPLANATION)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class RequestRecord:
     approvals_needed: int
     heartbeat: float | None
     node: str | None = None
+    explanation: str | None = None
     approvals: tuple[Approval, ...] = ()
 
     def to_json(self) -> dict[str, Any]:

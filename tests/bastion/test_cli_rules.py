@@ -62,7 +62,9 @@ def test_rules_test_stdin_json_lines() -> None:
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["decision"] for o in out] == ["deny", "error", "allow", "error"]
     assert out[0]["rule"] == "sql-drop-database"
-    assert all(set(o) == {"decision", "rule", "reason", "commands"} for o in out)
+    # SPEC 4's four keys on every line; decisions also say what was understood
+    assert all({"decision", "rule", "reason", "commands"} <= set(o) for o in out)
+    assert out[2]["understood"] is True and out[2]["capabilities"] == ["info"]
 
 
 def test_rules_test_with_policy_file_and_default_action(tmp_path: Path) -> None:
@@ -134,3 +136,78 @@ def test_rules_test_uses_the_bastions_roles_with_state_dir(tmp_path) -> None:
         ("deny", None),
         ("deny", "credential-read"),
     ]
+
+
+def test_rules_test_names_what_is_not_understood_and_what_is() -> None:
+    held = bastion("rules", "test", "trap 'cat /etc/shadow' EXIT")
+    lines = held.stdout.splitlines()
+    assert lines[0].startswith("deny: credential-read")
+    assert "  - trap cat /etc/shadow: trap runs its handler later, on a signal or at exit" in lines
+    known = bastion("rules", "test", "tar czf /tmp/b.tgz /srv/app")
+    assert "understood; capabilities: read, write" in known.stdout
+    assert "reads: /srv/app" in known.stdout and "writes: /tmp/b.tgz" in known.stdout
+    alert = bastion("rules", "test", "--unknown-action", "alert", "frobnicate")
+    assert alert.stdout.startswith("alert: not-understood")
+
+
+def test_rules_suggest_turns_approvals_into_rules_that_then_allow(tmp_path: Path) -> None:
+    import time
+
+    from bastion.cli.common import open_state_store
+    from bastion.setup_state import initialise
+    from bastion.statedir import StateDir
+    from bastion.store.records import NewRequest
+
+    state = StateDir(tmp_path / "state")
+    initialise(state)
+    now = time.time()
+    with open_state_store(state.root) as store:
+        for command, who, where, decided in (
+            ("frobnicate --all", "ci", "web1", "approved"),
+            ("./deploy.sh prod", "ci", "web1", "approved"),
+            ("frobnicate --all", "ci", "web2", "denied"),
+            ("rebuild-cache", "bob", "db1", "approved"),
+        ):
+            held = NewRequest(who, where, "deploy", command, "not-understood", None, now, now + 60)
+            request = store.create_request(held)
+            store.finish_request(request.id, decided, reviewer="alice")
+    out = bastion(
+        "rules", "suggest", "--since", "1d", "--identity", "ci", "--state-dir", str(state.root)
+    )
+    assert out.returncode == 0, out.stderr
+    assert "#   frobnicate --all" in out.stdout and "#   ./deploy.sh prod" in out.stdout
+    assert "rebuild-cache" not in out.stdout and "web2" not in out.stdout
+    assert 'scope = { identities = ["ci"], targets = ["web1"], logins = ["deploy"] }' in out.stdout
+    suggested = tmp_path / "suggested.toml"
+    suggested.write_text(out.stdout)
+    assert bastion("rules", "check", str(suggested)).returncode == 0
+    args = [
+        "rules",
+        "test",
+        "--policy",
+        str(suggested),
+        "--json",
+        "--user",
+        "ci",
+        "--target",
+        "web1",
+        "--login",
+        "deploy",
+    ]
+    assert json.loads(bastion(*args, "frobnicate --all").stdout)["decision"] == "allow"
+    assert json.loads(bastion(*args, "frobnicate --none").stdout)["decision"] == "review"
+    other = [
+        "rules",
+        "test",
+        "--policy",
+        str(suggested),
+        "--json",
+        "--user",
+        "bob",
+        "--target",
+        "web1",
+        "--login",
+        "deploy",
+        "frobnicate --all",
+    ]
+    assert json.loads(bastion(*other).stdout)["decision"] == "review"  # scoped to ci

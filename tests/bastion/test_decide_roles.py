@@ -139,3 +139,70 @@ def test_a_role_naming_a_missing_policy_is_a_config_error_with_its_line(tmp_path
         Decider.from_names(
             config.rules.policy, config.rules.default_action, state.root, config.roles
         )
+
+
+def test_unknown_action_per_role_the_least_severe_wins(tmp_path: Path) -> None:
+    """A command not understood gets the role's unknown_action; [rules] gives the default."""
+    roles = tuple(
+        parse_roles(
+            [
+                {
+                    "name": "agents",
+                    "match": {"groups": ["agents"]},
+                    "targets": ["*"],
+                    "logins": ["deploy"],
+                    "unknown_action": "deny",
+                },
+                {
+                    "name": "trusted",
+                    "match": {"groups": ["trusted"]},
+                    "targets": ["*"],
+                    "logins": ["deploy"],
+                    "unknown_action": "alert",
+                },
+                {
+                    "name": "plain",
+                    "match": {"groups": ["plain"]},
+                    "targets": ["*"],
+                    "logins": ["deploy"],
+                },
+            ],
+            "test",
+        )
+    )
+    decider = Decider.from_names(("default",), "allow", tmp_path, roles, unknown_action="review")
+
+    def as_(*groups: str):  # type: ignore[no-untyped-def]
+        grants = Grants(tuple(r for r in roles if r.matches({}, groups, None)))
+        identity = Identity("a", ("deploy",), groups, 1, 0.0, grants=grants)
+        return decider.command(identity, WEB, "deploy", "frobnicate --all", source="exec")
+
+    assert (as_("agents").action, as_("agents").rule) == ("deny", "not-understood")
+    assert as_("trusted").action == "alert"
+    assert as_("plain").action == "review"
+    assert as_("agents", "trusted").action == "alert"  # a union of grants: the least severe
+    verdict = as_("plain")
+    assert not verdict.understood
+    assert verdict.explanation == "not understood: frobnicate: not a program the bastion knows"
+
+
+def test_unknown_action_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown_action must be"):
+        parse_roles([{"name": "x", "match": {"groups": ["x"]}, "unknown_action": "allow"}], "t")
+    with pytest.raises(ConfigError, match="rules.unknown_action"):
+        Decider.from_names(("default",), "allow", tmp_path, (), unknown_action="allow")
+    state = StateDir(tmp_path / "state")
+    initialise(state)
+    text = state.config_file.read_text().replace(
+        'unknown_action = "review"', 'unknown_action = "deny"'
+    )
+    state.config_file.write_text(text)
+    assert load_config(state.config_file).rules.unknown_action == "deny"
+
+
+def test_the_verdict_carries_the_context_after_the_line(decider: Decider) -> None:
+    ops = who("ops")
+    first = decider.command(ops, WEB, "deploy", "cd /etc && x=shadow", source="line")
+    assert first.context is not None and first.context.cwd == "/etc"
+    second = decider.command(ops, WEB, "deploy", "cat $x", source="line", context=first.context)
+    assert (second.action, second.rule) == ("deny", "credential-read")

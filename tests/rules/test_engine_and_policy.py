@@ -81,7 +81,16 @@ def test_a_line_that_does_not_parse_is_never_allowed() -> None:
 
 def test_decision_json_shape() -> None:
     data = evaluate([default_policy()], Request("sudo cat /etc/shadow")).to_json()
-    assert set(data) == {"decision", "rule", "reason", "commands"}
+    assert set(data) == {
+        "decision",
+        "rule",
+        "reason",
+        "commands",
+        "understood",
+        "not_understood",
+        "capabilities",
+    }
+    assert data["understood"] is True and data["capabilities"] == ["exec", "privilege", "read"]
     assert data["decision"] == "deny" and [c["program"] for c in data["commands"]] == [
         "sudo",
         "cat",
@@ -191,11 +200,11 @@ def test_what_the_line_sets_up_never_hides_a_dangerous_command(
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="rm -/'\"$(){};|&<>\\`*~", max_size=40))
 def test_parse_failures_are_never_allowed(line: str) -> None:
-    from rules import analyse
+    from rules.shell import analyse
 
     decision = evaluate([default_policy()], Request(line))
-    if any(c.opaque and "parse" in (c.reason or "") for c in analyse(line)):
-        assert decision.action is not Action.ALLOW
+    if analyse(line).unparseable:
+        assert decision.action is Action.DENY
 
 
 @pytest.mark.parametrize(
@@ -217,10 +226,11 @@ def test_everyday_heredocs_still_pass() -> None:
 
 
 def test_the_rule_index_decides_exactly_as_checking_every_rule() -> None:
-    """The index files each rule under a condition it cannot match without; prove it on the corpus."""
+    """The index files each rule under a condition it cannot match without; prove it on the
+    corpus by deciding every command against every rule."""
     from pathlib import Path
 
-    from rules.engine import _in_scope, _matches
+    from rules.match import CompiledRule, in_scope
     from rules.shell import analyse
 
     corpus = Path(__file__).parent / "corpus"
@@ -229,22 +239,33 @@ def test_the_rule_index_decides_exactly_as_checking_every_rule() -> None:
     ]
     lines += [row for row in (corpus / "everyday.txt").read_text().splitlines() if row]
     policy = default_policy()
+    compiled = [CompiledRule(rule, order) for order, rule in enumerate(policy.rules)]
     checked = 0
     for line in lines:
-        commands = analyse(line)
-        request = Request(line)
-        matching = [
-            rule
-            for rule in policy.rules
-            if _in_scope(rule.scope, request) and _matches(rule, commands, line)
-        ]
-        expected = max(
-            matching, key=lambda r: r.action.severity, default=None
-        )  # first of the most severe
-        decision = evaluate([policy], request)
-        if decision.rule in ("unparseable", "internal-error"):
+        analysis = analyse(line)
+        if analysis.unparseable or analysis.reasons:
             continue
-        assert decision.rule == (expected.name if expected else None), line
+        request = Request(line)
+        best = None  # (severity, preference, rule name)
+        for command in analysis.commands:
+            matching = [
+                c
+                for c in compiled
+                if in_scope(c.rule.scope, request)
+                and c.line_matches(line, " ".join(line.split()))
+                and c.matches(command)
+            ]
+            first = min(matching, key=lambda c: (-c.severity, c.order), default=None)
+            if first is not None:
+                rank = (first.severity, 2 - first.order / 1e9, first.rule.name)
+            elif not command.understood:
+                rank = (Action.REVIEW.severity, 1.0, "not-understood")
+            else:
+                rank = (Action.ALLOW.severity, 0.0, None)
+            if best is None or rank[:2] > best[:2]:
+                best = rank
+        decision = evaluate([policy], request)
+        assert decision.rule == (best[2] if best else None), line
         checked += 1
     assert checked > 1000
 

@@ -2,9 +2,14 @@
 
 Every entry got `allow` before the fixes they led to (joined backslash-newlines,
 variables and IFS, globs, `cd`, heredoc bodies, wrappers, interpreters, pack
-lists); each must now be held or denied. `redteam_open.jsonl` lists what the
-same pass found that is still allowed: known gaps, read by no test, counted
-in the README.
+lists); each must now be held or denied. `redteam2.jsonl` is a second pass on the
+rewritten engine, with evasions of other kinds (tilde-user and /proc paths,
+symbolic links made on the line, scripts run as credential readers, word building
+with arrays, case changes, indirection and IFS, arithmetic subscripts, CDPATH,
+hash -p, pager and make input, DNS names built from substitutions). Held as not
+understood counts as blocked for these; credential reads and destruction that are
+understood get a deny rule. `redteam_open.jsonl` lists what is still allowed:
+known gaps, read by no test, counted in the README.
 """
 
 from __future__ import annotations
@@ -41,7 +46,21 @@ def test_every_fixed_bypass_is_blocked(capsys: pytest.CaptureFixture[str]) -> No
     assert missed == []
 
 
+def test_every_second_pass_evasion_is_blocked(capsys: pytest.CaptureFixture[str]) -> None:
+    policy = [default_policy()]
+    rows = entries("redteam2.jsonl")
+    assert len(rows) > 400
+    missed = [
+        row
+        for row in rows
+        if evaluate(policy, Request(row["command"])).action not in (Action.DENY, Action.REVIEW)
+    ]
+    with capsys.disabled():
+        print(f"\nsecond red-team pass blocked: {len(rows) - len(missed)}/{len(rows)}")
+    assert missed == []
+
+
 def test_known_gaps_are_listed_and_not_also_claimed_fixed() -> None:
-    fixed = {row["command"] for row in entries("redteam.jsonl")}
+    fixed = {row["command"] for row in entries("redteam.jsonl") + entries("redteam2.jsonl")}
     gaps = entries("redteam_open.jsonl")
     assert gaps and not fixed & {row["command"] for row in gaps}

@@ -158,3 +158,18 @@ async def test_pending_requests_per_identity_are_capped_across_nodes(store_url: 
             await b.create_request(held("still too many"), max_pending=5)
         await b.deny_request(made[1].id, "bob", "no", time.time())
         await a.create_request(held("overdue ones do not count"), max_pending=5)
+
+
+async def test_a_request_keeps_why_it_was_held(store_url: str) -> None:
+    """The verdict's explanation goes with the request (`bastion requests show` names the
+    word not understood and why); a request without one reads back as None."""
+    async with two_nodes(store_url) as (a, b):
+        now = time.time()
+        explained = NewRequest(
+            "ci-agent", "web1", "deploy", "frobnicate", "not-understood", "sess1", now,
+            now + 60, explanation="not understood: frobnicate: not a program the bastion knows",
+        )  # fmt: skip
+        first = await a.create_request(explained)
+        second = await a.create_request(held())
+        assert (await b.get_request(first.id)).explanation == explained.explanation
+        assert (await b.get_request(second.id)).explanation is None
