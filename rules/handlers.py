@@ -223,7 +223,8 @@ def sql_client(facts: Facts) -> None:
             carried = facts.state.files.get(path[0]) if path else None
             if carried is not None and carried.content is not None:
                 facts.sql_text(carried.content)
-        return
+        if files or facts.program != "sqlite3":
+            return  # sqlite3 runs its -cmd commands, then reads its input all the same
     if any(
         g.option.names[0] in ("--version", "-V", "--help", "-l", "--list")
         for g in facts.parsed.options

@@ -447,12 +447,15 @@ def _has_glob(word: str) -> bool:
     return any(c in word for c in "*?[")
 
 
+UNKNOWN = "\u2039?\u203a"  # how the rules engine shows a part of a word it cannot know
+
+
 def resolve(word: str, *, login: str, home: str | None, cwd: str | None = None) -> str | None:
     """The canonical path a word names when `login` runs a command in `cwd` (None: the home).
 
     None when the word cannot be known statically (a variable, a substitution).
     """
-    if not word or len(word) > MAX_PATH or any(c in word for c in "$`\0\n"):
+    if not word or len(word) > MAX_PATH or any(c in word for c in "$`\0\n") or UNKNOWN in word:
         return None
     if word.startswith("~"):
         head, _, rest = word[1:].partition("/")

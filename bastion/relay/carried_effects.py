@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bastion.relay.carried import CarriedFiles, resolve
-from rules import SimpleCommand, analyse
+from bastion.relay.carried_commands import SimpleCommand, analyse
 
 # Programs that write no file (beyond redirections, read separately) and run no code of
 # their own; wrappers are here too, as the analysis reports the wrapped command apart.

@@ -33,6 +33,7 @@ from bastion.ansible.ansiballz import NotAnsiballz, decode, looks_like_ansiballz
 from bastion.ansible.modules import NotUnderstood, module_commands
 from bastion.decide import Verdict
 from bastion.relay.carried import CarriedFile, CarriedFiles
+from bastion.relay.carried_commands import SimpleCommand, analyse
 from bastion.relay.carried_effects import (
     SHELLS,
     Effects,
@@ -41,7 +42,6 @@ from bastion.relay.carried_effects import (
     scp_sink,
     stdin_files,
 )
-from rules import SimpleCommand, analyse
 
 NOT_UNDERSTOOD = "not-understood"
 MAX_DEPTH = 4  # carried scripts running carried scripts

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from bastion.ansible.ansiballz import MAX_PAYLOAD
 from bastion.decide import Verdict
 from bastion.relay.carried import CarriedFiles, Writing
+from bastion.relay.carried_commands import analyse
 from bastion.relay.carried_effects import Applied, Resolver, effects_of
 from bastion.relay.carried_runs import CarriedVerdict, most_severe, not_understood
 from bastion.relay.events import Exit, Input
@@ -32,7 +33,6 @@ from bastion.relay.listeners import Listener
 from bastion.relay.relay import Relay
 from bastion.relay.scp_sink import ScpUpload, ScpUploadListener
 from bastion.relay.sftp_carry import SftpWatcher
-from rules import analyse
 
 PIPELINE_TIMEOUT = 60.0  # seconds to wait for a pipelined module's stdin to end
 FAILED = Verdict("deny", "internal-error", "the bastion could not judge the files this runs")

@@ -8,8 +8,8 @@ import hashlib
 import pytest
 
 from bastion.relay.carried import MAX_CONTENT, CarriedFiles, resolve
+from bastion.relay.carried_commands import analyse
 from bastion.relay.carried_effects import Applied, Resolver, effects_of
-from rules import analyse
 
 ID, TARGET = "alice", "web1"
 

@@ -10,11 +10,12 @@ import pytest
 
 from bastion.decide import Verdict
 from bastion.relay.carried import CarriedFiles
+from bastion.relay.carried_commands import analyse
 from bastion.relay.carried_runs import CarriedJudge, file_runs, judge_exec, shebang_kind
 from bastion.relay.carried_session import Carriage, pipelined_python
 from bastion.relay.listeners import Listeners
 from bastion.relay.relay import Relay
-from rules import Request, analyse, default_policy, evaluate
+from rules import Request, default_policy, evaluate
 
 ID, TARGET, LOGIN, HOME = "alice", "web1", "deploy", "/home/deploy"
 

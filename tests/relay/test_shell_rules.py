@@ -21,7 +21,7 @@ from rules import Request, analyse, default_policy, evaluate
 
 
 def reader(line: str):
-    return reader_for(line, analyse(line))
+    return reader_for(line, analyse(line).commands)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_typed_sql_is_judged_as_the_programs_input() -> None:
     ],
 )
 def test_lines_that_would_undo_the_line_ownership(line: str, rule: str) -> None:
-    refused = refusal_of_line(line, analyse(line))
+    refused = refusal_of_line(line, analyse(line).commands)
     assert refused is not None and refused.rule == rule, line
 
 
@@ -114,16 +114,16 @@ def test_lines_that_would_undo_the_line_ownership(line: str, rule: str) -> None:
     "line", ["set -eu", "stty size", "type ls", "trap -p", "declare -p x", "shopt -s globstar"]
 )
 def test_everyday_shell_builtins_pass(line: str) -> None:
-    assert refusal_of_line(line, analyse(line)) is None
+    assert refusal_of_line(line, analyse(line).commands) is None
 
 
 def test_context_keeps_what_sets_something_up_and_feeds_read() -> None:
     ctx = ShellContext()
     for line in ("ls -l", "x=/etc/shadow", "cd /etc", "echo hi"):
-        ctx.ran(line, severity=0, commands=analyse(line))
+        ctx.ran(line, severity=0, commands=analyse(line).commands)
     assert ctx.script("cat $x") == "x=/etc/shadow\ncd /etc\ncat $x"
     read = reader("read y")
-    ctx.ran("read y", severity=0, commands=analyse("read y"), reader=read)
+    ctx.ran("read y", severity=0, commands=analyse("read y").commands, reader=read)
     ctx.fed(read, "/root/.ssh/id_rsa")
     script = ctx.script('cat "$y"')
     decision = evaluate([default_policy()], Request(script))
