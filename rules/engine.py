@@ -149,6 +149,12 @@ def _evaluate(
             **extra,  # type: ignore[arg-type]
         )
     if best is None:
+        if analysis.context is not None and analysis.context != context:
+            # assignments and definitions only: nothing runs now; a later line that uses
+            # them is decided with the context they made
+            return Decision(
+                default_action, None, "defines names only; nothing runs", shown, **extra
+            )  # type: ignore[arg-type]
         if line.strip() and not line.strip().startswith("#"):
             return Decision(
                 Action.DENY, "unparseable", "no command could be read from the line", shown, **extra

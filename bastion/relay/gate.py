@@ -580,6 +580,21 @@ class ShellOutput:
             released += self._inner.flush()
         return released
 
+    def release(self) -> list[tuple[Stream, bytes]]:
+        """What is due now: output held for a possible mark once its time passed, then the
+        masker's own."""
+        released: list[tuple[Stream, bytes]] = []
+        due = self._gate.release_at(self._last_feed)
+        if due is not None and due <= time.monotonic():
+            held = self._gate.flush_output()
+            if held:
+                inner = self._inner
+                out = inner.feed(Stream.STDOUT, held) if inner is not None else held
+                released.append((Stream.STDOUT, out))
+        if self._inner is not None:
+            released += self._inner.release()
+        return released
+
     def release_at(self) -> float | None:
         times = [self._gate.release_at(self._last_feed)]
         if self._inner is not None:
@@ -591,4 +606,5 @@ class ShellOutput:
 class _Transform(Protocol):
     def feed(self, stream: Stream, data: bytes) -> bytes: ...
     def flush(self) -> list[tuple[Stream, bytes]]: ...
+    def release(self) -> list[tuple[Stream, bytes]]: ...
     def release_at(self) -> float | None: ...

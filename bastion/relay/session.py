@@ -399,12 +399,13 @@ class ChannelSession:
         alone = await self.bastion.decisions.line(
             self.identity, self.target, self.login, text, certain=True, reason=None
         )
+        alone = _input_decided_here(text, alone)
         refused = refusal_of_line(text, alone.commands)
         if refused is not None:
             return Verdict("deny", refused.rule, refused.reason, commands=alone.commands), 3, None
         if self.shell_context.empty:
             return alone, alone.severity, None
-        script = await self._verdict_of(self.shell_context.script(text))
+        script = _input_decided_here(text, await self._verdict_of(self.shell_context.script(text)))
         if script.severity > max(alone.severity, self.shell_context.severity):
             reason = f"{script.reason} (with what earlier lines of this session set up)"
             in_context = replace(script, reason=reason, commands=alone.commands)
@@ -639,3 +640,27 @@ class ChannelSession:
 
     def _note(self, kind: str, **fields: object) -> AuditHandle:
         return self.bastion.audit.note(self._entry(kind, **fields))
+
+
+_FROM_AGENT = "read from the session's input"
+
+
+def _input_decided_here(line: str, verdict: Verdict) -> Verdict:
+    """A shell line that starts a program reading the terminal (`sqlite3 db`, `psql`) is
+    held by the engine, which cannot see what will be typed there. In a shell the bastion
+    owns the line: every line typed into such a program is decided as its input (its
+    own language, `.shell` and `\\!` included) before it is sent. So where the program's
+    input is all that was not understood, and the bastion knows how to read that input,
+    the line itself may run."""
+    if verdict.action != "review" or verdict.rule not in ("code-from-input", "not-understood"):
+        return verdict
+    reader = reader_for(line, verdict.commands)
+    if reader is None or not reader.understands_input:
+        return verdict
+    unread = [c for c in verdict.commands if not getattr(c, "understood", True)]
+    if not unread or not all(
+        r.why.endswith(_FROM_AGENT) for c in unread for r in getattr(c, "reasons", ())
+    ):
+        return verdict
+    why = f"what is typed into {reader.name} is decided line by line at the bastion"
+    return replace(verdict, action="allow", rule=None, reason=why, understood=True)
