@@ -58,8 +58,12 @@ def expander(
     def reason(word: str, why: str) -> None:
         sink.append(Reason(word, why))
 
+    def run_text(text: str) -> None:
+        walker.line(text, state.copy(), via=(*via, "$((...))"), depth=depth + 1, feed=AGENT)
+
     made = Expander(state, run, reason)
     made.reparse = reparse_word
+    made.run_text = run_text
     return made
 
 

@@ -102,6 +102,9 @@ class Expander:
         self.saw_default = False
         self.reparse: Callable[[str], Node | None] | None = None
         self.reparsed: dict[str, Node] = {}
+        # Walks text as a subshell's commands: `$(( cmd ))` that is not arithmetic is
+        # run by bash as `$( (cmd) )`.
+        self.run_text: Callable[[str], None] | None = None
         ifs = state.variables.get("IFS")
         if ifs is not None:
             self.ifs = ifs.value if isinstance(ifs.value, str) else None
@@ -276,12 +279,17 @@ class Expander:
         _split_into(out, text, self.ifs)
 
     def _arith(self, expression: str, shown: str) -> str | None:
+        written = expression
         expression = _ARITH_PARAMETER.sub(self._arith_parameter, expression)
         try:
             value = evaluate_arith(expression, self._arith_lookup)
         except ArithError as exc:
             if exc.runs_code:
                 self.reason(shown[:60], str(exc))
+            if shown.startswith("$((") and self.run_text is not None:
+                # Text bash cannot read as arithmetic it runs as `$( (text) )`: its commands
+                # are judged too (the line is not understood already; this only adds).
+                self.run_text(f"({written})")
             return None
         return None if value is None else str(value)
 

@@ -46,6 +46,14 @@ class BastionProcess:
 
 
 TEST_POLICY = """
+# Test-only rule: the shell signals itself ($$ is a pid the engine cannot know), to prove
+# the exit signal is relayed; an allow rule lets that one line pass.
+[[rule]]
+name = "allow-self-signal"
+action = "allow"
+message = "the exit-signal test"
+line = ["kill -TERM $$"]
+
 # Test-only rule: a harmless command held for review, with a short timeout.
 [[rule]]
 name = "hold-hostname"
