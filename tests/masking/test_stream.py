@@ -376,3 +376,17 @@ def test_terminal_output_never_turns_binary() -> None:
     out = masker.feed(b"\x01\x02 AKIAIOSFODNN7EXAMPLE \0\0\n") + masker.flush()
     assert out == b"\x01\x02 [MASKED:aws-access-key] \0\0\n"
     assert masker.binary_at is None
+
+
+def test_ansible_temporary_directory_names_are_never_masked() -> None:
+    """Ansible names its remote temp dir `ansible-tmp-TIME-PID-RANDOM` (RANDOM up to 15
+    digits) and reads the name back from the output: a mask there broke the run (a random
+    number passed as a French NIR). 5,000 names, from a fixed seed, go through unchanged."""
+    rng = random.Random(7)
+    lines = []
+    for _ in range(5000):
+        name = f"ansible-tmp-1796186500.4630473-{rng.randint(1, 99999)}-{rng.randint(0, 2**48)}"
+        lines.append(f"{name}=/home/deploy/.ansible/tmp/{name}\n".encode())
+    data = b"".join(lines)
+    masker = Masker()
+    assert masker.feed(data) + masker.flush() == data
