@@ -321,8 +321,11 @@ def test_a_multi_line_paste_is_decided_line_by_line(
 def test_exit_statuses_of_shell_lines_are_recorded(
     term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
+    # each at a prompt: a line typed while the last still runs is that program's input
     term.type("(exit 3)")
+    wait(term, f"{TEST_LOGIN}@", count=2)
     term.type("false")
+    wait(term, f"{TEST_LOGIN}@", count=3)
     term.type("echo status-$((1+1))")
     wait(term, "status-2\n")
     term.type("echo done-$((2+2))")
