@@ -657,6 +657,11 @@ def _input_decided_here(line: str, verdict: Verdict) -> Verdict:
     reader = reader_for(line, verdict.commands)
     if reader is None or not reader.understands_input:
         return verdict
+    # Only a line that is that program (or a wrapper of it) alone: any other command could
+    # have met a review rule of its own, which the verdict would name only if it came first.
+    size = len(reader.argv)
+    if not size or any(tuple(c.argv[-size:]) != reader.argv for c in verdict.commands):
+        return verdict
     unread = [c for c in verdict.commands if not getattr(c, "understood", True)]
     if not unread or not all(
         r.why.endswith(_FROM_AGENT) for c in unread for r in getattr(c, "reasons", ())
