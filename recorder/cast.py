@@ -171,6 +171,13 @@ class AsciicastWriter:
     def output(self, data: bytes) -> None:
         if not data:
             return
+        if len(data) > COALESCE_BYTES:
+            # The relay hands over what one loop turn read (a megabyte or more): as events
+            # of at most COALESCE_BYTES, lines stay bounded for readers, and a full disk
+            # keeps the events that fitted instead of losing one huge one.
+            for start in range(0, len(data), COALESCE_BYTES):
+                self.output(data[start : start + COALESCE_BYTES])
+            return
         now = time.monotonic()
         if not self._out:
             self._out_since = now

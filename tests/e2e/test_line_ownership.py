@@ -153,6 +153,7 @@ def test_histchars_cannot_be_changed_and_history_never_expands(
     term: TmuxTerminal, bastion: BastionProcess
 ) -> None:
     term.type("cat /etc/passwd > /dev/null")
+    wait(term, f"{TEST_LOGIN}@", count=2)  # at a prompt: else it is cat's input
     term.type("histchars='@%#'")
     wait(term, "denied by rule shell-prompt")
     term.type("%passwd%shadow")  # a job name, never expanded: and not understood
