@@ -282,6 +282,11 @@ class Relay:
             return
         for stream, data in released:
             self._emit_output(data, stream, b"")
+        if self._echoes and self.transform.release_at() is None:
+            # What the drawing waited behind has gone out: the drawing, then what came after.
+            self._emit_echoes()
+            self._flush_output()
+            return
         self._arm_release()
 
     def release_held(self) -> None:

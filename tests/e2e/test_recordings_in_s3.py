@@ -108,7 +108,9 @@ def test_an_exec_recording_is_completed_in_s3_and_read_back_from_there(
     assert row, recording_row(s3_bastion.state, session.id)
     assert row.location == f"s3://bastion-test/{S3_PREFIX[0]}/{session.id}.cast"
     spool = spool_dir(load_config(s3_bastion.state.config_file).recordings, s3_bastion.state.root)
-    assert not (spool / f"{session.id}.cast").exists()  # the spool is gone: what follows reads S3
+    # The row is marked complete before the spool is removed (a crash between them keeps the
+    # spool, never loses it): wait for the removal, then what follows reads S3 only.
+    assert wait_until(lambda: not (spool / f"{session.id}.cast").exists(), 10.0)
 
     import asyncio
 
