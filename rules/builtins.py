@@ -18,7 +18,7 @@ from importlib import resources
 
 from rules import paths as P
 from rules.context import ShellState
-from rules.invoke import Redirects, emit, invoke
+from rules.invoke import TEMP_DIRS, Redirects, emit, invoke
 from rules.model import Reason
 from rules.pure import output
 from rules.shell import Feed, Outcome, Walker
@@ -174,6 +174,11 @@ def _special(
     if kind == "code":
         if value != "":
             reasons.append(Reason(shown, f"{name} makes programs load code the bastion cannot see"))
+    elif kind == "egress":
+        if value != "":
+            reasons.append(Reason(shown, f"{name} sends the program's traffic to another host"))
+    elif kind == "config":
+        _config_file(state, name, shown, value, reasons)
     elif kind == "implicit":
         reasons.append(Reason(shown, f"{name} runs its command implicitly, before every prompt"))
         if isinstance(value, str) and value.strip():
@@ -195,24 +200,11 @@ def _special(
             if name == "PS4" or not isinstance(value, str) or "$(" in value or "`" in value:
                 reasons.append(Reason(shown, f"{name} with a substitution runs it when shown"))
     elif kind == "path":
-        if (
-            not isinstance(value, str)
-            and value.text.startswith(UNKNOWN + ":")
-            and (UNKNOWN not in value.text[1:])
-        ):
-            return  # PATH=$PATH:/opt/bin: the system's directories still come first
+        if _path_puts_system_first(value, state):
+            return
+        state.path_changed = True
         if not isinstance(value, str):
-            state.path_changed = True
             reasons.append(Reason(shown, "PATH is set to a value that is not known"))
-        else:
-            first = value.split(":")
-            for directory in first:
-                if directory in _STANDARD_PATH:
-                    break
-                if directory in ("", "$PATH") or directory.startswith(P.HOME + "/.local/bin"):
-                    continue
-                state.path_changed = True
-                break
     elif kind == "audit":
         emit(
             walker,
@@ -229,6 +221,25 @@ def _special(
         )
     elif kind == "gitconfig":
         reasons.append(Reason(shown, "git configuration from the environment can run commands"))
+
+
+def _path_puts_system_first(value: str | Word, state: ShellState) -> bool:
+    """Whether PATH still finds the system's programs before any other directory's.
+
+    Directories before the first system one may only be the login's ~/.local/bin
+    (`export PATH=$HOME/.local/bin:$PATH`, which pip and pipx set up); the login's own
+    $PATH, unknown here, counts as the system's (`PATH=$PATH:/opt/bin`) while no line of
+    this session set PATH and it is the value's only unknown part. An empty element is
+    the current directory."""
+    text = value if isinstance(value, str) else value.text
+    inherited = "PATH" not in state.variables and text.count(UNKNOWN) == 1
+    for directory in text.split(":"):
+        if directory in _STANDARD_PATH or (directory == UNKNOWN and inherited):
+            return True
+        if directory.startswith(P.HOME + "/.local/bin") and UNKNOWN not in directory:
+            continue
+        return False  # another directory, one not known, or "" (the current directory)
+    return False  # no system directory at all: `PATH=/tmp/x ls`
 
 
 # --- the builtins ----------------------------------------------------------------------
@@ -264,9 +275,42 @@ def _plain(
     )  # type: ignore[arg-type]
 
 
+def _home_word(state: ShellState) -> str | Word:
+    """`cd` alone goes to $HOME: the login's home unless a line set HOME."""
+    from rules.words import home_segments
+
+    kind, value, _ = home_segments(state)[0]
+    return value if kind == "L" else Word(UNKNOWN, None, ANY)  # type: ignore[return-value]
+
+
+def _config_file(
+    state: ShellState, name: str, shown: str, value: str | Word, reasons: list[Reason]
+) -> None:
+    """KUBECONFIG=FILE: a file that can name commands (exec plugins) is trusted where it
+    was not planted: not in a temporary directory, not written by this session."""
+    if value == "":
+        return
+    if not isinstance(value, str):
+        reasons.append(Reason(shown, f"{name} names a configuration file that is not known"))
+        return
+    for item in filter(None, value.split(":")):  # KUBECONFIG is a list, as PATH is
+        spelled = P.resolve(item, state.cwd, state.home)
+        path = spelled[0] if spelled else None
+        if (
+            path is None
+            or path.startswith(TEMP_DIRS)
+            or path in state.written
+            or path in state.files
+        ):
+            reasons.append(
+                Reason(shown, f"{name} loads a configuration file that can name commands to run")
+            )
+            return
+
+
 def b_cd(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]
     args = [w for w in words[1:] if not (isinstance(w, str) and w in ("-L", "-P", "-e", "-@"))]
-    target: str | Word | None = args[0] if args else P.HOME
+    target: str | Word | None = args[0] if args else _home_word(state)
     if text_of(words[0]) == "popd":
         state.cwd = None
         return _plain(walker, words, redirect, state, feed, via, reasons)
@@ -361,6 +405,9 @@ def b_unset(walker, words, env, redirect, state, feed, via, depth, reasons):  # 
         if not isinstance(word, str):
             state.poisoned = True
             continue
+        if not functions and _evaluated_subscript(text):
+            reasons.append(Reason(text, _SUBSCRIPT_RUNS))
+            continue
         if functions:
             state.functions.pop(text, None)
         else:
@@ -381,6 +428,17 @@ def b_unset(walker, words, env, redirect, state, feed, via, depth, reasons):  # 
                 )
             state.variables[text] = _unset_marker()
     return _plain(walker, words, redirect, state, feed, via, reasons)
+
+
+_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[(.*)\]", re.DOTALL)
+_SUBSCRIPT_RUNS = "bash evaluates this subscript (arithmetic, or $(...) in it), which can run code"
+
+
+def _evaluated_subscript(name: str) -> bool:
+    """`unset 'a[$(cmd)]'`, `unset 'a[x]'` with x='a[$(cmd)]': a name's subscript that is
+    not a plain number is expanded and evaluated by the builtin itself."""
+    match = _SUBSCRIPT.fullmatch(name)
+    return match is not None and not match.group(1).strip().lstrip("-").isdigit()
 
 
 def _unset_marker():  # type: ignore[no-untyped-def]
@@ -408,6 +466,20 @@ def b_read(walker, words, env, redirect, state, feed, via, depth, reasons):  # t
         names.append(text)
     known = feed.text if feed.kind in ("text", "pipe") else None
     line = known.split("\n", 1)[0] if known is not None else None
+    ifs = _read_ifs(env, state)
+    given = _words_text(words)
+    raw = "-r" in given
+    if any(t in given for t in ("-d", "-n", "-N")):
+        line = None  # another delimiter or a count of characters: not worked out
+    if ifs == "" and line is not None and (raw or "\\" not in line):
+        # `IFS= read -r line`: the whole line, as it is
+        for name in names[:1] or ["REPLY"]:
+            state.set_var(name, line)
+        for name in names[1:]:
+            state.set_var(name, "")
+        return _plain(walker, words, redirect, state, feed, via, reasons)
+    if ifs != " \t\n" or (not raw and line is not None and "\\" in line):
+        line = None  # split on other characters, or backslashes taken out: not worked out
     if array is not None:
         state.set_var(array, tuple(line.split()) if line is not None else None, ANY)
     targets = names or ([] if array else ["REPLY"])
@@ -421,6 +493,17 @@ def b_read(walker, words, env, redirect, state, feed, via, depth, reasons):  # t
         parts = line.split(None, len(targets) - 1) if len(targets) > 1 else [line.strip()]
         state.set_var(name, parts[index] if index < len(parts) else "")
     return _plain(walker, words, redirect, state, feed, via, reasons)
+
+
+def _read_ifs(env, state) -> str | None:  # type: ignore[no-untyped-def]
+    """The IFS `read` splits with: a prefix assignment's, else the session's; None unknown."""
+    for name, value in env:
+        if name == "IFS":
+            return value if isinstance(value, str) else None
+    var = state.variables.get("IFS")
+    if var is None:
+        return " \t\n"
+    return var.value if isinstance(var.value, str) else None
 
 
 def b_mapfile(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from rules import paths as P
 from rules.catalog import Node as Program
 from rules.context import ShellState
 from rules.grammar import Parsed
+from rules.hosts import canonical_host
 from rules.model import Reason
 from rules.pure import PURE, output, output_class
 from rules.shell import AGENT, Feed, Outcome, Walker
@@ -223,7 +224,7 @@ class Facts:
         if host is None or UNKNOWN in host:
             self.reasons.append(Reason(text, "the host of this URL is not known"))
             return
-        self.hosts.append(host)
+        self._add_host(host, host)
         self.caps.add("net")
 
     def host(self, word: str | Word) -> None:
@@ -231,8 +232,16 @@ class Facts:
         if isinstance(word, Word) and UNKNOWN in word.text.split("@")[-1].split(":")[0]:
             self.reasons.append(Reason(text, "a host whose name is not known"))
             return
-        self.hosts.append(text)
+        self._add_host(text, _bare_host(text))
         self.caps.add("net")
+
+    def _add_host(self, written: str, bare: str) -> None:
+        """The host as written, and as the network reads it when that differs
+        (`2852039166` is 169.254.169.254): rules name the canonical form."""
+        self.hosts.append(written)
+        canonical = canonical_host(bare)
+        if canonical != written:
+            self.hosts.append(canonical)
 
     def sql_text(self, word: str | Word) -> None:
         from rules.sql import sql_kinds
@@ -296,6 +305,14 @@ class Facts:
 def _short(word: str | Word, limit: int = 60) -> str:
     text = text_of(word)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bare_host(text: str) -> str:
+    """`user@host:port`, `[v6]:port`: the host alone."""
+    host = text.rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.split(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _url_host(text: str) -> str | None:

@@ -63,6 +63,8 @@ def tokens(line: str) -> list[tuple[Pipeline, str | None]] | None:
             continue
         if kind == "word":
             text = found.group("word")
+            if text.startswith("="):
+                return None  # tree-sitter-bash reads `==` and `=x` words its own way
             if "'" in text or '"' in text:
                 text = _QUOTED.sub(_unquote, text)
             if pending is not None:

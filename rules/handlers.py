@@ -724,8 +724,17 @@ def sed(facts: Facts) -> None:
     if not scripts and not _option_value(facts, "-f", "--file") and files:
         scripts = [text_of(files.pop(0))]
     in_place = _given(facts, "i", "in-place")
+    silent = in_place and bool(scripts) and not _given(facts, "debug")
+    silent = silent and not any(_sed_prints(script) for script in scripts)
     for word in files:
-        facts.path(word, "a" if in_place else "r")
+        if silent:
+            # `sed -i s/a/b/ .env` writes its output back into the file and prints nothing:
+            # the file's content never reaches the session, so it is not a read of it
+            for path in facts.path(word, "w"):
+                while path in facts.reads:
+                    facts.reads.remove(path)
+        else:
+            facts.path(word, "a" if in_place else "r")
     for script in scripts:
         _sed_script(facts, script)
 
@@ -737,6 +746,16 @@ _SED_EXEC = re.compile(r"(?:^|[;\n{}])\s*(?:\d+|\$|/[^/]*/)?,?(?:\d+|\$|/[^/]*/)
 _SED_S_FLAGS = re.compile(
     r"s(.)(?:(?!\1)[^\\]|\\.)*\1(?:(?!\1)[^\\]|\\.)*\1([gpiImMe0-9]*)(w\s+\S+)?"
 )
+
+
+def _sed_prints(script: str) -> bool:
+    """Whether a script can put text anywhere but the in-place output: `w /dev/stdout`,
+    `s///w FILE`, `e` (a command's output), or a script not known."""
+    if UNKNOWN in script or _SED_EXEC.search(script):
+        return True
+    if any(m.group(1) in "wW" for m in _SED_FILE.finditer(script)):
+        return True
+    return any("e" in m.group(2) or m.group(3) for m in _SED_S_FLAGS.finditer(script))
 
 
 def _sed_script(facts: Facts, script: str) -> None:
@@ -995,10 +1014,16 @@ def ls(facts: Facts) -> None:
     )
     if text is None:
         return
-    if "/" in text.rstrip("/") or not any(ch in text for ch in "*?["):
-        facts.prints_paths = here + "/*"  # `ls DIR` prints DIR's entries' names
+    if not any(ch in text for ch in "*?["):
+        # `ls DIR` prints DIR's entries' names, `ls FILE` and `ls -d DIR` the word itself
+        # (`cat $(ls /etc/shadow)`): only -d says which, else what it prints is not known.
+        if any(set(g.option.bare or ()) & {"d", "directory"} for g in facts.parsed.options):
+            resolved = P.resolve(text, facts.state.cwd, facts.state.home)
+            if resolved:
+                facts.prints_paths = resolved[0]
         return
-    facts.prints_paths = here + "/" + text  # `ls *.log`: the names that match
+    # `ls *.log`: the names that match; `ls /var/log/*.log` prints them as written
+    facts.prints_paths = text if text.startswith("/") else here + "/" + text
 
 
 def start_stop_daemon(facts: Facts) -> None:

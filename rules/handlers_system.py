@@ -250,7 +250,73 @@ def firewall(facts: Facts) -> None:
     facts.targets.extend(targets)
 
 
+# --- NetworkManager ------------------------------------------------------------------------
+
+# nmcli's objects and the verbs that change the host, as targets network rules name
+# (`down`, `delete`, `off`); nmcli takes any prefix of a word (`nmcli n off`, `nmcli c down`).
+_NMCLI_OBJECTS = ("general", "networking", "radio", "connection", "device", "agent", "monitor")
+_NMCLI_VERBS = (
+    "connectivity on off show status hostname permissions logging up down delete disconnect "
+    "connect modify add reload list wifi".split()
+)
+_NMCLI_READ = frozenset({"show", "status", "connectivity", "permissions", "list"})
+_NMCLI_VALUE = frozenset(
+    "-f --fields -g --get-values -m --mode -c --colors -e --escape -w --wait".split()
+)
+
+
+def _nmcli_word(word: str, choices: tuple[str, ...]) -> str:
+    return next((c for c in choices if word and c.startswith(word)), word)
+
+
+def nmcli(facts: Facts) -> None:
+    words: list[str] = []
+    raw = [text_of(w) for w in facts.words[1:]]
+    i = 0
+    while i < len(raw):
+        if raw[i] in _NMCLI_VALUE:
+            i += 2
+            continue
+        if not raw[i].startswith("-"):
+            words.append(raw[i])
+        i += 1
+    if not words:
+        return
+    what = _nmcli_word(words[0], _NMCLI_OBJECTS)
+    rest = words[1:]
+    if what in ("agent", "monitor") or not rest:
+        return
+    verb = _nmcli_word(rest[0], tuple(_NMCLI_VERBS))
+    if what == "radio":
+        verb = rest[-1] if rest[-1] in ("on", "off") else "show"
+    if what == "general" and verb in ("hostname", "logging") and len(rest) == 1:
+        return  # prints them
+    if verb in _NMCLI_READ:
+        return
+    facts.caps.discard("info")
+    facts.caps.add("system")
+    if verb in ("off", "down", "delete", "disconnect"):
+        facts.targets.append("down" if verb == "disconnect" else verb)
+
+
+# --- packages ----------------------------------------------------------------------------
+
+
+def apt_install(facts: Facts) -> None:
+    """apt/apt-get/aptitude install: `PKG-` (and aptitude's `PKG_`) removes PKG; a path or a
+    .deb file is a package no repository signed, whose maintainer scripts run (kind `x`)."""
+    for word in facts.parsed.positionals:
+        text = text_of(word[0])
+        if text.startswith(("/", "./", "../", "~")) or text.endswith(".deb"):
+            facts.path(word[0], "x")
+        elif text.endswith(("-", "_")) and len(text) > 1:
+            facts.caps.add("delete")
+            facts.targets.append(text[:-1])
+
+
 HANDLERS: dict[str, Callable[[Facts], None]] = {
+    "nmcli": nmcli,
+    "apt-install": apt_install,
     "ipcmd": ipcmd,
     "ifconfig": ifconfig,
     "routecmd": routecmd,

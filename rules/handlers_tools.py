@@ -134,6 +134,8 @@ def copy_remote(facts: Facts) -> None:
             found = facts.path(source, "r")
             if remote_dest:
                 facts.sends.extend(found)
+            if _given(facts, "remove-source-files"):
+                facts.path(source, "D")  # every file it copies is deleted from the source
     if destination is not None:
         text = text_of(destination)
         if remote_dest:
@@ -155,6 +157,13 @@ def copy_remote(facts: Facts) -> None:
         facts.line(shell, f"{facts.program} -e")
     for remote in _values(facts, "-S"):
         facts.line(remote, f"{facts.program} -S")
+    for program in _values(facts, "--rsync-path"):
+        # the other side runs `PROGRAM --server ...` through a shell (this host's, when the
+        # remote is localhost): judged as that command line
+        if isinstance(program, str):
+            facts.line(f"{program} --server .", "rsync --rsync-path")
+        else:
+            facts.line(program, "rsync --rsync-path")
 
 
 # --- git --------------------------------------------------------------------------------
@@ -226,17 +235,7 @@ def git(facts: Facts) -> None:
                     "git runs this program on the remote side through a shell here",
                 )
     if sub == "push":
-        forced = _given(facts, "f", "force", "force-with-lease", "force-if-includes", "mirror")
-        for word in words[1:]:
-            text = text_of(word)
-            if text.startswith("+"):
-                forced = True
-            facts.targets.append(text.lstrip("+").split(":")[-1])
-        if forced:
-            facts.caps.add("delete")
-            facts.targets.append("--force")
-        if _given(facts, "delete", "d"):
-            facts.caps.add("delete")
+        _git_push(facts, words)
     if (
         sub in ("submodule",)
         and len(path) > 1
@@ -269,6 +268,11 @@ def git(facts: Facts) -> None:
             facts.path(base.rstrip("/") + "/**/*", "D")
     if sub == "credential":
         facts.caps.add("secret")
+    if sub in ("diff", "show") and "--no-index" in [text_of(w) for w in facts.words]:
+        # compares two paths outside any repository, and prints them: both are read
+        for word in words:
+            if text_of(word) != "--":
+                facts.path(word, "r")
     if sub in ("show", "cat-file", "archive", "grep", "blame", "log", "diff"):
         for word in words:
             text = text_of(word)
@@ -276,6 +280,41 @@ def git(facts: Facts) -> None:
                 path = text.split(":", 1)[1]
                 if path:
                     facts.path(path, "r")  # REV:PATH prints PATH as it was in REV
+
+
+def _git_push(facts: Facts, words: list[str | Word]) -> None:
+    """What a push overwrites or deletes on the remote, as targets rules match:
+    `force:BRANCH` for a forced update (`-f`, or a `+SRC:DST` refspec), `delete:BRANCH`
+    for a deletion (`:DST`, or `--delete`), `?` where the branch is not known. A push
+    that names no refspec pushes the current branch: `HEAD`."""
+    forced_all = _given(facts, "f", "force", "force-with-lease", "force-if-includes", "mirror")
+    deleting = _given(facts, "delete", "d")
+    refspecs = words[1:]
+    forced = False
+    for word in refspecs:
+        text = text_of(word)
+        known = isinstance(word, str)
+        plus = text.startswith("+")
+        destination = text.lstrip("+").split(":")[-1]
+        branch = _branch(destination) if known else "?"
+        facts.targets.append(destination)
+        if known and text.startswith(":") or deleting:
+            facts.targets.append(f"delete:{branch}")
+        elif plus or forced_all:
+            facts.targets.append(f"force:{branch}")
+        forced = forced or plus
+    if forced_all and not refspecs and not _given(facts, "all", "mirror", "tags"):
+        facts.targets.append("force:HEAD")
+    if forced or forced_all:
+        facts.caps.add("delete")
+        facts.targets.append("--force")
+    if deleting or any(isinstance(w, str) and w.startswith(":") for w in refspecs):
+        facts.caps.add("delete")
+
+
+def _branch(ref: str) -> str:
+    """`refs/heads/main` and `main` are one branch; `HEAD` stays itself."""
+    return ref.removeprefix("refs/heads/") or "?"
 
 
 def _git_ext(command: str) -> str:
@@ -578,17 +617,63 @@ def docker(facts: Facts) -> None:
         if len(words) >= 2:
             facts.argv(words[1:], f"{facts.program} exec {text_of(words[0])}")
     elif sub == "cp":
-        for word in words[:-1]:
-            if ":" not in text_of(word).split("/", 1)[0]:
-                facts.path(word, "r")
-        if words and ":" not in text_of(words[-1]).split("/", 1)[0]:
-            facts.path(words[-1], "w")
+        _container_copy(facts, words)
+    elif sub in ("rm", "kill", "stop", "restart", "pause") and any(
+        not isinstance(w, str) for w in words
+    ):
+        # `docker kill $(docker ps -q)`: the containers are whatever the list holds, all of them
+        facts.not_understood(
+            f"{facts.program} {sub}", "containers named by a command's output (possibly all)"
+        )
     elif sub in ("build", "buildx") or path[:2] == ("buildx", "build"):
         if words:
             facts.path(words[-1], "d") if "://" not in text_of(words[-1]) else facts.url(words[-1])
     for given in facts.parsed.options:
         if given.spelling in ("-H", "--host") and given.value is not None:
             facts.host(given.value)
+
+
+def _container_copy(facts: Facts, words: list[str | Word]) -> None:
+    """docker/kubectl cp SRC DST: `CONTAINER:PATH` is a path in the container. Copied out,
+    it is read there: its path is what credential rules name (`web:/etc/shadow`)."""
+    for word in words[:-1]:
+        inside = _in_container(text_of(word))
+        if inside is None:
+            facts.path(word, "r")
+        elif inside and isinstance(word, str):
+            facts.path(inside, "r")
+    if words and _in_container(text_of(words[-1])) is None:
+        facts.path(words[-1], "w")
+
+
+def _in_container(text: str) -> str | None:
+    """The path of `[NAMESPACE/]POD:PATH` or `CONTAINER:PATH`; None for a local path."""
+    head, colon, inside = text.partition(":")
+    if not colon or head.startswith(("/", ".", "~")) or head.count("/") > 1:
+        return None
+    return inside
+
+
+# kubectl resource kinds whose deletion is cluster-wide or takes workloads down
+_KUBE_WIDE_KINDS = frozenset(
+    "ns namespace namespaces node nodes pv persistentvolume persistentvolumes crd "
+    "customresourcedefinition customresourcedefinitions clusterrole clusterrolebinding pvc "
+    "persistentvolumeclaim persistentvolumeclaims deployment deployments statefulset "
+    "statefulsets daemonset daemonsets service services svc deploy sts ds".split()
+)
+# pod fields that give a container the host's processes, network, files or privileges
+_KUBE_HOST_ACCESS = re.compile(
+    r'"?(hostPID|hostNetwork|hostIPC|hostPath|privileged|allowPrivilegeEscalation)"?\s*:\s*'
+    r'(true|\{|"/)',
+    re.I,
+)
+
+
+def _kube_kinds(resource: str) -> list[str]:
+    """The kinds a resource word names: `ns,deploy` two, `secrets.v1.` and
+    `secret/db` one (`secret`): the group and version after the first dot are dropped."""
+    kinds = resource.split("/", 1)[0]
+    return [kind.split(".", 1)[0] for kind in kinds.split(",")]
 
 
 def kubectl(facts: Facts) -> None:
@@ -610,60 +695,39 @@ def kubectl(facts: Facts) -> None:
     del rest
     resources = [text_of(w).lower() for w in words]
     facts.targets.extend(resources)
+    kinds = {kind for r in resources for kind in _kube_kinds(r)}
     output = " ".join(text_of(v) for v in _values(facts, "-o", "--output")).lower()
-    secret = any(
-        r.split("/", 1)[0] in ("secret", "secrets")
-        or any(part in ("secret", "secrets") for part in r.split(","))
-        for r in resources
-    )
+    if _values(facts, "--template"):
+        output += " template"
+    secret = bool(kinds & {"secret", "secrets"})
     if (
         sub in ("get",)
         and secret
         and re.search(r"yaml|json|jsonpath|go-template|template|custom-columns", output)
     ):
         facts.caps.add("secret")
+    if sub == "get" and _given(facts, "raw") and any("/secrets" in r for r in resources):
+        facts.caps.add("secret")  # `get --raw /api/v1/.../secrets`: the API's own answer
+    if sub == "cp":
+        _container_copy(facts, words)
+    overrides = _values(facts, "--overrides")
+    if sub == "run" and any(_KUBE_HOST_ACCESS.search(text_of(v)) for v in overrides):
+        facts.caps.add("privilege")
+    if sub == "create" and (kinds | set(path[1:2])) & {"clusterrolebinding", "rolebinding"}:
+        facts.caps.add("privilege")  # binds a role (cluster-admin...) to a user or account
     if sub in ("edit",) and secret:
         facts.caps.add("secret")
     if sub == "config" and path[1:2] == ("view",) and _given(facts, "raw", "flatten"):
         facts.caps.add("secret")
     if sub in ("delete",):
-        if _given(facts, "all", "A", "all-namespaces") or any(
-            r.split("/", 1)[0]
-            in (
-                "ns",
-                "namespace",
-                "namespaces",
-                "node",
-                "nodes",
-                "pv",
-                "persistentvolume",
-                "persistentvolumes",
-                "crd",
-                "customresourcedefinition",
-                "customresourcedefinitions",
-                "clusterrole",
-                "clusterrolebinding",
-                "pvc",
-                "persistentvolumeclaim",
-                "persistentvolumeclaims",
-                "deployment",
-                "deployments",
-                "statefulset",
-                "statefulsets",
-                "daemonset",
-                "daemonsets",
-                "service",
-                "services",
-                "svc",
-                "deploy",
-                "sts",
-                "ds",
-            )
-            for r in resources
+        if _given(facts, "all", "A", "all-namespaces") or kinds & _KUBE_WIDE_KINDS:
+            facts.caps.add("infra")
+        if (
+            _values(facts, "-l", "--selector")
+            or _values(facts, "-f", "--filename")
+            or _values(facts, "-k", "--kustomize")
         ):
-            facts.caps.add("infra")
-        if _values(facts, "-l", "--selector") or _values(facts, "-f", "--filename"):
-            facts.caps.add("infra")
+            facts.caps.add("infra")  # whatever the selector or the files name
     for value in _values(facts, "-f", "--filename"):
         text = text_of(value)
         if text == "-":
@@ -751,6 +815,11 @@ def make(facts: Facts) -> None:
             facts.not_understood(text_of(value), "a makefile this session wrote")
     for value in _values(facts, "--eval"):
         facts.not_understood(f"--eval {text_of(value)}", "make code given on the line")
+    if not _values(facts, "-f", "--file", "--makefile"):
+        for directory in _values(facts, "-C", "--directory"):
+            # `make -C DIR` runs DIR's Makefile: a script, judged by where it is
+            if isinstance(directory, str):
+                facts.path(directory.rstrip("/") + "/Makefile", "x")
 
 
 def ansible(facts: Facts) -> None:
@@ -815,6 +884,164 @@ def openssl(facts: Facts) -> None:
         )
     for value in _values(facts, "-engine"):
         facts.not_understood(f"-engine {text_of(value)}", "an OpenSSL engine loads code")
+    for value in _values(facts, "-provider-path"):
+        facts.not_understood(f"-provider-path {text_of(value)}", "OpenSSL loads providers from it")
+    words = _positional(facts)
+    if words and text_of(words[0]) == "engine" and len(words) > 1:
+        # `openssl engine ID|PATH` loads the engine: a shared library's code runs
+        facts.not_understood(f"engine {text_of(words[1])}", "an OpenSSL engine loads code")
+
+
+# --- terminal multiplexers -----------------------------------------------------------------
+
+# tmux commands that run a shell command (their last words), with the options of each that
+# take a value; one word is a shell line (`sh -c`), several a command and its arguments.
+_TMUX_RUNS = {
+    **dict.fromkeys(("new-session", "new"), "cefFnstxy"),
+    **dict.fromkeys(("new-window", "neww"), "cenFt"),
+    **dict.fromkeys(("split-window", "splitw"), "celtF"),
+    **dict.fromkeys(("respawn-pane", "respawnp", "respawn-window", "respawnw"), "cet"),
+    **dict.fromkeys(("display-popup", "popup"), "bcdehsStTwxy"),
+    **dict.fromkeys(("run-shell", "run"), "dt"),
+    **dict.fromkeys(("pipe-pane", "pipep"), "t"),
+}
+# tmux commands that type into a pane, run tmux commands from elsewhere, or bind keys to
+# commands: what runs is not on the line.
+_TMUX_OPAQUE = frozenset(
+    "send-keys send paste-buffer pasteb if-shell if source-file source command-prompt "
+    "confirm-before confirm bind-key bind set-hook".split()
+)
+
+
+def tmux(facts: Facts) -> None:
+    words = list(facts.words[1:])
+    i = 0
+    while i < len(words) and text_of(words[i]).startswith("-") and text_of(words[i]) != "--":
+        flag = text_of(words[i])
+        if flag in ("-L", "-S", "-T"):
+            i += 1
+        elif flag == "-f":
+            if i + 1 < len(words) and text_of(words[i + 1]) != "/dev/null":
+                facts.not_understood("-f", "a tmux configuration file runs tmux commands")
+            i += 1
+        elif flag == "-c" and i + 1 < len(words):
+            facts.line(words[i + 1], "tmux -c")  # runs it like `sh -c`
+            i += 1
+        i += 1
+    command: list[str | Word] = []
+    for word in [*words[i:], ";"]:
+        if text_of(word) != ";":
+            command.append(word)
+            continue
+        if command:
+            _tmux_command(facts, command)
+        command = []
+
+
+def _tmux_command(facts: Facts, words: list[str | Word]) -> None:
+    name = text_of(words[0])
+    if name in _TMUX_OPAQUE or (
+        name.startswith("set") and any("default-" in text_of(w) for w in words)
+    ):
+        facts.not_understood(f"tmux {name}", "tmux runs or types commands the line does not show")
+        return
+    takes_value = _TMUX_RUNS.get(name)
+    if takes_value is None:
+        return
+    i = 1
+    while i < len(words) and text_of(words[i]).startswith("-") and len(text_of(words[i])) > 1:
+        flag = text_of(words[i])
+        if flag == "--":
+            i += 1
+            break
+        for at, letter in enumerate(flag[1:], 1):
+            if letter in takes_value:
+                if at == len(flag) - 1:
+                    i += 1  # the value is the next word
+                break
+        i += 1
+    rest = words[i:]
+    if len(rest) == 1:
+        facts.line(rest[0], f"tmux {name}")
+    elif rest:
+        facts.argv(rest, f"tmux {name}")
+
+
+_SCREEN_VALUE = frozenset("ceEhpsStTX")  # screen options that take a value
+
+
+def screen(facts: Facts) -> None:
+    """screen [-dmS NAME ...] CMD ARGS: CMD runs in the new session."""
+    words = list(facts.words[1:])
+    i = 0
+    attach = False  # -r/-x/-R: the words after the options name a session, not a command
+    while i < len(words):
+        flag = text_of(words[i])
+        if not flag.startswith("-") or flag == "-":
+            break
+        if flag in ("-ls", "-list", "-wipe", "-Logfile", "-fn", "-fa", "-fA"):
+            attach = attach or flag != "-Logfile"
+            i += 2 if flag == "-Logfile" else 1
+            continue
+        for at, letter in enumerate(flag[1:], 1):
+            attach = attach or letter in "rRx"
+            if letter in _SCREEN_VALUE:
+                value = flag[at + 1 :] or (text_of(words[i + 1]) if i + 1 < len(words) else "")
+                if letter == "X":
+                    facts.not_understood("-X", "screen runs a command in a running session")
+                elif letter in "cs" and value != "/dev/null":
+                    facts.not_understood(f"-{letter}", "screen runs this file or shell")
+                if at == len(flag) - 1:
+                    i += 1
+                break
+        i += 1
+    if i < len(words) and not attach:
+        facts.argv(words[i:], "screen")
+
+
+# --- package managers -----------------------------------------------------------------------
+
+_LOCAL_PACKAGE = re.compile(r"^(?:file:)?(?:/|\./|\.\./|~|\.$|\.\.$)|\.(?:whl|tar\.gz|tgz|zip)$")
+
+
+def package_paths(facts: Facts) -> None:
+    """pip/npm install PATH: a local package's build or install scripts run, like a script
+    in that place (`pip install /tmp/x` runs /tmp/x/setup.py)."""
+    editable = _values(facts, "-e", "--editable")
+    for word in [*editable, *_positional(facts)]:
+        text = text_of(word)
+        if "://" in text or text.startswith("git+"):
+            continue
+        if word in editable or _LOCAL_PACKAGE.search(text):
+            facts.path(text.removeprefix("file:") if isinstance(word, str) else word, "x")
+
+
+def gh_config(facts: Facts) -> None:
+    """`gh config get KEY`: older gh keeps the account's token as a key (`oauth_token`)."""
+    if any("token" in text_of(w).lower() for w in _positional(facts)):
+        facts.caps.add("secret")
+
+
+_SECRET_NAME = re.compile(
+    r"SECRET|TOKEN|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_KEY", re.I
+)
+
+
+def printenv(facts: Facts) -> None:
+    """`printenv NAME`: a variable whose name says it holds a secret prints that secret."""
+    for word in _positional(facts):
+        if _SECRET_NAME.search(text_of(word)):
+            facts.targets.append("secret-variable")
+
+
+def compress(facts: Facts) -> None:
+    """gzip/bzip2/xz FILE replace FILE by FILE.gz (or the other way): the original is
+    deleted, unless the output goes to stdout or is kept; `gzip -r /etc` replaces every
+    file under /etc."""
+    if _given(facts, "c", "stdout", "to-stdout", "k", "keep", "l", "list", "t", "test"):
+        return
+    for word in _positional(facts):
+        facts.path(word, "D")
 
 
 def cloud_copy(facts: Facts) -> None:
@@ -882,4 +1109,10 @@ HANDLERS: dict[str, Callable[[Facts], None]] = {
     "ansible": ansible,
     "systemctl": systemctl,
     "openssl": openssl,
+    "tmux": tmux,
+    "screen": screen,
+    "package-paths": package_paths,
+    "gh-config": gh_config,
+    "printenv": printenv,
+    "compress": compress,
 }

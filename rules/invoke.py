@@ -49,7 +49,7 @@ def expander(
         if node.type == "process_substitution":
             for command in commands:
                 walker.proc_caps.update(command.caps)
-        elif outcome.text is None and any(c.reads for c in commands):
+        elif outcome.text is None and _prints_host_data(commands):
             made.local_data = True
         if outcome.text is None and outcome.paths is not None:
             return None, outcome.unknown, outcome.paths
@@ -65,6 +65,19 @@ def expander(
     made.reparse = reparse_word
     made.run_text = run_text
     return made
+
+
+# Spaces other than ASCII's, zero-width and direction marks: they hide a word's real shape.
+_INVISIBLE = re.compile("[\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff]")
+
+# Programs whose unknown output says nothing about the host: a date, a count, a new temp name.
+_NO_HOST_DATA = frozenset({"date", "seq", "mktemp", "true", ":", "uuidgen", "shuf"})
+
+
+def _prints_host_data(commands: list[Command]) -> bool:
+    """A substitution whose output is not known holds the host's data (files read, `env`,
+    `id`, `hostname`): a network command given it sends that data off the host."""
+    return any(c.reads or c.program not in _NO_HOST_DATA for c in commands)
 
 
 def reparse_word(text: str) -> Node | None:
@@ -545,6 +558,9 @@ def invoke(
                 as_program=True,
             )
         return emit(walker, text_of(name), _argv(words), None, reasons, redirect, via, feed, state)
+    if _INVISIBLE.search(name):
+        # `cat<NBSP>/etc/shadow` reads as two words to a person and is one word to bash.
+        reasons.append(Reason(name, "the command name holds a Unicode space or invisible character"))
     if not as_program:
         alias = state.aliases.get(name)
         if alias is not None and name not in walker.expanding_aliases:
@@ -578,7 +594,7 @@ def invoke(
             return run_file(walker, where, words, redirect, state, feed, via, depth, reasons)
         reasons.append(Reason(name, "not a program the bastion knows"))
         return emit(walker, program, _argv(words), None, reasons, redirect, via, feed, state)
-    if state.path_changed and "/" not in name:
+    if env_state.path_changed and "/" not in name:  # `PATH=/tmp ls` looks there too
         reasons.append(Reason(name, "PATH was changed to look elsewhere first"))
     parsed = parse(node, words[1:])
 
@@ -614,6 +630,9 @@ def _glob_programs(word: Word) -> list[str]:
 def resolve_program(name: str, state: ShellState) -> tuple[str, Program | None, str | None]:
     """(program name, catalog node, path of a file to run when it is one)."""
     if "/" not in name:
+        shadow = _shadowing_file(name, state)
+        if shadow is not None:
+            return name, None, shadow
         return name, CATALOG.program(name), None
     directory, _, base = name.rstrip("/").rpartition("/")
     if not base:
@@ -624,6 +643,32 @@ def resolve_program(name: str, state: ShellState) -> tuple[str, Program | None, 
     if directory in SYSTEM_BIN or (canonical and canonical[0].rpartition("/")[0] in SYSTEM_BIN):
         return base, CATALOG.program(base), None
     return base, None, canonical[0] if canonical else name
+
+
+def _shadows_a_program(path: str, state: ShellState) -> bool:
+    """A file written under a known program's name in a directory on the PATH
+    (`cp /usr/bin/bash /usr/local/bin/grep`): every later `grep` runs it."""
+    directory, _, name = path.rpartition("/")
+    if not name or (CATALOG.program(name) is None and name not in _builtins.BUILTINS):
+        return False
+    homes = ("~", state.home) if state.home else ("~",)
+    return directory in SYSTEM_BIN or directory in {
+        f"{h}/{d}" for h in homes for d in (".local/bin", "bin")
+    }
+
+
+def _shadowing_file(name: str, state: ShellState) -> str | None:
+    """A file this session wrote or linked into a PATH directory under a program's name
+    (`cp /usr/bin/bash /usr/local/bin/grep; grep ...`): the name now runs that file."""
+    if not (state.written or state.files or state.links):
+        return None
+    homes = ("~", state.home) if state.home else ("~",)
+    directories = [*SYSTEM_BIN, *(f"{h}/{d}" for h in homes for d in (".local/bin", "bin"))]
+    for directory in directories:
+        path = f"{directory}/{name}"
+        if path in state.written or path in state.files or path in state.links:
+            return path
+    return None
 
 
 def call_function(
@@ -734,6 +779,8 @@ def emit(
             reasons = [*redirect.reasons, *reasons]
     if writes:
         _remember_writes(state, writes, redirect, output_text)
+        if any(_shadows_a_program(path, state) for path in writes):
+            targets = (*targets, "shadows-program")
     extra = []
     if writes and "write" not in caps:
         extra.append("write")

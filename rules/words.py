@@ -218,12 +218,16 @@ class Expander:
                 glob = found[2]  # type: ignore[misc]
                 out.append(("L", (HOME + glob[1:]) if glob.startswith("~") else glob, False))
                 return
-            self._put(out, found[0], found[1], quoted)
+            text = found[0]
+            # bash drops the output's trailing newlines: "$(dirname /etc/x)/shadow" is one path
+            self._put(out, text.rstrip("\n") if text is not None else None, found[1], quoted)
         elif kind == "process_substitution":
             self._substituted(node)
             out.append(("L", "/dev/fd/63", True))
         elif kind == "arithmetic_expansion":
-            value = self._arith(node_text(node)[3:-2], node_text(node))
+            text = node_text(node)
+            inside = text[2:-1] if text.startswith("$[") else text[3:-2]  # $[x]: old spelling
+            value = self._arith(inside, text)
             self._put(out, value, SAFE, quoted)
         else:
             text = node_text(node)
@@ -394,6 +398,9 @@ class Expander:
         if len(name) == 1 and name in _SPECIAL_SAFE:
             return None
         var = self.lookup(name)
+        if index is not None and not index.lstrip("-").isdigit():
+            if var is None or "A" not in var.attrs:
+                self._index(index, node)  # an indexed array's subscript is arithmetic, set or not
         if var is None:
             return None
         if index is not None:
@@ -777,7 +784,7 @@ def _tilde(
         return None  # `~$x`: no tilde expansion
     user = "".join(name)
     if user == "":
-        return [("L", HOME, True)], used
+        return home_segments(state), used
     if user == "+":
         return (
             [("L", state.cwd.replace("~", HOME, 1), True)] if state.cwd else [("U", ANY, True)]
@@ -796,6 +803,17 @@ def _tilde(
         return [("L", HOME, True)], used
     home = "/root" if user == "root" else f"/home/{user}"
     return [("L", home, True)], used
+
+
+def home_segments(state: ShellState) -> list[Segment]:
+    """What `~` (and `cd` alone) stand for: $HOME, which a line may have set
+    (`HOME=/etc; cat ~/shadow`); the login's home while nobody did."""
+    var = state.variables.get("HOME")
+    if var is None:
+        return [("L", HOME, True)]
+    if isinstance(var.value, str):
+        return [("L", var.value, True)]
+    return [("U", ANY, True)]
 
 
 def _split_into(out: list[Segment], text: str, ifs: str | None) -> None:

@@ -190,7 +190,7 @@ def _configured(path: Path | None) -> Callable[[Request], Decision] | None:
 
 def _decide_json_line(raw: str, decide: Callable[[Request], Decision]) -> dict[str, object]:
     if len(raw) > MAX_STDIN_LINE:
-        return {"decision": "error", "rule": None, "reason": "line too long", "commands": []}
+        return _bad_input(f"an input line over {MAX_STDIN_LINE} characters")
     try:
         data = json.loads(raw)
         if not isinstance(data, dict) or not isinstance(data.get("command"), str):
@@ -211,7 +211,7 @@ def _decide_json_line(raw: str, decide: Callable[[Request], Decision]) -> dict[s
             data.get("login"),
         )
     except ValueError as exc:
-        return {"decision": "error", "rule": None, "reason": f"bad input: {exc}", "commands": []}
+        return _bad_input(str(exc))
     try:
         return decide(request).to_json()
     except Exception as exc:  # fail closed, one line per input line
@@ -221,6 +221,12 @@ def _decide_json_line(raw: str, decide: Callable[[Request], Decision]) -> dict[s
             "reason": str(exc)[:200],
             "commands": [],
         }
+
+
+def _bad_input(why: str) -> dict[str, object]:
+    """A line that is not a request is denied, as the bastion denies what it cannot read
+    (a consumer that only looks at `decision` never reads it as allowed)."""
+    return {"decision": "deny", "rule": "bad-input", "reason": f"bad input: {why}", "commands": []}
 
 
 @app.command("suggest")

@@ -54,14 +54,18 @@ def test_rules_test_stdin_json_lines() -> None:
                 "not json",
                 json.dumps({"command": "ls -la"}),
                 json.dumps({"command": 42}),
+                json.dumps({"command": "echo " + "a" * 200_000}),
             ]
         )
         + "\n"
     )
     result = bastion("rules", "test", "--stdin", stdin=lines)
     out = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [o["decision"] for o in out] == ["deny", "error", "allow", "error"]
+    assert [o["decision"] for o in out] == ["deny", "deny", "allow", "deny", "deny"]
     assert out[0]["rule"] == "sql-drop-database"
+    # what is not a request is denied (fail closed), and says why
+    assert [o["rule"] for o in out[3:]] == ["bad-input", "bad-input"] and out[1]["rule"] == "bad-input"
+    assert "over 65536 characters" in out[4]["reason"]
     # SPEC 4's four keys on every line; decisions also say what was understood
     assert all({"decision", "rule", "reason", "commands"} <= set(o) for o in out)
     assert out[2]["understood"] is True and out[2]["capabilities"] == ["info"]

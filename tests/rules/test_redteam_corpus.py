@@ -8,8 +8,13 @@ symbolic links made on the line, scripts run as credential readers, word buildin
 with arrays, case changes, indirection and IFS, arithmetic subscripts, CDPATH,
 hash -p, pager and make input, DNS names built from substitutions). Held as not
 understood counts as blocked for these; credential reads and destruction that are
-understood get a deny rule. `redteam_open.jsonl` lists what is still allowed:
-known gaps, read by no test, counted in the README.
+understood get a deny rule. `redteam3_bypasses.jsonl` is a third pass by a
+helper that had not read the code (HOME reassigned, IFS for `read`, `$(ls ...)`,
+`git diff --no-index`, cloud metadata in any spelling, PATH shadowing, subscripts
+bash evaluates, pager and config variables, cluster and cloud tools, start-up
+files); `redteam3_false_blocks.jsonl` the everyday lines it found blocked.
+`redteam_open.jsonl` lists what is still allowed: known gaps and policy choices
+(plain downloads from a named host), each with its cause, counted in the README.
 """
 
 from __future__ import annotations
@@ -64,3 +69,44 @@ def test_known_gaps_are_listed_and_not_also_claimed_fixed() -> None:
     fixed = {row["command"] for row in entries("redteam.jsonl") + entries("redteam2.jsonl")}
     gaps = entries("redteam_open.jsonl")
     assert gaps and not fixed & {row["command"] for row in gaps}
+
+
+def test_every_third_pass_bypass_is_blocked_or_listed_open(capsys: pytest.CaptureFixture[str]) -> None:
+    policy = [default_policy()]
+    rows = entries("redteam3_bypasses.jsonl")
+    open_ = {row["command"] for row in entries("redteam_open.jsonl")}
+    assert len(rows) == 174
+    missed = [
+        row
+        for row in rows
+        if row["command"] not in open_
+        and evaluate(policy, Request(row["command"])).action not in (Action.DENY, Action.REVIEW)
+    ]
+    with capsys.disabled():
+        listed = sum(row["command"] in open_ for row in rows)
+        print(f"\nthird red-team pass blocked: {len(rows) - listed - len(missed)}/{len(rows)}"
+              f" ({listed} listed open)")
+    assert missed == []
+    assert listed <= 28  # a fix may shorten the open list, never lengthen it
+
+
+# Everyday lines of the third pass held for a reason that stands (SPEC 4: review).
+HELD_ON_PURPOSE = {
+    "vim /etc/nginx/nginx.conf": "editor-shell-escape",  # vim's :! runs what the bastion never sees
+    "strace -p 1234 -f -e trace=network": "process-memory",  # reads another process's memory
+    "pg_dump -Fc app > /tmp/app.dump": "database-dump",  # the whole database, one cat away
+    "scp build.tgz web1:/tmp/": "file-upload",  # a local file sent to another host
+    # each line of a file becomes a DNS name: the file's text leaves by DNS
+    'while read h; do ping -c1 "$h"; done < hosts.txt': "not-understood",
+}
+
+
+def test_third_pass_false_blocks_are_fixed_or_held_on_purpose() -> None:
+    policy = [default_policy()]
+    for row in entries("redteam3_false_blocks.jsonl"):
+        decision = evaluate(policy, Request(row["command"]))
+        expected = HELD_ON_PURPOSE.get(row["command"])
+        if expected is None:
+            assert decision.action is Action.ALLOW, (row["command"], decision.reason)
+        else:
+            assert (decision.action, decision.rule) == (Action.REVIEW, expected), row["command"]
