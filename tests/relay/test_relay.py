@@ -267,6 +267,23 @@ def test_held_back_output_is_released_after_the_pause() -> None:
     assert before == [b"line\n"] and after == [b"line\n", b"part"]
 
 
+def test_a_drawing_behind_held_output_goes_out_when_that_output_is_released() -> None:
+    """The bastion's own message waits behind output the masker holds, then goes, and the
+    output that came after it follows: no EOF or prompt is needed to send them."""
+
+    async def run() -> list[bytes]:
+        relay, agent, _ = make()
+        relay.transform = HoldTail(0.05)
+        relay.from_target(b"screen\npart", Stream.STDOUT)
+        await turn()
+        relay.echo(b"[notice]")
+        relay.from_target(b" more\n", Stream.STDOUT)
+        await asyncio.sleep(0.2)
+        return agent.out
+
+    assert b"".join(asyncio.run(run())) == b"screen\npart[notice] more\n"
+
+
 def test_eof_releases_what_is_held_then_ends_the_agent_stream() -> None:
     async def run() -> AgentEnd:
         relay, agent, _ = make()
