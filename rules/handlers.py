@@ -323,12 +323,12 @@ def env(facts: Facts) -> None:
         name, _, value = words.pop(0).partition("=")
         env_effects(facts.walker, state, name, value, facts.via, facts.depth, facts.reasons)
     if words and isinstance(words[0], Word) and "=" in words[0].text.split(UNKNOWN)[0]:
-        name = words.pop(0).text.split("=", 1)[0]
+        name, _, rest = words.pop(0).text.partition("=")
         env_effects(
             facts.walker,
             state,
             name,
-            Word(UNKNOWN, None, ANY),
+            Word(rest, None, ANY),  # what is known of it counts (PATH=/tmp:$PATH)
             facts.via,
             facts.depth,
             facts.reasons,
