@@ -277,10 +277,10 @@ def _plain(
 
 def _home_word(state: ShellState) -> str | Word:
     """`cd` alone goes to $HOME: the login's home unless a line set HOME."""
-    from rules.words import home_segments
+    from rules.words import home_value
 
-    kind, value, _ = home_segments(state)[0]
-    return value if kind == "L" else Word(UNKNOWN, None, ANY)  # type: ignore[return-value]
+    home = home_value(state)
+    return home if home is not None else Word(UNKNOWN, None, ANY)
 
 
 def _config_file(
@@ -328,12 +328,19 @@ def b_cd(walker, words, env, redirect, state, feed, via, depth, reasons):  # typ
     return _plain(walker, words, redirect, state, feed, via, reasons)
 
 
+def _in_effect(env, state, name: str) -> tuple[bool, object]:  # type: ignore[no-untyped-def]
+    """(set, value) of a variable for this command: its prefix assignment, else the
+    session's (a Var's value: text, or None when unknown)."""
+    for assigned, value in env:
+        if assigned == name:
+            return True, value if isinstance(value, str) else None
+    var = state.variables.get(name)
+    return (False, None) if var is None else (True, var.value)
+
+
 def _cdpath(env, state) -> bool:  # type: ignore[no-untyped-def]
-    for name, value in env:
-        if name == "CDPATH":
-            return text_of(value) != ""
-    var = state.variables.get("CDPATH")
-    return var is not None and var.value != ""
+    found, value = _in_effect(env, state, "CDPATH")
+    return found and value != ""
 
 
 def b_hash(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]
@@ -471,7 +478,7 @@ def b_read(walker, words, env, redirect, state, feed, via, depth, reasons):  # t
     raw = "-r" in given
     if any(t in given for t in ("-d", "-n", "-N")):
         line = None  # another delimiter or a count of characters: not worked out
-    if ifs == "" and line is not None and (raw or "\\" not in line):
+    if ifs == "" and array is None and line is not None and (raw or "\\" not in line):
         # `IFS= read -r line`: the whole line, as it is
         for name in names[:1] or ["REPLY"]:
             state.set_var(name, line)
@@ -496,14 +503,11 @@ def b_read(walker, words, env, redirect, state, feed, via, depth, reasons):  # t
 
 
 def _read_ifs(env, state) -> str | None:  # type: ignore[no-untyped-def]
-    """The IFS `read` splits with: a prefix assignment's, else the session's; None unknown."""
-    for name, value in env:
-        if name == "IFS":
-            return value if isinstance(value, str) else None
-    var = state.variables.get("IFS")
-    if var is None:
+    """The IFS `read` splits with; None when it is not known."""
+    found, value = _in_effect(env, state, "IFS")
+    if not found:
         return " \t\n"
-    return var.value if isinstance(var.value, str) else None
+    return value if isinstance(value, str) else None
 
 
 def b_mapfile(walker, words, env, redirect, state, feed, via, depth, reasons):  # type: ignore[no-untyped-def]

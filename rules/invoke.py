@@ -645,16 +645,20 @@ def resolve_program(name: str, state: ShellState) -> tuple[str, Program | None, 
     return base, None, canonical[0] if canonical else name
 
 
+def _path_directories(state: ShellState) -> list[str]:
+    """Directories a login's PATH looks in: the system's, and its own ~/.local/bin and ~/bin
+    (in both spellings a path can have here)."""
+    homes = ("~", state.home) if state.home else ("~",)
+    return [*SYSTEM_BIN, *(f"{h}/{d}" for h in homes for d in (".local/bin", "bin"))]
+
+
 def _shadows_a_program(path: str, state: ShellState) -> bool:
     """A file written under a known program's name in a directory on the PATH
     (`cp /usr/bin/bash /usr/local/bin/grep`): every later `grep` runs it."""
     directory, _, name = path.rpartition("/")
     if not name or (CATALOG.program(name) is None and name not in _builtins.BUILTINS):
         return False
-    homes = ("~", state.home) if state.home else ("~",)
-    return directory in SYSTEM_BIN or directory in {
-        f"{h}/{d}" for h in homes for d in (".local/bin", "bin")
-    }
+    return directory in _path_directories(state)
 
 
 def _shadowing_file(name: str, state: ShellState) -> str | None:
@@ -662,9 +666,7 @@ def _shadowing_file(name: str, state: ShellState) -> str | None:
     (`cp /usr/bin/bash /usr/local/bin/grep; grep ...`): the name now runs that file."""
     if not (state.written or state.files or state.links):
         return None
-    homes = ("~", state.home) if state.home else ("~",)
-    directories = [*SYSTEM_BIN, *(f"{h}/{d}" for h in homes for d in (".local/bin", "bin"))]
-    for directory in directories:
+    for directory in _path_directories(state):
         path = f"{directory}/{name}"
         if path in state.written or path in state.files or path in state.links:
             return path

@@ -398,9 +398,10 @@ class Expander:
         if len(name) == 1 and name in _SPECIAL_SAFE:
             return None
         var = self.lookup(name)
-        if index is not None and not index.lstrip("-").isdigit():
-            if var is None or "A" not in var.attrs:
-                self._index(index, node)  # an indexed array's subscript is arithmetic, set or not
+        position = None
+        if index is not None and (var is None or "A" not in var.attrs):
+            position = self._index(index, node)  # an indexed array's subscript is arithmetic,
+            # evaluated whether the array is set or not (`${a[x]}`, x='a[$(cmd)]', runs cmd)
         if var is None:
             return None
         if index is not None:
@@ -408,7 +409,8 @@ class Expander:
                 if index in ("0",) and isinstance(var.value, str):
                     return var.value
                 return None
-            position = self._index(index, node)
+            if position is None and "A" in var.attrs:
+                position = self._index(index, node)
             if position is None:
                 return None
             return var.value[position] if -len(var.value) <= position < len(var.value) else ""
@@ -784,7 +786,8 @@ def _tilde(
         return None  # `~$x`: no tilde expansion
     user = "".join(name)
     if user == "":
-        return home_segments(state), used
+        home = home_value(state)
+        return ([("L", home, True)] if home is not None else [("U", ANY, True)]), used
     if user == "+":
         return (
             [("L", state.cwd.replace("~", HOME, 1), True)] if state.cwd else [("U", ANY, True)]
@@ -805,15 +808,13 @@ def _tilde(
     return [("L", home, True)], used
 
 
-def home_segments(state: ShellState) -> list[Segment]:
+def home_value(state: ShellState) -> str | None:
     """What `~` (and `cd` alone) stand for: $HOME, which a line may have set
-    (`HOME=/etc; cat ~/shadow`); the login's home while nobody did."""
+    (`HOME=/etc; cat ~/shadow`); the login's home while nobody did; None when unknown."""
     var = state.variables.get("HOME")
     if var is None:
-        return [("L", HOME, True)]
-    if isinstance(var.value, str):
-        return [("L", var.value, True)]
-    return [("U", ANY, True)]
+        return HOME
+    return var.value if isinstance(var.value, str) else None
 
 
 def _split_into(out: list[Segment], text: str, ifs: str | None) -> None:

@@ -283,9 +283,7 @@ class Relay:
         for stream, data in released:
             self._emit_output(data, stream, b"")
         if self._echoes and self.transform.release_at() is None:
-            # What the drawing waited behind has gone out: the drawing, then what came after.
-            self._emit_echoes()
-            self._flush_output()
+            self._echoes_then_output()  # what the drawing waited behind has gone out
             return
         self._arm_release()
 
@@ -301,8 +299,7 @@ class Relay:
             self._echoes.clear()
             return
         if self.transform is None:
-            self._emit_echoes()
-            self._flush_output()
+            self._echoes_then_output()
             return
         try:
             released = self.transform.flush()
@@ -312,8 +309,7 @@ class Relay:
         for stream, data in released:
             self._emit_output(data, stream, b"")
         if self._echoes:
-            self._emit_echoes()
-            self._flush_output()
+            self._echoes_then_output()
 
     def echo(self, data: bytes) -> None:
         """The bastion's own drawing on the agent's terminal (the line editor, its messages).
@@ -330,6 +326,11 @@ class Relay:
             self._echoes.append(data)
             return
         self._emit_output(data, Stream.STDOUT, b"")
+
+    def _echoes_then_output(self) -> None:
+        """The bastion's drawings that waited, then the output that arrived after them."""
+        self._emit_echoes()
+        self._flush_output()
 
     def _emit_echoes(self) -> None:
         echoes, self._echoes = self._echoes, []

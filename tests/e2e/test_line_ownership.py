@@ -89,9 +89,10 @@ def decided(bastion: BastionProcess, text: str, decision: str | None = None) -> 
     )
 
 
-def never_ran(bastion: BastionProcess, n: str) -> None:
-    assert not marker(n).exists(), f"marker-{n}: the payload ran"
-    assert not lines_run(bastion, f"marker-{n}")
+def ran(bastion: BastionProcess, n: str) -> list[str]:
+    """Evidence that payload N ran: its marker file, or an allowed audit row for it."""
+    evidence = [f"marker-{n} exists"] if marker(n).exists() else []
+    return evidence + [f"allowed: {r.command}" for r in lines_run(bastion, f"marker-{n}")]
 
 
 # --- bash's own editing: gone ------------------------------------------------------------
@@ -104,7 +105,7 @@ def test_ctrl_o_operate_and_get_next_runs_nothing(
     term.press("C-o")  # readline would run the line without Enter
     term.press("C-j")  # another spelling of accept-line: the bastion's Enter, decided
     wait(term, "denied by rule credential-read")
-    never_ran(bastion, "1")
+    assert not ran(bastion, "1")
     alive(term, 1)
 
 
@@ -117,7 +118,7 @@ def test_a_bind_macro_is_refused_and_its_key_runs_nothing(
     term.press("C-t")
     term.press("C-u")
     alive(term, 2)
-    never_ran(bastion, "2")
+    assert not ran(bastion, "2")
 
 
 def test_bind_x_is_refused(term: TmuxTerminal, bastion: BastionProcess) -> None:
@@ -125,7 +126,7 @@ def test_bind_x_is_refused(term: TmuxTerminal, bastion: BastionProcess) -> None:
     wait(term, "denied by rule shell-line-editing")
     term.press("C-t")
     alive(term, 3)
-    never_ran(bastion, "3")
+    assert not ran(bastion, "3")
 
 
 def test_vi_mode_and_its_v_editor_run_nothing(term: TmuxTerminal, bastion: BastionProcess) -> None:
@@ -135,7 +136,7 @@ def test_vi_mode_and_its_v_editor_run_nothing(term: TmuxTerminal, bastion: Basti
     term.press("Escape", "v")
     term.press("C-u")
     alive(term, 4)
-    never_ran(bastion, "4")
+    assert not ran(bastion, "4")
 
 
 def test_fc_and_fc_substitution_are_refused(term: TmuxTerminal, bastion: BastionProcess) -> None:
@@ -145,7 +146,7 @@ def test_fc_and_fc_substitution_are_refused(term: TmuxTerminal, bastion: Bastion
     term.type("fc")
     wait(term, "denied by rule shell-history", count=2)
     alive(term, 5)
-    never_ran(bastion, "5")
+    assert not ran(bastion, "5")
     assert decided(bastion, "fc", "deny")
 
 
@@ -163,7 +164,7 @@ def test_histchars_cannot_be_changed_and_history_never_expands(
     term.type("^/dev/null^~/marker-6")
     wait(term, "denied by rule history-expansion")
     alive(term, 6)
-    never_ran(bastion, "6")
+    assert not ran(bastion, "6")
 
 
 # --- lines that set up later lines: decided with them ------------------------------------
@@ -176,7 +177,7 @@ def test_a_variable_set_on_one_line_and_used_on_the_next(
     term.type("cat $p > ~/marker-7a")
     wait(term, "denied by rule credential-read")
     alive(term, 7)
-    never_ran(bastion, "7a")
+    assert not ran(bastion, "7a")
 
 
 def test_an_alias_and_a_function_defined_then_used(
@@ -192,7 +193,7 @@ def test_an_alias_and_a_function_defined_then_used(
     term.press("C-c")
     wait(term, "cancelled")
     alive(term, 71)
-    never_ran(bastion, "7b")
+    assert not ran(bastion, "7b")
     assert not marker("7c").exists()  # the definition was allowed (it runs nothing), the call not
     assert decided(bastion, "f", "deny")
 
@@ -202,7 +203,7 @@ def test_cd_then_a_relative_path(term: TmuxTerminal, bastion: BastionProcess) ->
     term.type("cat shadow > ~/marker-8")
     wait(term, "denied by rule credential-read")
     alive(term, 8)
-    never_ran(bastion, "8")
+    assert not ran(bastion, "8")
 
 
 def test_read_then_use_what_was_typed(term: TmuxTerminal, bastion: BastionProcess) -> None:
@@ -211,7 +212,7 @@ def test_read_then_use_what_was_typed(term: TmuxTerminal, bastion: BastionProces
     term.type('cat "$x" > ~/marker-9')
     wait(term, "denied by rule credential-read")
     alive(term, 9)
-    never_ran(bastion, "9")
+    assert not ran(bastion, "9")
     rows = decided(bastion, "/etc/shadow", "allow")
     assert rows and "typed into read" in (rows[-1].detail or "")
 
@@ -235,7 +236,7 @@ def test_python_repl_input_is_not_understood_and_held(
     else:  # held at launch (the session's earlier lines made it unclear): cancelled
         term.press("C-c")
         wait(term, "cancelled")
-    never_ran(bastion, "10")
+    assert not ran(bastion, "10")
     alive(term, 10)
 
 
@@ -255,8 +256,8 @@ def test_sqlite_lines_are_decided_as_sql_and_a_refused_one_leaves_nothing_behind
     wait(term, "\n42\n", count=2)
     term.type(".quit")
     alive(term, 11)
-    never_ran(bastion, "11")
-    never_ran(bastion, "11b")
+    assert not ran(bastion, "11")
+    assert not ran(bastion, "11b")
     assert decided(bastion, "select\n6*7;", "allow")
 
 
@@ -268,7 +269,7 @@ def test_script_starts_a_shell_the_bastion_cannot_follow(
     term.press("C-c")
     wait(term, "cancelled")
     alive(term, 12)
-    never_ran(bastion, "12")
+    assert decided(bastion, "script -q /dev/null") and not lines_run(bastion, "script -q")
 
 
 # --- ordinary use ---------------------------------------------------------------------
@@ -315,7 +316,7 @@ def test_a_multi_line_paste_is_decided_line_by_line(
     wait(term, "denied by rule credential-read")
     for line in ("echo one-$((0+1))", payload("15"), "echo two-$((1+1))"):
         assert decided(bastion, line), line
-    never_ran(bastion, "15")
+    assert not ran(bastion, "15")
     alive(term, 15)
 
 
@@ -368,6 +369,7 @@ def test_a_full_screen_program_known_safe_gets_the_keys(
     term.send("q")  # raw to less, which quits
     wait(term, f"{TEST_LOGIN}@", count=2)
     alive(term, 16)
+    assert decided(bastion, "less /etc/passwd", "allow")
 
 
 def test_a_full_screen_program_not_known_safe_gets_no_keys(
@@ -379,7 +381,7 @@ def test_a_full_screen_program_not_known_safe_gets_no_keys(
     term.send(f"!{payload('17')}\r")  # less's shell escape, were the keys passed
     term.send("q")
     time.sleep(2)  # what less would have run by now
-    never_ran(bastion, "17")
+    assert not ran(bastion, "17")
     term.press("C-z")  # signals do pass: less stops and the shell prompts again
     wait(term, "Stopped")
     alive(term, 17)

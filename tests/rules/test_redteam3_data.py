@@ -160,6 +160,7 @@ ENGINE_BLOCKED = [
     "IFS=: ; read d f <<< '/root/.ssh:id_rsa'; cat $d/$f",
     "IFS= read -r l <<< /etc/gshadow; cat $l",
     "read -d , first rest <<< '/etc/shadow,x'; cat $first",
+    "arr=(/etc/passwd); IFS= read -ra arr <<< /etc/shadow; cat ${arr[0]}",
     # command substitution output
     'cat "$(dirname /etc/gshadow)/gshadow"',
     "cat $(dirname /root/.ssh/x)/id_ed25519",
