@@ -252,10 +252,27 @@ class DecisionPool:
     # --- what callers ask --------------------------------------------------------------
 
     async def command(
-        self, identity: Identity, target: Target, login: str, command: str, *, source: str
+        self,
+        identity: Identity,
+        target: Target,
+        login: str,
+        command: str,
+        *,
+        source: str,
+        context: Context | None = None,
     ) -> Verdict:
+        """Decide a command; with `context` (what earlier lines of a shell set up) the
+        verdict is never cached: it depends on that context too."""
         started = time.perf_counter()
-        verdict = await self._command(identity, target, login, command, source)
+        if context is not None:
+            verdict = await self._submit(
+                identity.name,
+                "command",
+                (identity, target, login, command),
+                {"source": source, "context": context},
+            )
+        else:
+            verdict = await self._command(identity, target, login, command, source)
         metrics.decision(source, verdict.action, verdict.rule, time.perf_counter() - started)
         return verdict
 

@@ -18,15 +18,16 @@ ChannelSession (bastion/relay/session.py) asks a Carriage three things:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bastion.ansible.ansiballz import MAX_PAYLOAD
 from bastion.decide import Verdict
-from bastion.relay.carried import CarriedFiles, Writing
+from bastion.relay.carried import CarriedFile, CarriedFiles, Writing, describe_bytes
 from bastion.relay.carried_commands import analyse
-from bastion.relay.carried_effects import Applied, Resolver, effects_of
+from bastion.relay.carried_effects import Applied, Resolver, effects_of, stdin_files
 from bastion.relay.carried_runs import CarriedVerdict, most_severe, not_understood
 from bastion.relay.events import Exit, Input
 from bastion.relay.listeners import Listener
@@ -181,6 +182,17 @@ class Carriage:
         if verdict.action != "deny":  # it may run (a review may approve it)
             Applied(self.record, self.identity, self.target, answer.effects).before()
         return verdict
+
+    def typed(self, line: str, texts: Sequence[str]) -> None:
+        """Lines typed at the shell into `cat > f` (or `tee f`, `dd of=f`) that `line`
+        started: the bastion sent exactly these, each with Enter, so f holds their text."""
+        resolver = Resolver(self.login, self.record.home(self.identity, self.target, self.login))
+        data = "".join(text + "\n" for text in texts).encode("utf-8", "surrogateescape")
+        sha256 = hashlib.sha256(data).hexdigest()
+        content, why = describe_bytes(data, len(data), sha256)
+        for path in stdin_files(line, resolver):
+            entry = CarriedFile(path, "stdin", len(data), sha256, content, why)
+            self.record.put(self.identity, self.target, entry)
 
     def commands_ran(self, commands: tuple[str, ...]) -> None:
         """Equivalent commands of SFTP requests, once the SFTP watcher cannot follow."""

@@ -104,8 +104,7 @@ class LineDecision:
     allowed: bool
     message: str | None  # shown to the agent when not allowed
     reader: Reader | None = None  # for an allowed shell line: what it leaves reading the terminal
-    severity: int = 0  # of the session's script with this line (given back with `line_sent`)
-    commands: tuple[object, ...] = ()  # what the engine read in it (given back likewise)
+    context: object = None  # the rules.Context the line leaves (given back with `line_sent`)
 
 
 class GateRelay(Protocol):

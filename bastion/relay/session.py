@@ -37,7 +37,7 @@ from bastion.relay.recording import RecordingListener, RecordingMeta, open_recor
 from bastion.relay.relay import EXIT_UPSTREAM_FAILED, AgentEnd, Relay, TargetEnd
 from bastion.relay.request import ChannelRequest
 from bastion.relay.sftp import SftpRelay
-from bastion.relay.shell_context import ShellContext
+from bastion.relay.shell_context import MAX_FED_BYTES, SessionContext
 from bastion.relay.shell_guard import refusal_of_line
 from bastion.relay.shell_start import new_shell_start, not_started_reason
 from bastion.relay.terminal_programs import misread_reason, reader_for
@@ -100,7 +100,7 @@ class ChannelSession:
         self.request: ChannelRequest | None = None
         self.accounting: Accounting | None = None
         self.gate: ShellGate | None = None
-        self.shell_context = ShellContext()  # what earlier lines of the shell set up
+        self.shell_context = SessionContext(login)  # what earlier lines of the shell set up
         self._upstream = upstream
         self._task: asyncio.Task[None] | None = None
         self._end_timer: asyncio.TimerHandle | None = None
@@ -339,10 +339,11 @@ class ChannelSession:
             return LineDecision(False, "bastion: session is closing")
         reader = typed.reader
         if reader is None:
-            verdict, severity, detail = await self._shell_line_verdict(typed.text)
+            verdict = await self._shell_line_verdict(typed.text)
             verdict = await self.carriage.line(typed.text, verdict)  # runs of carried files
+            detail = None
         else:
-            verdict, severity = await self._input_verdict(typed)
+            verdict = await self._input_verdict(typed)
             detail = f"typed into {reader.name} (started by: {reader.line})"[:1000]
         command = "(secret input, not recorded)" if typed.secret else typed.text
         handle = await self._record(
@@ -373,46 +374,36 @@ class ChannelSession:
                 self.accounting.command_ended(None)
         if not allowed:
             return LineDecision(False, message)
-        if reader is None:
-            next_reader = reader_for(typed.text, verdict.commands)
-            return LineDecision(True, None, next_reader, severity, verdict.commands)
-        return LineDecision(True, None, severity=severity)
+        next_reader = reader_for(typed.text, verdict.commands) if reader is None else None
+        return LineDecision(True, None, next_reader, verdict.context)
 
     def line_sent(self, typed: TypedLine, decision: LineDecision) -> None:
-        """An allowed line went to the target: later lines are decided with it."""
+        """An allowed line went to the target: later lines are decided with what it set up."""
+        after = decision.context  # type: ignore[arg-type]
         if typed.reader is None:
-            self.shell_context.ran(
-                typed.text,
-                severity=decision.severity,
-                commands=decision.commands,  # type: ignore[arg-type]
-                reader=decision.reader,
-            )
+            self.shell_context.ran(after)
         elif not typed.secret:
-            self.shell_context.fed(typed.reader, typed.text)
+            self.shell_context.fed(typed.reader, typed.text, after)
+            self.carriage.typed(typed.reader.line, self.shell_context.typed_into(typed.reader))
 
-    async def _shell_line_verdict(self, text: str) -> tuple[Verdict, int, str | None]:
-        """(verdict, severity of the session's script with this line, audit detail).
-
-        The one place where a shell line meets the session's earlier lines: when
-        the rules engine's own session context lands, it is passed from here.
-        """
-        alone = await self.bastion.decisions.line(
-            self.identity, self.target, self.login, text, certain=True, reason=None
+    async def _shell_line_verdict(self, text: str) -> Verdict:
+        """A shell line decided in the context the session's earlier lines left."""
+        verdict = await self.bastion.decisions.line(
+            self.identity,
+            self.target,
+            self.login,
+            text,
+            certain=True,
+            reason=None,
+            context=self.shell_context.current,
         )
-        alone = _input_decided_here(text, alone)
-        refused = refusal_of_line(text, alone.commands)
+        verdict = _input_decided_here(text, verdict)
+        refused = refusal_of_line(text, verdict.commands)
         if refused is not None:
-            return Verdict("deny", refused.rule, refused.reason, commands=alone.commands), 3, None
-        if self.shell_context.empty:
-            return alone, alone.severity, None
-        script = _input_decided_here(text, await self._verdict_of(self.shell_context.script(text)))
-        if script.severity > max(alone.severity, self.shell_context.severity):
-            reason = f"{script.reason} (with what earlier lines of this session set up)"
-            in_context = replace(script, reason=reason, commands=alone.commands)
-            return in_context, script.severity, "decided with the session's earlier lines"
-        return alone, script.severity, None
+            return Verdict("deny", refused.rule, refused.reason, commands=verdict.commands)
+        return verdict
 
-    async def _input_verdict(self, typed: TypedLine) -> tuple[Verdict, int]:
+    async def _input_verdict(self, typed: TypedLine) -> Verdict:
         """Text typed into a program the shell runs, judged as that program's input."""
         reader = typed.reader
         assert reader is not None
@@ -420,26 +411,22 @@ class ChannelSession:
         program = reader.program
         if typed.secret:
             if reader.passwords or (program is not None and program.reads == "data"):
-                return Verdict("allow", None, "typed at a password prompt"), 0
+                return Verdict("allow", None, "typed at a password prompt")
             why = f"a password prompt from {reader.name}, which the bastion does not know"
-            return Verdict("deny", "secret-input", why + "; the input was not sent"), 3
+            return Verdict("deny", "secret-input", why + "; the input was not sent")
         if program is None or not reader.understands_input:
             why = f"typed into {reader.name}, a program whose input the bastion does not understand"
-            return decider.not_understood(self.identity, self.target, self.login, why), 2
+            return decider.not_understood(self.identity, self.target, self.login, why)
         misread = misread_reason(program, typed.text)
         if misread is not None:
-            return decider.not_understood(self.identity, self.target, self.login, misread), 2
-        alone = await self._verdict_of(reader.stdin_command([typed.text]))
-        if self.shell_context.empty:
-            return alone, alone.severity
-        script = await self._verdict_of(self.shell_context.fed_script(reader, typed.text))
-        if script.severity > max(alone.severity, self.shell_context.severity):
-            return script, script.severity
-        return alone, alone.severity
-
-    async def _verdict_of(self, script: str) -> Verdict:
+            return decider.not_understood(self.identity, self.target, self.login, misread)
+        script = self.shell_context.input_script(reader, typed.text)
+        if script is None:
+            why = f"more than {MAX_FED_BYTES // 1024} KiB typed into {reader.name}"
+            return decider.not_understood(self.identity, self.target, self.login, why)
+        command, context = script
         return await self.bastion.decisions.command(
-            self.identity, self.target, self.login, script, source="line"
+            self.identity, self.target, self.login, command, source="line", context=context
         )
 
     def line_ended(self, status: int | None) -> None:

@@ -1,133 +1,85 @@
-"""What a shell session's earlier lines set up, for deciding its next line (until the engine's own).
+"""What a shell session's earlier decided lines set up, for deciding its next line.
 
-A line is judged with what ran before it in the same shell: `x=/etc/shadow`
-then `cat $x`, `cd /etc` then `cat shadow`, an alias or a function defined
-and then used, `read x` (and what was typed into it) then `cat "$x"`.
+The rules engine decides a line in a `rules.Context` (variables, functions,
+aliases, `cd`, `set`/`shopt`, files written, PATH...) and hands back the
+context after it. A session keeps the context of the last line that went to
+the target, so `x=/etc/shadow` then `cat $x`, `cd /etc` then `cat shadow`,
+or an alias defined and then used, are judged as one program would be. A
+line that was refused changes nothing: it never ran.
 
-The rules engine on main decides one line at a time. Until its session
-context (`rules.Context`) is wired here, the earlier lines that can set
-something up (assignments, functions, `cd`, `alias`, `read`, `export`,
-`source`...; with what was typed into `read`/`cat` as a heredoc) are kept,
-bounded, and a new line is decided twice: alone, and as the last line of
-that script. The script's verdict counts when it is more severe than both
-the line's alone and the script's before the line (so an earlier approved
-or alerted line does not hold every later one). What this cannot see: a
-line that is more severe only in context, but no more than an earlier line
-already was (say, a second reason for review).
+Text typed into a program the shell started (`read x`, `cat > f`, `psql`)
+is decided as that program's input: everything typed into it so far, handed
+to it as a here-document, in the context the program started in. So `read
+x` and then `/etc/shadow` typed into it leaves `x=/etc/shadow` for the next
+line, and `sh f` after `cat > f` sees every line typed into f, not only the
+last. Past MAX_FED_BYTES typed into one program, its input is no longer
+followed (`input_script` returns None and the caller holds the line).
 
-    >>> ctx = ShellContext()
-    >>> ctx.ran("x=/etc/shadow", severity=0)
-    >>> ctx.script("cat $x")
-    'x=/etc/shadow\\ncat $x'
+    >>> from rules import Request, default_policy, evaluate
+    >>> session = SessionContext("deploy")
+    >>> first = evaluate([default_policy()], Request("x=/etc/shadow", login="deploy"))
+    >>> session.ran(first.context)
+    >>> dict(session.current.variables)["x"].value
+    '/etc/shadow'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from bastion.relay.shell_guard import assigned_names, defines_function
-from bastion.relay.terminal_programs import EngineCommand, Reader
+from rules import Context
 
-MAX_LINES = 64
-MAX_BYTES = 32 * 1024
-# Commands whose effect outlives them in the shell.
-SETTERS = frozenset(
-    {
-        "cd",
-        "pushd",
-        "popd",
-        "alias",
-        "unalias",
-        "read",
-        "readarray",
-        "mapfile",
-        "export",
-        "declare",
-        "typeset",
-        "local",
-        "readonly",
-        "unset",
-        "source",
-        ".",
-        "set",
-        "shopt",
-        "eval",
-        "hash",
-        "umask",
-        "=",
-    }
-)
+from bastion.relay.terminal_programs import Reader
+
+MAX_FED_BYTES = 32 * 1024
 
 
 @dataclass
-class _Entry:
-    line: str
-    reader: Reader | None = None
-    fed: list[str] = field(default_factory=list)
+class _Feed:
+    """What was typed into the program one shell line started, and where it started."""
 
-    def text(self) -> str:
-        if self.reader is not None and self.fed and self.reader.program is not None:
-            return self.reader.stdin_command(self.fed)
-        return self.line
+    line: str  # the shell line that started the program
+    base: Context  # the context that line left: the program's input is decided in it
+    lines: list[str] = field(default_factory=list)
 
 
-class ShellContext:
-    def __init__(self) -> None:
-        self._entries: list[_Entry] = []
-        self.severity = 0  # of the kept script, as it was last judged
-        self.lines_seen = 0
+class SessionContext:
+    def __init__(self, login: str) -> None:
+        self.current = Context.start(login=login)
+        self._feed: _Feed | None = None
 
-    @property
-    def empty(self) -> bool:
-        return not self._entries
+    def ran(self, after: Context | None) -> None:
+        """A shell line went to the target; `after` is the context its decision left (None:
+        its effect on the shell is not known, so every later use of a name is unknown)."""
+        self._feed = None
+        self.current = self._or_poisoned(after)
 
-    def script(self, last: str) -> str:
-        """The kept lines, then `last`: one script to decide."""
-        return "\n".join([*(e.text() for e in self._entries), last])
+    def input_script(self, reader: Reader, text: str) -> tuple[str, Context] | None:
+        """(the command that hands everything typed into `reader` so far and then `text`
+        to its program, the context to decide it in); None past MAX_FED_BYTES."""
+        feed = self._feed_of(reader)
+        lines = [*(feed.lines if feed else ()), text]
+        if sum(len(line.encode()) + 1 for line in lines) > MAX_FED_BYTES:
+            return None
+        return reader.stdin_command(lines), feed.base if feed else self.current
 
-    def ran(
-        self,
-        line: str,
-        *,
-        severity: int,
-        commands: Sequence[EngineCommand] = (),
-        reader: Reader | None = None,
-    ) -> None:
-        """A shell line was sent to the target; `severity`: the script's verdict with it."""
-        self.lines_seen += 1
-        if not sets_something(line, commands):
-            return
-        self._entries.append(_Entry(line, reader))
-        self.severity = max(self.severity, severity)
-        self._bound()
+    def fed(self, reader: Reader, text: str, after: Context | None) -> None:
+        """`text` was sent to the program `reader` names; `after` is the context its
+        decision (of `input_script`) left."""
+        feed = self._feed_of(reader)
+        if feed is None:
+            feed = self._feed = _Feed(reader.line, self.current)
+        feed.lines.append(text)
+        self.current = self._or_poisoned(after)
 
-    def fed(self, reader: Reader, text: str) -> None:
-        """Input was sent to the program a kept line started (`read x`, `cat > f`)."""
-        if self._entries and self._entries[-1].line == reader.line:
-            self._entries[-1].reader = reader
-            self._entries[-1].fed.append(text)
-            self._bound()
+    def typed_into(self, reader: Reader) -> list[str]:
+        """The lines sent so far to the program `reader` names (since its line ran)."""
+        feed = self._feed_of(reader)
+        return list(feed.lines) if feed else []
 
-    def fed_script(self, reader: Reader, text: str) -> str:
-        """The script as it would be with `text` fed to the reader's program."""
-        kept = [e.text() for e in self._entries]
-        if self._entries and self._entries[-1].line == reader.line:
-            entry = self._entries[-1]
-            kept[-1] = reader.stdin_command([*entry.fed, text])
-        else:
-            kept.append(reader.stdin_command([text]))
-        return "\n".join(kept)
+    def _feed_of(self, reader: Reader) -> _Feed | None:
+        feed = self._feed
+        return feed if feed is not None and feed.line == reader.line else None
 
-    def _bound(self) -> None:
-        while len(self._entries) > MAX_LINES or (
-            len(self._entries) > 1 and sum(len(e.text()) for e in self._entries) > MAX_BYTES
-        ):
-            del self._entries[0]
-
-
-def sets_something(line: str, commands: Sequence[EngineCommand]) -> bool:
-    """Could this line change how a later line is read (variables, functions, cwd...)?"""
-    if any(c.program in SETTERS for c in commands):
-        return True
-    return bool(assigned_names(line)) or defines_function(line)
+    def _or_poisoned(self, after: Context | None) -> Context:
+        return after if after is not None else replace(self.current, poisoned=True)

@@ -120,6 +120,7 @@ class Reader:
     argv: tuple[str, ...] = ()
     wrapped: bool = False  # started through a wrapper (env, sudo, nice...)
     passwords: bool = False  # something on the line may ask for a password
+    alone: bool = False  # the line is this one command (its redirections included)
 
     @property
     def name(self) -> str:
@@ -145,12 +146,26 @@ class Reader:
         return not any(_has_option(self.argv, option) for option in program.refused_options)
 
     def stdin_command(self, lines: Sequence[str]) -> str:
-        """The shell command that hands `lines` to this program: what the engine decides."""
+        """The shell command that hands `lines` to this program: what the engine decides.
+
+        Where the line is this one command, it is the line itself with the input as a
+        here-document, so its redirections count (`cat > job.sh` then what is typed:
+        job.sh holds that text); else the program's words alone."""
         delimiter = "BASTION_INPUT"
         while delimiter in lines:
             delimiter += "_"
         body = "\n".join(lines)
-        return f"{shlex.join(self.argv)} <<'{delimiter}'\n{body}\n{delimiter}"
+        head = self.line.strip() if self.alone and _ends_plainly(self.line) else None
+        return f"{head or shlex.join(self.argv)} <<'{delimiter}'\n{body}\n{delimiter}"
+
+
+def _ends_plainly(line: str) -> bool:
+    """A here-document operator appended to `line` binds to its one command: no comment,
+    here-document or newline in it, and it does not end in an operator."""
+    text = line.strip()
+    return bool(text) and not any(c in text for c in "#\n\\") and "<<" not in text and (
+        text[-1] not in ";&|("
+    )
 
 
 def reader_for(line: str, commands: Sequence[EngineCommand]) -> Reader:
@@ -175,7 +190,8 @@ def reader_for(line: str, commands: Sequence[EngineCommand]) -> Reader:
     program = PROGRAMS.get(command.program)
     if program is not None and program.reads == "data" and not _reads_terminal(command):
         program = None  # `cat FILE`, `read x < f`: the terminal is not what it reads
-    return Reader(line, program, tuple(command.argv), wrapped, passwords)
+    alone = len(commands) == 1 and not wrapped
+    return Reader(line, program, tuple(command.argv), wrapped, passwords, alone)
 
 
 def statement_complete(program: TerminalProgram, pending: Sequence[str]) -> bool:

@@ -217,6 +217,27 @@ def test_read_then_use_what_was_typed(term: TmuxTerminal, bastion: BastionProces
     assert rows and "typed into read" in (rows[-1].detail or "")
 
 
+def test_a_script_typed_into_cat_is_judged_whole_when_it_runs(
+    term: TmuxTerminal, bastion: BastionProcess
+) -> None:
+    term.type("cat > ~/job-9b.sh")
+    term.type(payload("9b"))
+    term.type("echo harmless")  # the last line typed must not stand for the whole file
+    term.press("C-d")
+    term.type("sh ~/job-9b.sh")
+    wait(term, "denied by rule credential-read")
+    alive(term, 92)
+    assert not marker("9b").exists()  # (its text was allowed as data typed into cat)
+    assert decided(bastion, "sh ~/job-9b.sh", "deny")
+    term.type("cat > ~/job-9c.sh")
+    term.type("echo typed-$((40+2))")
+    term.press("C-d")
+    term.type("sh ~/job-9c.sh")  # an everyday script typed the same way runs
+    wait(term, "typed-42\n")
+    (home() / "job-9b.sh").unlink(missing_ok=True)
+    (home() / "job-9c.sh").unlink(missing_ok=True)
+
+
 # --- programs that read the terminal ----------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bastion.relay.shell_context import ShellContext
+from bastion.relay.shell_context import MAX_FED_BYTES, SessionContext
 from bastion.relay.shell_guard import refusal_of_line
 from bastion.relay.shell_start import ShellStart
 from bastion.relay.terminal_programs import (
@@ -117,17 +117,69 @@ def test_everyday_shell_builtins_pass(line: str) -> None:
     assert refusal_of_line(line, analyse(line).commands) is None
 
 
-def test_context_keeps_what_sets_something_up_and_feeds_read() -> None:
-    ctx = ShellContext()
+def _decide(line: str, session: SessionContext, context: object = None) -> str:
+    decision = evaluate(
+        [default_policy()], Request(line, login="deploy"), context=context or session.current
+    )
+    return decision.action.value, decision.context  # type: ignore[return-value]
+
+
+def _run(session: SessionContext, line: str) -> None:
+    action, after = _decide(line, session)
+    assert action == "allow", line
+    session.ran(after)
+
+
+def _type_into(session: SessionContext, reader_: object, text: str) -> str:
+    script = session.input_script(reader_, text)  # type: ignore[arg-type]
+    assert script is not None
+    action, after = _decide(script[0], session, script[1])
+    session.fed(reader_, text, after)  # type: ignore[arg-type]
+    return action
+
+
+def test_a_line_is_decided_with_what_earlier_lines_set_up() -> None:
+    session = SessionContext("deploy")
     for line in ("ls -l", "x=/etc/shadow", "cd /etc", "echo hi"):
-        ctx.ran(line, severity=0, commands=analyse(line).commands)
-    assert ctx.script("cat $x") == "x=/etc/shadow\ncd /etc\ncat $x"
-    read = reader("read y")
-    ctx.ran("read y", severity=0, commands=analyse("read y").commands, reader=read)
-    ctx.fed(read, "/root/.ssh/id_rsa")
-    script = ctx.script('cat "$y"')
-    decision = evaluate([default_policy()], Request(script))
-    assert decision.action.value == "deny", script
+        _run(session, line)
+    assert _decide("cat $x", session)[0] == "deny"
+    assert _decide("cat shadow", session)[0] == "deny"
+    assert _decide("cat /etc/hostname", session)[0] == "allow"
+
+
+def test_what_is_typed_into_read_sets_the_variable() -> None:
+    session = SessionContext("deploy")
+    _run(session, "read y")
+    assert _decide('cat "$y"', session)[0] == "review"  # typed later: not known yet
+    assert _type_into(session, reader("read y"), "/root/.ssh/id_rsa") == "allow"
+    assert _decide('cat "$y"', session)[0] == "deny"
+
+
+def test_a_file_typed_into_cat_is_judged_whole_when_it_runs() -> None:
+    session = SessionContext("deploy")
+    _run(session, "cat > job.sh")
+    cat = reader("cat > job.sh")
+    for text in ("cat /etc/shadow", "true"):  # the second line must not hide the first
+        assert _type_into(session, cat, text) == "allow"
+    assert _decide("sh job.sh", session)[0] == "deny"
+    _run(session, "echo done")  # the shell prompts again: typing into cat is over
+    assert session.input_script(cat, "x") == (cat.stdin_command(["x"]), session.current)
+
+
+def test_input_past_the_bound_is_not_followed() -> None:
+    session = SessionContext("deploy")
+    _run(session, "cat > notes.txt")
+    cat = reader("cat > notes.txt")
+    line = "x" * 1000
+    for _ in range(MAX_FED_BYTES // 1001):
+        _type_into(session, cat, line)
+    assert session.input_script(cat, line) is None
+
+
+def test_a_line_whose_effect_is_unknown_poisons_what_follows() -> None:
+    session = SessionContext("deploy")
+    session.ran(None)
+    assert session.current.poisoned
 
 
 def test_the_setup_line_carries_the_nonce_only_in_the_function() -> None:
