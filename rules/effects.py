@@ -24,7 +24,7 @@ from rules.values import ANY, SAFE, UNKNOWN, Word, path_form, text_of
 
 _TREE = frozenset({"recursive", "R", "r", "a", "archive"})
 _INFO = frozenset({"info"})
-_STDIN_SENDERS = frozenset({"netcat", "ssh", "openssl", "socat"})
+_STDIN_SENDERS = frozenset({"netcat", "ssh", "openssl", "socat", "httpie"})
 _CHANGES = frozenset(
     {
         "disk",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rules import handlers_api
 from rules.effects import Facts
 from rules.shell import Feed
 from rules.values import UNKNOWN, Word, text_of
@@ -471,6 +472,10 @@ def curl(facts: Facts) -> None:
             facts.not_understood(f"-K {text}", "curl reads its options from a file")
         elif names & {"-O", "--remote-name"}:
             pass
+        if names & {"-d", "--data", "--data-urlencode", "--data-raw", "--data-binary"}:
+            handlers_api.query_sql(facts, value)
+    methods = _values(facts, "-X", "--request")
+    handlers_api.request(facts, text_of(methods[-1]) if methods else None, _positional(facts))
     if any(
         g.spelling in ("-O", "--remote-name", "--remote-name-all") for g in facts.parsed.options
     ) or (any(g.option.names and "-O" in g.option.names for g in facts.parsed.options)):
@@ -489,6 +494,8 @@ def _downloaded(facts: Facts) -> None:
 
 
 def wget(facts: Facts) -> None:
+    methods = _values(facts, "--method")
+    handlers_api.request(facts, text_of(methods[-1]) if methods else None, _positional(facts))
     for value in _values(facts, "--post-file", "--body-file"):
         facts.sends.extend(facts.path(value, "r"))
         facts.caps.add("send")
@@ -1067,7 +1074,9 @@ def cloud_copy(facts: Facts) -> None:
             local = value.split("://", 1)[1] if "://" in value else value
             if local and not value.startswith(("s3://", "http")):
                 found = facts.path(local, "r")
-                if given.spelling in ("--body", "--source-file", "--file", "--zip-file"):
+                if given.spelling in ("--body", "--source-file", "--file", "--zip-file") or (
+                    "send" in facts.caps  # sns publish, sqs send-message: the file is the message
+                ):
                     facts.sends.extend(found)
                     facts.caps.add("send")
     if path[-1:] not in (("cp",), ("sync",), ("mv",), ("rsync",)):
