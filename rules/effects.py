@@ -139,7 +139,10 @@ class Facts:
             self.line(word, f"{self.program} {shown or ''}".strip())
             return
         if kind == "c":
-            self.argv([word], self.program)
+            # An option's command is one word, which the program hands to a shell
+            # (split --filter, tar --to-command, diff3 --diff-program): read as a line, a
+            # bare program name is the same command and `cat /etc/shadow` is two words.
+            self.line(word, f"{self.program} {shown or ''}".strip())
             return
         if kind == "s":
             self.sql_text(word)

@@ -123,6 +123,77 @@ def vault_path(facts: Facts) -> None:
         facts.caps.add("privilege")
 
 
+# Kinds that decide who may do what in a cluster, or that enforce its policies.
+_KUBE_ACCESS_KINDS = frozenset(
+    "clusterrole clusterroles clusterrolebinding clusterrolebindings role roles rolebinding "
+    "rolebindings serviceaccount serviceaccounts sa validatingwebhookconfiguration "
+    "validatingwebhookconfigurations mutatingwebhookconfiguration "
+    "mutatingwebhookconfigurations podsecuritypolicy podsecuritypolicies psp "
+    "certificatesigningrequest certificatesigningrequests csr".split()
+)
+_KUBE_CHANGES = frozenset("patch edit set label annotate create replace apply delete".split())
+_KUBE_PRIVILEGED = re.compile(r'"?(privileged|hostPID|hostNetwork|hostIPC|hostPath)"?\s*:\s*(true|\{)')
+
+
+def kube_change(facts: Facts, sub: str | None, kinds: set[str], patches: list[str | Word]) -> None:
+    """kubectl changes to RBAC, admission or pod-security objects, to namespaces' labels
+    and to kube-system are privilege; a patch that makes a pod privileged is too, and one
+    that sets replicas to 0 takes the workload down (`replicas:0`)."""
+    if sub not in _KUBE_CHANGES:
+        return
+    kinds = kinds | set(facts.parsed.node.path()[1:2])  # `create clusterrole NAME`
+    namespace = [text_of(v) for v in _values(facts, "-n", "--namespace")]
+    if kinds & _KUBE_ACCESS_KINDS or "kube-system" in namespace:
+        facts.caps.add("privilege")
+    if sub in ("label", "annotate") and kinds & {"ns", "namespace", "namespaces"}:
+        facts.caps.add("privilege")  # pod-security.kubernetes.io/enforce=privileged
+    for patch in patches:
+        text = text_of(patch)
+        if _KUBE_PRIVILEGED.search(text):
+            facts.caps.add("privilege")
+        if re.search(r'"replicas"\s*:\s*0\b', text):
+            facts.targets.append("replicas:0")
+    if sub == "set" and facts.parsed.node.path()[1:2] == ("subject",):
+        facts.caps.add("privilege")
+
+
+# What the file modules of ansible do to the paths their arguments name, as kinds.
+_ANSIBLE_PATH_KINDS = {
+    "file": {"path": "a", "dest": "a", "name": "a"},
+    "copy": {"src": "r", "dest": "w"},
+    "template": {"src": "r", "dest": "w"},
+    "lineinfile": {"path": "a", "dest": "a"},
+    "blockinfile": {"path": "a", "dest": "a"},
+    "replace": {"path": "a", "dest": "a"},
+    "unarchive": {"src": "r", "dest": "W"},
+}
+
+
+def ansible_module_args(facts: Facts, module: str, value: str | Word) -> None:
+    """`-m file -a 'path=/etc state=absent'`: a module's `key=value` arguments are the
+    paths it reads, writes or deletes, or the accounts it changes (user, group)."""
+    import shlex
+
+    name = module.removeprefix("ansible.builtin.")
+    if name in ("user", "group", "authorized_key"):
+        facts.caps.add("account")
+    kinds = _ANSIBLE_PATH_KINDS.get(name)
+    if kinds is None:
+        return
+    if not isinstance(value, str):
+        facts.not_understood(text_of(value)[:40], "ansible module arguments not known")
+        return
+    try:
+        pairs = dict(item.partition("=")[::2] for item in shlex.split(value) if "=" in item)
+    except ValueError:
+        facts.not_understood(value[:40], "ansible module arguments that do not parse")
+        return
+    for key, kind in kinds.items():
+        if key in pairs:
+            deleted = pairs.get("state") == "absent" and kind == "a"
+            facts.path(pairs[key], "D" if deleted else kind)
+
+
 HANDLERS: dict[str, Callable[[Facts], None]] = {
     "httpie": httpie,
     "gh-api": gh_api,
