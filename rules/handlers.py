@@ -790,7 +790,8 @@ _AWK_SYSTEM = re.compile(r"\bsystem\s*\(\s*(\"(?:[^\"\\]|\\.)*\")?")
 _AWK_PIPE = re.compile(
     r"(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_][A-Za-z0-9_]*)\s*\|\s*getline|\|&|\bprintf?\b[^;{}]*\|\s*(\"(?:[^\"\\]|\\.)*\"|\S)"
 )
-_AWK_FILE = re.compile(r"(?:>>?|getline\s*<)\s*(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_$(][^;}]*)")
+# `print > "f"`, `getline < "f"`, `getline var < "f"`: the file written or read
+_AWK_FILE = re.compile(r"(?:>>?|getline(?:\s+[A-Za-z_][A-Za-z0-9_]*)?\s*<)\s*(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_$(][^;}]*)")
 
 
 def awk(facts: Facts) -> None:
@@ -819,6 +820,8 @@ def _awk_program(facts: Facts, program: str) -> None:
     if UNKNOWN in program:
         facts.not_understood(program[:40], "an awk program whose text is not known")
         return
+    if re.search(r"@(load|include)\b", program):
+        facts.not_understood(program[:40], "gawk loads an extension or a source file")
     for match in _AWK_SYSTEM.finditer(program):
         literal = match.group(1)
         if literal is not None and not _awk_concat_after(program, match.end()):
@@ -837,7 +840,7 @@ def _awk_program(facts: Facts, program: str) -> None:
             )
         elif not re.fullmatch(r"[0-9]+", target) and not target.startswith(("=", " ")):
             if re.match(r"^[A-Za-z_]", target) and not re.search(r"[<>=]", target[:2]):
-                facts.not_understood(program[:40], "awk writes to a file named at run time")
+                facts.not_understood(program[:40], "awk reads or writes a file named at run time")
 
 
 def _awk_concat_after(program: str, end: int) -> bool:
