@@ -182,7 +182,8 @@ def test_database_servers_stopped_or_their_logs_erased_are_held(line: str, rule:
         ("tee /root/.zsh_history < /dev/null", "history-truncate"),
         ("vault write sys/policies/acl/ops policy=@ops.hcl", "cloud-privilege-grant"),
         ("consul kv delete -recurse app/", "secret-store-destruction"),
-        ("journalctl --vacuum-size=1K", "journal-vacuum"),
+        ("journalctl --vacuum-size=2G", "journal-vacuum"),
+        ("journalctl --vacuum-size=1K", "journal-wipe"),
     ],
 )
 def test_pack_rules_of_the_fourth_pass(line: str, rule: str) -> None:

@@ -161,7 +161,7 @@ HELD_ON_PURPOSE_4 = {
     "echo '10.0.0.12 db.internal' | sudo tee -a /etc/hosts": "startup-files-write",  # name resolution
     "systemctl stop app-worker": "service-stop",
     "iptables -A INPUT -p tcp --dport 8080 -s 10.0.0.0/8 -j ACCEPT": "firewall-change",
-    # rotation is everyday, but `--vacuum-time=1s` empties the journal: a human looks
+    # rotation is everyday, but older entries go: a human looks (`--vacuum-time=1s` is denied)
     "journalctl --vacuum-time=30d": "journal-vacuum",
 }
 
