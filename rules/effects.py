@@ -24,7 +24,7 @@ from rules.values import ANY, SAFE, UNKNOWN, Word, path_form, text_of
 
 _TREE = frozenset({"recursive", "R", "r", "a", "archive"})
 _INFO = frozenset({"info"})
-_STDIN_SENDERS = frozenset({"netcat", "ssh", "openssl", "socat"})
+_STDIN_SENDERS = frozenset({"netcat", "ssh", "openssl", "socat", "httpie"})
 _CHANGES = frozenset(
     {
         "disk",
@@ -139,7 +139,10 @@ class Facts:
             self.line(word, f"{self.program} {shown or ''}".strip())
             return
         if kind == "c":
-            self.argv([word], self.program)
+            # An option's command is one word, which the program hands to a shell
+            # (split --filter, tar --to-command, diff3 --diff-program): read as a line, a
+            # bare program name is the same command and `cat /etc/shadow` is two words.
+            self.line(word, f"{self.program} {shown or ''}".strip())
             return
         if kind == "s":
             self.sql_text(word)

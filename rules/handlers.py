@@ -252,6 +252,8 @@ def redis(facts: Facts) -> None:
         "version",
         "help",
     }
+    if "rdb" in facts.parsed.flags or "functions-rdb" in facts.parsed.flags:
+        facts.sql.append("copy_to_file")  # the whole dataset, from the server to a file here
     if not words and modes & facts.parsed.flags:
         return  # a mode of its own: it reads no commands
     if not words:
@@ -277,10 +279,20 @@ def _redis_words(facts: Facts, words: list[str]) -> None:
         facts.sql.append("create_code")
     elif head == "module":
         facts.sql.append("server_file")
-    elif head in ("keys", "scan", "dump", "save", "bgsave", "migrate", "replicaof", "slaveof"):
+    elif head in ("replicaof", "slaveof") and words[1:3] != ["no", "one"]:
+        facts.sql.append("remote_sql")  # copies every key to, then from, the named host
+    elif head in ("keys", "scan", "dump", "save", "bgsave", "migrate"):
         facts.sql.append("copy_to_stdout" if head in ("dump", "migrate") else "other")
     elif head in ("del", "unlink"):
         facts.sql.append("delete")
+    elif head == "shutdown" or (head == "debug" and words[1:2] in (["segfault"], ["sleep"])):
+        facts.sql.append("server_control")
+    elif head in ("slowlog", "acl") and "reset" in words[1:3]:
+        facts.sql.append("audit_off")  # the server's own record of what was run, erased
+    elif head == "config" and words[1:2] == ["get"] and any(
+        "pass" in w or w == "*" for w in words[2:]
+    ):
+        facts.caps.add("secret")  # requirepass, masterauth: the server's passwords
 
 
 def mongo(facts: Facts) -> None:
@@ -778,7 +790,8 @@ _AWK_SYSTEM = re.compile(r"\bsystem\s*\(\s*(\"(?:[^\"\\]|\\.)*\")?")
 _AWK_PIPE = re.compile(
     r"(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_][A-Za-z0-9_]*)\s*\|\s*getline|\|&|\bprintf?\b[^;{}]*\|\s*(\"(?:[^\"\\]|\\.)*\"|\S)"
 )
-_AWK_FILE = re.compile(r"(?:>>?|getline\s*<)\s*(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_$(][^;}]*)")
+# `print > "f"`, `getline < "f"`, `getline var < "f"`: the file written or read
+_AWK_FILE = re.compile(r"(?:>>?|getline(?:\s+[A-Za-z_][A-Za-z0-9_]*)?\s*<)\s*(\"(?:[^\"\\]|\\.)*\"|[A-Za-z_$(][^;}]*)")
 
 
 def awk(facts: Facts) -> None:
@@ -807,6 +820,8 @@ def _awk_program(facts: Facts, program: str) -> None:
     if UNKNOWN in program:
         facts.not_understood(program[:40], "an awk program whose text is not known")
         return
+    if re.search(r"@(load|include)\b", program):
+        facts.not_understood(program[:40], "gawk loads an extension or a source file")
     for match in _AWK_SYSTEM.finditer(program):
         literal = match.group(1)
         if literal is not None and not _awk_concat_after(program, match.end()):
@@ -825,7 +840,7 @@ def _awk_program(facts: Facts, program: str) -> None:
             )
         elif not re.fullmatch(r"[0-9]+", target) and not target.startswith(("=", " ")):
             if re.match(r"^[A-Za-z_]", target) and not re.search(r"[<>=]", target[:2]):
-                facts.not_understood(program[:40], "awk writes to a file named at run time")
+                facts.not_understood(program[:40], "awk reads or writes a file named at run time")
 
 
 def _awk_concat_after(program: str, end: int) -> bool:
@@ -1084,8 +1099,9 @@ HANDLERS: dict[str, Callable[[Facts], None]] = {
 }
 
 # Handlers for network tools, version control, archives and containers.
-from rules import handlers_system, handlers_tools  # noqa: E402
+from rules import handlers_api, handlers_system, handlers_tools  # noqa: E402
 
 HANDLERS.update(handlers_tools.HANDLERS)
+HANDLERS.update(handlers_api.HANDLERS)
 HANDLERS.update(handlers_system.HANDLERS)
 __all__ = ["HANDLERS", "input_code", "Reason"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rules import git_remotes, handlers_api
 from rules.effects import Facts
 from rules.shell import Feed
 from rules.values import UNKNOWN, Word, text_of
@@ -172,7 +173,7 @@ _GIT_COMMAND_KEYS = frozenset(
     "core.pager core.sshcommand core.editor core.fsmonitor core.askpass core.hookspath "
     "sequence.editor diff.external gpg.program gpg.ssh.program credential.helper "
     "uploadpack.packobjectshook core.gitproxy interactive.difffilter "
-    "merge.tool diff.tool protocol.ext.allow".split()
+    "merge.tool diff.tool protocol.ext.allow core.alternaterefscommand".split()
 )
 _GIT_COMMAND_PATTERNS = re.compile(
     r"^(alias\.|pager\.|filter\..*\.(clean|smudge|process)$|difftool\..*\.cmd$|mergetool\..*\.cmd$|"
@@ -234,8 +235,14 @@ def git(facts: Facts) -> None:
                     f"{option} {text_of(value)}",
                     "git runs this program on the remote side through a shell here",
                 )
+    if sub in ("remote", "config"):
+        git_remotes.note_remote_change(facts, sub, words)
     if sub == "push":
         _git_push(facts, words)
+        git_remotes.push_destination(
+            facts, words[1:] if words and text_of(words[0]) == "push" else words,
+            [text_of(v) for v in _values(facts, "-c")],
+        )
     if (
         sub in ("submodule",)
         and len(path) > 1
@@ -471,6 +478,10 @@ def curl(facts: Facts) -> None:
             facts.not_understood(f"-K {text}", "curl reads its options from a file")
         elif names & {"-O", "--remote-name"}:
             pass
+        if names & {"-d", "--data", "--data-urlencode", "--data-raw", "--data-binary"}:
+            handlers_api.query_sql(facts, value)
+    methods = _values(facts, "-X", "--request")
+    handlers_api.request(facts, text_of(methods[-1]) if methods else None, _positional(facts))
     if any(
         g.spelling in ("-O", "--remote-name", "--remote-name-all") for g in facts.parsed.options
     ) or (any(g.option.names and "-O" in g.option.names for g in facts.parsed.options)):
@@ -489,6 +500,8 @@ def _downloaded(facts: Facts) -> None:
 
 
 def wget(facts: Facts) -> None:
+    methods = _values(facts, "--method")
+    handlers_api.request(facts, text_of(methods[-1]) if methods else None, _positional(facts))
     for value in _values(facts, "--post-file", "--body-file"):
         facts.sends.extend(facts.path(value, "r"))
         facts.caps.add("send")
@@ -717,6 +730,7 @@ def kubectl(facts: Facts) -> None:
         facts.caps.add("privilege")  # binds a role (cluster-admin...) to a user or account
     if sub in ("edit",) and secret:
         facts.caps.add("secret")
+    handlers_api.kube_change(facts, sub, kinds, _values(facts, "-p", "--patch"))
     if sub == "config" and path[1:2] == ("view",) and _given(facts, "raw", "flatten"):
         facts.caps.add("secret")
     if sub in ("delete",):
@@ -865,6 +879,8 @@ def ansible(facts: Facts) -> None:
         "ansible.builtin.debug",
     ):
         facts.not_understood(f"-m {module}", "an ansible module the bastion does not know")
+    for value in args:
+        handlers_api.ansible_module_args(facts, module, value)
     if module in ("service", "systemd", "ansible.builtin.service", "ansible.builtin.systemd"):
         facts.caps.add("service")
     if module in ("apt", "yum", "dnf", "package", "ansible.builtin.apt"):
@@ -1067,7 +1083,9 @@ def cloud_copy(facts: Facts) -> None:
             local = value.split("://", 1)[1] if "://" in value else value
             if local and not value.startswith(("s3://", "http")):
                 found = facts.path(local, "r")
-                if given.spelling in ("--body", "--source-file", "--file", "--zip-file"):
+                if given.spelling in ("--body", "--source-file", "--file", "--zip-file") or (
+                    "send" in facts.caps  # sns publish, sqs send-message: the file is the message
+                ):
                     facts.sends.extend(found)
                     facts.caps.add("send")
     if path[-1:] not in (("cp",), ("sync",), ("mv",), ("rsync",)):

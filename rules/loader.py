@@ -81,7 +81,7 @@ SQL_KINDS = frozenset(
     "update_without_where copy_to_stdout copy_to_program copy_to_file copy_from "
     "select_into_outfile grant revoke alter_user create_user shell_escape select insert audit_off "
     "alter_drop create_code server_file remote_sql copy_from_program "
-    "delete update other".split()
+    "delete update other server_control".split()
 )
 
 

