@@ -299,7 +299,15 @@ class Scanner:
         mask_start, mask_end = detector.secret_span(match)
         if mask_end <= mask_start:
             return
-        if detector.checks and not detector.accepts(match.string[mask_start:mask_end]):
+        buf = match.string
+        if detector.checks and not detector.accepts(buf[mask_start:mask_end]):
+            return
+        if detector.glued:
+            start = match.start()
+            if start > 0 and buf[start - 1 : start].isalnum():
+                if not all(check(buf[mask_start:mask_end]) for check in detector.glued):
+                    return
+        if detector.context and not all(c(buf, mask_start, mask_end) for c in detector.context):
             return
         key = (mask_start, mask_end, detector.name)
         if key not in found:
