@@ -205,7 +205,6 @@ _IDENT = re.compile(rb"[A-Za-z0-9_.$@-]{0,80}")
 
 
 _KEY_BEFORE = frozenset(b" \t\r\n\"'`{([<,;&?|/*#!\x1b:")  # `:` for Ruby's :password => "x"
-_TEXT_VALUE = re.compile(rb"[\x20-\x7e]+")
 # Go's %+v prints struct fields as Name:value, no blank: {User:bob Password:hunter2}. Password
 # names take that form too (not `password://`, not `password::`).
 _ASSIGN_TIGHT = re.compile(
@@ -224,8 +223,9 @@ def _assignments(
     line_end: int,
     key: re.Pattern[bytes],
     assign: re.Pattern[bytes] = _ASSIGN,
-) -> Iterator[tuple[int, int, bytes]]:
-    """(value start, value end, key name) of the assignment whose operator ends at `to`.
+) -> Iterator[tuple[int, int, int, bytes]]:
+    """(key start, value start, value end, key name) of the assignment whose operator ends
+    at `to`.
 
     The key is read backwards from the operator (the trigger ends there)."""
     operator = to - 1
@@ -244,16 +244,8 @@ def _assignments(
     if value is not None:
         group = "quoted" if value.group("quoted") is not None else "bare"
         start, end = value.span(group)
-        if _TEXT_VALUE.fullmatch(buf, start, end) is not None or _utf8(buf[start:end]):
-            yield start, end, name
-
-
-def _utf8(value: bytes) -> bool:
-    """Printable text beyond ASCII (a password in UTF-8), not bytes of a binary file."""
-    try:
-        return value.decode("utf-8").isprintable()
-    except UnicodeDecodeError:
-        return False
+        if validators.is_text(buf[start:end]):  # a password in UTF-8, not a binary file's bytes
+            yield key_start, start, end, name
 
 
 _PASSWORD_BARE = re.compile(rb"""[^\s"'`;]+""")
@@ -263,13 +255,14 @@ _QUERY_BARE = re.compile(rb"""[^\s"'`;&#]+""")
 def keyed_password(
     name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
 ) -> Iterator[Span]:
-    for start, end, key in _assignments(buf, to, line_start, line_end, _PASSWORD_KEY, _ASSIGN_TIGHT):
+    for key_start, start, end, key in _assignments(
+        buf, to, line_start, line_end, _PASSWORD_KEY, _ASSIGN_TIGHT
+    ):
         if buf[start - 1 : start] not in (
             b'"',
             b"'",
             b"`",
         ):  # unquoted: a password may hold & ( ) < >
-            key_start = buf.rfind(key, line_start, start)
             query = key_start > line_start and buf[key_start - 1] in b"?&"
             bare = (_QUERY_BARE if query else _PASSWORD_BARE).match(buf, start, line_end)
             if bare is not None:
@@ -277,7 +270,7 @@ def keyed_password(
                 while end > start + 1 and buf[end - 1] in b",)]}":
                     end -= 1
         if validators.password_value(buf[start:end]):
-            yield Span(start, end, start, end, name)
+            yield Span(key_start, end, start, end, name)
 
 
 # 40 hex digits are a SHA-1 or a key fingerprint (Docker's python images set GPG_KEY=<40 hex>):
@@ -290,14 +283,14 @@ _STRONG_SECRET_NAME = re.compile(rb"(?i).*(?:secret|token|pass|pwd|auth|api|cred
 def keyed_secret(
     name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
 ) -> Iterator[Span]:
-    for start, end, key in _assignments(buf, to, line_start, line_end, _SECRET_KEY):
+    for key_start, start, end, key in _assignments(buf, to, line_start, line_end, _SECRET_KEY):
         if _NOT_SECRET_KEYS.fullmatch(key) is not None:
             continue
         value = buf[start:end]
         if _FINGERPRINT.fullmatch(value) and _STRONG_SECRET_NAME.match(key) is None:
             continue
         if validators.secret_value(value):
-            yield Span(start, end, start, end, name)
+            yield Span(key_start, end, start, end, name)
 
 
 # --- PuTTY key files --------------------------------------------------------------------

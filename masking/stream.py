@@ -43,8 +43,10 @@ file stay put); with `"pass"` it is reported and left as it is; with
 `"stop"` the output ends before it (`stopped` is set). `modify=False` (file
 transfers) reports secrets and never changes a byte, text or binary; personal
 data in transferred files is ordinary and not reported. In binary output
-personal data counts only where it is written as text (12 or more printable
-ASCII bytes, or UTF-16/32): random bytes spell `P@T.Ebn` about twice a MB.
+personal data, and a value after a bare key word (the table's `text_only`
+rows), count only where written as text (12 or more printable ASCII bytes,
+or UTF-16/32): random bytes spell `P@T.Ebn` about twice a MB, and `|pw=x&`
+about once in 400 MB. No finding is ever bytes that are not text (engine.py).
 Terminals (`terminal=True`) never turn binary: everything is masked as text.
 
 Memory is bounded: at most WINDOW bytes of partial line, plus the line's
@@ -186,8 +188,10 @@ class Masker:
         # Personal data in binary output is looked for in text only (see _is_text, _is_wide):
         # binary files hold byte runs shaped like addresses by chance (about 90
         # "e-mail addresses" in 50 MB of random bytes), and masking them would corrupt the
-        # file. Secrets, with their prefixes, lengths and checksums, are not so found.
-        self._text_only = frozenset(d.name for d in detectors if d.group in _PERSONAL_GROUPS)
+        # file. So are values after a key word (`|pw=x&`, then any bytes: about one in
+        # 400 MB), the table's text_only rows. Secrets with their own prefixes, lengths and
+        # checksums are not so found.
+        self._text_only = frozenset(d.name for d in detectors if d.text_only)
         self._buf = b""  # already-sent start of the current line, then the held bytes
         self._start = 0  # index in _buf of the first byte not yet sent
         self._sent = 0  # stream offset of _buf[0]
@@ -526,9 +530,6 @@ def _settle(spans: list[Span], pos: int, cut: int, n: int) -> tuple[int, list[Sp
 
 
 _BINARY = re.compile(rb"[\x01-\x06\x0e-\x1a\x1c-\x1f]|\x00\x00")
-
-
-_PERSONAL_GROUPS = frozenset({"personal", "national-id"})
 
 
 def _binary_start(buf: bytes, start: int) -> int | None:

@@ -31,7 +31,7 @@ KINDS = ("token", "assignment", "regex", "pii", "builtin")
 _FIELDS = {
     "name", "pattern", "keys", "value", "keywords", "trigger", "back", "group", "entropy",
     "validator", "ignore_case", "value_case", "boundary", "description", "impl",
-    "secret_groups", "glued", "context",
+    "secret_groups", "glued", "context", "text_only",
 }  # fmt: skip
 
 # Assignment forms: KEY = v, KEY: v, "key": "v", key := v, key => v, <key>v</key>, ("key", "v").
@@ -49,6 +49,8 @@ class Trigger:
     regex: bytes | None = None
     caseless: bool = False
 
+
+PERSONAL_GROUPS = frozenset({"personal", "national-id"})
 
 # An assignment's trigger: one of its key names, the rest of the identifier, an operator.
 _KEY_TRIGGER = rb"""[\w.-]{0,20}["'`]?[ \t]{0,3}\??(?:=|:|>|,|\|)"""
@@ -73,6 +75,9 @@ class Detector:
     # Checks that need the text around the match: (buffer, mask start, mask end) -> bool.
     context: tuple[Callable[[bytes, int, int], bool], ...] = ()
     impl: str | None = None
+    # In binary output, found only where written as text (stream.py _is_text): personal data,
+    # and findings that rest on a key word rather than a distinctive format (`pw=...`).
+    text_only: bool = False
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def accepts(self, secret: bytes) -> bool:
@@ -179,6 +184,7 @@ def _detector(kind: str, row: dict[str, Any], where: str) -> Detector:
         glued=_named(row, "glued", validators.CHECKS, where),
         context=_named(row, "context", validators.CONTEXT, where),
         impl=row.get("impl"),
+        text_only=bool(row.get("text_only", row.get("group") in PERSONAL_GROUPS)),
         source=dict(row),
     )
 

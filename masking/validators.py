@@ -332,6 +332,23 @@ def se_personnummer(text: bytes) -> bool:
     return 1 <= month <= 12 and 1 <= day <= 91 and luhn(number)
 
 
+_ASCII_TEXT = re.compile(rb"[\t\r\x20-\x7e]*")
+
+
+def is_text(value: bytes) -> bool:
+    """Bytes a terminal shows as text: printable ASCII (tabs and CRs included), or printable
+    UTF-8. A secret is written as text; a run of a binary file's bytes is not one, whatever
+    pattern it happens to fit (random bytes spell `|pw=x&` followed by more bytes about once
+    in a few hundred megabytes)."""
+    if _ASCII_TEXT.fullmatch(value) is not None:
+        return True
+    try:
+        decoded = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return decoded.replace("\t", "").replace("\r", "").isprintable()
+
+
 def mixed_token(text: bytes) -> bool:
     """A generated token rather than a word: it holds a digit and a letter."""
     has_digit = digits(text) != b""
