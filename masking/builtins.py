@@ -39,7 +39,7 @@ Builtin = Callable[[str, bytes, int, int, int, int], Iterator[Span]]
 _LOCAL_PART = re.compile(rb"[A-Za-z0-9._%+\x80-\xff-]{1,64}\Z")
 _LABEL = rb"(?:[A-Za-z0-9\x80-\xff](?:[A-Za-z0-9\x80-\xff-]{0,61}[A-Za-z0-9\x80-\xff])?)"
 _DOMAIN = re.compile(
-    rb"(?:@|%40)((?:"
+    rb"@((?:"
     + _LABEL
     + rb"\.){1,8}([A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59}|(?:[\x80-\xff]{2,4}){2,12}))"
     rb"(?![A-Za-z0-9\x80-\xff:-]|\.[A-Za-z0-9])"
@@ -70,8 +70,7 @@ def _not_mail(buf: bytes, start: int, domain: re.Match[bytes]) -> bool:
 def email(
     name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
 ) -> Iterator[Span]:
-    # The trigger holds one @ (or %40, URL-encoded), shortly before its end.
-    at = max(buf.rfind(b"@", at, to), buf.rfind(b"%40", at, to))
+    at = buf.rfind(b"@", at, to)  # the trigger holds one @, shortly before its end
     if at < 0:
         return
     domain = _DOMAIN.match(buf, at, line_end)
@@ -171,19 +170,9 @@ _SECRET_WORDS = (
     rb"consumer[_.-]?key|account[_.-]?key|service[_.-]?key|subscription[_.-]?key|"
     rb"webhook[_.-]?key|deploy[_.-]?key|hmac[_.-]?key|shared[_.-]?key|session[_.-]?secret"
 )
-# Names that are secrets even glued to the word before them (`authtoken`, `accesstoken`,
-# `apitoken`, `botsecret`, `awsaccesskey`): a word ending in one of these is a secret's name.
-_GLUED_SECRET_WORDS = (
-    rb"token|secret|credentials?|api[_.-]?key|access[_.-]?key|secret[_.-]?key|private[_.-]?key|"
-    rb"auth[_.-]?key|client[_.-]?key|master[_.-]?key|encryption[_.-]?key|signing[_.-]?key|"
-    rb"account[_.-]?key|storage[_.-]?key|subscription[_.-]?key|webhook[_.-]?key|hmac[_.-]?key|"
-    rb"shared[_.-]?key|session[_.-]?(?:secret|key|id)"
-)
 _SECRET_KEY = re.compile(
     rb"(?i)(?:(?:.*?[^a-z0-9])?(?:"
     + _SECRET_WORDS
-    + rb")|.*?(?:"
-    + _GLUED_SECRET_WORDS
     + rb")|.*?[a-z0-9](?-i:Secret|Token|Key|ApiKey|Auth)"
     rb"|(?:[a-z0-9]+[_.-])*[a-z0-9]+[_.-]key)"
     rb"(?:[_.-]?(?:base|value|b64|base64|hex|raw|data|bytes))?"  # SECRET_KEY_BASE, client-key-data
@@ -195,8 +184,7 @@ _NOT_SECRET_KEYS = re.compile(
     rb"kms|host|ssh[_.-]?host|known|registry|label|selector|bucket|routing|shard|dedup|dedupe|"
     rb"message|event|translation|i18n|locale|menu|short|sign|primary|foreign|next|prev|page|"
     rb"continuation|cursor|sync|resume|etag|idempotency|cache|column|field|attr|attribute|"
-    rb"prop|property|config|setting|state|table|name|type|gpg|pgp|gnupg)"
-    rb"[_.-]?key"
+    rb"prop|property|config|setting|state|table|name|type)[_.-]?key"
     rb"|(?:.*[_.-])?(?:csrf|xsrf|next[_.-]?page|page|continuation|sync|resume)[_.-]?token"
 )
 
@@ -204,28 +192,17 @@ _NOT_SECRET_KEYS = re.compile(
 _IDENT = re.compile(rb"[A-Za-z0-9_.$@-]{0,80}")
 
 
-_KEY_BEFORE = frozenset(b" \t\r\n\"'`{([<,;&?|/*#!\x1b:")  # `:` for Ruby's :password => "x"
-# Go's %+v prints struct fields as Name:value, no blank: {User:bob Password:hunter2}. Password
-# names take that form too (not `password://`, not `password::`).
-_ASSIGN_TIGHT = re.compile(
-    _ASSIGN.pattern.replace(rb""":(?=[ \t"'`]|$)""", rb""":(?=[ \t"'`]|$|[^\s:/\\])""", 1)
-)
-assert _ASSIGN_TIGHT.pattern != _ASSIGN.pattern
+_KEY_BEFORE = frozenset(b" \t\r\n\"'`{([<,;&?|/*#!\x1b")
+_TEXT_VALUE = re.compile(rb"[\x20-\x7e]+")
 _KEY_BEFORE_OPERATOR = re.compile(
     rb"""[=:>,?]{0,2}[ \t]{0,3}["'`\]]?[ \t]{0,3}([A-Za-z0-9_.$@-]{1,80})"""
 )
 
 
 def _assignments(
-    buf: bytes,
-    to: int,
-    line_start: int,
-    line_end: int,
-    key: re.Pattern[bytes],
-    assign: re.Pattern[bytes] = _ASSIGN,
-) -> Iterator[tuple[int, int, int, bytes]]:
-    """(key start, value start, value end, key name) of the assignment whose operator ends
-    at `to`.
+    buf: bytes, to: int, line_start: int, line_end: int, key: re.Pattern[bytes]
+) -> Iterator[tuple[int, int, bytes]]:
+    """(value start, value end, key name) of the assignment whose operator ends at `to`.
 
     The key is read backwards from the operator (the trigger ends there)."""
     operator = to - 1
@@ -240,12 +217,20 @@ def _assignments(
     name = buf[key_start:key_end].strip(b".-$@")
     if not name or key.fullmatch(name) is None:
         return
-    value = assign.match(buf, key_end, line_end)
+    value = _ASSIGN.match(buf, key_end, line_end)
     if value is not None:
         group = "quoted" if value.group("quoted") is not None else "bare"
         start, end = value.span(group)
-        if validators.is_text(buf[start:end]):  # a password in UTF-8, not a binary file's bytes
-            yield key_start, start, end, name
+        if _TEXT_VALUE.fullmatch(buf, start, end) is not None or _utf8(buf[start:end]):
+            yield start, end, name
+
+
+def _utf8(value: bytes) -> bool:
+    """Printable text beyond ASCII (a password in UTF-8), not bytes of a binary file."""
+    try:
+        return value.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        return False
 
 
 _PASSWORD_BARE = re.compile(rb"""[^\s"'`;]+""")
@@ -255,14 +240,13 @@ _QUERY_BARE = re.compile(rb"""[^\s"'`;&#]+""")
 def keyed_password(
     name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
 ) -> Iterator[Span]:
-    for key_start, start, end, key in _assignments(
-        buf, to, line_start, line_end, _PASSWORD_KEY, _ASSIGN_TIGHT
-    ):
+    for start, end, key in _assignments(buf, to, line_start, line_end, _PASSWORD_KEY):
         if buf[start - 1 : start] not in (
             b'"',
             b"'",
             b"`",
         ):  # unquoted: a password may hold & ( ) < >
+            key_start = buf.rfind(key, line_start, start)
             query = key_start > line_start and buf[key_start - 1] in b"?&"
             bare = (_QUERY_BARE if query else _PASSWORD_BARE).match(buf, start, line_end)
             if bare is not None:
@@ -270,87 +254,18 @@ def keyed_password(
                 while end > start + 1 and buf[end - 1] in b",)]}":
                     end -= 1
         if validators.password_value(buf[start:end]):
-            yield Span(key_start, end, start, end, name)
-
-
-# 40 hex digits are a SHA-1 or a key fingerprint (Docker's python images set GPG_KEY=<40 hex>):
-# after a name that only says "key" they are not taken for a secret; after token, secret,
-# password, api or auth they still are (GitHub's old tokens were 40 hex).
-_FINGERPRINT = re.compile(rb"[0-9A-Fa-f]{40}|(?:[0-9A-Fa-f]{4} ?){10}")
-_STRONG_SECRET_NAME = re.compile(rb"(?i).*(?:secret|token|pass|pwd|auth|api|cred|access|private)")
+            yield Span(start, end, start, end, name)
 
 
 def keyed_secret(
     name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
 ) -> Iterator[Span]:
-    for key_start, start, end, key in _assignments(buf, to, line_start, line_end, _SECRET_KEY):
-        if _NOT_SECRET_KEYS.fullmatch(key) is not None:
-            continue
-        value = buf[start:end]
-        if _FINGERPRINT.fullmatch(value) and _STRONG_SECRET_NAME.match(key) is None:
-            continue
-        if validators.secret_value(value):
-            yield Span(key_start, end, start, end, name)
-
-
-# --- PuTTY key files --------------------------------------------------------------------
-
-_PUTTY_PRIVATE = re.compile(rb"(?i:private-lines):[ \t]*[0-9]{1,5}[ \t\r]*")
-
-
-def putty_key(
-    name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
-) -> Iterator[Span]:
-    """`Private-Lines: N` of a .ppk file: the base64 lines after it and the Private-MAC line
-    are swallowed as a key block's body is (keyblock.py), up to the first other line."""
-    if buf[line_start:at].strip(b" \t") != b"":
-        return
-    match = _PUTTY_PRIVATE.match(buf, at, line_end)
-    if match is not None and match.end() == line_end:
-        yield Span(at, match.end(), at, match.end(), name, True)
-
-
-# --- htpasswd -b FILE USER PASSWORD ------------------------------------------------------
-
-_SHELL_WORD = re.compile(rb"""'[^'\n]*'|"[^"\n]*"|[^\s'";|&<>()`]+""")
-
-
-def htpasswd(
-    name: str, buf: bytes, at: int, to: int, line_start: int, line_end: int
-) -> Iterator[Span]:
-    """The password argument of `htpasswd -b [-c] FILE USER PASSWORD` (`-nb USER PASSWORD`)."""
-    if at > line_start and buf[at - 1] not in b" \t/;|&(`'\"+$":
-        return
-    if buf[to : to + 1] not in (b" ", b"\t"):
-        return
-    flags, args, pos, option_value = b"", [], to, False
-    for word in _SHELL_WORD.finditer(buf, to, line_end):
-        if buf[pos : word.start()].strip(b" \t"):
-            break  # ; | & end the command
-        pos = word.end()
-        text = word.group()
-        if option_value:  # -C COST takes a value
-            option_value = False
-        elif not args and text[:1] == b"-" and len(text) > 1 and text != b"--":
-            flags += text[1:]
-            option_value = text.endswith(b"C")
-        else:
-            args.append(word)
-    if b"b" not in flags:
-        return
-    index = 1 if b"n" in flags else 2
-    if len(args) <= index:
-        return
-    start, end = args[index].span()
-    if buf[start] in b"'\"":
-        start, end = start + 1, end - 1
-    if end > start:
-        yield Span(start, end, start, end, name)
+    for start, end, key in _assignments(buf, to, line_start, line_end, _SECRET_KEY):
+        if _NOT_SECRET_KEYS.fullmatch(key) is None and validators.secret_value(buf[start:end]):
+            yield Span(start, end, start, end, name)
 
 
 BUILTINS: dict[str, Builtin] = {
-    "putty_key": putty_key,
-    "htpasswd": htpasswd,
     "email": email,
     "private_key": private_key,
     "private_key_body": private_key_body,

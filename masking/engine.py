@@ -11,10 +11,8 @@ buffer: Hyperscan, when the `hyperscan` package is importable, matches a few
 hundred literals at gigabytes per second; otherwise a pure-Python fallback
 finds the same hits (slower, same results; the tests run both). At each hit
 the detector's regex is tried in a window of the hit's line, and its checks
-(Luhn, entropy, ...) decide. Whatever the detector, what it would mask must
-be text (validators.is_text): bytes of a binary file that fit a pattern by
-chance are not a secret. A read with no trigger costs one prefilter pass and
-nothing more.
+(Luhn, entropy, ...) decide. A read with no trigger costs one prefilter pass
+and nothing more.
 
 No built-in finding spans a line break (private key blocks that do are
 opened here and followed by keyblock.py), and none is longer than
@@ -29,7 +27,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from masking.builtins import BUILTINS, Span
-from masking.validators import is_text
 from masking.table import Detector, sre_parse
 
 log = logging.getLogger(__name__)
@@ -265,7 +262,7 @@ class Scanner:
         if detector.impl is not None:
             for span in BUILTINS[detector.impl](detector.name, buf, at, to, line_start, line_end):
                 key = (span.mask_start, span.mask_end, span.name)
-                if key not in found and is_text(buf[span.mask_start : span.mask_end]):
+                if key not in found:
                     found[key] = Span(span.start, span.end, span.mask_start, span.mask_end,
                                       span.name, span.opens_block, rank)  # fmt: skip
             return
@@ -302,16 +299,7 @@ class Scanner:
         mask_start, mask_end = detector.secret_span(match)
         if mask_end <= mask_start:
             return
-        buf = match.string
-        secret = buf[mask_start:mask_end]
-        if not is_text(secret) or (detector.checks and not detector.accepts(secret)):
-            return
-        if detector.glued:
-            start = match.start()
-            if start > 0 and buf[start - 1 : start].isalnum():
-                if not all(check(secret) for check in detector.glued):
-                    return
-        if detector.context and not all(c(buf, mask_start, mask_end) for c in detector.context):
+        if detector.checks and not detector.accepts(match.string[mask_start:mask_end]):
             return
         key = (mask_start, mask_end, detector.name)
         if key not in found:

@@ -21,9 +21,7 @@ import re
 HOLD = 4096
 _NAME = rb"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
 _END = re.compile(rb"-----END" + _NAME)
-# base64, with the blanks and CR a terminal adds, and NULs: a key printed in UTF-16 or
-# UTF-32 (iconv -t UTF-16LE) has its body lines spelled with a NUL after each character.
-_BODY = rb"[A-Za-z0-9+/= \t\r\x00]"
+_BODY = rb"[A-Za-z0-9+/= \t\r]"  # base64, with the blanks and CR a terminal adds
 _BODY_LINES = re.compile(rb"(?:" + _BODY + rb"*\n)+")
 _BODY_RUN = re.compile(_BODY + rb"*")
 
@@ -38,29 +36,7 @@ _KEY_LINE = re.compile(_BODY + rb"*|[A-Za-z][A-Za-z0-9-]{0,40}:[ \t][\x20-\x7e]{
 _KEY_LINE_PREFIX = re.compile(
     rb"[A-Za-z][A-Za-z0-9-]{0,40}(?::(?:[ \t][\x20-\x7e]{0,1000})?)?|-[-A-Z0-9 ]{0,60}"
 )
-_TAIL = 320  # bytes of a swallowed partial line kept to find an END split across reads
-
-
-def _narrow(line: bytes) -> bytes:
-    """A line of UTF-16/32 text (NULs between its characters) as ASCII; others as they are."""
-    return line.replace(b"\0", b"") if b"\0" in line else line
-
-
-def _end(line: bytes) -> int:
-    """Where the END line in `line` ends (after its last dash), or -1; NULs skipped."""
-    if b"\0" not in line:
-        found = _END.search(line)
-        return -1 if found is None else found.end()
-    found = _END.search(line.replace(b"\0", b""))
-    if found is None:
-        return -1
-    kept = 0  # find the raw offset just after the found.end()-th non-NUL byte
-    for index, byte in enumerate(line):
-        if byte:
-            kept += 1
-            if kept == found.end():
-                return index + 1
-    return len(line)
+_TAIL = 80  # bytes of a swallowed partial line kept to find an END split across reads
 
 
 class KeyBlock:
@@ -89,18 +65,15 @@ class KeyBlock:
                     continue
             newline = buf.find(b"\n", pos)
             line_end = n if newline < 0 else newline
-            end = _end(self._tail + buf[pos:line_end])
-            if end >= 0:
-                pos += end - len(self._tail)
-                while pos < n and buf[pos] == 0:  # the rest of a wide END's last character
-                    pos += 1
-                return pos, False
+            end = _END.search(self._tail + buf[pos:line_end])
+            if end is not None:
+                return pos + end.end() - len(self._tail), False
             if newline < 0:
                 return self._partial(buf, pos, final)
             if self._mid_line:
                 whole = _run_end(buf, pos, line_end) == line_end
             else:
-                whole = _KEY_LINE.fullmatch(_narrow(buf[pos:line_end])) is not None
+                whole = _KEY_LINE.fullmatch(buf, pos, line_end) is not None
             if not whole:
                 return self._abort(buf, pos, line_end)
             pos = newline + 1
@@ -121,7 +94,7 @@ class KeyBlock:
                 return self._abort(buf, pos, n)
             self._swallow_partial(buf, pos, n)
             return n, True
-        if run == n or _KEY_LINE_PREFIX.fullmatch(_narrow(buf[pos:n])) is not None:
+        if run == n or _KEY_LINE_PREFIX.fullmatch(buf, pos, n) is not None:
             return pos, True  # hold until the line can be decided
         return self._abort(buf, pos, n)
 

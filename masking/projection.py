@@ -29,19 +29,12 @@ from __future__ import annotations
 import bisect
 import re
 
-# The 8-bit CSI (C1 control 0x9b) that terminals take for ESC [: the byte alone where it
-# cannot be part of a UTF-8 character, or U+009B encoded (C2 9B), as UTF-8 terminals read it.
-C1_CSI = (
-    rb"(?:\xc2\x9b|(?<![\xc2-\xf4])(?<![\xe0-\xf4][\x80-\xbf])(?<![\xf0-\xf4][\x80-\xbf][\x80-\xbf])"
-    rb"\x9b)"
-)
 # An escape sequence, whole: CSI, OSC/DCS/SOS/PM/APC strings (bounded), two-byte escapes.
 ESCAPE = re.compile(
     rb"\x1b\[[0-?]*[ -/]*[@-~]"
     rb"|\x1b\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\)"
     rb"|\x1b[PX^_][^\x1b]{0,4096}\x1b\\"
     rb"|\x1b[ -/]*[0-~]"
-    rb"|" + C1_CSI + rb"[0-?]*[ -/]*[@-~]"
 )
 # Characters that take no room on a terminal: zero-width spaces and joiners, direction
 # marks, word joiner and invisible operators, BOM, soft hyphen, combining grapheme joiner.
@@ -53,7 +46,7 @@ _INVISIBLE = rb"[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]"
 _REMOVED = re.compile(ESCAPE.pattern + rb"|" + ZERO_WIDTH + rb"|" + _INVISIBLE + rb"+")
 # Bytes that make a line differ from what a terminal shows of it.
 INTERESTING = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|" + ZERO_WIDTH)
-_NEEDS_RENDER = re.compile(rb"\x08|\r(?!\n)|(?:\x1b\[|" + C1_CSI + rb")[0-9;]*[CDGKPX@`a]")
+_NEEDS_RENDER = re.compile(rb"\x08|\r(?!\n)|\x1b\[[0-9;]*[CDGKPX@`a]")
 # The same escapes behind one literal ESC, which re finds fast: for text with escapes only.
 _ESCAPES_ONLY = re.compile(
     rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]{0,4096}(?:\x07|\x1b\\)|[PX^_][^\x1b]{0,4096}\x1b\\"
@@ -152,9 +145,7 @@ _KINDS = (
     ("cr", rb"\r[^\n]"),
     ("zero-width", ZERO_WIDTH),
     ("other", rb"[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]"),
-    ("move", rb"(?:\x1b\[|\xc2\x9b|(?:^|[\x00-\x7f])\x9b)[0-9;]*[CDGKPX@`a]"),
-    # 0x9b after an ASCII byte cannot be inside a UTF-8 character: a C1 CSI (see C1_CSI).
-    ("c1", rb"\xc2\x9b|(?:^|[\x00-\x7f])\x9b"),
+    ("move", rb"\x1b\[[0-9;]*[CDGKPX@`a]"),
     ("binary", rb"[\x01-\x06\x0e-\x1a\x1c-\x1f]|\x00\x00"),
 )
 
@@ -178,18 +169,17 @@ class Controls:
     def find(self, buf: bytes, lo: int, hi: int) -> tuple[int, frozenset[str]]:
         """(offset of the first such byte or -1, the kinds present)."""
         found: dict[str, int] = {}
-        base = max(0, lo - 1)  # one byte before: a C1 CSI is known by the byte before it
         if self._db is None:
             for kind, regex in self._regexes:
-                match = regex.search(buf, base, hi)
+                match = regex.search(buf, lo, hi)
                 if match is not None:
                     found[kind] = match.end()
         else:
 
             def on_match(id_: int, start: int, end: int, flags: int, context: object) -> None:
-                found[_KINDS[id_][0]] = base + end
+                found[_KINDS[id_][0]] = lo + end
 
-            region = buf[base:hi] if base or hi != len(buf) else buf
+            region = buf[lo:hi] if lo or hi != len(buf) else buf
             self._db.scan(region, match_event_handler=on_match, scratch=self._scratch)
         if not found:
             return -1, frozenset()
@@ -219,7 +209,7 @@ _TOKEN = re.compile(
     ESCAPE.pattern + rb"|(?P<zw>" + ZERO_WIDTH + rb")|(?P<ctl>[\x00-\x1f\x7f])"
     rb"|(?P<char>[\x20-\x7e]|[\xc0-\xff][\x80-\xbf]{0,3}|[\x80-\xff])"
 )
-_CSI = re.compile(rb"(?:\x1b\[|" + C1_CSI + rb")([0-9;]*)([CDGKPX@`a])")
+_CSI = re.compile(rb"\x1b\[([0-9;]*)([CDGKPX@`a])")
 TAB = 8
 
 

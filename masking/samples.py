@@ -270,13 +270,6 @@ PERSONAL: dict[str, Callable[[random.Random], bytes]] = {
     "fr-nir": fr_nir,
     "se-personnummer": se_personnummer,
     "email": email,
-    "phone-uk": lambda rng: rng.choice([
-        b"07%03d %06d" % (rng.randint(100, 999), rng.randint(100000, 999999)),
-        b"020 %04d %04d" % (rng.randint(3000, 9999), rng.randint(1000, 9999)),
-    ]),
-    "us-ssn-labelled": lambda rng: b"SSN %03d%02d%04d" % (
-        rng.randint(1, 665), rng.randint(1, 99), rng.randint(1, 9999)
-    ),
     "phone-fr": lambda rng: (
         b"0%d %02d %02d %02d %02d"
         % tuple(rng.randint(1, 99) if i else rng.randint(1, 9) for i in range(5))
@@ -296,12 +289,6 @@ _HANDWRITTEN: dict[str, tuple[bytes, bytes]] = {
     "pgpass-password": (b"db.example.com:5432:app:appuser:Zq8r2Lmv", b"Zq8r2Lmv"),
     "redis-password": (b"requirepass q8Zt2LmVx9", b"q8Zt2LmVx9"),
     "secret": (b'"client_token": "q8Zt2LmVx9Rk4Pw7Yb3N"', b"q8Zt2LmVx9Rk4Pw7Yb3N"),
-    "discord-bot-token": (
-        b"MTIzNDU2Nzg5MDEyMzQ1Njc4.GxYz12.q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj0Kl2",
-        b"MTIzNDU2Nzg5MDEyMzQ1Njc4.GxYz12.q8Zt2LmVx9Rk4Pw7Yb3Nc6Ds1Fg5Hj0Kl2",
-    ),
-    "putty-private-key": (b"Private-Lines: 1", b"Lines: 1"),  # the line opens a block
-    "htpasswd-password": (b"htpasswd -cb /etc/nginx/users ops Zq8r2Lmv", b"Zq8r2Lmv"),
 }
 
 

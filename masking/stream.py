@@ -43,10 +43,8 @@ file stay put); with `"pass"` it is reported and left as it is; with
 `"stop"` the output ends before it (`stopped` is set). `modify=False` (file
 transfers) reports secrets and never changes a byte, text or binary; personal
 data in transferred files is ordinary and not reported. In binary output
-personal data, and a value after a bare key word (the table's `text_only`
-rows), count only where written as text (12 or more printable ASCII bytes,
-or UTF-16/32): random bytes spell `P@T.Ebn` about twice a MB, and `|pw=x&`
-about once in 400 MB. No finding is ever bytes that are not text (engine.py).
+personal data counts only where it is written as text (12 or more printable
+ASCII bytes, or UTF-16/32): random bytes spell `P@T.Ebn` about twice a MB.
 Terminals (`terminal=True`) never turn binary: everything is masked as text.
 
 Memory is bounded: at most WINDOW bytes of partial line, plus the line's
@@ -55,7 +53,6 @@ already-sent start (for rescans, also at most WINDOW), plus one read.
 
 from __future__ import annotations
 
-import bisect
 import re
 import time
 from collections import Counter
@@ -188,10 +185,8 @@ class Masker:
         # Personal data in binary output is looked for in text only (see _is_text, _is_wide):
         # binary files hold byte runs shaped like addresses by chance (about 90
         # "e-mail addresses" in 50 MB of random bytes), and masking them would corrupt the
-        # file. So are values after a key word (`|pw=x&`, then any bytes: about one in
-        # 400 MB), the table's text_only rows. Secrets with their own prefixes, lengths and
-        # checksums are not so found.
-        self._text_only = frozenset(d.name for d in detectors if d.text_only)
+        # file. Secrets, with their prefixes, lengths and checksums, are not so found.
+        self._text_only = frozenset(d.name for d in detectors if d.group in _PERSONAL_GROUPS)
         self._buf = b""  # already-sent start of the current line, then the held bytes
         self._start = 0  # index in _buf of the first byte not yet sent
         self._sent = 0  # stream offset of _buf[0]
@@ -205,7 +200,6 @@ class Masker:
         self._fed = 0  # bytes fed so far
         self._compressed: CompressedStream | None = None
         self._controls: tuple[bytes, int, tuple[int, frozenset[str]]] = (b"", -1, (-1, frozenset()))
-        self._span_cache: tuple[bytes, int, bool, int, list[Span], list[int], list[int]] | None = None
 
     @property
     def pending(self) -> int:
@@ -287,7 +281,6 @@ class Masker:
                 self._key, self._dirty = None, False
                 start = cut
         pos = self._process(buf, start, len(buf), final, out)
-        self._span_cache = None  # findings are kept for one round only
         self._keep(buf, pos)
         return b"".join(out)
 
@@ -321,7 +314,8 @@ class Masker:
         lo = pos
         if self._dirty:  # rescan the line whose start went out on a release
             lo = max(buf.rfind(b"\n", 0, pos) + 1, pos - WINDOW)
-        spans, cut = self._spans(buf, lo, pos, end, cut, final)
+        spans = [s for s in self._find(buf, lo, end, final) if s.mask_end > pos and s.start < cut]
+        spans.sort(key=lambda span: (span.start, -span.end, span.rank))
         cut, spans = _settle(spans, pos, cut, end)
         if self._encoded is not None and cut > pos:
             self._report_encoded(buf, pos, cut)
@@ -354,38 +348,6 @@ class Masker:
         elif final and cut > pos:
             self._dirty = True
         return cut
-
-    def _spans(
-        self, buf: bytes, lo: int, pos: int, end: int, cut: int, final: bool
-    ) -> tuple[list[Span], int]:
-        """The findings _settle weighs for text from `pos` to `cut`, sorted, and the cut.
-
-        The findings of buf[lo:end] are looked for once per round and kept: after each key
-        block the text that follows is decided from the same list (a search from each
-        block's end to the end of the read made 2,000 BEGIN lines in one read quadratic:
-        15 s). Only findings up to the next key block's BEGIN are handed on, since _settle
-        stops there (the cut is moved to that block's end)."""
-        cache = self._span_cache
-        if not (cache is not None and cache[0] is buf and cache[1] == end and cache[2] == final
-                and cache[3] <= lo):  # fmt: skip
-            found = self._find(buf, lo, end, final)
-            found.sort(key=lambda span: (span.start, -span.end, span.rank))
-            starts = [span.start for span in found]
-            openers = [i for i, span in enumerate(found) if span.opens_block]
-            cache = self._span_cache = (buf, end, final, lo, found, starts, openers)
-        found, starts, openers = cache[4], cache[5], cache[6]
-        first = bisect.bisect_left(starts, lo)
-        # A finding that started before `pos` may reach past it (a head sent on a release).
-        back = bisect.bisect_left(starts, pos - WINDOW, first)
-        stop = bisect.bisect_left(starts, cut, back)
-        for index in openers[bisect.bisect_left(openers, back) :]:
-            if index >= stop:
-                break
-            if found[index].mask_end > pos:
-                stop = index + 1  # _settle keeps nothing sorted after the first BEGIN
-                break
-        spans = [s for s in found[back:stop] if s.mask_end > pos and s.start < cut]
-        return spans, cut
 
     def _find(self, buf: bytes, lo: int, hi: int, final: bool = True) -> list[Span]:
         """Findings in the raw bytes and, where the terminal would show something else, in
@@ -530,6 +492,9 @@ def _settle(spans: list[Span], pos: int, cut: int, n: int) -> tuple[int, list[Sp
 
 
 _BINARY = re.compile(rb"[\x01-\x06\x0e-\x1a\x1c-\x1f]|\x00\x00")
+
+
+_PERSONAL_GROUPS = frozenset({"personal", "national-id"})
 
 
 def _binary_start(buf: bytes, start: int) -> int | None:

@@ -31,7 +31,7 @@ KINDS = ("token", "assignment", "regex", "pii", "builtin")
 _FIELDS = {
     "name", "pattern", "keys", "value", "keywords", "trigger", "back", "group", "entropy",
     "validator", "ignore_case", "value_case", "boundary", "description", "impl",
-    "secret_groups", "glued", "context", "text_only",
+    "secret_groups",
 }  # fmt: skip
 
 # Assignment forms: KEY = v, KEY: v, "key": "v", key := v, key => v, <key>v</key>, ("key", "v").
@@ -49,8 +49,6 @@ class Trigger:
     regex: bytes | None = None
     caseless: bool = False
 
-
-PERSONAL_GROUPS = frozenset({"personal", "national-id"})
 
 # An assignment's trigger: one of its key names, the rest of the identifier, an operator.
 _KEY_TRIGGER = rb"""[\w.-]{0,20}["'`]?[ \t]{0,3}\??(?:=|:|>|,|\|)"""
@@ -70,14 +68,7 @@ class Detector:
     width: int = MAX_MATCH  # longest match
     secret_groups: tuple[str | int, ...] = (0,)
     checks: tuple[Callable[[bytes], bool], ...] = ()
-    # A token that may follow letters or digits (`botghp_...`): when it does, these must pass too.
-    glued: tuple[Callable[[bytes], bool], ...] = ()
-    # Checks that need the text around the match: (buffer, mask start, mask end) -> bool.
-    context: tuple[Callable[[bytes, int, int], bool], ...] = ()
     impl: str | None = None
-    # In binary output, found only where written as text (stream.py _is_text): personal data,
-    # and findings that rest on a key word rather than a distinctive format (`pw=...`).
-    text_only: bool = False
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def accepts(self, secret: bytes) -> bool:
@@ -115,24 +106,12 @@ def _checks(row: dict[str, Any], where: str) -> tuple[Callable[[bytes], bool], .
     return tuple(checks)
 
 
-def _named(row: dict[str, Any], field: str, table: dict[str, Any], where: str) -> tuple[Any, ...]:
-    name = row.get(field)
-    if name is None:
-        return ()
-    if name not in table:
-        raise ValueError(f"{where}: unknown {field} check {name!r}")
-    return (table[name],)
-
-
 def _pattern(kind: str, row: dict[str, Any]) -> tuple[bytes, int]:
     flags = re.IGNORECASE if row.get("ignore_case", False) else 0
     if kind == "token":
         body = row["pattern"].encode()
         if row.get("boundary", True):
-            # A known prefix glued to the word before it (`keysk_live_...`) still starts a
-            # token; the engine then applies the row's `glued` check to the token's body.
-            left = b"" if "glued" in row else _LEFT
-            body = left + b"(?:" + body + b")" + _RIGHT
+            body = _LEFT + b"(?:" + body + b")" + _RIGHT
         return body, flags
     if kind == "assignment":
         value = row["value"].encode()
@@ -181,10 +160,7 @@ def _detector(kind: str, row: dict[str, Any], where: str) -> Detector:
         width=width,
         secret_groups=groups,
         checks=_checks(row, where),
-        glued=_named(row, "glued", validators.CHECKS, where),
-        context=_named(row, "context", validators.CONTEXT, where),
         impl=row.get("impl"),
-        text_only=bool(row.get("text_only", row.get("group") in PERSONAL_GROUPS)),
         source=dict(row),
     )
 

@@ -9,8 +9,6 @@ them in its `validator` field; CHECKS maps those names to the functions.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 from collections import Counter
@@ -165,11 +163,7 @@ IBAN_LENGTHS = {
 
 
 def iban(text: bytes) -> bool:
-    """An IBAN: the country's length, and the ISO 7064 mod-97 check equal to 1.
-
-    Written in one case: all capitals, or all lower case (`de89 3704 ...`)."""
-    if text.upper() != text and text.lower() != text:
-        return False
+    """An IBAN: the country's length, and the ISO 7064 mod-97 check equal to 1."""
     compact = text.replace(b" ", b"").replace(b"-", b"").upper()
     if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum():
         return False
@@ -184,7 +178,6 @@ def e164_phone(text: bytes) -> bool:
     Ten digits at least keeps timezone offsets (`+1000 2024`) and short counts
     out, at the price of the few countries with shorter numbers.
     """
-    text = text.replace(b"(0)", b"", 1)  # the trunk prefix some countries write: +33 (0)1 ...
     number = digits(text)
     if not 10 <= len(number) <= 15 or len(set(number)) < 3:
         return False
@@ -200,12 +193,6 @@ def nanp_phone(text: bytes) -> bool:
     if len(number) != 10 or number[0] < 0x32 or number[3] < 0x32:
         return False
     return len(set(number)) >= 3 and number[1:3] != b"11"
-
-
-def uk_phone(text: bytes) -> bool:
-    """A UK number in national form: 0 and ten digits, not one digit repeated."""
-    number = digits(text)
-    return len(number) == 11 and number[:1] == b"0" and len(set(number[1:])) >= 3
 
 
 def fr_phone(text: bytes) -> bool:
@@ -332,23 +319,6 @@ def se_personnummer(text: bytes) -> bool:
     return 1 <= month <= 12 and 1 <= day <= 91 and luhn(number)
 
 
-_ASCII_TEXT = re.compile(rb"[\t\r\x20-\x7e]*")
-
-
-def is_text(value: bytes) -> bool:
-    """Bytes a terminal shows as text: printable ASCII (tabs and CRs included), or printable
-    UTF-8. A secret is written as text; a run of a binary file's bytes is not one, whatever
-    pattern it happens to fit (random bytes spell `|pw=x&` followed by more bytes about once
-    in a few hundred megabytes)."""
-    if _ASCII_TEXT.fullmatch(value) is not None:
-        return True
-    try:
-        decoded = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return decoded.replace("\t", "").replace("\r", "").isprintable()
-
-
 def mixed_token(text: bytes) -> bool:
     """A generated token rather than a word: it holds a digit and a letter."""
     has_digit = digits(text) != b""
@@ -410,31 +380,6 @@ def secret_value(value: bytes) -> bool:
     return entropy(value) >= 3.0 or (len(value) >= 16 and mixed_token(value))
 
 
-_BASE32_BODY = re.compile(rb"(?=[A-Z]{0,15}[2-7])[A-Z2-7]{16}")
-
-
-def aws_key_id_glued(text: bytes) -> bool:
-    """An AWS access key id right after other letters (`idAKIA...`): AKIA or ASIA and a body of
-    base32 (A-Z, 2-7, as AWS issues them) holding a digit, so that a capitalised word that
-    happens to hold AKIA (`TASKAKIA...`) is not taken for one."""
-    return text[:4] in (b"AKIA", b"ASIA") and _BASE32_BODY.fullmatch(text, 4) is not None
-
-
-def vault_token_glued(text: bytes) -> bool:
-    """A Vault token right after other letters: only the hv?. forms (not the legacy `s.`)."""
-    return text[:2] == b"hv" and mixed_token(text[4:])
-
-
-def discord_bot_token(text: bytes) -> bool:
-    """A Discord bot token: its first part is the bot's id (17-20 digits) in base64."""
-    first = text.split(b".", 1)[0]
-    try:
-        decoded = base64.urlsafe_b64decode(first + b"=" * (-len(first) % 4))
-    except (binascii.Error, ValueError):
-        return False
-    return 17 <= len(decoded) <= 20 and decoded.isdigit() and decoded[:1] != b"0"
-
-
 def high_entropy(threshold: float) -> Callable[[bytes], bool]:
     def check(value: bytes) -> bool:
         return entropy(value) >= threshold
@@ -452,7 +397,6 @@ CHECKS: dict[str, Callable[[bytes], bool]] = {
     "e164-phone": e164_phone,
     "nanp-phone": nanp_phone,
     "fr-phone": fr_phone,
-    "uk-phone": uk_phone,
     "uk-nino": uk_nino,
     "ca-sin": ca_sin,
     "es-dni": es_dni,
@@ -462,52 +406,7 @@ CHECKS: dict[str, Callable[[bytes], bool]] = {
     "fr-nir": fr_nir,
     "se-personnummer": se_personnummer,
     "mixed": mixed_token,
-    "aws-key-id": aws_key_id_glued,
-    "vault": vault_token_glued,
-    "discord-bot": discord_bot_token,
     "password": password_value,
     "secret": secret_value,
     "not-placeholder": lambda value: not placeholder(value.strip(b"\"'`")),
-}
-
-
-# --- checks that look at the text around a match: (buffer, mask start, mask end) ---------
-
-_ALNUM_RUN_BACK = re.compile(rb"[A-Za-z0-9]*")
-_HEX_WORD = re.compile(rb"[0-9A-Fa-f]+")
-
-
-def _word(buf: bytes, start: int, end: int) -> bytes:
-    """The run of letters and digits around buf[start:end] (at most 200 bytes each side)."""
-    back = buf[max(0, start - 200) : start][::-1]
-    left = start - _ALNUM_RUN_BACK.match(back).end()  # type: ignore[union-attr]
-    right = _ALNUM_RUN_BACK.match(buf, end, end + 200).end()  # type: ignore[union-attr]
-    return buf[left:right]
-
-
-def not_in_hex_word(buf: bytes, start: int, end: int) -> bool:
-    """Digits glued to letters (`x4111111111111111y`, `card4111...`) count, unless the word
-    they are in is hex (a hash or an id: 16 digits in a row in one is not rare)."""
-    glued = buf[start - 1 : start].isalpha() or buf[end : end + 1].isalpha()
-    return not glued or _HEX_WORD.fullmatch(_word(buf, start, end)) is None
-
-
-_IBAN_WORD = re.compile(rb"(?i)\biban\b")
-
-
-def iban_case(buf: bytes, start: int, end: int) -> bool:
-    """A lower-case IBAN (`de89370400440532013000`) is hex-shaped: it counts when grouped
-    (`de89 3704 ...`), when its word is not hex, or after the word IBAN on its line."""
-    text = buf[start:end]
-    if text[:1].isupper() or b" " in text or b"-" in text:
-        return True
-    if _HEX_WORD.fullmatch(text) is None:
-        return True
-    line = buf.rfind(b"\n", max(0, start - 80), start) + 1 or max(0, start - 80)
-    return _IBAN_WORD.search(buf, line, start) is not None
-
-
-CONTEXT: dict[str, Callable[[bytes, int, int], bool]] = {
-    "not-in-hex-word": not_in_hex_word,
-    "iban-case": iban_case,
 }

@@ -7,7 +7,6 @@ import random
 import re
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -350,63 +349,6 @@ def test_binary_without_secrets_passes_byte_identical() -> None:
     out = b"".join(masker.feed(payload[i : i + 32768]) for i in range(0, len(payload), 32768))
     out += masker.flush()
     assert out == payload
-
-
-def masked_in_reads(data: bytes, size: int = 32768) -> bytes:
-    masker = Masker()
-    out = b"".join(masker.feed(data[i : i + size]) for i in range(0, len(data), size))
-    out += masker.flush()
-    assert not [e for e in masker.take_events() if isinstance(e, Found)]
-    return out
-
-
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_random_binary_output_comes_through_byte_identical(seed: int) -> None:
-    """A file's random bytes (a tarball, a key store, /dev/urandom) pass unchanged: a pattern
-    they fit by chance is not a secret. A password key in them (`|pw=x&` and more bytes)
-    turned up about once in 400 MB and was masked in place (CI, 50 MB through `cat`)."""
-    data = random.Random(seed).randbytes(4 * 1024 * 1024)
-    assert masked_in_reads(data) == data
-
-
-@pytest.mark.parametrize(
-    "chance",
-    [
-        b"U\x1bPW=\xd3\xb7[o\x0e\x9b\xde\x11\xd5\xd9\xe4&\x0ec\x8f",  # shapes random bytes took
-        b"|pW>xK&7\xcb\x1a\x7f\xff\xf8\xc1}\x8a",
-        b"\x1f/PW:8]a\xfdk@\x80\xef\x97\x13",
-        b"]?pW5=\xcf\x9d\xd7\xa7r\x0c<\xea",
-        b"<.Pw=fK|\xd8Y\x15VZ\xbb",
-    ],
-)
-def test_a_key_word_in_binary_bytes_is_not_a_password(chance: bytes) -> None:
-    head = random.Random(5).randbytes(3000)
-    data = head + chance + random.Random(6).randbytes(3000)
-    assert masked_in_reads(data) == data
-
-
-def test_key_words_planted_in_random_bytes_leave_them_as_they_are() -> None:
-    """Key words of the keyed detectors, each with an operator and printable bytes (fewer than
-    12 in all, as chance writes them), planted 4,000 times in random bytes: none is masked."""
-    rng = random.Random(9)
-    words = [b"pw", b"PWD", b"pass", b"Password", b"token", b"secret", b"api_key", b"auth"]
-    printable = bytes(range(0x21, 0x7F))
-    parts = []
-    for _ in range(4000):
-        word = rng.choice(words)
-        value = bytes(rng.choice(printable) for _ in range(rng.randint(1, 10 - len(word))))
-        parts += [rng.randbytes(rng.randint(20, 400)), bytes([rng.choice(b"|<{ ")]), word,
-                  rng.choice([b"=", b":", b">"]), value, bytes([rng.randint(0x80, 0xFF)])]  # fmt: skip
-    data = b"\x01" + b"".join(parts)
-    assert masked_in_reads(data) == data
-
-
-def test_a_password_written_as_text_in_binary_output_is_still_masked() -> None:
-    data = b"\x7fELF\x02\x01\x00\x00 DB_PASSWORD=Zq8r2Lmv-x7 \x00\x01 token=q8Zt2LmVx9Rk4Pw7Yb3N \x00"
-    masker = Masker()
-    out = masker.feed(data) + masker.flush()
-    assert len(out) == len(data)
-    assert b"Zq8r2Lmv" not in out and b"q8Zt2LmVx9" not in out
 
 
 def test_a_file_transfer_masker_never_changes_a_byte() -> None:
