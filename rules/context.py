@@ -65,6 +65,7 @@ class Context:
     links: tuple[tuple[str, str], ...] = ()  # symbolic links earlier lines made
     poisoned: bool = False  # an earlier line ran code whose effect on the shell is unknown
     path_changed: bool = False  # PATH now looks in a directory before the system's
+    remotes: frozenset[str] = frozenset()  # git remotes whose URL earlier lines set
 
     @staticmethod
     def start(login: str | None = None, home: str | None = None) -> Context:
@@ -111,6 +112,7 @@ class ShellState:
     oldpwd: str | None = None
     base: Context | None = None  # the context this state started from
     arg0: object = None  # $0 of `sh -c CMD NAME`
+    remotes: set[str] = field(default_factory=set)  # git remotes whose URL the session set
 
     @staticmethod
     def from_context(ctx: Context) -> ShellState:
@@ -129,6 +131,7 @@ class ShellState:
             poisoned=ctx.poisoned,
             path_changed=ctx.path_changed,
             base=ctx,
+            remotes=set(ctx.remotes),
         )
 
     def copy(self) -> ShellState:
@@ -151,6 +154,7 @@ class ShellState:
             self.oldpwd,
             None,
             self.arg0,
+            self.remotes,  # a remote's URL lives in .git/config: a fact about the host
         )
 
     def set_var(
@@ -181,7 +185,7 @@ class ShellState:
         base = self.base
         if base is None or self.cwd != base.cwd or self.poisoned != base.poisoned:
             return False
-        if self.path_changed != base.path_changed:
+        if self.path_changed != base.path_changed or self.remotes != base.remotes:
             return False
         if not (
             self.variables
@@ -245,6 +249,8 @@ class ShellState:
             written=tuple(sorted(self.written))[:MAX_PATHS],
             downloaded=tuple(sorted(self.downloaded))[:MAX_PATHS],
             links=tuple(sorted(self.links.items()))[:MAX_PATHS],
-            poisoned=poisoned or len(self.written) > MAX_PATHS or len(self.downloaded) > MAX_PATHS,
+            poisoned=poisoned
+            or max(len(self.written), len(self.downloaded), len(self.remotes)) > MAX_PATHS,
             path_changed=self.path_changed,
+            remotes=frozenset(sorted(self.remotes)[:MAX_PATHS]),
         )

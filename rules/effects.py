@@ -123,6 +123,17 @@ class Facts:
 
     # --- words of each kind ---------------------------------------------------------
 
+    def option_values(self, *names: str) -> list[str | Word]:
+        """The values given to the option any of `names` spells (`-X`, `--request`)."""
+        return [
+            g.value
+            for g in self.parsed.options
+            if g.value is not None and (g.spelling in names or set(g.option.names) & set(names))
+        ]
+
+    def positional_words(self) -> list[str | Word]:
+        return [w for w, _ in self.parsed.positionals]
+
     def value(self, word: str | Word, kind: str, shown: str | None = None) -> None:
         if kind in ("v", "P", "n"):
             return

@@ -3,9 +3,10 @@
 `git push origin main` is everyday; after `git remote set-url origin URL` (or
 `remote add`, `config remote.origin.pushurl`, `-c remote.origin.url=`, `push
 --repo=URL`) the same push sends the repository to a host the line named. A
-remote whose URL the session set is remembered with the files it wrote (a
-remote's URL lives in `.git/config`), so the push is held however the two are
-split across the line or the session.
+remote whose URL the session set is remembered in the shell's state
+(`ShellState.remotes`; a remote's URL lives in `.git/config`, a fact about the
+host like the files written), so the push is held however the two are split
+across the line or the session.
 """
 
 from __future__ import annotations
@@ -16,18 +17,17 @@ from rules.effects import Facts
 from rules.values import Word, text_of
 
 CHANGED_REMOTE = "push-to:remote-set-in-session"
-_MARK = "git-remote-url:"  # a name in ShellState.written, never a path (no leading /)
 _REMOTE_KEY = re.compile(r"^remote\.(?P<name>.+)\.(?:url|pushurl)$", re.I)
 
 
 def _mark(facts: Facts, remote: str) -> None:
-    facts.state.written.add(_MARK + remote)
+    facts.state.remotes.add(remote)
 
 
 def _changed(facts: Facts, remote: str | None) -> bool:
     if remote is None:  # the branch's remote: any remote changed may be it
-        return any(name.startswith(_MARK) for name in facts.state.written)
-    return _MARK + remote in facts.state.written
+        return bool(facts.state.remotes)
+    return remote in facts.state.remotes
 
 
 def note_remote_change(facts: Facts, sub: str | None, words: list[str | Word]) -> None:

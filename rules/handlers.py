@@ -41,7 +41,7 @@ def _given(facts: Facts, *names: str) -> bool:
 
 
 def _positional(facts: Facts) -> list[str | Word]:
-    return [w for w, _ in facts.parsed.positionals]
+    return facts.positional_words()
 
 
 # --- shells ---------------------------------------------------------------------------

@@ -25,18 +25,6 @@ _DESTRUCTIVE_SEGMENTS = frozenset(
 _QUERY_FIELDS = ("q=", "query=")
 
 
-def _values(facts: Facts, *names: str) -> list[str | Word]:
-    return [
-        given.value
-        for given in facts.parsed.options
-        if given.value is not None and set(given.option.names) & set(names)
-    ]
-
-
-def _positional(facts: Facts) -> list[str | Word]:
-    return [word for word, _ in facts.parsed.positionals]
-
-
 def request(facts: Facts, method: str | None, urls: list[str | Word]) -> None:
     """The method a request uses (`method:DELETE`), and `api-path:destroys` when a URL's
     path names an operation that deletes or hands out control (`/_all/_close`)."""
@@ -72,7 +60,7 @@ _HTTPIE_FILE = re.compile(r"^(?:[^=:@]*(?:=|:=))?@(?P<file>.+)$|^[^=:@]+@(?P<for
 
 def httpie(facts: Facts) -> None:
     """http/xh [METHOD] URL [ITEM...]: items naming files are read and sent."""
-    words = _positional(facts)
+    words = facts.positional_words()
     method = None
     if words and text_of(words[0]).upper() in _HTTPIE_METHODS:
         method = text_of(words.pop(0))
@@ -89,22 +77,22 @@ def httpie(facts: Facts) -> None:
 
 def gh_api(facts: Facts) -> None:
     """gh api [-X METHOD] ENDPOINT: the method is named (fields imply POST, not judged)."""
-    methods = _values(facts, "-X", "--method")
-    request(facts, text_of(methods[-1]) if methods else None, _positional(facts)[:1])
+    methods = facts.option_values("-X", "--method")
+    request(facts, text_of(methods[-1]) if methods else None, facts.positional_words()[:1])
 
 
 def gh_upload(facts: Facts) -> None:
     """gh release create|upload TAG FILE...: the files go to GitHub; gh repo create
     --push sends the local repository (`--source`, the current one by default)."""
     path = facts.parsed.node.path()
-    words = _positional(facts)
+    words = facts.positional_words()
     if path[-1:] in (("create",), ("upload",)) and path[:1] == ("release",):
         for word in words[1:]:
             file = text_of(word).split("#", 1)[0]  # FILE#LABEL
             found = facts.path(file if isinstance(word, str) else word, "r")
             facts.sends.extend(found)
     elif path[:1] == ("repo",) and any(g.spelling == "--push" for g in facts.parsed.options):
-        sources = _values(facts, "-s", "--source") or ["."]
+        sources = facts.option_values("-s", "--source") or ["."]
         facts.sends.extend(facts.path(sources[-1], "r"))
         facts.caps.add("send")
 
@@ -116,7 +104,7 @@ _VAULT_ACCESS = ("sys/policy", "sys/policies", "sys/auth", "sys/mounts", "auth/"
 def vault_path(facts: Facts) -> None:
     """vault write|delete PATH [K=V...]: policies, auth methods and identities are
     access control; a `policies=` field grants whatever policies it names."""
-    words = [text_of(w) for w in _positional(facts)]
+    words = [text_of(w) for w in facts.positional_words()]
     if words and words[0].lstrip("/").startswith(_VAULT_ACCESS):
         facts.caps.add("privilege")
     if any(re.match(r"^(token_)?policies=", word) for word in words[1:]):
@@ -142,7 +130,7 @@ def kube_change(facts: Facts, sub: str | None, kinds: set[str], patches: list[st
     if sub not in _KUBE_CHANGES:
         return
     kinds = kinds | set(facts.parsed.node.path()[1:2])  # `create clusterrole NAME`
-    namespace = [text_of(v) for v in _values(facts, "-n", "--namespace")]
+    namespace = [text_of(v) for v in facts.option_values("-n", "--namespace")]
     if kinds & _KUBE_ACCESS_KINDS or "kube-system" in namespace:
         facts.caps.add("privilege")
     if sub in ("label", "annotate") and kinds & {"ns", "namespace", "namespaces"}:

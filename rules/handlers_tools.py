@@ -21,11 +21,7 @@ _SSH_TUNNEL_OPTIONS = frozenset(
 
 
 def _values(facts: Facts, *names: str) -> list[str | Word]:
-    return [
-        g.value
-        for g in facts.parsed.options
-        if g.value is not None and (g.spelling in names or set(g.option.names) & set(names))
-    ]
+    return facts.option_values(*names)
 
 
 def _given(facts: Facts, *names: str) -> bool:
@@ -33,7 +29,7 @@ def _given(facts: Facts, *names: str) -> bool:
 
 
 def _positional(facts: Facts) -> list[str | Word]:
-    return [w for w, _ in facts.parsed.positionals]
+    return facts.positional_words()
 
 
 def ssh_options(facts: Facts) -> None:

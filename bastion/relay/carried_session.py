@@ -183,14 +183,22 @@ class Carriage:
             Applied(self.record, self.identity, self.target, answer.effects).before()
         return verdict
 
-    def typed(self, line: str, texts: Sequence[str]) -> None:
+    def typed(self, line: str, texts: Sequence[str] | None) -> None:
         """Lines typed at the shell into `cat > f` (or `tee f`, `dd of=f`) that `line`
-        started: the bastion sent exactly these, each with Enter, so f holds their text."""
+        started: the bastion sent exactly these, each with Enter, so f holds their text
+        (None: more was sent than the session keeps, so f's text is not known)."""
         resolver = Resolver(self.login, self.record.home(self.identity, self.target, self.login))
+        paths = stdin_files(line, resolver)
+        if texts is None:
+            for path in paths:
+                self.record.mark_unknown(
+                    self.identity, self.target, path, "more typed into it than is kept", "stdin"
+                )
+            return
         data = "".join(text + "\n" for text in texts).encode("utf-8", "surrogateescape")
         sha256 = hashlib.sha256(data).hexdigest()
         content, why = describe_bytes(data, len(data), sha256)
-        for path in stdin_files(line, resolver):
+        for path in paths:
             entry = CarriedFile(path, "stdin", len(data), sha256, content, why)
             self.record.put(self.identity, self.target, entry)
 

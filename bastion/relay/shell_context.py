@@ -41,6 +41,11 @@ class _Feed:
     line: str  # the shell line that started the program
     base: Context  # the context that line left: the program's input is decided in it
     lines: list[str] = field(default_factory=list)
+    size: int = 0  # bytes of `lines`, a newline each
+    overflowed: bool = False  # more than MAX_FED_BYTES was sent: the input is not known
+
+    def fits(self, text: str) -> bool:
+        return not self.overflowed and self.size + len(text.encode()) + 1 <= MAX_FED_BYTES
 
 
 class SessionContext:
@@ -57,11 +62,10 @@ class SessionContext:
     def input_script(self, reader: Reader, text: str) -> tuple[str, Context] | None:
         """(the command that hands everything typed into `reader` so far and then `text`
         to its program, the context to decide it in); None past MAX_FED_BYTES."""
-        feed = self._feed_of(reader)
-        lines = [*(feed.lines if feed else ()), text]
-        if sum(len(line.encode()) + 1 for line in lines) > MAX_FED_BYTES:
+        feed = self._feed_of(reader) or _Feed(reader.line, self.current)
+        if not feed.fits(text):
             return None
-        return reader.stdin_command(lines), feed.base if feed else self.current
+        return reader.stdin_command([*feed.lines, text]), feed.base
 
     def fed(self, reader: Reader, text: str, after: Context | None) -> None:
         """`text` was sent to the program `reader` names; `after` is the context its
@@ -69,13 +73,20 @@ class SessionContext:
         feed = self._feed_of(reader)
         if feed is None:
             feed = self._feed = _Feed(reader.line, self.current)
-        feed.lines.append(text)
+        if feed.fits(text):
+            feed.lines.append(text)
+            feed.size += len(text.encode()) + 1
+        else:  # sent all the same (a reviewer approved it): what the program read is unknown
+            feed.overflowed, feed.lines = True, []
         self.current = self._or_poisoned(after)
 
-    def typed_into(self, reader: Reader) -> list[str]:
-        """The lines sent so far to the program `reader` names (since its line ran)."""
+    def typed_into(self, reader: Reader) -> list[str] | None:
+        """The lines sent so far to the program `reader` names (since its line ran);
+        None when more was sent than is kept."""
         feed = self._feed_of(reader)
-        return list(feed.lines) if feed else []
+        if feed is None:
+            return []
+        return None if feed.overflowed else list(feed.lines)
 
     def _feed_of(self, reader: Reader) -> _Feed | None:
         feed = self._feed

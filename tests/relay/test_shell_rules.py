@@ -174,6 +174,10 @@ def test_input_past_the_bound_is_not_followed() -> None:
     for _ in range(MAX_FED_BYTES // 1001):
         _type_into(session, cat, line)
     assert session.input_script(cat, line) is None
+    assert len(session.typed_into(cat)) == MAX_FED_BYTES // 1001
+    session.fed(cat, line, None)  # a reviewer let it through: the file's text is not known
+    assert session.typed_into(cat) is None and session.current.poisoned
+    assert session.input_script(cat, "x") is None
 
 
 def test_a_line_whose_effect_is_unknown_poisons_what_follows() -> None:

@@ -99,6 +99,13 @@ def test_a_push_to_a_remote_repointed_on_the_line_is_held(line: str) -> None:
     assert decide(line) == (Action.REVIEW, "git-push-to-changed-remote")
 
 
+def test_a_remote_repointed_on_an_earlier_line_holds_a_later_push() -> None:
+    first = evaluate(POLICY, Request("git remote set-url origin https://mirror.example.net/x.git"))
+    later = evaluate(POLICY, Request("git push origin main"), context=first.context)
+    assert (later.action, later.rule) == (Action.REVIEW, "git-push-to-changed-remote")
+    assert evaluate(POLICY, Request("git push origin main")).action is Action.ALLOW
+
+
 def test_pushing_to_the_usual_remote_stays_allowed() -> None:
     assert decide("git fetch origin && git push origin feature/x")[0] is Action.ALLOW
     assert decide("git remote add upstream https://github.com/acme/site.git")[0] is Action.ALLOW

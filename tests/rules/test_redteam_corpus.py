@@ -30,19 +30,22 @@ from rules import Action, Request, default_policy, evaluate
 CORPUS = Path(__file__).parent / "corpus"
 
 
+POLICY = [default_policy()]
+
+
 def entries(name: str) -> list[dict[str, str]]:
     return [json.loads(line) for line in (CORPUS / name).read_text().splitlines() if line]
 
 
+def allowed(command: str) -> bool:
+    decision = evaluate(POLICY, Request(command))
+    return decision.action not in (Action.DENY, Action.REVIEW)
+
+
 def test_every_fixed_bypass_is_blocked(capsys: pytest.CaptureFixture[str]) -> None:
-    policy = [default_policy()]
     rows = entries("redteam.jsonl")
     assert len(rows) > 150
-    missed = [
-        row
-        for row in rows
-        if evaluate(policy, Request(row["command"])).action not in (Action.DENY, Action.REVIEW)
-    ]
+    missed = [row for row in rows if allowed(row["command"])]
     with capsys.disabled():
         causes = Counter(row["cause"] for row in rows)
         print(
@@ -52,14 +55,9 @@ def test_every_fixed_bypass_is_blocked(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_every_second_pass_evasion_is_blocked(capsys: pytest.CaptureFixture[str]) -> None:
-    policy = [default_policy()]
     rows = entries("redteam2.jsonl")
     assert len(rows) > 400
-    missed = [
-        row
-        for row in rows
-        if evaluate(policy, Request(row["command"])).action not in (Action.DENY, Action.REVIEW)
-    ]
+    missed = [row for row in rows if allowed(row["command"])]
     with capsys.disabled():
         print(f"\nsecond red-team pass blocked: {len(rows) - len(missed)}/{len(rows)}")
     assert missed == []
@@ -72,22 +70,16 @@ def test_known_gaps_are_listed_and_not_also_claimed_fixed() -> None:
 
 
 def test_every_third_pass_bypass_is_blocked_or_listed_open(capsys: pytest.CaptureFixture[str]) -> None:
-    policy = [default_policy()]
     rows = entries("redteam3_bypasses.jsonl")
     open_ = {row["command"] for row in entries("redteam_open.jsonl")}
     assert len(rows) == 174
-    missed = [
-        row
-        for row in rows
-        if row["command"] not in open_
-        and evaluate(policy, Request(row["command"])).action not in (Action.DENY, Action.REVIEW)
-    ]
+    missed = [row for row in rows if row["command"] not in open_ and allowed(row["command"])]
     with capsys.disabled():
         listed = sum(row["command"] in open_ for row in rows)
         print(f"\nthird red-team pass blocked: {len(rows) - listed - len(missed)}/{len(rows)}"
               f" ({listed} listed open)")
     assert missed == []
-    assert listed <= 28  # a fix may shorten the open list, never lengthen it
+    assert listed <= 27  # a fix may shorten the open list, never lengthen it
 
 
 # Everyday lines of the third pass held for a reason that stands (SPEC 4: review).
@@ -103,9 +95,8 @@ HELD_ON_PURPOSE = {
 
 def assert_fixed_or_held(rows: list[dict[str, str]], held: dict[str, str]) -> None:
     """Each everyday line is allowed, or held for review by the rule `held` names."""
-    policy = [default_policy()]
     for row in rows:
-        decision = evaluate(policy, Request(row["command"]))
+        decision = evaluate(POLICY, Request(row["command"]))
         expected = held.get(row["command"])
         if expected is None:
             assert decision.action is Action.ALLOW, (row["command"], decision.reason)
@@ -114,7 +105,9 @@ def assert_fixed_or_held(rows: list[dict[str, str]], held: dict[str, str]) -> No
 
 
 def test_third_pass_false_blocks_are_fixed_or_held_on_purpose() -> None:
-    assert_fixed_or_held(entries("redteam3_false_blocks.jsonl"), HELD_ON_PURPOSE)
+    rows = entries("redteam3_false_blocks.jsonl")
+    assert len(rows) == 7
+    assert_fixed_or_held(rows, HELD_ON_PURPOSE)
 
 
 def test_every_fourth_pass_bypass_is_blocked_or_listed_open(
@@ -130,14 +123,6 @@ def test_every_fourth_pass_bypass_is_blocked_or_listed_open(
               f" ({listed} listed open)")
     assert missed == []
     assert listed <= 20  # a fix may shorten the open list, never lengthen it
-
-
-POLICY = [default_policy()]
-
-
-def allowed(command: str) -> bool:
-    decision = evaluate(POLICY, Request(command))
-    return decision.action not in (Action.DENY, Action.REVIEW)
 
 
 def test_open_list_holds_only_what_is_still_allowed() -> None:
